@@ -1,0 +1,40 @@
+# Surge — the two commands are `make run` and `make test`; both bootstrap what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV_STAMP := .venv/.synced
+
+.PHONY: run test lint fmt types migrate bench deps clean
+
+$(VENV_STAMP): pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+deps: $(VENV_STAMP)
+
+run: $(VENV_STAMP) ## serve api + redirect + analytics on http://127.0.0.1:8000 (SQLite)
+	$(UV) run --frozen surge serve
+
+migrate: $(VENV_STAMP)
+	$(UV) run --frozen surge migrate
+
+lint: $(VENV_STAMP)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+fmt: $(VENV_STAMP)
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+types: $(VENV_STAMP)
+	$(UV) run --frozen mypy
+
+test: lint types ## lint, types, the whole suite
+	$(UV) run --frozen pytest
+
+bench: $(VENV_STAMP) ## bare ASGI vs Surge's cached redirect, same server and load generator
+	$(UV) run --frozen python bench/redirect.py
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The analytics service: click ingest, rollups and stats queries."""

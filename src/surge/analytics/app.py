@@ -1,0 +1,47 @@
+"""The analytics service's ASGI app and its lifecycle."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from surge import __version__
+from surge.analytics.routes import router
+from surge.platform.config import Settings
+from surge.platform.db import create_engine, create_sessionmaker
+from surge.platform.health import database_check, health_routes
+from surge.platform.migrations import upgrade_to_head
+from surge.platform.problems import install_problem_handlers
+
+
+class AnalyticsService:
+    name = "analytics"
+
+    def __init__(self, settings: Settings, *, migrate: bool) -> None:
+        self.settings = settings
+        self.migrate = migrate
+        self.engine: AsyncEngine | None = None
+        app = FastAPI(
+            title="Surge analytics (internal)", version=__version__, docs_url=None, redoc_url=None
+        )
+        app.state.settings = settings
+        install_problem_handlers(app)
+        app.include_router(router)
+        app.router.routes.extend(health_routes(lambda: [database_check(self._engine())]))
+        self.app = app
+
+    def _engine(self) -> AsyncEngine:
+        assert self.engine is not None, "analytics service not started"
+        return self.engine
+
+    async def start(self) -> None:
+        self.engine = create_engine(
+            self.settings.database_url, pool_size=self.settings.db_pool_size
+        )
+        if self.migrate:
+            await upgrade_to_head(self.engine)
+        self.app.state.sessions = create_sessionmaker(self.engine)
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()

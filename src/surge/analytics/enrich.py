@@ -1,0 +1,96 @@
+"""Turn a raw click event into what analytics stores: parsed agent, referrer host, country."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import ua_parser
+
+from surge.data.events import ClickEvent
+
+MOBILE_OSES = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS"})
+DESKTOP_OSES = frozenset(
+    {"Windows", "Mac OS X", "macOS", "Linux", "Ubuntu", "Fedora", "Debian", "Chrome OS", "FreeBSD"}
+)
+_COUNTRY = re.compile(r"[A-Z0-9]{2}")
+
+
+@dataclass(slots=True, frozen=True)
+class Agent:
+    browser: str
+    os: str
+    device: str  # desktop | mobile | tablet | bot | other
+    is_bot: bool
+
+
+@dataclass(slots=True, frozen=True)
+class Click:
+    id: str
+    link_id: int
+    occurred_at: datetime
+    referrer_host: str | None
+    country: str | None
+    device: str
+    browser: str
+    os: str
+    is_bot: bool
+    visitor_id: str
+
+
+@lru_cache(maxsize=8192)
+def parse_agent(user_agent: str) -> Agent:
+    """Classify a user agent with ua-parser (uap-core's maintained rules; bots are 'Spider')."""
+    result = ua_parser.parse(user_agent)
+    browser = result.user_agent.family if result.user_agent else "Other"
+    os_family = result.os.family if result.os else "Other"
+    device_family = result.device.family if result.device else "Other"
+    if device_family == "Spider":
+        return Agent(browser, os_family, "bot", True)
+    if (
+        "iPad" in device_family
+        or "Tablet" in user_agent
+        or (os_family == "Android" and "Mobile" not in user_agent)
+    ):
+        device = "tablet"
+    elif os_family in MOBILE_OSES or "Mobi" in user_agent:
+        device = "mobile"
+    elif os_family in DESKTOP_OSES:
+        device = "desktop"
+    else:
+        device = "other"
+    return Agent(browser, os_family, device, False)
+
+
+def referrer_host(referrer: str | None) -> str | None:
+    if not referrer:
+        return None
+    try:
+        host = urlsplit(referrer).hostname
+    except ValueError:
+        return None
+    return host[:255] if host else None
+
+
+def country_code(raw: str | None) -> str | None:
+    code = (raw or "").strip().upper()
+    return code if _COUNTRY.fullmatch(code) else None
+
+
+def enrich(event: ClickEvent) -> Click:
+    agent = parse_agent((event.user_agent or "")[:1024])
+    return Click(
+        id=event.id,
+        link_id=event.link_id,
+        occurred_at=datetime.fromtimestamp(event.ts, UTC),
+        referrer_host=referrer_host(event.referrer),
+        country=country_code(event.country),
+        device=agent.device,
+        browser=agent.browser[:64],
+        os=agent.os[:64],
+        is_bot=agent.is_bot,
+        visitor_id=event.visitor[:32],
+    )

@@ -1,0 +1,72 @@
+"""Builds each service's ASGI app, and the all-in-one app that serves the three in one process."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from surge.analytics.app import AnalyticsService
+from surge.links.app import ApiService
+from surge.platform.config import ServiceName, Settings
+from surge.platform.service import Lifespan, Service
+from surge.redirect.app import RedirectService
+
+API_PREFIXES = (
+    "/api/",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/internal/links/",
+    "/healthz",
+    "/readyz",
+)
+
+
+class AllInOne:
+    """Pure ASGI dispatch by path: the api's paths, analytics' internal ones, else a redirect."""
+
+    def __init__(self, api: ASGIApp, redirect: ASGIApp, analytics: ASGIApp) -> None:
+        self.api = api
+        self.redirect = redirect
+        self.analytics = analytics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if path.startswith("/internal/analytics/"):
+            app = self.analytics
+        elif path.startswith(API_PREFIXES):
+            app = self.api
+        else:
+            app = self.redirect
+        await app(scope, receive, send)
+
+
+def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, list[Service]]:
+    migrate = settings.migrates_on_start
+    if service == "api":
+        api = ApiService(settings, migrate=migrate)
+        return api.app, [api]
+    if service == "analytics":
+        analytics = AnalyticsService(settings, migrate=migrate)
+        return analytics.app, [analytics]
+    if service == "redirect":
+        redirect = RedirectService(settings)
+        return redirect.app, [redirect]
+    # All in one process: the same REST client code, over in-process ASGI transports.
+    analytics = AnalyticsService(settings, migrate=migrate)
+    api = ApiService(
+        settings, migrate=migrate, analytics_transport=httpx.ASGITransport(app=analytics.app)
+    )
+    redirect = RedirectService(
+        settings,
+        api_transport=httpx.ASGITransport(app=api.app),
+        analytics_transport=httpx.ASGITransport(app=analytics.app),
+    )
+    api.redirect_transports = [httpx.ASGITransport(app=redirect.app)]
+    # Started in this order, stopped in reverse: redirect flushes its clicks before analytics goes.
+    return AllInOne(api.app, redirect.app, analytics.app), [analytics, api, redirect]
+
+
+def build_app(service: ServiceName = "all", settings: Settings | None = None) -> Lifespan:
+    app, services = build_services(service, settings or Settings())
+    return Lifespan(app, services)

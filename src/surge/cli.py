@@ -1,0 +1,125 @@
+"""The `surge` command: serve, migrate, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from surge import __version__
+from surge.platform.config import Settings
+
+DEFAULT_PORTS = {"all": 8000, "api": 8001, "redirect": 8002, "analytics": 8003}
+
+
+class CliError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="surge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"surge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve one service, or all three in one process")
+    serve.add_argument("--service", choices=list(DEFAULT_PORTS), default="all")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--port", type=int, help="default: all 8000, api 8001, redirect 8002, analytics 8003"
+    )
+
+    commands.add_parser("migrate", help="bring the database schema up to date")
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create an API key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin", action="store_true")
+    return parser
+
+
+def _serve(settings: Settings, service: str, host: str, port: int | None) -> None:
+    import uvicorn
+
+    from surge.apps import build_app
+    from surge.platform.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    app = build_app(service, settings)  # type: ignore[arg-type]
+    uvicorn.run(
+        app,
+        host=host,
+        port=port or DEFAULT_PORTS[service],
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=False,  # one log line per redirect would cost more than the redirect
+        timeout_graceful_shutdown=20,
+    )
+
+
+async def _migrate(settings: Settings) -> None:
+    from surge.platform.db import create_engine
+    from surge.platform.migrations import upgrade_to_head
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _create_key(settings: Settings, name: str, admin: bool) -> str:
+    from surge.links.keys import create_key
+    from surge.platform.db import create_engine, create_sessionmaker
+    from surge.platform.migrations import is_current, upgrade_to_head
+
+    if not name.strip() or len(name) > 100:
+        raise CliError("--name must be 1 to 100 characters")
+    engine = create_engine(settings.database_url)
+    try:
+        if not await is_current(engine):
+            if not settings.migrates_on_start:
+                raise CliError("the database schema is not current: run `surge migrate` first")
+            await upgrade_to_head(engine)
+        key = await create_key(create_sessionmaker(engine), name.strip(), is_admin=admin)
+    finally:
+        await engine.dispose()
+    return key.secret
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise CliError(f"SURGE_{str(error['loc'][0]).upper()}: {error['msg']}") from exc
+    if args.command == "serve":
+        _serve(settings, args.service, args.host, args.port)
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is up to date")
+    elif args.command == "keys":
+        print(asyncio.run(_create_key(settings, args.name, args.admin)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except CliError as exc:
+        print(f"surge: error: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # one clear line, never a traceback
+        print(f"surge: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tables and the click-event schema. Imports platform only."""

@@ -1,0 +1,56 @@
+"""REST contracts between the services (JSON bodies of `/internal/...` and proxied stats)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ResolvedLink(BaseModel):
+    """What the api tells the redirect service about a slug."""
+
+    link_id: int
+    slug: str
+    url: str
+    redirect_type: int
+    expires_at: datetime | None = None
+    max_clicks: int | None = None
+    clicks: int = 0  # clicks counted so far; only looked up when max_clicks is set
+
+
+class Invalidation(BaseModel):
+    slugs: list[str]
+
+
+class CountPoint(BaseModel):
+    ts: datetime
+    clicks: int
+
+
+class Breakdown(BaseModel):
+    value: str
+    clicks: int
+
+
+class LinkStats(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    interval: Literal["hour", "day"]
+    total: int  # human clicks; bots are counted in bot_clicks only
+    unique_visitors: int
+    bot_clicks: int
+    timeseries: list[CountPoint]
+    referrers: list[Breakdown]
+    countries: list[Breakdown]
+    devices: list[Breakdown]
+    browsers: list[Breakdown]
+    oses: list[Breakdown]
+
+
+class ClickCount(BaseModel):
+    link_id: int
+    clicks: int

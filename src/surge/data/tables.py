@@ -1,0 +1,117 @@
+"""The tables. `links` tables belong to the api service, `analytics` tables to analytics."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+)
+
+from surge.data.types import BigIntId, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# --- links (api service) -----------------------------------------------------------------------
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("url", String(2048), nullable=False),
+    Column("redirect_type", SmallInteger, nullable=False, default=302),
+    Column(
+        "owner_id",
+        BigIntId,
+        ForeignKey("api_keys.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("max_clicks", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_links_owner_id_id", "owner_id", "id"),
+)
+
+link_tags = Table(
+    "link_tags",
+    metadata,
+    Column(
+        "link_id",
+        BigIntId,
+        ForeignKey("links.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_link_tags_tag", "tag"),
+)
+
+# --- analytics ---------------------------------------------------------------------------------
+
+# Raw clicks: time-ordered, one row per event id (the idempotency key). No raw IP, ever.
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("link_id", BigIntId, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("referrer_host", String(255), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("device", String(16), nullable=False),
+    Column("browser", String(64), nullable=False),
+    Column("os", String(64), nullable=False),
+    Column("is_bot", Boolean, nullable=False),
+    Column("visitor_id", String(32), nullable=False),
+    Index("ix_clicks_link_id_occurred_at", "link_id", "occurred_at"),
+)
+
+# Hourly counters per link and dimension; stats read these, never COUNT(*) over clicks.
+# dimension "total" has value "" and carries the plain click count.
+click_rollups = Table(
+    "click_rollups",
+    metadata,
+    Column("link_id", BigIntId, primary_key=True),
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("dimension", String(16), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("is_bot", Boolean, primary_key=True),
+    Column("clicks", Integer, nullable=False),
+)
+
+# Distinct (daily-salted) visitors per link and day; the salt changes daily, so a visitor id
+# never links one person across days.
+daily_visitors = Table(
+    "daily_visitors",
+    metadata,
+    Column("link_id", BigIntId, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("visitor_id", String(32), primary_key=True),
+)

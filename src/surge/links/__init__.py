@@ -1,0 +1,1 @@
+"""The api service: links, API keys and tags. routes → service → repository."""

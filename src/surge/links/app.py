@@ -1,0 +1,99 @@
+"""The api service's ASGI app (FastAPI, OpenAPI at /docs) and its lifecycle."""
+
+from __future__ import annotations
+
+import sys
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from surge import __version__
+from surge.links.keys import create_admin_key_if_none
+from surge.links.notify import AnalyticsClient, LinkChangeNotifier
+from surge.links.routes import internal_router, router
+from surge.links.service import LinkService
+from surge.platform.config import Settings
+from surge.platform.db import create_engine, create_sessionmaker
+from surge.platform.health import database_check, health_routes
+from surge.platform.http import internal_client
+from surge.platform.migrations import upgrade_to_head
+from surge.platform.problems import install_problem_handlers
+
+
+class ApiService:
+    name = "api"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        migrate: bool,
+        analytics_transport: httpx.AsyncBaseTransport | None = None,
+        redirect_transports: list[httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        """Transports given (all-in-one mode) reach the other services in-process."""
+        self.settings = settings
+        self.migrate = migrate
+        self.analytics_transport = analytics_transport
+        self.redirect_transports = redirect_transports
+        self.engine: AsyncEngine | None = None
+        self.clients: list[httpx.AsyncClient] = []
+        app = FastAPI(
+            title="Surge API",
+            version=__version__,
+            description="Short links and click analytics. Authenticate with `Bearer <API key>`.",
+        )
+        app.state.settings = settings
+        install_problem_handlers(app)
+        app.include_router(router)
+        app.include_router(internal_router)
+        app.router.routes.extend(health_routes(lambda: [database_check(self._engine())]))
+        self.app = app
+
+    def _engine(self) -> AsyncEngine:
+        assert self.engine is not None, "api service not started"
+        return self.engine
+
+    def _client(
+        self, base_url: str, transport: httpx.AsyncBaseTransport | None
+    ) -> httpx.AsyncClient:
+        client = internal_client(
+            base_url,
+            self.settings.internal_token,
+            timeout_s=self.settings.internal_timeout_s,
+            transport=transport,
+        )
+        self.clients.append(client)
+        return client
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        if self.migrate:
+            await upgrade_to_head(self.engine)
+        sessions = create_sessionmaker(self.engine)
+        analytics = self._client(settings.analytics_url, self.analytics_transport)
+        if self.redirect_transports is not None:
+            replicas = [self._client("http://redirect", t) for t in self.redirect_transports]
+        else:
+            replicas = [self._client(url, None) for url in settings.redirect_urls]
+        self.app.state.link_service = LinkService(
+            settings, sessions, LinkChangeNotifier(replicas), AnalyticsClient(analytics)
+        )
+        if settings.bootstrap_admin_key:
+            key = await create_admin_key_if_none(sessions)
+            if key is not None:
+                print(
+                    f"\n  Surge created an admin API key (shown once, keep it safe):\n\n"
+                    f"    {key.secret}\n",
+                    file=sys.stdout,
+                    flush=True,
+                )
+
+    async def stop(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        self.clients.clear()
+        if self.engine is not None:
+            await self.engine.dispose()

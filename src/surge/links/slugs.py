@@ -1,0 +1,45 @@
+"""Slugs: the random ones, and the names a custom one may not take."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+BASE62 = string.digits + string.ascii_letters
+RANDOM_SLUG_LENGTH = 7  # 62**7 ≈ 3.5e12: collisions are rare and retried
+SLUG_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+# Paths the services answer themselves (and a few we will want); compared case-insensitively.
+RESERVED_SLUGS = frozenset(
+    {
+        "api",
+        "docs",
+        "redoc",
+        "openapi.json",
+        "healthz",
+        "readyz",
+        "livez",
+        "metrics",
+        "internal",
+        "static",
+        "admin",
+        "favicon.ico",
+        "robots.txt",
+        "login",
+        "logout",
+    }
+)
+
+
+def random_slug() -> str:
+    return "".join(secrets.choice(BASE62) for _ in range(RANDOM_SLUG_LENGTH))
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why `slug` cannot be a custom slug, or None when it can."""
+    if not SLUG_PATTERN.fullmatch(slug):
+        return "a slug is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'"
+    if slug.lower() in RESERVED_SLUGS:
+        return f"'{slug}' is reserved"
+    return None

@@ -1,0 +1,1 @@
+"""Plumbing every service uses. Imports nothing else of surge."""

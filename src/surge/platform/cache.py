@@ -1,0 +1,82 @@
+"""The local cache tier: bounded TTL/LRU, per-entry TTL, negative entries, single-flight loads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+from cachetools import TLRUCache
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Absent:
+    """A cached 'this key does not exist' (negative caching)."""
+
+
+ABSENT = _Absent()
+
+
+class LocalCache(Generic[K, V]):
+    def __init__(
+        self,
+        maxsize: int,
+        ttl_s: float,
+        negative_ttl_s: float,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._negative_ttl_s = negative_ttl_s
+        self._entries: TLRUCache[K, V | _Absent] = TLRUCache(maxsize, self._ttu, timer=timer)
+        self._inflight: dict[K, asyncio.Future[V | None]] = {}
+        # Bumped by every eviction: a load that started before it must not cache its result.
+        self._epoch = 0
+
+    def _ttu(self, _key: K, value: V | _Absent, now: float) -> float:
+        return now + (self._negative_ttl_s if value is ABSENT else self._ttl_s)
+
+    def peek(self, key: K) -> V | _Absent | None:
+        """The cached value, ABSENT for a cached miss, or None when nothing is cached."""
+        return self._entries.get(key)
+
+    async def get_or_load(self, key: K, load: Callable[[K], Awaitable[V | None]]) -> V | None:
+        """The cached value, or one `load(key)` per key at a time however many callers wait."""
+        cached = self._entries.get(key)
+        if cached is not None:
+            return None if isinstance(cached, _Absent) else cached
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        epoch = self._epoch
+        try:
+            value = await load(key)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # waiters re-raise it; nobody waiting is fine too
+            raise
+        else:
+            if epoch == self._epoch:
+                self._entries[key] = ABSENT if value is None else value
+            future.set_result(value)
+            return value
+        finally:
+            del self._inflight[key]
+
+    def evict(self, key: K) -> None:
+        self._epoch += 1
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

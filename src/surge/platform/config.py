@@ -1,0 +1,80 @@
+"""Settings from `SURGE_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ServiceName = Literal["all", "api", "redirect", "analytics"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SURGE_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///./data/surge.db"
+    db_pool_size: int = Field(default=5, ge=1)
+    # Migrate on start: default yes on SQLite (the embedded default), no on PostgreSQL
+    # (there `surge migrate` runs once per deploy, e.g. as a Kubernetes Job).
+    migrate_on_start: bool | None = None
+    redis_url: str | None = None
+
+    # Where the services find each other when they run as separate processes.
+    api_url: str = "http://127.0.0.1:8001"
+    analytics_url: str = "http://127.0.0.1:8003"
+    # Redirect replicas the api tells about a changed link (without Redis pub/sub).
+    redirect_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    internal_token: str = Field(default="dev-internal-token", min_length=8)
+    internal_timeout_s: float = Field(default=2.0, gt=0)
+
+    # The public base of short links, e.g. https://sho.rt. Links may not point back at it.
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Redirect hot path.
+    cache_size: int = Field(default=100_000, ge=1)
+    cache_ttl_s: float = Field(default=60.0, gt=0)
+    negative_cache_ttl_s: float = Field(default=5.0, ge=0)
+    click_flush_interval_ms: int = Field(default=100, ge=1, le=10_000)
+    click_batch_size: int = Field(default=500, ge=1)
+    click_buffer_limit: int = Field(default=1_000_000, ge=1)
+    country_header: str | None = "cf-ipcountry"
+    client_ip_header: str | None = None
+    visitor_salt_secret: str = Field(default="change-me-visitor-salt", min_length=8)
+
+    bootstrap_admin_key: bool = True
+    log_level: str = "info"
+
+    @field_validator("redirect_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_url", "api_url", "analytics_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host")
+        return value.rstrip("/")
+
+    @field_validator("country_header", "client_ip_header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        return value.strip().lower() or None if value else None
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def migrates_on_start(self) -> bool:
+        return self.is_sqlite if self.migrate_on_start is None else self.migrate_on_start
+
+    @cached_property
+    def public_host(self) -> str:
+        return (urlsplit(self.public_url).hostname or "").lower()

@@ -1,0 +1,74 @@
+"""Alembic, run from code: `surge migrate`, migrate-on-start, and the readiness check."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from surge.platform.db import ensure_sqlite_dir
+
+
+def _script_location() -> Path:
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[1] / "_migrations", here.parents[3] / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise RuntimeError("the Alembic migrations folder is missing from this installation")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_script_location()))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _upgrade(conn: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+@contextmanager
+def _sqlite_file_lock(database_url: str) -> Iterator[None]:
+    """Serialize migrations of one SQLite file across processes started together."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        yield
+        return
+    ensure_sqlite_dir(database_url)
+    with open(f"{url.database}.migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+async def upgrade_to_head(engine: AsyncEngine) -> None:
+    with _sqlite_file_lock(str(engine.url)):
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        current = await conn.run_sync(_current_revision)
+    return current == head_revision()

@@ -1,0 +1,1 @@
+"""The redirect hot path. Never imports links or analytics."""
