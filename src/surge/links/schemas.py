@@ -15,6 +15,7 @@ RedirectType = Literal[301, 302, 307, 308]
 MAX_URL_LENGTH = 2048
 _FORBIDDEN_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 TAG_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+MAX_CLICKS_LIMIT = 2**31 - 1  # links.max_clicks is a 32-bit INTEGER on PostgreSQL
 
 
 def _check_url(url: str) -> str:
@@ -47,9 +48,13 @@ def _check_future(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise ValueError("expires_at needs a time zone, e.g. 2030-01-01T00:00:00Z")
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
+        raise ValueError("expires_at is out of range") from exc
     if value <= datetime.now(UTC):
         raise ValueError("expires_at must be in the future")
-    return value.astimezone(UTC)
+    return value
 
 
 TargetUrl = Annotated[str, AfterValidator(_check_url)]
@@ -57,6 +62,7 @@ Slug = Annotated[str, AfterValidator(_check_slug)]
 FutureTime = Annotated[datetime | None, AfterValidator(_check_future)]
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
+MaxClicks = Annotated[int, Field(ge=1, le=MAX_CLICKS_LIMIT)]
 
 
 class LinkCreate(BaseModel):
@@ -66,7 +72,7 @@ class LinkCreate(BaseModel):
     slug: Slug | None = None
     redirect_type: RedirectType = 302
     expires_at: FutureTime = None
-    max_clicks: Annotated[int, Field(ge=1)] | None = None
+    max_clicks: MaxClicks | None = None
     tags: Tags = Field(default_factory=list)
 
 
@@ -78,7 +84,7 @@ class LinkUpdate(BaseModel):
     url: TargetUrl | None = None
     redirect_type: RedirectType | None = None
     expires_at: FutureTime = None
-    max_clicks: Annotated[int, Field(ge=1)] | None = None
+    max_clicks: MaxClicks | None = None
     tags: Tags | None = None
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ import base64
 import binascii
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from surge.data.contracts import ResolvedLink
 from surge.links.notify import AnalyticsClient, LinkChangeNotifier
@@ -18,6 +18,7 @@ from surge.platform.db import SessionMaker, transaction
 from surge.platform.problems import ProblemError, not_found
 
 RANDOM_SLUG_ATTEMPTS = 8
+MAX_LINK_ID = 2**63 - 1  # a cursor beyond any BIGINT id is not one we handed out
 
 
 def validation_problem(field: str, message: str) -> ProblemError:
@@ -41,9 +42,19 @@ def decode_cursor(cursor: str) -> int:
         raise ProblemError(
             400, "invalid-cursor", "Invalid cursor", "Use next_cursor as given."
         ) from exc
-    if value < 1:
+    if not 1 <= value <= MAX_LINK_ID:
         raise ProblemError(400, "invalid-cursor", "Invalid cursor", "Use next_cursor as given.")
     return value
+
+
+def _host_key(host: str | None) -> str:
+    """A host as a browser resolves it: percent-decoded, IDNA-mapped, lower case, no final dot."""
+    host = unquote(host or "")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    return host.lower().rstrip(".")
 
 
 class LinkService:
@@ -73,8 +84,7 @@ class LinkService:
         )
 
     def _refuse_self_link(self, url: str) -> None:
-        host = (urlsplit(url).hostname or "").lower().rstrip(".")
-        if host == self.settings.public_host:
+        if _host_key(urlsplit(url).hostname) == _host_key(self.settings.public_host):
             raise validation_problem(
                 "url", "a link may not point back at this Surge's short domain"
             )

@@ -33,7 +33,10 @@ RESERVED_SLUGS = frozenset(
 
 
 def random_slug() -> str:
-    return "".join(secrets.choice(BASE62) for _ in range(RANDOM_SLUG_LENGTH))
+    while True:  # 7 letters can spell a reserved name, e.g. "metrics" or "healthz"
+        slug = "".join(secrets.choice(BASE62) for _ in range(RANDOM_SLUG_LENGTH))
+        if slug.lower() not in RESERVED_SLUGS:
+            return slug
 
 
 def slug_problem(slug: str) -> str | None:

@@ -1,0 +1,190 @@
+"""Ingest: idempotent by event id, rollups equal raw counts, bots and unique visitors."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from surge.analytics.enrich import enrich
+from surge.analytics.repository import rollup_deltas
+from surge.analytics.service import click_count, ingest, link_stats
+from surge.data.events import ClickEvent
+from surge.data.tables import click_rollups, clicks
+from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
+from surge.platform.migrations import upgrade_to_head
+from tests.conftest import BROWSER_UA
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> SessionMaker:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    await upgrade_to_head(engine)
+    yield create_sessionmaker(engine)  # type: ignore[misc]
+    await engine.dispose()
+
+
+def event(
+    link_id: int = 1,
+    *,
+    ua: str | None = BROWSER_UA,
+    visitor: str = "v1",
+    at: datetime = NOW,
+    referrer: str | None = None,
+    country: str | None = None,
+) -> ClickEvent:
+    return ClickEvent(
+        id=uuid.uuid4().hex,
+        link_id=link_id,
+        slug=f"s{link_id}",
+        ts=at.timestamp(),
+        referrer=referrer,
+        user_agent=ua,
+        country=country,
+        visitor=visitor,
+    )
+
+
+async def test_the_same_event_twice_counts_once(sessions: SessionMaker) -> None:
+    first = [event(), event()]
+    assert (await ingest(sessions, first)).ingested == 2
+    again = await ingest(sessions, [first[0], event()])
+    assert (again.received, again.ingested) == (2, 1)
+    # A batch carrying the same event twice is one click too.
+    duplicate = event()
+    assert (await ingest(sessions, [duplicate, duplicate])).ingested == 1
+    stats = await link_stats(sessions, 1, None, None, "day")
+    assert stats.total == 4
+    assert await click_count(sessions, 1) == 4
+
+
+async def test_rollups_equal_raw_counts(sessions: SessionMaker) -> None:
+    rng = random.Random(7)
+    agents = [BROWSER_UA, IPHONE, GOOGLEBOT, None, "curl/8.5.0"]
+    batch = [
+        event(
+            rng.randint(1, 3),
+            ua=rng.choice(agents),
+            visitor=f"v{rng.randint(1, 20)}",
+            at=NOW - timedelta(hours=rng.randint(0, 72), minutes=rng.randint(0, 59)),
+            referrer=rng.choice([None, "https://t.co/x", "https://news.ycombinator.com/item?id=1"]),
+            country=rng.choice([None, "DE", "us", "BR"]),
+        )
+        for _ in range(600)
+    ]
+    for start in range(0, 600, 150):  # several batches, with overlap: at-least-once delivery
+        await ingest(sessions, batch[max(0, start - 20) : start + 150])
+
+    async with sessions() as session:
+        raw = Counter(
+            {
+                (link_id, bool(is_bot)): n
+                for link_id, is_bot, n in await session.execute(
+                    select(clicks.c.link_id, clicks.c.is_bot, func.count()).group_by(
+                        clicks.c.link_id, clicks.c.is_bot
+                    )
+                )
+            }
+        )
+        for dimension in ("total", "referrer", "country", "device", "browser", "os"):
+            rolled = Counter(
+                {
+                    (link_id, bool(is_bot)): int(n)
+                    for link_id, is_bot, n in await session.execute(
+                        select(
+                            click_rollups.c.link_id,
+                            click_rollups.c.is_bot,
+                            func.sum(click_rollups.c.clicks),
+                        )
+                        .where(click_rollups.c.dimension == dimension)
+                        .group_by(click_rollups.c.link_id, click_rollups.c.is_bot)
+                    )
+                }
+            )
+            assert rolled == raw, dimension
+    assert sum(raw.values()) == 600
+    # And the stats API agrees with the raw rows.
+    for link_id in (1, 2, 3):
+        stats = await link_stats(
+            sessions, link_id, NOW - timedelta(days=5), NOW + timedelta(hours=1), "hour"
+        )
+        assert stats.total == raw[(link_id, False)]
+        assert stats.bot_clicks == raw[(link_id, True)]
+        assert sum(p.clicks for p in stats.timeseries) == stats.total
+
+
+async def test_bots_are_flagged_and_kept_out_of_total(sessions: SessionMaker) -> None:
+    await ingest(sessions, [event(ua=GOOGLEBOT), event(ua=BROWSER_UA), event(ua=IPHONE)])
+    stats = await link_stats(sessions, 1, None, None, "day")
+    assert (stats.total, stats.bot_clicks) == (2, 1)
+    assert {b.value for b in stats.devices} == {"desktop", "mobile"}
+    assert enrich(event(ua=GOOGLEBOT)).is_bot
+    assert not enrich(event(ua=IPHONE)).is_bot
+
+
+async def test_unique_visitors_count_distinct_people_per_day(sessions: SessionMaker) -> None:
+    await ingest(
+        sessions,
+        [
+            event(visitor="alice"),
+            event(visitor="alice"),
+            event(visitor="bob"),
+            event(ua=GOOGLEBOT, visitor="bot"),
+        ],
+    )
+    stats = await link_stats(sessions, 1, None, None, "day")
+    assert stats.total == 3
+    assert stats.unique_visitors == 2
+
+
+async def test_breakdowns_by_referrer_country_browser_os(sessions: SessionMaker) -> None:
+    await ingest(
+        sessions,
+        [
+            event(referrer="https://news.ycombinator.com/item?id=1", country="de"),
+            event(referrer="https://news.ycombinator.com/", country="DE", ua=IPHONE),
+            event(referrer=None, country="not-a-country"),
+        ],
+    )
+    stats = await link_stats(sessions, 1, None, None, "day")
+    assert [(b.value, b.clicks) for b in stats.referrers] == [
+        ("news.ycombinator.com", 2),
+        ("(direct)", 1),
+    ]
+    assert [(b.value, b.clicks) for b in stats.countries] == [("DE", 2), ("(unknown)", 1)]
+    assert {b.value for b in stats.oses} == {"Windows", "iOS"}
+    assert {b.value for b in stats.browsers} == {"Chrome", "Mobile Safari"}
+
+
+async def test_stats_range_and_series(sessions: SessionMaker) -> None:
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    await ingest(
+        sessions,
+        [
+            event(at=day + timedelta(hours=1)),
+            event(at=day + timedelta(hours=1, minutes=5)),
+            event(at=day + timedelta(days=1, hours=3)),
+        ],
+    )
+    by_day = await link_stats(sessions, 1, day, day + timedelta(days=3), "day")
+    assert [(p.ts, p.clicks) for p in by_day.timeseries] == [
+        (day, 2),
+        (day + timedelta(days=1), 1),
+        (day + timedelta(days=2), 0),
+    ]
+    by_hour = await link_stats(sessions, 1, day, day + timedelta(hours=3), "hour")
+    assert [p.clicks for p in by_hour.timeseries] == [0, 2, 0]
+    assert by_hour.total == 2
+    assert rollup_deltas([]) == Counter()

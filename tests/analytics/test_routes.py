@@ -1,0 +1,120 @@
+"""Analytics' internal REST API, and stats as the public API serves them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import BROWSER_UA, Surge
+
+TOKEN = {"x-surge-internal-token": "test-internal-token"}
+
+
+def click(link_id: int) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4().hex,
+        "link_id": link_id,
+        "slug": "s",
+        "ts": 1_790_000_000.0,
+        "referrer": None,
+        "user_agent": BROWSER_UA,
+        "country": None,
+        "visitor": "v",
+    }
+
+
+async def count(surge: Surge, link_id: int) -> int:
+    response = await surge.client.get(f"/internal/analytics/links/{link_id}/count", headers=TOKEN)
+    assert response.status_code == 200
+    clicks: int = response.json()["clicks"]
+    return clicks
+
+
+async def test_ingest_counts_new_events_and_skips_duplicates(surge: Surge) -> None:
+    batch = [click(5), click(5)]
+    first = await surge.client.post("/internal/analytics/clicks", json=batch, headers=TOKEN)
+    assert first.json() == {"received": 2, "ingested": 2}
+    again = await surge.client.post("/internal/analytics/clicks", json=batch, headers=TOKEN)
+    assert again.json() == {"received": 2, "ingested": 0}
+    assert await count(surge, 5) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"id": "x"}',
+        b'[{"id": "x"}]',
+        b'[{"id": "x", "link_id": "seven", "slug": "s", "ts": 1, "visitor": "v",'
+        b' "referrer": null, "user_agent": null, "country": null}]',
+    ],
+)
+async def test_a_bad_batch_is_422_and_stores_nothing(surge: Surge, body: bytes) -> None:
+    good_then_bad = await surge.client.post(
+        "/internal/analytics/clicks",
+        content=body,
+        headers={**TOKEN, "content-type": "application/json"},
+    )
+    assert good_then_bad.status_code == 422
+    assert good_then_bad.headers["content-type"] == "application/problem+json"
+    assert good_then_bad.json()["type"] == "urn:surge:problem:validation-error"
+    assert await count(surge, 7) == 0
+
+
+async def test_internal_endpoints_need_the_token(surge: Surge) -> None:
+    response = await surge.client.post("/internal/analytics/clicks", json=[click(5)])
+    assert response.status_code == 403
+    assert response.json()["type"] == "urn:surge:problem:forbidden"
+    wrong = await surge.client.get(
+        "/internal/links/abc", headers={"x-surge-internal-token": "nope-nope"}
+    )
+    assert wrong.status_code == 403
+    assert await count(surge, 5) == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "problem"),
+    [
+        ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, 400, "invalid-range"),
+        (
+            {"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "interval": "hour"},
+            400,
+            "range-too-large",
+        ),
+        ({"from": "2026-01-01T00:00:00"}, 400, "invalid-range"),
+        ({"interval": "minute"}, 422, "validation-error"),
+        ({"from": "yesterday"}, 422, "validation-error"),
+    ],
+)
+async def test_bad_stats_queries_are_4xx_problems(
+    surge: Surge, key: dict[str, str], params: dict[str, str], status: int, problem: str
+) -> None:
+    created = await surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com"}, headers=key
+    )
+    slug = created.json()["slug"]
+    response = await surge.client.get(f"/api/v1/links/{slug}/stats", params=params, headers=key)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == f"urn:surge:problem:{problem}"
+
+
+async def test_stats_through_the_public_api(surge: Surge, key: dict[str, str]) -> None:
+    created = await surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com"}, headers=key
+    )
+    slug = created.json()["slug"]
+    for ua, ip in ((BROWSER_UA, "192.0.2.1"), (BROWSER_UA, "192.0.2.1"), (BROWSER_UA, "192.0.2.2")):
+        await surge.client.get(
+            f"/{slug}", headers={"user-agent": ua, "x-test-client-ip": ip, "cf-ipcountry": "FR"}
+        )
+    await surge.client.get(
+        f"/{slug}", headers={"user-agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"}
+    )
+    stats = await surge.stats(slug, key, interval="hour")
+    assert (stats["total"], stats["unique_visitors"], stats["bot_clicks"]) == (3, 2, 1)
+    assert stats["countries"] == [{"value": "FR", "clicks": 3}]
+    assert stats["devices"] == [{"value": "desktop", "clicks": 3}]
+    assert sum(p["clicks"] for p in stats["timeseries"]) == 3
+    assert set(stats) >= {"from", "to", "interval", "referrers", "browsers", "oses"}

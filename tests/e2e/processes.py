@@ -1,0 +1,117 @@
+"""Real `surge` processes on free loopback ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def surge_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SURGE_")}
+    env.update(
+        SURGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'surge.db'}",
+        SURGE_INTERNAL_TOKEN="e2e-internal-token",
+        SURGE_BOOTSTRAP_ADMIN_KEY="false",
+        SURGE_LOG_LEVEL="warning",
+    )
+    env.update(extra)
+    return env
+
+
+def surge_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surge.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def create_key(env: dict[str, str]) -> dict[str, str]:
+    done = surge_cli(env, "keys", "create", "--name", "e2e")
+    assert done.returncode == 0, done.stderr
+    return {"Authorization": f"Bearer {done.stdout.strip()}"}
+
+
+@dataclass
+class Server:
+    service: str
+    port: int
+    process: subprocess.Popen[str]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"surge {self.service} exited early:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"surge {self.service} not ready after {timeout_s}s:\n{self.output()}")
+
+    def stop(self, timeout_s: float = 20.0) -> bool:
+        """SIGTERM (a graceful shutdown); whether it ended by it, not by a crash.
+
+        uvicorn re-raises the signal once its graceful shutdown is done, so -SIGTERM is clean.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+                pytest.fail(f"surge {self.service} ignored SIGTERM for {timeout_s}s")
+        return self.process.returncode in (0, -signal.SIGTERM)
+
+
+@contextmanager
+def serve(tmp_path: Path, service: str, port: int, env: dict[str, str]) -> Iterator[Server]:
+    log = tmp_path / f"{service}-{port}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "surge.cli", "serve", "--service", service, "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    server = Server(service, port, process, log)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

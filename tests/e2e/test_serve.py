@@ -1,0 +1,117 @@
+"""`surge serve` as real processes: all in one, and as three services talking over REST."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BROWSER_UA
+from tests.e2e.processes import create_key, free_port, serve, surge_cli, surge_env
+
+CLICKS, CLIENTS = 1000, 50
+
+
+async def click_concurrently(url: str, total: int, clients: int) -> list[int]:
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(limits=limits, headers={"user-agent": BROWSER_UA}) as client:
+
+        async def worker(count: int) -> list[int]:
+            return [(await client.get(url)).status_code for _ in range(count)]
+
+        results = await asyncio.gather(*(worker(total // clients) for _ in range(clients)))
+    return [status for statuses in results for status in statuses]
+
+
+def wait_for_total(
+    api: str, slug: str, key: dict[str, str], expected: int, timeout_s: float = 20
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    total = None
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{api}/api/v1/links/{slug}/stats", headers=key)
+        assert response.status_code == 200, response.text
+        total = response.json()["total"]
+        if total == expected:
+            return
+        assert total < expected, f"counted {total} clicks, more than the {expected} sent"
+        time.sleep(0.1)
+    pytest.fail(f"stats total stayed at {total}, expected {expected}")
+
+
+def exercise(api: str, redirect: str, key: dict[str, str]) -> None:
+    """The issue's flow: create, 1000 redirects from 50 clients, count, PATCH, DELETE."""
+    created = httpx.post(
+        f"{api}/api/v1/links", json={"url": "https://example.com/launch"}, headers=key
+    )
+    assert created.status_code == 201, created.text
+    slug = created.json()["slug"]
+    assert created.json()["short_url"] == f"{redirect}/{slug}"
+
+    statuses = asyncio.run(click_concurrently(f"{redirect}/{slug}", CLICKS, CLIENTS))
+    assert statuses == [302] * CLICKS
+    wait_for_total(api, slug, key, CLICKS)
+
+    patched = httpx.patch(
+        f"{api}/api/v1/links/{slug}", json={"url": "https://example.org/v2"}, headers=key
+    )
+    assert patched.status_code == 200, patched.text
+    assert httpx.get(f"{redirect}/{slug}").headers["location"] == "https://example.org/v2"
+
+    assert httpx.delete(f"{api}/api/v1/links/{slug}", headers=key).status_code == 204
+    assert httpx.get(f"{redirect}/{slug}").status_code == 404
+
+
+@pytest.mark.e2e
+def test_all_in_one_process(tmp_path: Path) -> None:
+    port = free_port()
+    env = surge_env(tmp_path, SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    key = create_key(env)
+    with serve(tmp_path, "all", port, env) as server:
+        exercise(server.url, server.url, key)
+        assert server.stop()
+
+
+@pytest.mark.e2e
+def test_three_services_as_three_processes(tmp_path: Path) -> None:
+    api_port, redirect_port, analytics_port = free_port(), free_port(), free_port()
+    env = surge_env(
+        tmp_path,
+        SURGE_PUBLIC_URL=f"http://127.0.0.1:{redirect_port}",
+        SURGE_API_URL=f"http://127.0.0.1:{api_port}",
+        SURGE_ANALYTICS_URL=f"http://127.0.0.1:{analytics_port}",
+        SURGE_REDIRECT_URLS=f"http://127.0.0.1:{redirect_port}",
+    )
+    assert surge_cli(env, "migrate").returncode == 0
+    key = create_key(env)
+    with (
+        serve(tmp_path, "analytics", analytics_port, env),
+        serve(tmp_path, "api", api_port, env) as api,
+        serve(tmp_path, "redirect", redirect_port, env) as redirect,
+    ):
+        exercise(api.url, redirect.url, key)
+
+
+@pytest.mark.e2e
+def test_sigterm_flushes_buffered_clicks(tmp_path: Path) -> None:
+    """A graceful shutdown loses no click, even with the flush interval far away."""
+    port = free_port()
+    env = surge_env(
+        tmp_path,
+        SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SURGE_CLICK_FLUSH_INTERVAL_MS="10000",
+        SURGE_CLICK_BATCH_SIZE="100000",
+    )
+    key = create_key(env)
+    with serve(tmp_path, "all", port, env) as server:
+        created = httpx.post(
+            f"{server.url}/api/v1/links", json={"url": "https://example.com/"}, headers=key
+        )
+        slug = created.json()["slug"]
+        assert asyncio.run(click_concurrently(f"{server.url}/{slug}", 200, 20)) == [302] * 200
+        assert server.stop()
+    with serve(tmp_path, "all", port, env) as server:
+        wait_for_total(server.url, slug, key, 200, timeout_s=5)

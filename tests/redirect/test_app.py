@@ -1,0 +1,235 @@
+"""The redirect service alone, with its api and analytics faked at the HTTP boundary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from surge.platform.service import Lifespan
+from surge.redirect.app import RedirectService
+from tests.conftest import BROWSER_UA, make_settings
+
+LINK = {"link_id": 7, "slug": "viral", "url": "https://example.com/ü?x=1", "redirect_type": 302}
+
+
+@dataclass
+class FakeApi:
+    """The api's `/internal/links/{slug}`: answers from `links`, counts calls, can be 'down'."""
+
+    links: dict[str, dict[str, object]] = field(default_factory=dict)
+    calls: int = 0
+    down: bool = False
+    delay_s: float = 0.0
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        await asyncio.sleep(self.delay_s)
+        if self.down:
+            raise httpx.ConnectError("api down", request=request)
+        slug = request.url.path.rsplit("/", 1)[-1]
+        if slug not in self.links:
+            return httpx.Response(404, json={"status": 404})
+        return httpx.Response(200, json=self.links[slug])
+
+
+@dataclass
+class FakeAnalytics:
+    batches: list[list[dict[str, object]]] = field(default_factory=list)
+    down: bool = False
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            return httpx.Response(503)
+        self.batches.append(orjson.loads(request.content))
+        return httpx.Response(200, json={})
+
+    @property
+    def events(self) -> list[dict[str, object]]:
+        return [e for batch in self.batches for e in batch]
+
+
+@dataclass
+class Harness:
+    service: RedirectService
+    client: httpx.AsyncClient
+    api: FakeApi
+    analytics: FakeAnalytics
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    api, analytics = FakeApi({"viral": dict(LINK)}), FakeAnalytics()
+    service = RedirectService(
+        make_settings(tmp_path, click_flush_interval_ms=5000),  # flushed by the tests
+        api_transport=httpx.MockTransport(api.handle),
+        analytics_transport=httpx.MockTransport(analytics.handle),
+    )
+    async with Lifespan(service.app, [service]) as lifespan:
+        transport = httpx.ASGITransport(app=lifespan, client=("198.51.100.23", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://sho.rt") as client:
+            yield Harness(service, client, api, analytics)
+
+
+async def flush(h: Harness) -> None:
+    assert h.service.clicks is not None
+    await h.service.clicks.flush()
+
+
+async def test_redirects_with_location_and_records_a_click(harness: Harness) -> None:
+    response = await harness.client.get(
+        "/viral",
+        headers={"user-agent": BROWSER_UA, "referer": "https://t.co/abc", "cf-ipcountry": "NL"},
+    )
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://example.com/%C3%BC?x=1"
+    assert response.headers["cache-control"] == "private, max-age=0"
+    await flush(harness)
+    [click] = harness.analytics.events
+    assert click["link_id"] == 7
+    assert click["referrer"] == "https://t.co/abc"
+    assert click["country"] == "NL"
+    assert click["user_agent"] == BROWSER_UA
+    # The raw client IP never leaves the process: only the salted hash does.
+    assert "198.51.100.23" not in orjson.dumps(click).decode()
+    assert len(str(click["visitor"])) == 32
+
+
+async def test_the_same_client_gets_the_same_visitor_id_different_clients_differ(
+    harness: Harness,
+) -> None:
+    for ip in ("192.0.2.1", "192.0.2.1", "192.0.2.2"):
+        await harness.client.get("/viral", headers={"x-test-client-ip": ip, "user-agent": "ua"})
+    await flush(harness)
+    visitors = [e["visitor"] for e in harness.analytics.events]
+    assert visitors[0] == visitors[1] != visitors[2]
+
+
+async def test_concurrent_misses_reach_the_api_once(harness: Harness) -> None:
+    harness.api.delay_s = 0.05
+    responses = await asyncio.gather(*(harness.client.get("/viral") for _ in range(50)))
+    assert {r.status_code for r in responses} == {302}
+    assert harness.api.calls == 1
+    await flush(harness)
+    assert len(harness.analytics.events) == 50
+    assert len({e["id"] for e in harness.analytics.events}) == 50
+    assert len(harness.analytics.batches) == 1  # one batch, not one request per click
+
+
+async def test_unknown_slugs_are_cached_negatively(harness: Harness) -> None:
+    for _ in range(3):
+        assert (await harness.client.get("/nope")).status_code == 404
+    assert harness.api.calls == 1
+
+
+async def test_invalidation_takes_effect_on_the_next_request(harness: Harness) -> None:
+    assert (await harness.client.get("/viral")).status_code == 302
+    harness.api.links["viral"] = {**LINK, "url": "https://example.org/new"}
+    token = {"x-surge-internal-token": "test-internal-token"}
+    evicted = await harness.client.post(
+        "/internal/redirect/invalidate", json={"slugs": ["viral"]}, headers=token
+    )
+    assert evicted.status_code == 200
+    assert (await harness.client.get("/viral")).headers["location"] == "https://example.org/new"
+
+
+async def test_invalidation_needs_the_internal_token(harness: Harness) -> None:
+    response = await harness.client.post("/internal/redirect/invalidate", json={"slugs": ["viral"]})
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_not_found_body_follows_accept(harness: Harness) -> None:
+    html = await harness.client.get("/nope", headers={"accept": "text/html,*/*"})
+    assert html.status_code == 404
+    assert html.headers["content-type"].startswith("text/html")
+    assert "Link not found" in html.text
+    problem = await harness.client.get("/nope", headers={"accept": "application/json"})
+    assert problem.headers["content-type"] == "application/problem+json"
+    assert problem.json()["type"] == "urn:surge:problem:link-not-found"
+    head = await harness.client.head("/nope")
+    assert (head.status_code, head.content) == (404, b"")
+
+
+@pytest.mark.parametrize("path", ["/", "/a/b", "/bad.slug", "/" + "x" * 65])
+async def test_paths_that_cannot_be_slugs_are_404_without_asking_the_api(
+    harness: Harness, path: str
+) -> None:
+    assert (await harness.client.get(path)).status_code == 404
+    assert harness.api.calls == 0
+
+
+async def test_other_methods_are_405(harness: Harness) -> None:
+    response = await harness.client.post("/viral")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+async def test_head_redirects_but_is_not_a_click(harness: Harness) -> None:
+    response = await harness.client.head("/viral")
+    assert response.status_code == 302
+    await flush(harness)
+    assert harness.analytics.events == []
+
+
+async def test_expired_by_date_is_410(harness: Harness) -> None:
+    harness.api.links["soon"] = {**LINK, "slug": "soon", "expires_at": "2030-01-01T00:00:00Z"}
+    harness.service.clock = lambda: 1_893_455_999.0  # a second before
+    assert (await harness.client.get("/soon")).status_code == 302
+    harness.service.clock = lambda: 1_893_456_000.0
+    gone = await harness.client.get("/soon", headers={"accept": "application/json"})
+    assert gone.status_code == 410
+    assert gone.json()["type"] == "urn:surge:problem:link-expired"
+
+
+async def test_expired_by_clicks_counts_earlier_clicks_and_its_own(harness: Harness) -> None:
+    harness.api.links["few"] = {**LINK, "slug": "few", "max_clicks": 3, "clicks": 1}
+    statuses = [(await harness.client.get("/few")).status_code for _ in range(4)]
+    assert statuses == [302, 302, 410, 410]
+
+
+async def test_api_down_uncached_is_503_cached_keeps_redirecting(harness: Harness) -> None:
+    assert (await harness.client.get("/viral")).status_code == 302
+    harness.api.down = True
+    assert (await harness.client.get("/viral")).status_code == 302
+    unavailable = await harness.client.get("/other")
+    assert unavailable.status_code == 503
+    assert unavailable.headers["retry-after"] == "5"
+
+
+async def test_clicks_survive_an_analytics_outage_and_are_sent_later(harness: Harness) -> None:
+    harness.analytics.down = True
+    for _ in range(5):
+        await harness.client.get("/viral")
+    with pytest.raises(httpx.HTTPStatusError):
+        await flush(harness)
+    harness.analytics.down = False
+    await flush(harness)
+    assert len(harness.analytics.events) == 5
+
+
+async def test_shutdown_flushes_buffered_clicks(tmp_path: Path) -> None:
+    api, analytics = FakeApi({"viral": dict(LINK)}), FakeAnalytics()
+    service = RedirectService(
+        make_settings(tmp_path, click_flush_interval_ms=10_000),
+        api_transport=httpx.MockTransport(api.handle),
+        analytics_transport=httpx.MockTransport(analytics.handle),
+    )
+    async with Lifespan(service.app, [service]) as lifespan:
+        transport = httpx.ASGITransport(app=lifespan)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sho.rt") as client:
+            for _ in range(3):
+                await client.get("/viral")
+        assert analytics.events == []
+    assert len(analytics.events) == 3
+
+
+async def test_health_and_readiness(harness: Harness) -> None:
+    assert (await harness.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await harness.client.get("/readyz")
+    assert ready.status_code == 200
