@@ -31,6 +31,7 @@ def surge_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         SURGE_INTERNAL_TOKEN="e2e-internal-token",
         SURGE_BOOTSTRAP_ADMIN_KEY="false",
         SURGE_LOG_LEVEL="warning",
+        SURGE_SPOOL_DIR=str(tmp_path / "spool"),
     )
     env.update(extra)
     return env

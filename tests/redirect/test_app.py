@@ -202,15 +202,24 @@ async def test_api_down_uncached_is_503_cached_keeps_redirecting(harness: Harnes
     assert unavailable.headers["retry-after"] == "5"
 
 
-async def test_clicks_survive_an_analytics_outage_and_are_sent_later(harness: Harness) -> None:
+async def test_clicks_survive_an_analytics_outage_in_the_spool(harness: Harness) -> None:
     harness.analytics.down = True
     for _ in range(5):
         await harness.client.get("/viral")
-    with pytest.raises(httpx.HTTPStatusError):
-        await flush(harness)
+    await flush(harness)
+    assert harness.service.clicks is not None
+    spool = harness.service.clicks.spool
+    assert spool is not None
+    assert spool.pending
+    assert spool.own_path.stat().st_size > 0
+    await harness.client.get("/viral")
+    await flush(harness)  # still down: the new batch queues behind the spooled one
+    assert harness.analytics.events == []
     harness.analytics.down = False
     await flush(harness)
-    assert len(harness.analytics.events) == 5
+    assert len(harness.analytics.events) == 6
+    assert not spool.pending
+    assert spool.own_path.stat().st_size == 0
 
 
 async def test_shutdown_flushes_buffered_clicks(tmp_path: Path) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge import __version__
+from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.routes import router
 from surge.platform.config import Settings
 from surge.platform.db import create_engine, create_sessionmaker
 from surge.platform.health import database_check, health_routes
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.problems import install_problem_handlers
+from surge.platform.redis import RedisNames, create_redis
 
 
 class AnalyticsService:
@@ -21,6 +24,8 @@ class AnalyticsService:
         self.settings = settings
         self.migrate = migrate
         self.engine: AsyncEngine | None = None
+        self.redis: Redis | None = None
+        self.consumer: ClickStreamConsumer | None = None
         app = FastAPI(
             title="Surge analytics (internal)", version=__version__, docs_url=None, redoc_url=None
         )
@@ -40,8 +45,27 @@ class AnalyticsService:
         )
         if self.migrate:
             await upgrade_to_head(self.engine)
-        self.app.state.sessions = create_sessionmaker(self.engine)
+        sessions = create_sessionmaker(self.engine)
+        self.app.state.sessions = sessions
+        if self.settings.redis_url:
+            self.redis = create_redis(
+                self.settings.redis_url, timeout_s=self.settings.redis_timeout_s
+            )
+            self.consumer = ClickStreamConsumer(
+                self.redis,
+                sessions,
+                RedisNames(self.settings.redis_prefix),
+                claim_idle_ms=self.settings.stream_claim_idle_ms,
+                read_count=self.settings.stream_read_count,
+                # Must return well before the Redis socket timeout would cut the blocked read.
+                block_ms=int(self.settings.redis_timeout_s * 500),
+            )
+            self.consumer.start()
 
     async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
         if self.engine is not None:
             await self.engine.dispose()

@@ -6,6 +6,7 @@ import sys
 
 import httpx
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge import __version__
@@ -19,6 +20,7 @@ from surge.platform.health import database_check, health_routes
 from surge.platform.http import internal_client
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.problems import install_problem_handlers
+from surge.platform.redis import RedisNames, create_redis
 
 
 class ApiService:
@@ -39,6 +41,7 @@ class ApiService:
         self.redirect_transports = redirect_transports
         self.engine: AsyncEngine | None = None
         self.clients: list[httpx.AsyncClient] = []
+        self.redis: Redis | None = None
         app = FastAPI(
             title="Surge API",
             version=__version__,
@@ -78,8 +81,17 @@ class ApiService:
             replicas = [self._client("http://redirect", t) for t in self.redirect_transports]
         else:
             replicas = [self._client(url, None) for url in settings.redirect_urls]
+        if settings.redis_url:
+            self.redis = create_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        notifier = LinkChangeNotifier(
+            replicas,
+            self.redis,
+            RedisNames(settings.redis_prefix),
+            cache_ttl_s=settings.cache_ttl_s,
+            negative_ttl_s=settings.negative_cache_ttl_s,
+        )
         self.app.state.link_service = LinkService(
-            settings, sessions, LinkChangeNotifier(replicas), AnalyticsClient(analytics)
+            settings, sessions, notifier, AnalyticsClient(analytics)
         )
         if settings.bootstrap_admin_key:
             key = await create_admin_key_if_none(sessions)
@@ -95,5 +107,7 @@ class ApiService:
         for client in self.clients:
             await client.aclose()
         self.clients.clear()
+        if self.redis is not None:
+            await self.redis.aclose()
         if self.engine is not None:
             await self.engine.dispose()

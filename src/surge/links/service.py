@@ -57,6 +57,18 @@ def _host_key(host: str | None) -> str:
     return host.lower().rstrip(".")
 
 
+def resolved(link: Link, *, clicks: int) -> ResolvedLink:
+    return ResolvedLink(
+        link_id=link.id,
+        slug=link.slug,
+        url=link.url,
+        redirect_type=link.redirect_type,
+        expires_at=link.expires_at,
+        max_clicks=link.max_clicks,
+        clicks=clicks,
+    )
+
+
 class LinkService:
     def __init__(
         self,
@@ -109,7 +121,7 @@ class LinkService:
             except SlugTaken:
                 continue
             # A cached "unknown slug" must not outlive the link's creation.
-            await self.notifier.link_changed(link.slug)
+            await self.notifier.link_changed(link.slug, resolved(link, clicks=0))
             return self.to_out(link)
         if body.slug:
             raise ProblemError(409, "slug-taken", "Slug taken", f"The slug '{body.slug}' is taken.")
@@ -153,7 +165,7 @@ class LinkService:
             if changes or body.tags is not None:
                 changes["updated_at"] = datetime.now(UTC)
             link = await repo.update(link.id, changes, body.tags)
-        await self.notifier.link_changed(slug)
+        await self.notifier.link_changed(slug, resolved(link, clicks=0))
         return self.to_out(link)
 
     async def delete(self, owner_id: int, slug: str) -> None:
@@ -163,7 +175,7 @@ class LinkService:
             if link is None:
                 raise not_found("link")
             await repo.delete(link.id)
-        await self.notifier.link_changed(slug)
+        await self.notifier.link_changed(slug, None)
 
     async def resolve(self, slug: str) -> ResolvedLink:
         """For the redirect service: where a slug goes, whoever owns it."""
@@ -172,12 +184,4 @@ class LinkService:
         if link is None:
             raise not_found("link")
         clicks = await self.analytics.click_count(link.id) if link.max_clicks else 0
-        return ResolvedLink(
-            link_id=link.id,
-            slug=link.slug,
-            url=link.url,
-            redirect_type=link.redirect_type,
-            expires_at=link.expires_at,
-            max_clicks=link.max_clicks,
-            clicks=clicks,
-        )
+        return resolved(link, clicks=clicks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -21,6 +22,14 @@ class Settings(BaseSettings):
     # (there `surge migrate` runs once per deploy, e.g. as a Kubernetes Job).
     migrate_on_start: bool | None = None
     redis_url: str | None = None
+    # Every Redis key and channel Surge uses starts with this, so deployments can share a Redis.
+    redis_prefix: str = "surge:"
+    redis_timeout_s: float = Field(default=1.0, gt=0)
+    # Click batches that could not reach the stream wait here (append-only, fsync per batch).
+    spool_dir: Path = Path("./data/spool")
+    # A consumer's unacknowledged stream entries idle this long are claimed by another consumer.
+    stream_claim_idle_ms: int = Field(default=30_000, ge=100)
+    stream_read_count: int = Field(default=100, ge=1)
 
     # Where the services find each other when they run as separate processes.
     api_url: str = "http://127.0.0.1:8001"

@@ -6,6 +6,7 @@ hand: a handful of exact paths, and everything else is a slug.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -13,6 +14,8 @@ from collections.abc import Callable
 
 import httpx
 import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import Invalidation, ResolvedLink
@@ -22,7 +25,9 @@ from surge.platform.config import Settings
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_client, internal_token_ok
 from surge.platform.logging import get_logger
 from surge.platform.problems import PROBLEM_CONTENT_TYPE, problem_bytes
-from surge.redirect.clicks import ClickBuffer, HttpClickSink
+from surge.platform.redis import NEGATIVE, RedisNames, create_redis
+from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
+from surge.redirect.invalidation import InvalidationListener
 from surge.redirect.responses import (
     GONE,
     METHOD_NOT_ALLOWED,
@@ -32,6 +37,7 @@ from surge.redirect.responses import (
     Page,
     Target,
 )
+from surge.redirect.spool import Spool
 from surge.redirect.visitor import VisitorHasher
 
 log = get_logger(__name__)
@@ -65,9 +71,12 @@ class RedirectService:
         self.visitors = VisitorHasher(settings.visitor_salt_secret)
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()
+        self.names = RedisNames(settings.redis_prefix)
         self.api: httpx.AsyncClient | None = None
         self.analytics: httpx.AsyncClient | None = None
+        self.redis: Redis | None = None
         self.clicks: ClickBuffer | None = None
+        self.invalidations: InvalidationListener | None = None
         self.app = self
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -86,20 +95,33 @@ class RedirectService:
             timeout_s=s.internal_timeout_s,
             transport=self.analytics_transport,
         )
+        sink: ClickSink = HttpClickSink(self.analytics)
+        if s.redis_url:
+            self.redis = create_redis(s.redis_url, timeout_s=s.redis_timeout_s)
+            sink = RedisStreamSink(self.redis, self.names.clicks)
+            self.invalidations = InvalidationListener(
+                self.redis, self.names.invalidations, self.cache
+            )
+            self.invalidations.start()
         self.clicks = ClickBuffer(
-            HttpClickSink(self.analytics),
+            sink,
             interval_s=s.click_flush_interval_ms / 1000,
             batch_size=s.click_batch_size,
             limit=s.click_buffer_limit,
+            spool=Spool(s.spool_dir),
         )
         self.clicks.start()
 
     async def stop(self) -> None:
+        if self.invalidations is not None:
+            await self.invalidations.stop()
         if self.clicks is not None:
             await self.clicks.close()
         for client in (self.api, self.analytics):
             if client is not None:
                 await client.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
     # --- ASGI ----------------------------------------------------------------------------------
 
@@ -177,16 +199,16 @@ class RedirectService:
         )
 
     async def _load(self, slug: str) -> Target | None:
-        assert self.api is not None
-        try:
-            response = await self.api.get(f"/internal/links/{slug}")
-        except httpx.HTTPError as exc:
-            raise ApiUnavailable(str(exc)) from exc
-        if response.status_code == 404:
+        """A local miss: Redis (shared by the replicas), then the api."""
+        found, raw = await self._from_redis(slug)
+        if not found:
+            raw = await self._from_api(slug)
+        link = None if raw is None else ResolvedLink.model_validate_json(raw)
+        # A click-limited link's count changes with every click: it is not shared in Redis.
+        if not found and (link is None or link.max_clicks is None):
+            await self._to_redis(slug, raw)
+        if link is None:
             return None
-        if response.status_code != 200:
-            raise ApiUnavailable(f"api answered {response.status_code}")
-        link = ResolvedLink.model_validate_json(response.content)
         return Target.build(
             link.link_id,
             link.slug,
@@ -196,6 +218,43 @@ class RedirectService:
             link.max_clicks,
             link.clicks,
         )
+
+    async def _from_api(self, slug: str) -> bytes | None:
+        assert self.api is not None
+        try:
+            response = await self.api.get(f"/internal/links/{slug}")
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(str(exc)) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ApiUnavailable(f"api answered {response.status_code}")
+        return response.content
+
+    async def _from_redis(self, slug: str) -> tuple[bool, bytes | None]:
+        """(found, the link's JSON or None for a cached unknown slug)."""
+        if self.redis is None:
+            return False, None
+        try:
+            raw = await self.redis.get(self.names.link(slug))
+        except RedisError:
+            return False, None  # Redis away: the api still answers
+        if raw is None:
+            return False, None
+        raw = raw.encode() if isinstance(raw, str) else raw
+        return True, None if raw == NEGATIVE else raw
+
+    async def _to_redis(self, slug: str, raw: bytes | None) -> None:
+        if self.redis is None:
+            return
+        ttl = self.settings.cache_ttl_s if raw is not None else self.settings.negative_cache_ttl_s
+        if ttl <= 0:
+            return
+        # NX: the api writes the new value on a change; a slower, older read must not win.
+        with contextlib.suppress(RedisError):
+            await self.redis.set(
+                self.names.link(slug), raw or NEGATIVE, px=int(ttl * 1000), nx=True
+            )
 
     # --- the rest: error pages, health, internal -----------------------------------------------
 

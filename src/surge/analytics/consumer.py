@@ -1,0 +1,176 @@
+"""The click-stream consumer: Redis Streams consumer group → the same `ingest` as HTTP.
+
+Each stream entry is one batch from one redirect replica. Entries are acknowledged only after
+the ingest transaction commits, so a crash anywhere re-delivers them (to this consumer on its
+next read of its own pending list, or to another one by XAUTOCLAIM once they sit idle) and
+idempotent ingest counts each click once. The stream is trimmed only below the oldest entry
+not yet acknowledged: unprocessed events are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from typing import Any
+
+from pydantic import TypeAdapter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.exc import SQLAlchemyError
+
+from surge.analytics.service import ingest
+from surge.data.events import ClickEvent
+from surge.platform.db import SessionMaker
+from surge.platform.logging import get_logger
+from surge.platform.redis import RedisNames
+
+log = get_logger(__name__)
+_batch = TypeAdapter(list[ClickEvent])
+Entry = tuple[bytes, dict[bytes, bytes]]
+BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+MAINTENANCE_EVERY_S = 2.0
+
+
+class ClickStreamConsumer:
+    def __init__(
+        self,
+        redis: Redis,
+        sessions: SessionMaker,
+        names: RedisNames,
+        *,
+        claim_idle_ms: int,
+        read_count: int,
+        block_ms: int = 1000,
+        consumer: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.sessions = sessions
+        self.names = names
+        self.stream = names.clicks
+        self.group = names.analytics_group
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.claim_idle_ms = claim_idle_ms
+        self.read_count = read_count
+        self.block_ms = block_ms
+        self.ingested = 0
+        self.duplicates = 0
+        self._task: asyncio.Task[None] | None = None
+        self._read_own_pending = True
+        self._group_ready = False
+        self._claim_cursor = "0-0"
+        self._next_maintenance = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="click-stream-consumer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.step()
+                failures = 0
+            except (RedisError, OSError, SQLAlchemyError) as exc:
+                # Nothing was acknowledged: the entries stay pending and come back.
+                self._read_own_pending = True
+                delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+                failures += 1
+                log.warning("click_consumer_retrying", error=repr(exc), delay_s=delay)
+                await asyncio.sleep(delay)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def step(self) -> int:
+        """One round: own pending entries, stale ones of others, then new ones. Entries handled."""
+        if not self._group_ready:
+            await self.ensure_group()
+            self._group_ready = True
+        handled = 0
+        if self._read_own_pending:
+            own = await self._read("0", block_ms=None)
+            handled += await self._process(own)
+            self._read_own_pending = bool(own)
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_maintenance:
+            self._next_maintenance = now + MAINTENANCE_EVERY_S
+            handled += await self._process(await self._claim_stale())
+            await self._trim()
+        handled += await self._process(await self._read(">", block_ms=self.block_ms))
+        return handled
+
+    async def _read(self, start: str, *, block_ms: int | None) -> list[Entry]:
+        answer: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=self.read_count, block=block_ms
+        )
+        if not answer:
+            return []
+        entries: list[Entry] = answer[0][1]
+        return entries
+
+    async def _claim_stale(self) -> list[Entry]:
+        """Entries another consumer took and left unacknowledged too long (it crashed)."""
+        answer: Any = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.read_count,
+        )
+        next_cursor, entries = answer[0], answer[1]
+        self._claim_cursor = next_cursor.decode() if isinstance(next_cursor, bytes) else next_cursor
+        claimed: list[Entry] = entries
+        if claimed:
+            log.info("click_entries_claimed", count=len(claimed), consumer=self.consumer)
+        return claimed
+
+    async def _process(self, entries: list[Entry]) -> int:
+        if not entries:
+            return 0
+        events: list[ClickEvent] = []
+        for entry_id, fields in entries:
+            if fields is None:  # deleted while pending: nothing left to ingest
+                continue
+            try:
+                events.extend(_batch.validate_json(fields[b"events"]))
+            except (KeyError, ValueError):
+                # A poison entry must not block the stream: keep it aside for a human, ack it.
+                log.error("click_entry_unreadable", entry_id=entry_id)
+                dead: dict[Any, Any] = dict(fields) or {"raw": b""}
+                await self.redis.xadd(self.names.dead_clicks, dead)
+        if events:
+            result = await ingest(self.sessions, events)
+            self.ingested += result.ingested
+            self.duplicates += result.received - result.ingested
+        await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
+        return len(entries)
+
+    async def _trim(self) -> None:
+        """Drop acknowledged entries only: everything from the oldest pending one stays."""
+        pending: Any = await self.redis.xpending(self.stream, self.group)
+        if pending["pending"]:
+            keep_from = pending["min"]
+        else:
+            groups: Any = await self.redis.xinfo_groups(self.stream)
+            ours = next((g for g in groups if g["name"] in (self.group, self.group.encode())), None)
+            if ours is None:
+                return
+            keep_from = ours["last-delivered-id"]
+        if keep_from not in (b"0-0", "0-0"):
+            await self.redis.xtrim(self.stream, minid=keep_from)
