@@ -10,7 +10,6 @@ not yet acknowledged: unprocessed events are never dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 from typing import Any
@@ -25,6 +24,7 @@ from surge.data.events import ClickEvent
 from surge.platform.db import SessionMaker
 from surge.platform.logging import get_logger
 from surge.platform.redis import RedisNames
+from surge.platform.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 _batch = TypeAdapter(list[ClickEvent])
@@ -66,10 +66,7 @@ class ClickStreamConsumer:
         self._task = asyncio.create_task(self._run(), name="click-stream-consumer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     @property
     def running(self) -> bool:
@@ -82,8 +79,10 @@ class ClickStreamConsumer:
                 await self.step()
                 failures = 0
             except (RedisError, OSError, SQLAlchemyError) as exc:
-                # Nothing was acknowledged: the entries stay pending and come back.
+                # Nothing was acknowledged: the entries stay pending and come back. A Redis that
+                # restarted empty has lost the group too, so make sure of it again.
                 self._read_own_pending = True
+                self._group_ready = False
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
                 failures += 1
                 log.warning("click_consumer_retrying", error=repr(exc), delay_s=delay)

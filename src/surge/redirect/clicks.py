@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from surge.data.events import ClickEvent
 from surge.platform.logging import get_logger
+from surge.platform.tasks import cancel_and_wait
 from surge.redirect.spool import Spool
 
 log = get_logger(__name__)
@@ -150,10 +151,7 @@ class ClickBuffer:
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Stop the flusher and deliver or spool what is left, trying until `timeout_s`."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         deadline = asyncio.get_running_loop().time() + timeout_s
         while self.events:
             try:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from surge.platform.logging import get_logger
+from surge.platform.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -33,10 +33,7 @@ class InvalidationListener:
         self._task = asyncio.create_task(self._run(), name="invalidation-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         failures = 0

@@ -1,0 +1,91 @@
+"""The spool: durable, ordered, replayed once the sink is back, adopted after a restart."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from surge.data.events import ClickEvent
+from surge.redirect.spool import Spool
+
+
+def batch(n: int) -> list[ClickEvent]:
+    return [
+        ClickEvent(uuid.uuid4().hex, 1, "s", 1_790_000_000.0 + i, None, None, None, "v")
+        for i in range(n)
+    ]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.received: list[list[ClickEvent]] = []
+        self.fail_after: int | None = None
+
+    async def send(self, events: list[ClickEvent]) -> None:
+        if self.fail_after is not None and len(self.received) >= self.fail_after:
+            raise ConnectionError("still down")
+        self.received.append(events)
+
+
+async def test_replay_sends_batches_in_order_and_empties_the_file(tmp_path: Path) -> None:
+    spool, sink = Spool(tmp_path, "a"), Sink()
+    first, second = batch(3), batch(2)
+    spool.append(first)
+    spool.append(second)
+    assert spool.pending
+    assert await spool.replay(sink.send)
+    assert sink.received == [first, second]
+    assert not spool.pending
+    assert spool.own_path.stat().st_size == 0
+    spool.close()
+    assert not spool.own_path.exists()  # an empty spool leaves nothing behind
+
+
+async def test_a_failed_replay_keeps_the_rest_and_resumes_after_it(tmp_path: Path) -> None:
+    spool, sink = Spool(tmp_path, "a"), Sink()
+    batches = [batch(1) for _ in range(3)]
+    for b in batches:
+        spool.append(b)
+    sink.fail_after = 1
+    with pytest.raises(ConnectionError):
+        await spool.replay(sink.send)
+    assert spool.pending
+    sink.fail_after = None
+    await spool.replay(sink.send)
+    assert sink.received == batches  # the first batch was not sent twice
+    spool.close()
+
+
+async def test_a_spool_left_by_a_dead_process_is_adopted_and_replayed(tmp_path: Path) -> None:
+    dead = Spool(tmp_path, "dead")
+    left = batch(4)
+    dead.append(left)
+    dead.close()  # not empty: stays on disk, unlocked, as after a crash or a failed shutdown
+    assert dead.own_path.exists()
+
+    restarted, sink = Spool(tmp_path, "restarted"), Sink()
+    assert restarted.pending
+    await restarted.replay(sink.send)
+    assert sink.received == [left]
+    assert not dead.own_path.exists()
+    restarted.close()
+
+
+async def test_a_live_replicas_spool_is_left_alone(tmp_path: Path) -> None:
+    live = Spool(tmp_path, "live")
+    live.append(batch(2))  # held with a lock while `live` runs
+    other, sink = Spool(tmp_path, "other"), Sink()
+    await other.replay(sink.send)
+    assert sink.received == []
+    assert live.own_path.stat().st_size > 0
+    live.close()
+    other.close()
+
+
+async def test_each_append_is_on_disk_when_it_returns(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "a")
+    spool.append(batch(2))
+    assert spool.own_path.read_bytes().count(b"\n") == 1
+    spool.close()
