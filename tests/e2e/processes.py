@@ -68,13 +68,13 @@ class Server:
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
+    def wait_ready(self, timeout_s: float = 30.0, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"surge {self.service} exited early:\n{self.output()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}{path}", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -98,7 +98,9 @@ class Server:
 
 
 @contextmanager
-def serve(tmp_path: Path, service: str, port: int, env: dict[str, str]) -> Iterator[Server]:
+def serve(
+    tmp_path: Path, service: str, port: int, env: dict[str, str], *, ready_path: str = "/readyz"
+) -> Iterator[Server]:
     log = tmp_path / f"{service}-{port}.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
@@ -110,7 +112,7 @@ def serve(tmp_path: Path, service: str, port: int, env: dict[str, str]) -> Itera
         )
     server = Server(service, port, process, log)
     try:
-        server.wait_ready()
+        server.wait_ready(path=ready_path)
         yield server
     finally:
         if process.poll() is None:

@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
-from sqlalchemy.exc import SQLAlchemyError
+from redis.exceptions import ResponseError
 
 from surge.analytics.service import ingest
 from surge.data.events import ClickEvent
@@ -78,7 +77,7 @@ class ClickStreamConsumer:
             try:
                 await self.step()
                 failures = 0
-            except (RedisError, OSError, SQLAlchemyError) as exc:
+            except Exception as exc:  # the loop must outlive any one failure
                 # Nothing was acknowledged: the entries stay pending and come back. A Redis that
                 # restarted empty has lost the group too, so make sure of it again.
                 self._read_own_pending = True
