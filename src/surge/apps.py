@@ -68,5 +68,6 @@ def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, l
 
 
 def build_app(service: ServiceName = "all", settings: Settings | None = None) -> Lifespan:
+    """The app a server process runs."""
     app, services = build_services(service, settings or Settings())
-    return Lifespan(app, services)
+    return Lifespan(app, services, freeze_gc=True)

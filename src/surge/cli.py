@@ -1,4 +1,4 @@
-"""The `surge` command: serve, migrate, keys."""
+"""The `surge` command: serve, migrate, maintain, keys."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
+
+    maintain = commands.add_parser(
+        "maintain", help="create the coming months' click partitions (PostgreSQL; run daily)"
+    )
+    maintain.add_argument(
+        "--months-ahead", type=int, default=3, help="partitions to keep ready ahead (default: 3)"
+    )
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -71,6 +78,24 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
+    from datetime import UTC, datetime
+
+    from surge.analytics.partitions import ensure_partitions
+    from surge.platform.db import create_engine
+    from surge.platform.migrations import is_current
+
+    if not 0 <= months_ahead <= 120:
+        raise CliError("--months-ahead must be 0 to 120")
+    engine = create_engine(settings.database_url)
+    try:
+        if not await is_current(engine):
+            raise CliError("the database schema is not current: run `surge migrate` first")
+        return await ensure_partitions(engine, datetime.now(UTC), months_ahead=months_ahead)
+    finally:
+        await engine.dispose()
+
+
 async def _create_key(settings: Settings, name: str, admin: bool) -> str:
     from surge.links.keys import create_key
     from surge.platform.db import create_engine, create_sessionmaker
@@ -102,6 +127,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
+    elif args.command == "maintain":
+        created = asyncio.run(_maintain(settings, args.months_ahead))
+        for name in created:
+            print(f"created partition {name}")
+        if not created:
+            print("partitions up to date")
     elif args.command == "keys":
         print(asyncio.run(_create_key(settings, args.name, args.admin)))
     return 0

@@ -5,25 +5,29 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
 
 from surge.data.events import ClickEvent
+from surge.redirect.clicks import pack
 from surge.redirect.spool import Spool
 
 
-def batch(n: int) -> list[ClickEvent]:
-    return [
-        ClickEvent(uuid.uuid4().hex, 1, "s", 1_790_000_000.0 + i, None, None, None, "v")
-        for i in range(n)
-    ]
+def batch(n: int) -> bytes:
+    return pack(
+        [
+            orjson.dumps(ClickEvent(uuid.uuid4().hex, 1, "s", 1.7e9 + i, None, None, None, "v"))
+            for i in range(n)
+        ]
+    )
 
 
 class Sink:
     def __init__(self) -> None:
-        self.received: list[list[ClickEvent]] = []
+        self.received: list[bytes] = []
         self.fail_after: int | None = None
 
-    async def send(self, events: list[ClickEvent]) -> None:
+    async def send(self, events: bytes) -> None:
         if self.fail_after is not None and len(self.received) >= self.fail_after:
             raise ConnectionError("still down")
         self.received.append(events)
@@ -89,3 +93,16 @@ async def test_each_append_is_on_disk_when_it_returns(tmp_path: Path) -> None:
     spool.append(batch(2))
     assert spool.own_path.read_bytes().count(b"\n") == 1
     spool.close()
+
+
+async def test_a_line_torn_by_a_crash_is_skipped_not_blocking(tmp_path: Path) -> None:
+    dead = Spool(tmp_path, "dead")
+    good = batch(2)
+    dead.append(good)
+    dead.close()
+    with open(dead.own_path, "ab") as torn:
+        torn.write(batch(3)[:25])  # the process died in the middle of a write
+    restarted, sink = Spool(tmp_path, "restarted"), Sink()
+    await restarted.replay(sink.send)
+    assert sink.received == [good]
+    restarted.close()

@@ -56,7 +56,9 @@ class ClickRepository:
             stmt = (
                 dialect_insert(self.session, clicks)
                 .values(rows[start : start + CHUNK])
-                .on_conflict_do_nothing(index_elements=["id"])
+                # The primary key: an event's occurred_at is fixed at the redirect, so a
+                # redelivered event conflicts on (id, occurred_at) like it would on id alone.
+                .on_conflict_do_nothing(index_elements=["id", "occurred_at"])
                 .returning(clicks.c.id)
             )
             inserted.extend(

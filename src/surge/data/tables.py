@@ -76,13 +76,17 @@ link_tags = Table(
 
 # --- analytics ---------------------------------------------------------------------------------
 
-# Raw clicks: time-ordered, one row per event id (the idempotency key). No raw IP, ever.
+# Raw clicks: time-ordered, one row per event (no raw IP, ever). The event id is the idempotency
+# key; the primary key also carries occurred_at because PostgreSQL partitions this table by month
+# on it (see migration 0001 and surge.analytics.partitions) and a partitioned table's unique keys
+# must include the partition key. An event's occurred_at is fixed at the redirect, so a redelivered
+# event has the same (id, occurred_at) and is still stored once.
 clicks = Table(
     "clicks",
     metadata,
     Column("id", String(36), primary_key=True),
     Column("link_id", BigIntId, nullable=False),
-    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("occurred_at", UTCDateTime, primary_key=True),
     Column("referrer_host", String(255), nullable=True),
     Column("country", String(2), nullable=True),
     Column("device", String(16), nullable=False),
@@ -91,6 +95,8 @@ clicks = Table(
     Column("is_bot", Boolean, nullable=False),
     Column("visitor_id", String(32), nullable=False),
     Index("ix_clicks_link_id_occurred_at", "link_id", "occurred_at"),
+    # BRIN on PostgreSQL: tiny, and clicks arrive in time order (on SQLite a plain index).
+    Index("ix_clicks_occurred_at", "occurred_at", postgresql_using="brin"),
 )
 
 # Hourly counters per link and dimension; stats read these, never COUNT(*) over clicks.

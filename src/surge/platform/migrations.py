@@ -11,11 +11,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.platform.db import ensure_sqlite_dir
+
+# The PostgreSQL advisory lock that serializes migrations: b"surgemig" as a big-endian bigint.
+MIGRATION_LOCK_KEY = 0x73757267656D6967
 
 
 def _script_location() -> Path:
@@ -63,8 +66,13 @@ def _sqlite_file_lock(database_url: str) -> Iterator[None]:
 
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
+    """Upgrade to head; safe to run from several processes or replicas at once."""
     with _sqlite_file_lock(str(engine.url)):
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Held until this transaction ends (Alembic runs inside it): concurrent
+                # migrators queue here, then find the schema current and do nothing.
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
             await conn.run_sync(_upgrade)
 
 

@@ -22,9 +22,14 @@ MAX_BACKOFF_S = 5.0
 ORPHAN_SCAN_EVERY_S = 5.0
 
 
+def pack(events: Sequence[bytes]) -> bytes:
+    """Serialized events → one JSON array: the batch format of the stream, HTTP and the spool."""
+    return b"[" + b",".join(events) + b"]"
+
+
 class ClickSink(Protocol):
-    async def send(self, batch: Sequence[ClickEvent]) -> None:
-        """Deliver the whole batch or raise; a raised batch is sent again later."""
+    async def send(self, batch: bytes) -> None:
+        """Deliver the whole packed batch or raise; a raised batch is sent again later."""
 
 
 class HttpClickSink:
@@ -33,10 +38,10 @@ class HttpClickSink:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
-    async def send(self, batch: Sequence[ClickEvent]) -> None:
+    async def send(self, batch: bytes) -> None:
         response = await self.client.post(
             "/internal/analytics/clicks",
-            content=orjson.dumps(list(batch)),
+            content=batch,
             headers={"content-type": "application/json"},
         )
         response.raise_for_status()
@@ -53,12 +58,16 @@ class RedisStreamSink:
         self.redis = redis
         self.stream = stream
 
-    async def send(self, batch: Sequence[ClickEvent]) -> None:
-        await self.redis.xadd(self.stream, {"events": orjson.dumps(list(batch))})
+    async def send(self, batch: bytes) -> None:
+        await self.redis.xadd(self.stream, {"events": batch})
 
 
 class ClickBuffer:
     """Collects events from requests; a background task flushes every interval or N events.
+
+    Events are kept serialized (bytes): the garbage collector does not track bytes, so a large
+    backlog costs no GC pauses on the hot path (with event objects, full collections of a
+    200k-event buffer took 70-190 ms), and a flush is a join, not a serialization.
 
     Delivery is at-least-once: a batch the sink refuses goes to the spool (or, without one,
     stays at the head of the buffer) and is sent again later; analytics ingests idempotently by
@@ -80,7 +89,7 @@ class ClickBuffer:
         self.interval_s = interval_s
         self.batch_size = batch_size
         self.limit = limit
-        self.events: list[ClickEvent] = []
+        self.events: list[bytes] = []
         self.dropped = 0
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -88,12 +97,15 @@ class ClickBuffer:
 
     def add(self, event: ClickEvent) -> None:
         events = self.events
-        events.append(event)
+        events.append(orjson.dumps(event))
         if len(events) >= self.batch_size:
             self._full.set()
-            if len(events) > self.limit:  # nowhere to put them for long: bound memory
-                del events[0]
-                self.dropped += 1
+            if len(events) > self.limit + self.batch_size:
+                # Nowhere to put them for long: bound memory, oldest first, in bulk (cheap).
+                excess = len(events) - self.limit
+                del events[:excess]
+                self.dropped += excess
+                log.error("clicks_dropped", count=excess, total_dropped=self.dropped)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="click-flusher")
@@ -125,7 +137,8 @@ class ClickBuffer:
             # Events added while sending are behind the batch: drop exactly what was handled.
             del self.events[: len(batch)]
 
-    async def _send(self, batch: list[ClickEvent]) -> None:
+    async def _send(self, events: list[bytes]) -> None:
+        batch = pack(events)
         spool = self.spool
         if spool is None:
             await self.sink.send(batch)
@@ -135,7 +148,7 @@ class ClickBuffer:
                 await self.sink.send(batch)
                 return
             except Exception as exc:
-                log.warning("clicks_spooled", events=len(batch), error=repr(exc))
+                log.warning("clicks_spooled", events=len(events), error=repr(exc))
         await asyncio.to_thread(spool.append, batch)
 
     async def _replay_spool(self) -> None:
@@ -150,16 +163,22 @@ class ClickBuffer:
             await spool.replay(self.sink.send)
 
     async def close(self, timeout_s: float = 10.0) -> None:
-        """Stop the flusher and deliver or spool what is left, trying until `timeout_s`."""
+        """Stop the flusher; deliver what is left within `timeout_s`, spool what is not."""
         await cancel_and_wait(self._task)
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while self.events:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.events and loop.time() < deadline:
             try:
-                await self.flush()
-            except Exception as exc:
-                if asyncio.get_running_loop().time() >= deadline:
-                    log.error("clicks_lost_on_shutdown", count=len(self.events), error=repr(exc))
-                    break
+                await asyncio.wait_for(self.flush(), timeout=deadline - loop.time())
+            except Exception as exc:  # (a timeout too) retried until the deadline
+                log.warning("click_flush_on_shutdown_failed", error=repr(exc))
                 await asyncio.sleep(min(0.2, self.interval_s))
+        if self.events and self.spool is not None:
+            # Out of time: the disk keeps them for the next start (a batch cut off mid-send
+            # may be sent twice; ingest counts it once).
+            await asyncio.to_thread(self.spool.append, pack(self.events))
+            self.events.clear()
+        if self.events:
+            log.error("clicks_lost_on_shutdown", count=len(self.events))
         if self.spool is not None:
             self.spool.close()

@@ -11,19 +11,16 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
-from pydantic import TypeAdapter
 
-from surge.data.events import ClickEvent
 from surge.platform.logging import get_logger
 
 log = get_logger(__name__)
-Send = Callable[[list[ClickEvent]], Awaitable[None]]
-_batch = TypeAdapter(list[ClickEvent])
+Send = Callable[[bytes], Awaitable[None]]
 
 
 class _SpoolFile:
@@ -60,10 +57,11 @@ class Spool:
         """Whether anything may be waiting: new events must queue behind it to keep order."""
         return self._pending
 
-    def append(self, batch: Sequence[ClickEvent]) -> None:
-        """Write one batch as one line and fsync it: once this returns the batch is durable."""
+    def append(self, batch: bytes) -> None:
+        """Write one packed batch (a JSON array, no newline) as one line and fsync it: once
+        this returns the batch is durable."""
         own = self._own or self._open_own()
-        own.handle.write(orjson.dumps(list(batch)) + b"\n")
+        own.handle.write(batch + b"\n")
         own.handle.flush()
         os.fsync(own.handle.fileno())
         self.spooled_batches += 1
@@ -75,12 +73,10 @@ class Spool:
         for spool in [*self._adopted, *([self._own] if self._own else [])]:
             lines = spool.lines()
             for line in lines[spool.delivered_lines :]:
-                try:
-                    batch = _batch.validate_json(line)
-                except ValueError:
+                if _is_json_array(line):
+                    await send(line)  # raises: what is left stays for the next replay
+                else:  # torn by a crash mid-write: the rest of the file is still good
                     log.error("spool_line_unreadable", path=str(spool.path), line=line[:200])
-                else:
-                    await send(batch)  # raises: what is left stays for the next replay
                 spool.delivered_lines += 1
             if spool is self._own:
                 spool.handle.truncate(0)
@@ -136,6 +132,13 @@ class Spool:
                 continue
             log.info("spool_adopted", path=str(path))
             self._adopted.append(_SpoolFile(path, handle))
+
+
+def _is_json_array(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), list)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _mtime(path: Path) -> float:
