@@ -12,7 +12,7 @@ from surge.analytics import service
 from surge.data.contracts import ClickCount, LinkStats
 from surge.data.events import ClickEvent
 from surge.platform.db import SessionMaker
-from surge.platform.http import require_internal_token
+from surge.platform.internal_auth import require_internal_token
 from surge.platform.problems import ProblemError
 
 MAX_BATCH = 10_000

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from surge.links.keys import authenticate
 from surge.links.repository import ApiKey
 from surge.links.service import LinkService
-from surge.platform.http import require_internal_token
+from surge.platform.internal_auth import require_internal_token
 from surge.platform.problems import ProblemError
 
 

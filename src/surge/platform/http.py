@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
 
 import httpx
-from fastapi import Header, Request
-
-from surge.platform.problems import ProblemError
 
 INTERNAL_TOKEN_HEADER = "x-surge-internal-token"
 
@@ -35,11 +31,3 @@ def internal_client(
 
 def internal_token_ok(presented: str | None, expected: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
-
-
-def require_internal_token(
-    request: Request, x_surge_internal_token: Annotated[str | None, Header()] = None
-) -> None:
-    """FastAPI dependency guarding `/internal/...`: the shared internal token or 403."""
-    if not internal_token_ok(x_surge_internal_token, request.app.state.settings.internal_token):
-        raise ProblemError(403, "forbidden", "Forbidden", "Internal endpoint: token required.")
