@@ -5,7 +5,8 @@ Revises:
 Create Date: 2026-11-28 01:13:57.859769
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,6 +18,11 @@ depends_on: str | Sequence[str] | None = None
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Monthly click partitions created with the table (PostgreSQL); `surge maintain` keeps creating
+# them ahead of time afterwards (surge.analytics.partitions, same names and bounds).
+MONTHS_BACK = 1
+MONTHS_AHEAD = 3
 
 
 def upgrade() -> None:
@@ -44,25 +50,7 @@ def upgrade() -> None:
             "link_id", "bucket", "dimension", "value", "is_bot", name=op.f("pk_click_rollups")
         ),
     )
-    op.create_table(
-        "clicks",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("link_id", BIG_ID, nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("referrer_host", sa.String(length=255), nullable=True),
-        sa.Column("country", sa.String(length=2), nullable=True),
-        sa.Column("device", sa.String(length=16), nullable=False),
-        sa.Column("browser", sa.String(length=64), nullable=False),
-        sa.Column("os", sa.String(length=64), nullable=False),
-        sa.Column("is_bot", sa.Boolean(), nullable=False),
-        sa.Column("visitor_id", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_clicks")),
-    )
-    with op.batch_alter_table("clicks", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_clicks_link_id_occurred_at", ["link_id", "occurred_at"], unique=False
-        )
-
+    _create_clicks()
     op.create_table(
         "daily_visitors",
         sa.Column("link_id", BIG_ID, nullable=False),
@@ -106,6 +94,56 @@ def upgrade() -> None:
         batch_op.create_index("ix_link_tags_tag", ["tag"], unique=False)
 
 
+def _month_start(index: int) -> datetime:
+    """The first instant (UTC) of month number `index` = year * 12 + month - 1."""
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def _months_around(now: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """[start, end) in UTC of each month from MONTHS_BACK before now to MONTHS_AHEAD after."""
+    index = now.year * 12 + now.month - 1
+    for i in range(index - MONTHS_BACK, index + MONTHS_AHEAD + 1):
+        yield _month_start(i), _month_start(i + 1)
+
+
+def _create_clicks() -> None:
+    """Raw clicks. On PostgreSQL: partitioned by month on occurred_at, with a DEFAULT partition
+    so that an insert never fails for lack of a partition; SQLite gets a plain table."""
+    postgres = op.get_bind().dialect.name == "postgresql"
+    op.create_table(
+        "clicks",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("link_id", BIG_ID, nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("referrer_host", sa.String(length=255), nullable=True),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column("device", sa.String(length=16), nullable=False),
+        sa.Column("browser", sa.String(length=64), nullable=False),
+        sa.Column("os", sa.String(length=64), nullable=False),
+        sa.Column("is_bot", sa.Boolean(), nullable=False),
+        sa.Column("visitor_id", sa.String(length=32), nullable=False),
+        # A partitioned table's primary key must contain the partition key.
+        sa.PrimaryKeyConstraint("id", "occurred_at", name=op.f("pk_clicks")),
+        **({"postgresql_partition_by": "RANGE (occurred_at)"} if postgres else {}),
+    )
+    with op.batch_alter_table("clicks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_clicks_link_id_occurred_at", ["link_id", "occurred_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_clicks_occurred_at", ["occurred_at"], unique=False, postgresql_using="brin"
+        )
+    if not postgres:
+        return
+    op.execute("CREATE TABLE clicks_default PARTITION OF clicks DEFAULT")
+    # Bounds carry an explicit UTC offset: a bare date would be read in the session's time zone.
+    for first, end in _months_around(datetime.now(UTC)):
+        op.execute(
+            f"CREATE TABLE clicks_p{first:%Y_%m} PARTITION OF clicks "
+            f"FOR VALUES FROM ('{first.isoformat()}') TO ('{end.isoformat()}')"
+        )
+
+
 def downgrade() -> None:
     with op.batch_alter_table("link_tags", schema=None) as batch_op:
         batch_op.drop_index("ix_link_tags_tag")
@@ -117,8 +155,9 @@ def downgrade() -> None:
     op.drop_table("links")
     op.drop_table("daily_visitors")
     with op.batch_alter_table("clicks", schema=None) as batch_op:
+        batch_op.drop_index("ix_clicks_occurred_at")
         batch_op.drop_index("ix_clicks_link_id_occurred_at")
 
-    op.drop_table("clicks")
+    op.drop_table("clicks")  # on PostgreSQL this drops its partitions too
     op.drop_table("click_rollups")
     op.drop_table("api_keys")

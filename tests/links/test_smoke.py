@@ -4,7 +4,9 @@ from tests.conftest import BROWSER_UA, Surge
 
 
 async def test_create_follow_and_count(surge: Surge, key: dict[str, str]) -> None:
-    created = await surge.client.post("/api/v1/links", json={"url": "https://example.com/a"}, headers=key)
+    created = await surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com/a"}, headers=key
+    )
     assert created.status_code == 201, created.text
     slug = created.json()["slug"]
     assert len(slug) == 7
