@@ -82,11 +82,18 @@ def _http_error_response(_request: Request, exc: Exception) -> Response:
     return Response(body, exc.status_code, exc.headers, media_type=PROBLEM_CONTENT_TYPE)
 
 
+def _unexpected_error_response(_request: Request, _exc: Exception) -> Response:
+    # The exception itself is logged by the server; the client learns nothing internal.
+    body = problem_bytes(500, "internal-error", "Internal error", "Something went wrong.")
+    return Response(body, 500, media_type=PROBLEM_CONTENT_TYPE)
+
+
 def install_problem_handlers(app: Any) -> None:
     """Make a FastAPI app answer every error as problem+json."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
+    app.add_exception_handler(Exception, _unexpected_error_response)
     app.add_exception_handler(ProblemError, problem_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_response)
     app.add_exception_handler(HTTPException, _http_error_response)

@@ -93,6 +93,7 @@ class ClickBuffer:
         self.dropped = 0
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._next_orphan_scan = 0.0
 
     def add(self, event: ClickEvent) -> None:
@@ -116,7 +117,7 @@ class ClickBuffer:
 
     async def _run(self) -> None:
         backoff = self.interval_s
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), timeout=backoff)
             self._full.clear()
@@ -164,9 +165,15 @@ class ClickBuffer:
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Stop the flusher; deliver what is left within `timeout_s`, spool what is not."""
-        await cancel_and_wait(self._task)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        # Let a flush under way finish rather than cancel it: a cancelled send can leave the
+        # receiving side's transaction (and, on SQLite, the write lock) open for its timeout.
+        self._stopping = True
+        self._full.set()
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=timeout_s / 2)
+        await cancel_and_wait(self._task)
         while self.events and loop.time() < deadline:
             try:
                 await asyncio.wait_for(self.flush(), timeout=deadline - loop.time())
