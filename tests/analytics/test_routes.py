@@ -11,17 +11,9 @@ from tests.conftest import BROWSER_UA, Surge
 TOKEN = {"x-surge-internal-token": "test-internal-token"}
 
 
-def click(link_id: int) -> dict[str, object]:
-    return {
-        "id": uuid.uuid4().hex,
-        "link_id": link_id,
-        "slug": "s",
-        "ts": 1_790_000_000.0,
-        "referrer": None,
-        "user_agent": BROWSER_UA,
-        "country": None,
-        "visitor": "v",
-    }
+def click(link_id: int) -> list[object]:
+    """One row of the wire format: ClickEvent's fields in order."""
+    return [uuid.uuid4().hex, link_id, "s", 1_790_000_000.0, None, BROWSER_UA, None, "v"]
 
 
 async def count(surge: Surge, link_id: int) -> int:
@@ -45,8 +37,9 @@ async def test_ingest_counts_new_events_and_skips_duplicates(surge: Surge) -> No
     [
         b"not json",
         b'{"id": "x"}',
-        b'[{"id": "x"}]',
-        b'[{"id": "x", "link_id": "seven", "slug": "s", "ts": 1, "visitor": "v",'
+        b'[["x"]]',
+        b'[["x", "seven", "s", 1, null, null, null, "v"]]',
+        b'[{"id": "x", "link_id": 7, "slug": "s", "ts": 1, "visitor": "v",'
         b' "referrer": null, "user_agent": null, "country": null}]',
     ],
 )

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from surge.data.events import ClickEvent, unpack_batch
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
 from tests.conftest import BROWSER_UA, make_settings
@@ -40,17 +41,17 @@ class FakeApi:
 
 @dataclass
 class FakeAnalytics:
-    batches: list[list[dict[str, object]]] = field(default_factory=list)
+    batches: list[list[ClickEvent]] = field(default_factory=list)
     down: bool = False
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             return httpx.Response(503)
-        self.batches.append(orjson.loads(request.content))
+        self.batches.append(unpack_batch(request.content))
         return httpx.Response(200, json={})
 
     @property
-    def events(self) -> list[dict[str, object]]:
+    def events(self) -> list[ClickEvent]:
         return [e for batch in self.batches for e in batch]
 
 
@@ -91,13 +92,13 @@ async def test_redirects_with_location_and_records_a_click(harness: Harness) -> 
     assert response.headers["cache-control"] == "private, max-age=0"
     await flush(harness)
     [click] = harness.analytics.events
-    assert click["link_id"] == 7
-    assert click["referrer"] == "https://t.co/abc"
-    assert click["country"] == "NL"
-    assert click["user_agent"] == BROWSER_UA
+    assert click.link_id == 7
+    assert click.referrer == "https://t.co/abc"
+    assert click.country == "NL"
+    assert click.user_agent == BROWSER_UA
     # The raw client IP never leaves the process: only the salted hash does.
     assert "198.51.100.23" not in orjson.dumps(click).decode()
-    assert len(str(click["visitor"])) == 32
+    assert len(click.visitor) == 32
 
 
 async def test_the_same_client_gets_the_same_visitor_id_different_clients_differ(
@@ -106,7 +107,7 @@ async def test_the_same_client_gets_the_same_visitor_id_different_clients_differ
     for ip in ("192.0.2.1", "192.0.2.1", "192.0.2.2"):
         await harness.client.get("/viral", headers={"x-test-client-ip": ip, "user-agent": "ua"})
     await flush(harness)
-    visitors = [e["visitor"] for e in harness.analytics.events]
+    visitors = [e.visitor for e in harness.analytics.events]
     assert visitors[0] == visitors[1] != visitors[2]
 
 
@@ -117,7 +118,7 @@ async def test_concurrent_misses_reach_the_api_once(harness: Harness) -> None:
     assert harness.api.calls == 1
     await flush(harness)
     assert len(harness.analytics.events) == 50
-    assert len({e["id"] for e in harness.analytics.events}) == 50
+    assert len({e.id for e in harness.analytics.events}) == 50
     assert len(harness.analytics.batches) == 1  # one batch, not one request per click
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
-
-from surge.data.events import ClickEvent
+from surge.data.events import ClickEvent, ClickRow, unpack_batch
 from surge.redirect.clicks import ClickBuffer
 
 
-def click(i: int) -> ClickEvent:
-    return ClickEvent(f"id-{i}", 1, "s", 1.7e9, None, None, None, "v")
+def click(i: int) -> ClickRow:
+    return (f"id-{i}", 1, "s", 1.7e9, None, None, None, "v")
 
 
 class SlowSink:
     def __init__(self) -> None:
         self.started = asyncio.Event()
-        self.batches: list[list[dict[str, object]]] = []
+        self.batches: list[list[ClickEvent]] = []
         self.cancelled = 0
 
     async def send(self, batch: bytes) -> None:
@@ -27,7 +25,7 @@ class SlowSink:
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
-        self.batches.append(orjson.loads(batch))
+        self.batches.append(unpack_batch(batch))
 
 
 async def test_batches_leave_when_full() -> None:
@@ -38,7 +36,7 @@ async def test_batches_leave_when_full() -> None:
         buffer.add(click(i))
     await asyncio.wait_for(sink.started.wait(), timeout=5)
     await buffer.close()
-    assert [e["id"] for e in sink.batches[0]] == [f"id-{i}" for i in range(10)]
+    assert [e.id for e in sink.batches[0]] == [f"id-{i}" for i in range(10)]
 
 
 async def test_close_lets_a_send_under_way_finish_then_sends_the_rest() -> None:
@@ -50,7 +48,7 @@ async def test_close_lets_a_send_under_way_finish_then_sends_the_rest() -> None:
     buffer.add(click(1))  # arrives while the first batch is on its way
     await buffer.close()
     assert sink.cancelled == 0
-    assert [[e["id"] for e in batch] for batch in sink.batches] == [["id-0"], ["id-1"]]
+    assert [[e.id for e in batch] for batch in sink.batches] == [["id-0"], ["id-1"]]
 
 
 async def test_over_the_limit_the_oldest_are_dropped_and_counted() -> None:
@@ -60,4 +58,4 @@ async def test_over_the_limit_the_oldest_are_dropped_and_counted() -> None:
         buffer.add(click(i))
     assert len(buffer.events) == 100
     assert buffer.dropped == 11
-    assert orjson.loads(buffer.events[0])["id"] == "id-11"
+    assert buffer.events[0][0] == "id-11"

@@ -5,20 +5,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import orjson
 import pytest
 
-from surge.data.events import ClickEvent
-from surge.redirect.clicks import pack
+from surge.data.events import ClickEvent, pack_events
 from surge.redirect.spool import Spool
 
 
 def batch(n: int) -> bytes:
-    return pack(
-        [
-            orjson.dumps(ClickEvent(uuid.uuid4().hex, 1, "s", 1.7e9 + i, None, None, None, "v"))
-            for i in range(n)
-        ]
+    return pack_events(
+        [ClickEvent(uuid.uuid4().hex, 1, "s", 1.7e9 + i, None, None, None, "v") for i in range(n)]
     )
 
 

@@ -14,19 +14,17 @@ import os
 import socket
 from typing import Any
 
-from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from surge.analytics.service import ingest
-from surge.data.events import ClickEvent
+from surge.data.events import ClickEvent, unpack_batch
 from surge.platform.db import SessionMaker
 from surge.platform.logging import get_logger
 from surge.platform.redis import RedisNames
 from surge.platform.tasks import cancel_and_wait
 
 log = get_logger(__name__)
-_batch = TypeAdapter(list[ClickEvent])
 Entry = tuple[bytes, dict[bytes, bytes]]
 BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 MAINTENANCE_EVERY_S = 2.0
@@ -146,7 +144,7 @@ class ClickStreamConsumer:
             if fields is None:  # deleted while pending: nothing left to ingest
                 continue
             try:
-                events.extend(_batch.validate_json(fields[b"events"]))
+                events.extend(unpack_batch(fields[b"events"]))
             except (KeyError, ValueError):
                 # A poison entry must not block the stream: keep it aside for a human, ack it.
                 log.error("click_entry_unreadable", entry_id=entry_id)

@@ -6,17 +6,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import TypeAdapter
 
 from surge.analytics import service
 from surge.data.contracts import ClickCount, LinkStats
-from surge.data.events import ClickEvent
+from surge.data.events import unpack_batch
 from surge.platform.db import SessionMaker
 from surge.platform.internal_auth import require_internal_token
 from surge.platform.problems import ProblemError
 
 MAX_BATCH = 10_000
-_events = TypeAdapter(list[ClickEvent])
 
 
 def get_sessions(request: Request) -> SessionMaker:
@@ -31,7 +29,7 @@ router = APIRouter(prefix="/internal/analytics", dependencies=[Depends(require_i
 @router.post("/clicks")
 async def ingest_clicks(request: Request, sessions: SessionsDep) -> dict[str, int]:
     try:
-        events = _events.validate_json(await request.body())
+        events = unpack_batch(await request.body())
     except ValueError as exc:
         raise ProblemError(422, "validation-error", "Invalid click batch", str(exc)[:500]) from exc
     if len(events) > MAX_BATCH:

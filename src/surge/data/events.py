@@ -1,8 +1,18 @@
-"""The click event: what redirect emits and analytics ingests. The wire format is a JSON array."""
+"""The click event: what redirect emits and analytics ingests.
+
+On the wire (stream entry, HTTP body, spool line) a batch is one JSON array of rows, each row
+an array of the fields in `ClickEvent` order. Rows are tuples in the redirect: building one
+costs ~0.2 µs where a dataclass plus its serialization cost ~3 µs per click, a batch of rows
+serializes at ~0.1 µs per click, and tuples of plain values drop out of the GC's tracking.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import orjson
+from pydantic import TypeAdapter
 
 
 @dataclass(slots=True, frozen=True)
@@ -15,3 +25,25 @@ class ClickEvent:
     user_agent: str | None
     country: str | None
     visitor: str  # daily-salted hash of client IP + user agent; never the raw IP
+
+
+ClickRow = tuple[str, int, str, float, str | None, str | None, str | None, str]
+_rows: TypeAdapter[list[ClickRow]] = TypeAdapter(list[ClickRow])
+
+
+def pack_batch(rows: Sequence[ClickRow]) -> bytes:
+    return orjson.dumps(list(rows))
+
+
+def pack_events(events: Sequence[ClickEvent]) -> bytes:
+    return pack_batch(
+        [
+            (e.id, e.link_id, e.slug, e.ts, e.referrer, e.user_agent, e.country, e.visitor)
+            for e in events
+        ]
+    )
+
+
+def unpack_batch(data: bytes | str) -> list[ClickEvent]:
+    """Parse and validate a batch; ValueError when it is not one."""
+    return [ClickEvent(*row) for row in _rows.validate_json(data)]

@@ -19,7 +19,6 @@ from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import Invalidation, ResolvedLink
-from surge.data.events import ClickEvent
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_client, internal_token_ok
@@ -185,16 +184,17 @@ class RedirectService:
             client = scope.get("client")
             ip = client[0] if client else ""
         assert self.clicks is not None
+        # A ClickRow: the fields of ClickEvent, in order.
         self.clicks.add(
-            ClickEvent(
-                id=os.urandom(16).hex(),  # as unique as uuid4().hex, 4x cheaper
-                link_id=target.link_id,
-                slug=target.slug,
-                ts=now,
-                referrer=referrer,
-                user_agent=user_agent,
-                country=country,
-                visitor=self.visitors.visitor_id(ip, user_agent or "", now),
+            (
+                os.urandom(16).hex(),  # as unique as uuid4().hex, 4x cheaper
+                target.link_id,
+                target.slug,
+                now,
+                referrer,
+                user_agent,
+                country,
+                self.visitors.visitor_id(ip, user_agent or "", now),
             )
         )
 
