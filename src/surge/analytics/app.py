@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge import __version__
 from surge.analytics.consumer import ClickStreamConsumer
+from surge.analytics.partitions import ensure_partitions
 from surge.analytics.routes import router
 from surge.platform.config import Settings
 from surge.platform.db import create_engine, create_sessionmaker
 from surge.platform.health import database_check, health_routes
+from surge.platform.logging import get_logger
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.problems import install_problem_handlers
 from surge.platform.redis import RedisNames, create_redis
+from surge.platform.tasks import cancel_and_wait
+
+log = get_logger(__name__)
+PARTITION_UPKEEP_EVERY_S = 12 * 3600
 
 
 class AnalyticsService:
@@ -26,6 +35,7 @@ class AnalyticsService:
         self.engine: AsyncEngine | None = None
         self.redis: Redis | None = None
         self.consumer: ClickStreamConsumer | None = None
+        self.upkeep: asyncio.Task[None] | None = None
         app = FastAPI(
             title="Surge analytics (internal)", version=__version__, docs_url=None, redoc_url=None
         )
@@ -45,6 +55,8 @@ class AnalyticsService:
         )
         if self.migrate:
             await upgrade_to_head(self.engine)
+        if self.engine.dialect.name == "postgresql":
+            self.upkeep = asyncio.create_task(self._keep_partitions(), name="partition-upkeep")
         sessions = create_sessionmaker(self.engine)
         self.app.state.sessions = sessions
         if self.settings.redis_url:
@@ -62,7 +74,20 @@ class AnalyticsService:
             )
             self.consumer.start()
 
+    async def _keep_partitions(self) -> None:
+        """Create the coming months' partitions now and twice a day, so no `surge maintain`
+        cron is strictly needed (running it too does no harm)."""
+        while True:
+            try:
+                created = await ensure_partitions(self._engine(), datetime.now(UTC))
+                if created:
+                    log.info("partitions_created", names=created)
+            except Exception as exc:
+                log.warning("partition_upkeep_failed", error=repr(exc))
+            await asyncio.sleep(PARTITION_UPKEEP_EVERY_S)
+
     async def stop(self) -> None:
+        await cancel_and_wait(self.upkeep)
         if self.consumer is not None:
             await self.consumer.stop()
         if self.redis is not None:

@@ -62,7 +62,8 @@ Slug = Annotated[str, AfterValidator(_check_slug)]
 FutureTime = Annotated[datetime | None, AfterValidator(_check_future)]
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
-MaxClicks = Annotated[int, Field(ge=1, le=MAX_CLICKS_LIMIT)]
+# strict: JSON `true` or "5" is a mistake, not a click limit.
+MaxClicks = Annotated[int, Field(ge=1, le=MAX_CLICKS_LIMIT, strict=True)]
 
 
 class LinkCreate(BaseModel):
