@@ -101,19 +101,17 @@ class AnalyticsClient:
                 f"/internal/analytics/links/{link_id}/stats", params=params
             )
         except httpx.HTTPError as exc:
-            raise ProblemError(
-                503,
-                "analytics-unavailable",
-                "Stats unavailable",
-                "Try again shortly.",
-                headers={"Retry-After": "5"},
-            ) from exc
+            raise _stats_unavailable() from exc
         if response.status_code >= 500:
-            raise ProblemError(
-                503,
-                "analytics-unavailable",
-                "Stats unavailable",
-                "Try again shortly.",
-                headers={"Retry-After": "5"},
-            )
+            raise _stats_unavailable()
         return response
+
+
+def _stats_unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "analytics-unavailable",
+        "Stats unavailable",
+        "Analytics did not answer; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
