@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+
+import pytest
 
 from surge.data.events import ClickEvent, ClickRow, unpack_batch
 from surge.redirect.clicks import ClickBuffer
+from surge.redirect.spool import Spool
 
 
 def click(i: int) -> ClickRow:
@@ -59,3 +63,30 @@ async def test_over_the_limit_the_oldest_are_dropped_and_counted() -> None:
     assert len(buffer.events) == 100
     assert buffer.dropped == 11
     assert buffer.events[0][0] == "id-11"
+
+
+async def test_over_the_limit_with_a_spool_the_oldest_go_to_disk_not_away(tmp_path: Path) -> None:
+    sink = SlowSink()
+    spool = Spool(tmp_path, "spill")
+    buffer = ClickBuffer(sink, interval_s=60, batch_size=10, limit=100, spool=spool)
+    for i in range(101):
+        buffer.add(click(i))
+    assert len(buffer.events) == 51  # the oldest 50 left for the spool
+    await buffer.close()
+    assert buffer.dropped == 0
+    delivered = [e.id for batch in sink.batches for e in batch]
+    assert sorted(delivered) == sorted(f"id-{i}" for i in range(101))
+    assert delivered[:50] == [f"id-{i}" for i in range(50)]  # spilled ones first: order kept
+
+
+async def test_a_failed_send_puts_the_batch_back_at_the_head() -> None:
+    class Down:
+        async def send(self, batch: bytes) -> None:
+            raise ConnectionError("down")
+
+    buffer = ClickBuffer(Down(), interval_s=60, batch_size=10, limit=100)
+    for i in range(3):
+        buffer.add(click(i))
+    with pytest.raises(ConnectionError):
+        await buffer.flush()
+    assert [row[0] for row in buffer.events] == ["id-0", "id-1", "id-2"]

@@ -87,6 +87,7 @@ class ClickBuffer:
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._spilling: asyncio.Task[None] | None = None
         self._next_orphan_scan = 0.0
 
     def add(self, event: ClickRow) -> None:
@@ -94,12 +95,29 @@ class ClickBuffer:
         events.append(event)
         if len(events) >= self.batch_size:
             self._full.set()
-            if len(events) > self.limit + self.batch_size:
-                # Nowhere to put them for long: bound memory, oldest first, in bulk (cheap).
-                excess = len(events) - self.limit
-                del events[:excess]
-                self.dropped += excess
-                log.error("clicks_dropped", count=excess, total_dropped=self.dropped)
+            if len(events) > self.limit:
+                self._over_limit()
+
+    def _over_limit(self) -> None:
+        """The sink is slower than the traffic (a spike, a slow analytics): bound memory."""
+        events = self.events
+        if self.spool is not None:
+            # Spill the oldest half to disk off the request path; the spool replays it later.
+            if self._spilling is None or self._spilling.done():
+                spill = events[: self.limit // 2]
+                del events[: len(spill)]
+                self._spilling = asyncio.create_task(self._spill(spill), name="click-spill")
+            return
+        if len(events) > self.limit + self.batch_size:  # nowhere to put them: drop the oldest
+            excess = len(events) - self.limit
+            del events[:excess]
+            self.dropped += excess
+            log.error("clicks_dropped", count=excess, total_dropped=self.dropped)
+
+    async def _spill(self, rows: list[ClickRow]) -> None:
+        assert self.spool is not None
+        await asyncio.to_thread(self.spool.append, pack_batch(rows))
+        log.warning("clicks_spilled_to_spool", events=len(rows))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="click-flusher")
@@ -126,10 +144,14 @@ class ClickBuffer:
         """Deliver (or spool) everything buffered now; without a spool, a failure raises."""
         await self._replay_spool()
         while self.events:
+            # Out of the buffer before the send: a spill may take from its head meanwhile.
             batch = self.events[:MAX_EVENTS_PER_SEND]
-            await self._send(batch)
-            # Events added while sending are behind the batch: drop exactly what was handled.
             del self.events[: len(batch)]
+            try:
+                await self._send(batch)
+            except BaseException:
+                self.events[:0] = batch  # back at the head, for the next try
+                raise
 
     async def _send(self, events: list[ClickRow]) -> None:
         batch = pack_batch(events)
@@ -167,6 +189,8 @@ class ClickBuffer:
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=timeout_s / 2)
         await cancel_and_wait(self._task)
+        if self._spilling is not None:
+            await self._spilling
         while self.events and loop.time() < deadline:
             try:
                 await asyncio.wait_for(self.flush(), timeout=deadline - loop.time())
