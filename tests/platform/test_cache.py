@@ -106,3 +106,30 @@ async def test_an_eviction_during_a_load_keeps_the_stale_result_out(clock: Clock
     await pending
     assert cache.peek("a") is None
     assert await cache.get_or_load("a", load) == "new"
+
+
+async def down(_key: str) -> str | None:
+    raise RuntimeError("source down")
+
+
+async def test_a_failed_reload_serves_the_last_known_value(clock: Clock) -> None:
+    cache: LocalCache[str, str] = LocalCache(10, ttl_s=60, negative_ttl_s=5, timer=clock)
+    assert await cache.get_or_load("a", Loader({"a": "A"})) == "A"
+    clock.now = 61  # expired, and now the source is down
+    assert await cache.get_or_load("a", down) == "A"
+    assert cache.peek("a") == "A"  # kept another TTL: the source is asked once per TTL
+
+
+async def test_no_stale_copy_once_the_source_said_gone_or_it_changed(clock: Clock) -> None:
+    cache: LocalCache[str, str] = LocalCache(10, ttl_s=60, negative_ttl_s=5, timer=clock)
+    await cache.get_or_load("gone", Loader({"gone": "G"}))
+    clock.now = 61
+    assert await cache.get_or_load("gone", Loader({})) is None
+    clock.now = 70
+    with pytest.raises(RuntimeError):
+        await cache.get_or_load("gone", down)
+
+    await cache.get_or_load("changed", Loader({"changed": "C"}))
+    cache.evict("changed")
+    with pytest.raises(RuntimeError):
+        await cache.get_or_load("changed", down)

@@ -194,6 +194,13 @@ async def test_expired_by_clicks_counts_earlier_clicks_and_its_own(harness: Harn
     assert statuses == [302, 302, 410, 410]
 
 
+async def test_api_down_an_expired_entry_is_served_stale(harness: Harness) -> None:
+    assert (await harness.client.get("/viral")).status_code == 302
+    harness.service.cache.clear()  # as if its TTL ran out
+    harness.api.down = True
+    assert (await harness.client.get("/viral")).status_code == 302
+
+
 async def test_api_down_uncached_is_503_cached_keeps_redirecting(harness: Harness) -> None:
     assert (await harness.client.get("/viral")).status_code == 302
     harness.api.down = True

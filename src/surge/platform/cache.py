@@ -1,4 +1,5 @@
-"""The local cache tier: bounded TTL/LRU, per-entry TTL, negative entries, single-flight loads."""
+"""The local cache tier: bounded TTL/LRU, per-entry TTL, negative entries, single-flight loads,
+and stale-if-error: when a reload fails, the last value known for the key is served again."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from cachetools import TLRUCache
+from cachetools import LRUCache, TLRUCache
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -31,6 +32,8 @@ class LocalCache(Generic[K, V]):
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
         self._entries: TLRUCache[K, V | _Absent] = TLRUCache(maxsize, self._ttu, timer=timer)
+        # Last values known, past their TTL too: what is served while the source is down.
+        self._last_known: LRUCache[K, V] = LRUCache(maxsize)
         self._inflight: dict[K, asyncio.Future[V | None]] = {}
         # Bumped by every eviction: a load that started before it must not cache its result.
         self._epoch = 0
@@ -59,22 +62,35 @@ class LocalCache(Generic[K, V]):
             future.cancel()
             raise
         except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # waiters re-raise it; nobody waiting is fine too
-            raise
+            stale = self._last_known.get(key)
+            if stale is None or epoch != self._epoch:
+                future.set_exception(exc)
+                future.exception()  # waiters re-raise it; nobody waiting is fine too
+                raise
+            # Stale beats unavailable; keep it another TTL so the source is asked once per TTL.
+            self._entries[key] = stale
+            future.set_result(stale)
+            return stale
         else:
             if epoch == self._epoch:
                 self._entries[key] = ABSENT if value is None else value
+                if value is None:
+                    self._last_known.pop(key, None)
+                else:
+                    self._last_known[key] = value
             future.set_result(value)
             return value
         finally:
             del self._inflight[key]
 
     def evict(self, key: K) -> None:
+        """The key changed at its source: forget it, stale copy included."""
         self._epoch += 1
         self._entries.pop(key, None)
+        self._last_known.pop(key, None)
 
     def clear(self) -> None:
+        """Forget fresh entries; stale copies stay as a fallback for an unreachable source."""
         self._epoch += 1
         self._entries.clear()
 
