@@ -1,0 +1,28 @@
+"""How the bench fails and how long it may take: `BenchError` and the time `Budget`."""
+
+from __future__ import annotations
+
+import time
+
+CLEANUP_RESERVE_S = 12.0  # kept back from every step so cleanup always has time
+
+
+class BenchError(Exception):
+    """Why the benchmark could not run; printed as one line."""
+
+
+class Budget:
+    def __init__(self, limit_s: float) -> None:
+        self.start = time.monotonic()
+        self.limit_s = limit_s
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining(self) -> float:
+        return self.limit_s - self.elapsed()
+
+    def require(self, seconds: float, what: str) -> None:
+        """Fail now, cleanly, rather than be killed halfway through a step."""
+        if self.remaining() - CLEANUP_RESERVE_S < seconds:
+            raise BenchError(f"time budget of {self.limit_s:.0f}s exhausted before {what}")

@@ -1,0 +1,154 @@
+"""The bench's child processes: starting servers, waiting for them, stopping them, pausing one,
+measuring their CPU time (and everyone else's), and running one-shot CLI commands."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from bench_budget import CLEANUP_RESERVE_S, BenchError, Budget
+
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    ready_status: int = 200  # what /healthz answers once the server is up
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def last_log_line(self) -> str:
+        with contextlib.suppress(OSError):
+            lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
+            if lines:
+                return lines[-1].strip()[:300]
+        return "(no output)"
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS calls free; all bound at once so the same one is never handed out twice."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def start_server(
+    name: str,
+    port: int,
+    argv: Sequence[str],
+    env: dict[str, str],
+    tmp: Path,
+    ready_status: int = 200,
+) -> Server:
+    log = tmp / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Server(name, port, process, log, ready_status)
+
+
+def wait_ready(servers: Sequence[Server], budget: Budget) -> None:
+    """Poll each server's /healthz until it answers; uvicorn only listens after startup."""
+    deadline = time.monotonic() + min(STARTUP_TIMEOUT_S, budget.remaining() - CLEANUP_RESERVE_S)
+    with httpx.Client(timeout=1.0) as client:
+        for server in servers:
+            while True:
+                if server.process.poll() is not None:
+                    raise BenchError(
+                        f"{server.name} exited with code {server.process.returncode}: "
+                        f"{server.last_log_line()}"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{server.url}/healthz").status_code == server.ready_status:
+                        break
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{server.name} not ready on {server.url} in time")
+                time.sleep(0.05)
+
+
+def stop_servers(servers: Sequence[Server]) -> None:
+    """SIGTERM one at a time in reverse start order (redirect flushes to a live analytics)."""
+    for server in reversed(servers):
+        if server.process.poll() is not None:
+            continue
+        server.process.send_signal(signal.SIGCONT)  # a stopped process would not see SIGTERM
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, from /proc (Linux); None where unavailable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def foreign_cpu_seconds(ours: set[int]) -> dict[int, float] | None:
+    """CPU time of every user-space process that is not the bench's own, by pid; None without
+    /proc. Kernel threads are left out: they mostly carry our own loopback traffic."""
+    if not Path("/proc/self/stat").exists():
+        return None
+    usage: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in ours:
+            continue
+        with contextlib.suppress(OSError):
+            seconds = cpu_seconds(int(entry.name))
+            if seconds is not None and (entry / "cmdline").read_bytes():
+                usage[int(entry.name)] = seconds
+    return usage
+
+
+@contextlib.contextmanager
+def paused(server: Server) -> Iterator[None]:
+    """SIGSTOP a server for a while. On a small box analytics catching up on clicks eats a core,
+    which would be taken from whichever server is measured; paused, it takes from neither."""
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+
+
+def run_cli(argv: Sequence[str], env: dict[str, str], cwd: Path, budget: Budget) -> str:
+    budget.require(5, f"`{' '.join(argv[2:])}`")
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=min(60.0, budget.remaining() - CLEANUP_RESERVE_S),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"`{' '.join(argv[2:])}` timed out") from exc
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        raise BenchError(f"`{' '.join(argv[2:])}` failed: {lines[-1]}")
+    return done.stdout

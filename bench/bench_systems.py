@@ -1,0 +1,126 @@
+"""The two systems under test: the bare ASGI app (bench/bare_asgi.py) and Surge as three real
+processes on a throwaway SQLite database, and the checks that both answer with a 302."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from bench_budget import BenchError, Budget
+from bench_processes import HOST, Server, free_ports, run_cli, start_server, wait_ready
+
+BENCH_DIR = Path(__file__).resolve().parent
+SLUG = "bench"
+LANDING = "https://example.com/landing"
+# Analytics is paused during measured runs (see `bench_processes.paused`); its clients must
+# wait, not give up.
+INTERNAL_TIMEOUT_S = 60
+INTERNAL_TOKEN = "surge-bench-internal-token"
+
+
+@dataclass
+class Surge:
+    api: Server
+    analytics: Server
+    redirect: Server
+    key: str
+
+
+def surge_env(tmp: Path, api: int, analytics: int, redirect: int) -> dict[str, str]:
+    # Inherited SURGE_* settings (a developer's Redis, say) would make runs incomparable.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SURGE_")}
+    env.update(
+        SURGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
+        SURGE_API_URL=f"http://{HOST}:{api}",
+        SURGE_ANALYTICS_URL=f"http://{HOST}:{analytics}",
+        SURGE_REDIRECT_URLS=f"http://{HOST}:{redirect}",
+        SURGE_PUBLIC_URL=f"http://{HOST}:{redirect}",
+        SURGE_BOOTSTRAP_ADMIN_KEY="false",
+        SURGE_INTERNAL_TOKEN=INTERNAL_TOKEN,
+        SURGE_LOG_LEVEL="warning",
+        # A paused analytics must look slow to the redirect's click flusher, not down: else the
+        # flusher times out, spools to disk and retries, which is not the steady state measured.
+        SURGE_INTERNAL_TIMEOUT_S=str(INTERNAL_TIMEOUT_S),
+    )
+    return env
+
+
+def bare_argv(port: int) -> list[str]:
+    # The same uvicorn options as `surge serve` (surge.cli._serve); loop and http stay on
+    # "auto", i.e. uvloop and httptools from uvicorn[standard], for both.
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bare_asgi:app",
+        "--app-dir",
+        str(BENCH_DIR),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--lifespan",
+        "on",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "20",
+    ]
+
+
+def surge_argv(service: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "surge.cli", "serve", "--service", service, "--port", str(port)]
+
+
+def start_all(tmp: Path, servers: list[Server], budget: Budget) -> tuple[Server, Surge]:
+    """Start bare + Surge; `servers` collects each process as it starts, for cleanup."""
+    bare_port, api_port, analytics_port, redirect_port = free_ports(4)
+    env = surge_env(tmp, api_port, analytics_port, redirect_port)
+    cli = [sys.executable, "-m", "surge.cli"]
+    # Migrate once up front, so the services start on a current schema instead of migrating.
+    run_cli([*cli, "migrate"], env, tmp, budget)
+    # Analytics first and redirect last: the order `stop_servers` reverses.
+    for name, port in (
+        ("analytics", analytics_port),
+        ("api", api_port),
+        ("redirect", redirect_port),
+    ):
+        servers.append(start_server(name, port, surge_argv(name, port), env, tmp))
+    # The bare app answers everything, /healthz included, with its 302.
+    servers.append(start_server("bare", bare_port, bare_argv(bare_port), env, tmp, 302))
+    # Created while the servers start up: the key goes straight into the database.
+    output = run_cli([*cli, "keys", "create", "--name", "bench"], env, tmp, budget).split()
+    if not output:
+        raise BenchError("`surge keys create` printed no key")
+    wait_ready(servers, budget)
+    analytics, api, redirect, bare = servers
+    return bare, Surge(api, analytics, redirect, output[-1])
+
+
+def create_link(surge: Surge) -> None:
+    response = httpx.post(
+        f"{surge.api.url}/api/v1/links",
+        json={"url": LANDING, "slug": SLUG},
+        headers={"authorization": f"Bearer {surge.key}"},
+        timeout=10.0,
+    )
+    if response.status_code != 201:
+        raise BenchError(f"creating the link failed: {response.status_code} {response.text[:200]}")
+
+
+def check_redirect(name: str, url: str, location: str | None) -> None:
+    """One GET, not followed: a 302, with the expected Location when one is given."""
+    try:
+        response = httpx.get(url, timeout=10.0, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise BenchError(f"{name}: GET {url} failed: {exc!r}") from exc
+    got = response.headers.get("location")
+    if response.status_code != 302 or not got or (location is not None and got != location):
+        raise BenchError(
+            f"{name}: GET {url} answered {response.status_code} location={got!r}, "
+            f"expected 302 location={location or 'any'!r}"
+        )
