@@ -62,8 +62,9 @@ def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, l
 
     # All in one process: the same REST client code, over in-process ASGI transports.
     analytics = AnalyticsService(settings, migrate=migrate)
+    # One database for both: analytics, started first, migrates it for the api too.
     api = ApiService(
-        settings, migrate=migrate, analytics_transport=httpx.ASGITransport(app=analytics.app)
+        settings, migrate=False, analytics_transport=httpx.ASGITransport(app=analytics.app)
     )
     redirect = RedirectService(
         settings,
