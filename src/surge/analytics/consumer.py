@@ -51,8 +51,6 @@ class ClickStreamConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.read_count = read_count
         self.block_ms = block_ms
-        self.ingested = 0
-        self.duplicates = 0
         self._task: asyncio.Task[None] | None = None
         self._read_own_pending = True
         self._group_ready = False
@@ -151,9 +149,7 @@ class ClickStreamConsumer:
                 dead: dict[Any, Any] = dict(fields) or {"raw": b""}
                 await self.redis.xadd(self.names.dead_clicks, dead)
         if events:
-            result = await ingest(self.sessions, events)
-            self.ingested += result.ingested
-            self.duplicates += result.received - result.ingested
+            await ingest(self.sessions, events)
         await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
         return len(entries)
 

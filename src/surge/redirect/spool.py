@@ -49,7 +49,6 @@ class Spool:
         self.own_path = directory / f"clicks-{name}.spool"
         self._own: _SpoolFile | None = None
         self._adopted: list[_SpoolFile] = []
-        self.spooled_batches = 0  # batches written here since start
         self._pending = self._other_files_exist()
 
     @property
@@ -64,7 +63,6 @@ class Spool:
         own.handle.write(batch + b"\n")
         own.handle.flush()
         os.fsync(own.handle.fileno())
-        self.spooled_batches += 1
         self._pending = True
 
     async def replay(self, send: Send) -> bool:
