@@ -52,6 +52,7 @@ class ClickStreamConsumer:
         self.read_count = read_count
         self.block_ms = block_ms
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._read_own_pending = True
         self._group_ready = False
         self._claim_cursor = "0-0"
@@ -61,6 +62,8 @@ class ClickStreamConsumer:
         self._task = asyncio.create_task(self._run(), name="click-stream-consumer")
 
     async def stop(self) -> None:
+        # The flag ends the loop even if a library call swallowed the cancellation.
+        self._stopping = True
         await cancel_and_wait(self._task)
 
     @property
@@ -69,7 +72,7 @@ class ClickStreamConsumer:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await self.step()
                 failures = 0

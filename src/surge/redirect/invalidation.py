@@ -28,16 +28,19 @@ class InvalidationListener:
         self.cache = cache
         self.subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="invalidation-listener")
 
     async def stop(self) -> None:
+        # The flag ends the loop even if a library call swallowed the cancellation.
+        self._stopping = True
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await self._listen()
             except (RedisError, OSError) as exc:
@@ -53,7 +56,7 @@ class InvalidationListener:
         async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self.channel)
             self.subscribed.set()
-            while True:
-                message = await pubsub.get_message(timeout=5.0)
+            while not self._stopping:
+                message = await pubsub.get_message(timeout=1.0)
                 if message is not None and message["type"] == "message":
                     self.cache.evict(message["data"].decode())
