@@ -106,9 +106,14 @@ class ClickStreamConsumer:
         now = asyncio.get_running_loop().time()
         if now >= self._next_maintenance:
             self._next_maintenance = now + MAINTENANCE_EVERY_S
-            handled += await self._process(await self._claim_stale())
-            await self._trim()
+            handled += await self.maintain()
         handled += await self._process(await self._read(">", block_ms=self.block_ms))
+        return handled
+
+    async def maintain(self) -> int:
+        """Take over other consumers' stale entries, then trim what all have acknowledged."""
+        handled = await self._process(await self._claim_stale())
+        await self._trim()
         return handled
 
     async def _read(self, start: str, *, block_ms: int | None) -> list[Entry]:
@@ -168,4 +173,4 @@ class ClickStreamConsumer:
                 return
             keep_from = ours["last-delivered-id"]
         if keep_from not in (b"0-0", "0-0"):
-            await self.redis.xtrim(self.stream, minid=keep_from)
+            await self.redis.xtrim(self.stream, minid=keep_from, approximate=False)
