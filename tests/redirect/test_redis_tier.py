@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from surge.data.contracts import ResolvedLink
 from surge.links.notify import LinkChangeNotifier
+from surge.platform.link_tier import SharedLinkTier
 from surge.platform.redis import RedisNames
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
@@ -62,7 +63,7 @@ async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
         redis = Redis.from_url(REDIS_URL)
         stack.push_async_callback(redis.aclose)
         names = RedisNames(prefix)
-        notifier = LinkChangeNotifier([], redis, names)
+        notifier = LinkChangeNotifier([], SharedLinkTier(redis, names, ttl_s=60, negative_ttl_s=5))
         yield Replicas(api, clients, services, notifier, redis, names)
 
 

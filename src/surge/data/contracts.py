@@ -19,6 +19,12 @@ class ResolvedLink(BaseModel):
     max_clicks: int | None = None
     clicks: int = 0  # clicks counted so far; only looked up when max_clicks is set
 
+    @property
+    def shareable(self) -> bool:
+        """Whether replicas may share this state in Redis: a click-limited link's count
+        changes with every click, so each replica asks the api for it."""
+        return self.max_clicks is None
+
 
 class Invalidation(BaseModel):
     slugs: list[str]

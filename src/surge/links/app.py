@@ -18,6 +18,7 @@ from surge.platform.config import Settings
 from surge.platform.db import create_engine, create_sessionmaker
 from surge.platform.health import database_check, health_routes
 from surge.platform.http import internal_client
+from surge.platform.link_tier import SharedLinkTier
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.problems import install_problem_handlers
 from surge.platform.redis import RedisNames, create_redis
@@ -81,15 +82,16 @@ class ApiService:
             replicas = [self._client("http://redirect", t) for t in self.redirect_transports]
         else:
             replicas = [self._client(url, None) for url in settings.redirect_urls]
+        shared = None
         if settings.redis_url:
             self.redis = create_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
-        notifier = LinkChangeNotifier(
-            replicas,
-            self.redis,
-            RedisNames(settings.redis_prefix),
-            cache_ttl_s=settings.cache_ttl_s,
-            negative_ttl_s=settings.negative_cache_ttl_s,
-        )
+            shared = SharedLinkTier(
+                self.redis,
+                RedisNames(settings.redis_prefix),
+                ttl_s=settings.cache_ttl_s,
+                negative_ttl_s=settings.negative_cache_ttl_s,
+            )
+        notifier = LinkChangeNotifier(replicas, shared)
         self.app.state.link_service = LinkService(
             settings, sessions, notifier, AnalyticsClient(analytics)
         )

@@ -6,13 +6,11 @@ import asyncio
 from datetime import datetime
 
 import httpx
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from surge.data.contracts import ClickCount, Invalidation, ResolvedLink
+from surge.platform.link_tier import SharedLinkTier
 from surge.platform.logging import get_logger
 from surge.platform.problems import ProblemError
-from surge.platform.redis import NEGATIVE, RedisNames
 
 log = get_logger(__name__)
 
@@ -27,23 +25,16 @@ class LinkChangeNotifier:
     """
 
     def __init__(
-        self,
-        redirect_clients: list[httpx.AsyncClient],
-        redis: Redis | None = None,
-        names: RedisNames | None = None,
-        *,
-        cache_ttl_s: float = 60.0,
-        negative_ttl_s: float = 5.0,
+        self, redirect_clients: list[httpx.AsyncClient], shared: SharedLinkTier | None = None
     ) -> None:
         self.redirect_clients = redirect_clients
-        self.redis = redis
-        self.names = names
-        self.cache_ttl_s = cache_ttl_s
-        self.negative_ttl_s = negative_ttl_s
+        self.shared = shared
 
     async def link_changed(self, slug: str, link: ResolvedLink | None) -> None:
         """`link` is the slug's new state, None once it is gone."""
-        await self._publish(slug, link)
+        if self.shared is not None:
+            raw = None if link is None else link.model_dump_json().encode()
+            await self.shared.changed(slug, raw, shareable=link is None or link.shareable)
         if not self.redirect_clients:
             return
         body = Invalidation(slugs=[slug]).model_dump()
@@ -54,23 +45,6 @@ class LinkChangeNotifier:
         for client, result in zip(self.redirect_clients, results, strict=True):
             if isinstance(result, BaseException) or result.status_code >= 300:
                 log.warning("invalidation_failed", replica=str(client.base_url), slug=slug)
-
-    async def _publish(self, slug: str, link: ResolvedLink | None) -> None:
-        if self.redis is None or self.names is None:
-            return
-        key = self.names.link(slug)
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if link is not None and link.max_clicks is None:
-                    pipe.set(key, link.model_dump_json(), px=int(self.cache_ttl_s * 1000))
-                elif link is None and self.negative_ttl_s > 0:
-                    pipe.set(key, NEGATIVE, px=int(self.negative_ttl_s * 1000))
-                else:  # click-limited links are never shared in Redis
-                    pipe.delete(key)
-                pipe.publish(self.names.invalidations, slug)
-                await pipe.execute()
-        except RedisError as exc:
-            log.warning("invalidation_publish_failed", slug=slug, error=repr(exc))
 
 
 class AnalyticsClient:

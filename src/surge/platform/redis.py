@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-# The cached value of a slug that does not exist (negative caching shared across replicas).
-NEGATIVE = b"null"
-
 
 def create_redis(url: str, *, timeout_s: float) -> Redis:
     """Every command has a timeout; a hung Redis must not hang a request or the flusher."""

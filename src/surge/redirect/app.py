@@ -6,7 +6,6 @@ hand: a handful of exact paths, and everything else is a slug.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import time
@@ -15,16 +14,16 @@ from collections.abc import Callable
 import httpx
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import Invalidation, ResolvedLink
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_client, internal_token_ok
+from surge.platform.link_tier import SharedLinkTier
 from surge.platform.logging import get_logger
 from surge.platform.problems import PROBLEM_CONTENT_TYPE, problem_bytes
-from surge.platform.redis import NEGATIVE, RedisNames, create_redis
+from surge.platform.redis import RedisNames, create_redis
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import InvalidationListener
 from surge.redirect.responses import (
@@ -74,6 +73,7 @@ class RedirectService:
         self.api: httpx.AsyncClient | None = None
         self.analytics: httpx.AsyncClient | None = None
         self.redis: Redis | None = None
+        self.shared: SharedLinkTier | None = None
         self.clicks: ClickBuffer | None = None
         self.invalidations: InvalidationListener | None = None
         self.app = self
@@ -97,6 +97,9 @@ class RedirectService:
         sink: ClickSink = HttpClickSink(self.analytics)
         if s.redis_url:
             self.redis = create_redis(s.redis_url, timeout_s=s.redis_timeout_s)
+            self.shared = SharedLinkTier(
+                self.redis, self.names, ttl_s=s.cache_ttl_s, negative_ttl_s=s.negative_cache_ttl_s
+            )
             sink = RedisStreamSink(self.redis, self.names.clicks)
             self.invalidations = InvalidationListener(
                 self.redis, self.names.invalidations, self.cache
@@ -199,14 +202,13 @@ class RedirectService:
         )
 
     async def _load(self, slug: str) -> Target | None:
-        """A local miss: Redis (shared by the replicas), then the api."""
-        found, raw = await self._from_redis(slug)
+        """A local miss: the shared Redis tier, then the api."""
+        found, raw = await self.shared.get(slug) if self.shared else (False, None)
         if not found:
             raw = await self._from_api(slug)
         link = None if raw is None else ResolvedLink.model_validate_json(raw)
-        # A click-limited link's count changes with every click: it is not shared in Redis.
-        if not found and (link is None or link.max_clicks is None):
-            await self._to_redis(slug, raw)
+        if not found and self.shared and (link is None or link.shareable):
+            await self.shared.offer(slug, raw)
         if link is None:
             return None
         return Target.build(
@@ -230,31 +232,6 @@ class RedirectService:
         if response.status_code != 200:
             raise ApiUnavailable(f"api answered {response.status_code}")
         return response.content
-
-    async def _from_redis(self, slug: str) -> tuple[bool, bytes | None]:
-        """(found, the link's JSON or None for a cached unknown slug)."""
-        if self.redis is None:
-            return False, None
-        try:
-            raw = await self.redis.get(self.names.link(slug))
-        except RedisError:
-            return False, None  # Redis away: the api still answers
-        if raw is None:
-            return False, None
-        raw = raw.encode() if isinstance(raw, str) else raw
-        return True, None if raw == NEGATIVE else raw
-
-    async def _to_redis(self, slug: str, raw: bytes | None) -> None:
-        if self.redis is None:
-            return
-        ttl = self.settings.cache_ttl_s if raw is not None else self.settings.negative_cache_ttl_s
-        if ttl <= 0:
-            return
-        # NX: the api writes the new value on a change; a slower, older read must not win.
-        with contextlib.suppress(RedisError):
-            await self.redis.set(
-                self.names.link(slug), raw or NEGATIVE, px=int(ttl * 1000), nx=True
-            )
 
     # --- the rest: error pages, health, internal -----------------------------------------------
 

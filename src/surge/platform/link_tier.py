@@ -1,0 +1,70 @@
+"""The Redis tier of slug lookups: read and offered by every redirect replica, written by the api.
+
+One place owns the entries' format and lifetimes, and the write rules that keep the tier from
+going stale: a replica only *offers* what it read from the api (SET NX), while the api, after a
+change, *overwrites* the entry and publishes the slug, so a slower replica's older read can
+never replace the api's newer write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from surge.platform.logging import get_logger
+from surge.platform.redis import RedisNames
+
+log = get_logger(__name__)
+# The entry of a slug that does not exist (negative caching shared across replicas).
+NEGATIVE = b"null"
+
+
+class SharedLinkTier:
+    def __init__(
+        self, redis: Redis, names: RedisNames, *, ttl_s: float, negative_ttl_s: float
+    ) -> None:
+        self.redis = redis
+        self.names = names
+        self.ttl_ms = int(ttl_s * 1000)
+        self.negative_ttl_ms = int(negative_ttl_s * 1000)
+
+    def _entry(self, raw: bytes | None) -> tuple[bytes, int] | None:
+        """What to store for a link's JSON (None: unknown slug), with its TTL in ms."""
+        value, ttl_ms = (raw, self.ttl_ms) if raw is not None else (NEGATIVE, self.negative_ttl_ms)
+        return (value, ttl_ms) if ttl_ms > 0 else None
+
+    async def get(self, slug: str) -> tuple[bool, bytes | None]:
+        """(found, the link's JSON or None for a known-unknown slug); Redis away = not found."""
+        try:
+            raw = await self.redis.get(self.names.link(slug))
+        except RedisError:
+            return False, None
+        if raw is None:
+            return False, None
+        raw = raw.encode() if isinstance(raw, str) else raw
+        return True, None if raw == NEGATIVE else raw
+
+    async def offer(self, slug: str, raw: bytes | None) -> None:
+        """A replica shares what the api told it, unless the api has written since (NX)."""
+        entry = self._entry(raw)
+        if entry is not None:
+            with contextlib.suppress(RedisError):
+                await self.redis.set(self.names.link(slug), entry[0], px=entry[1], nx=True)
+
+    async def changed(self, slug: str, raw: bytes | None, *, shareable: bool = True) -> None:
+        """The api after a change: the new state (None: gone) replaces the entry, or removes it
+        when it must not be shared, and every replica is told to evict its local copy."""
+        key = self.names.link(slug)
+        entry = self._entry(raw) if shareable else None
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if entry is None:
+                    pipe.delete(key)
+                else:
+                    pipe.set(key, entry[0], px=entry[1])
+                pipe.publish(self.names.invalidations, slug)
+                await pipe.execute()
+        except RedisError as exc:
+            log.warning("invalidation_publish_failed", slug=slug, error=repr(exc))
