@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# What a slug can be: the api accepts no other, the redirect answers 404 to anything else
+# without asking the api.
+SLUG_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ResolvedLink(BaseModel):

@@ -36,14 +36,13 @@ def encode_cursor(link_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    invalid = ProblemError(400, "invalid-cursor", "Invalid cursor", "Use next_cursor as given.")
     try:
         value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ProblemError(
-            400, "invalid-cursor", "Invalid cursor", "Use next_cursor as given."
-        ) from exc
+        raise invalid from exc
     if not 1 <= value <= MAX_LINK_ID:
-        raise ProblemError(400, "invalid-cursor", "Invalid cursor", "Use next_cursor as given.")
+        raise invalid
     return value
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 
+from surge.data.contracts import SLUG_PATTERN
+
 BASE62 = string.digits + string.ascii_letters
 RANDOM_SLUG_LENGTH = 7  # 62**7 ≈ 3.5e12: collisions are rare and retried
-SLUG_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 # Paths the services answer themselves (and a few we will want); compared case-insensitively.
 RESERVED_SLUGS = frozenset(

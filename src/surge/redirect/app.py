@@ -7,7 +7,6 @@ hand: a handful of exact paths, and everything else is a slug.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ import orjson
 from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
-from surge.data.contracts import Invalidation, ResolvedLink
+from surge.data.contracts import SLUG_PATTERN, Invalidation, ResolvedLink
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_client, internal_token_ok
@@ -39,7 +38,6 @@ from surge.redirect.spool import Spool
 from surge.redirect.visitor import VisitorHasher
 
 log = get_logger(__name__)
-SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 _TOKEN_HEADER = INTERNAL_TOKEN_HEADER.encode()
 
@@ -142,7 +140,7 @@ class RedirectService:
             await self._page(METHOD_NOT_ALLOWED, scope, send, [(b"allow", b"GET, HEAD")])
             return
         slug = path[1:]
-        if not SLUG.fullmatch(slug):
+        if not SLUG_PATTERN.fullmatch(slug):
             await self._page(NOT_FOUND, scope, send)
             return
         cached = self.cache.peek(slug)
