@@ -62,8 +62,8 @@ class ClickBuffer:
     large backlog costs no GC pauses on the hot path (with dataclass events, full collections of
     a 200k-event buffer took 70-190 ms); a batch is serialized once, when it leaves.
 
-    Delivery is at-least-once: a batch the sink refuses goes to the spool (or, without one,
-    stays at the head of the buffer) and is sent again later; analytics ingests idempotently by
+    Delivery is at-least-once: a batch the sink refuses goes to the spool and is sent again
+    later; analytics ingests idempotently by
     event id, so a retry never double counts. Order is kept: while the spool holds anything, new
     batches queue behind it.
     """
@@ -75,7 +75,7 @@ class ClickBuffer:
         interval_s: float,
         batch_size: int,
         limit: int,
-        spool: Spool | None = None,
+        spool: Spool,
     ) -> None:
         self.sink = sink
         self.spool = spool
@@ -83,7 +83,6 @@ class ClickBuffer:
         self.batch_size = batch_size
         self.limit = limit
         self.events: list[ClickRow] = []
-        self.dropped = 0
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -95,27 +94,14 @@ class ClickBuffer:
         events.append(event)
         if len(events) >= self.batch_size:
             self._full.set()
-            if len(events) > self.limit:
-                self._over_limit()
-
-    def _over_limit(self) -> None:
-        """The sink is slower than the traffic (a spike, a slow analytics): bound memory."""
-        events = self.events
-        if self.spool is not None:
-            # Spill the oldest half to disk off the request path; the spool replays it later.
-            if self._spilling is None or self._spilling.done():
+            if len(events) > self.limit and (self._spilling is None or self._spilling.done()):
+                # The sink is slower than the traffic (a spike, a slow analytics): bound memory
+                # by spilling the oldest half to disk, off the request path; it replays later.
                 spill = events[: self.limit // 2]
                 del events[: len(spill)]
                 self._spilling = asyncio.create_task(self._spill(spill), name="click-spill")
-            return
-        if len(events) > self.limit + self.batch_size:  # nowhere to put them: drop the oldest
-            excess = len(events) - self.limit
-            del events[:excess]
-            self.dropped += excess
-            log.error("clicks_dropped", count=excess, total_dropped=self.dropped)
 
     async def _spill(self, rows: list[ClickRow]) -> None:
-        assert self.spool is not None
         await asyncio.to_thread(self.spool.append, pack_batch(rows))
         log.warning("clicks_spilled_to_spool", events=len(rows))
 
@@ -141,7 +127,7 @@ class ClickBuffer:
                 backoff = self.interval_s
 
     async def flush(self) -> None:
-        """Deliver (or spool) everything buffered now; without a spool, a failure raises."""
+        """Deliver (or spool) everything buffered now."""
         await self._replay_spool()
         while self.events:
             # Out of the buffer before the send: a spill may take from its head meanwhile.
@@ -156,9 +142,6 @@ class ClickBuffer:
     async def _send(self, events: list[ClickRow]) -> None:
         batch = pack_batch(events)
         spool = self.spool
-        if spool is None:
-            await self.sink.send(batch)
-            return
         if not spool.pending:
             try:
                 await self.sink.send(batch)
@@ -169,8 +152,6 @@ class ClickBuffer:
 
     async def _replay_spool(self) -> None:
         spool = self.spool
-        if spool is None:
-            return
         now = asyncio.get_running_loop().time()
         if not spool.pending and now < self._next_orphan_scan:
             return
@@ -197,12 +178,9 @@ class ClickBuffer:
             except Exception as exc:  # (a timeout too) retried until the deadline
                 log.warning("click_flush_on_shutdown_failed", error=repr(exc))
                 await asyncio.sleep(min(0.2, self.interval_s))
-        if self.events and self.spool is not None:
+        if self.events:
             # Out of time: the disk keeps them for the next start (a batch cut off mid-send
             # may be sent twice; ingest counts it once).
             await asyncio.to_thread(self.spool.append, pack_batch(self.events))
             self.events.clear()
-        if self.events:
-            log.error("clicks_lost_on_shutdown", count=len(self.events))
-        if self.spool is not None:
-            self.spool.close()
+        self.spool.close()

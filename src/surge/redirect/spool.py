@@ -65,8 +65,8 @@ class Spool:
         os.fsync(own.handle.fileno())
         self._pending = True
 
-    async def replay(self, send: Send) -> bool:
-        """Send what waits, oldest file first; False if a send failed (the rest stays)."""
+    async def replay(self, send: Send) -> None:
+        """Send what waits, oldest file first; a failed send raises, and the rest stays."""
         self._adopt_orphans()
         for spool in [*self._adopted, *([self._own] if self._own else [])]:
             lines = spool.lines()
@@ -84,7 +84,6 @@ class Spool:
                 self._adopted.remove(spool)
                 log.info("spool_replayed", path=str(spool.path), batches=len(lines))
         self._pending = False
-        return True
 
     def close(self) -> None:
         for spool in self._adopted:
