@@ -102,7 +102,7 @@ def test_sigterm_flushes_buffered_clicks(tmp_path: Path) -> None:
     env = surge_env(
         tmp_path,
         SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        SURGE_CLICK_FLUSH_INTERVAL_MS="10000",
+        SURGE_CLICK_FLUSH_INTERVAL_MS="60000",
         SURGE_CLICK_BATCH_SIZE="100000",
     )
     key = create_key(env)
@@ -112,6 +112,8 @@ def test_sigterm_flushes_buffered_clicks(tmp_path: Path) -> None:
         )
         slug = created.json()["slug"]
         assert asyncio.run(click_concurrently(f"{server.url}/{slug}", 200, 20)) == [302] * 200
+        stats = httpx.get(f"{server.url}/api/v1/links/{slug}/stats", headers=key).json()
+        assert stats["total"] == 0  # all 200 still buffered: only the shutdown can send them
         assert server.stop()
     with serve(tmp_path, "all", port, env) as server:
         wait_for_total(server.url, slug, key, 200, timeout_s=5)
