@@ -1,57 +1,50 @@
-"""Shared fixtures: an all-in-one Surge on a temporary SQLite file, driven through ASGI."""
+"""Shared fixtures: an all-in-one Surge driven through ASGI, on either backend, and databases.
+
+`surge` (and `backend`, `settings`, `key`) are per test. Modules whose tests change nothing can
+share one app per backend instead: `module_surge` (with `module_backend`, `module_settings`),
+for async fixtures and tests on the module's event loop (see tests/api/links/test_validation.py).
+
+Plain helpers (constants, builders, `wait_for`, `assert_problem`) live in tests/helpers.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from surge.analytics.app import AnalyticsService
 from surge.analytics.consumer import ClickStreamConsumer
+from surge.analytics.service import ClickService
+from surge.api.app import ApiService
+from surge.api.links.service import LinkService
 from surge.apps import build_services
-from surge.links.app import ApiService
-from surge.links.keys import create_key
-from surge.links.service import LinkService
 from surge.platform.config import Settings
-from surge.platform.db import create_engine
+from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
+from tests.helpers import PUBLIC_URL, engine_on, make_settings, wait_for
 from tests.services import (
     REDIS_URL,
     create_database,
     drop_database,
     require_redis,
+    throwaway_database,
     throwaway_redis_prefix,
     truncate_all,
 )
 
 T = TypeVar("T")
-PUBLIC_URL = "http://sho.rt"
-BROWSER_UA = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/126.0 Safari/537.36"
-)
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll `check` until it is true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if await check():
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
+BACKENDS = ["embedded", "production"]
 
 
 async def stream_drained(consumer: ClickStreamConsumer) -> bool:
@@ -67,33 +60,24 @@ async def stream_drained(consumer: ClickStreamConsumer) -> bool:
     return bool(ours["pending"] == 0 and ours["last-delivered-id"] == info["last-generated-id"])
 
 
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'surge.db'}",
-        "public_url": PUBLIC_URL,
-        "internal_token": "test-internal-token",
-        "click_flush_interval_ms": 10,
-        "bootstrap_admin_key": False,
-        "country_header": "cf-ipcountry",
-        "client_ip_header": "x-test-client-ip",
-        "spool_dir": tmp_path / "spool",
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 @dataclass
 class Surge:
     """An all-in-one Surge in this event loop, and a client onto it."""
 
     settings: Settings
     client: httpx.AsyncClient
-    links: LinkService
+    api: ApiService
     redirect: RedirectService
     analytics: AnalyticsService
 
+    @property
+    def links(self) -> LinkService:
+        assert self.api.links is not None
+        return self.api.links
+
     async def new_key(self, name: str = "tester") -> dict[str, str]:
-        key = await create_key(self.links.sessions, name)
+        assert self.api.keys is not None
+        key = await self.api.keys.create(name)
         return {"Authorization": f"Bearer {key.secret}"}
 
     async def flush_clicks(self) -> None:
@@ -114,10 +98,47 @@ class Surge:
         return result
 
 
+@asynccontextmanager
+async def running_surge(settings: Settings) -> AsyncIterator[Surge]:
+    """All three services in this event loop, started and stopped around the block."""
+    app, services = build_services("all", settings)
+    async with Lifespan(app, services) as lifespan:
+        api = next(s for s in services if isinstance(s, ApiService))
+        redirect = next(s for s in services if isinstance(s, RedirectService))
+        analytics = next(s for s in services if isinstance(s, AnalyticsService))
+        transport = httpx.ASGITransport(app=lifespan, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+            yield Surge(settings, client, api, redirect, analytics)
+
+
+@asynccontextmanager
+async def backend_settings(
+    name: str, request: pytest.FixtureRequest
+) -> AsyncIterator[dict[str, Any]]:
+    """Settings that pick a backend: SQLite + in-process, or PostgreSQL + Redis (the session's
+    database, emptied now, and a key prefix of its own)."""
+    if name == "embedded":
+        yield {}
+        return
+    require_redis()
+    database_url: str = request.getfixturevalue("postgres_database")
+    await truncate_all(database_url)
+    async with throwaway_redis_prefix() as prefix:
+        yield {
+            "database_url": database_url,
+            "redis_url": REDIS_URL,
+            "redis_prefix": prefix,
+            "migrate_on_start": False,  # the session's database is migrated once
+        }
+
+
 def _in_thread(work: Callable[[], Awaitable[T]]) -> T:
     """Run async set-up in its own loop: session fixtures may be reached from a running loop."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(work())).result()  # type: ignore[arg-type]
+
+
+# --- databases ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -138,22 +159,28 @@ def postgres_database() -> Iterator[str]:
         _in_thread(lambda: drop_database(url))
 
 
-@pytest.fixture(params=["embedded", "production"])
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A PostgreSQL database of this test's own, empty (not migrated); dropped afterwards."""
+    async with throwaway_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def migrated_pg_url(pg_url: str) -> str:
+    """`pg_url`, migrated to head."""
+    async with engine_on(pg_url) as engine:
+        await upgrade_to_head(engine)
+    return pg_url
+
+
+# --- one app per test --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
-    """Settings that pick a backend: SQLite + in-process, or PostgreSQL + Redis."""
-    if request.param == "embedded":
-        yield {}
-        return
-    require_redis()
-    database_url: str = request.getfixturevalue("postgres_database")
-    await truncate_all(database_url)
-    async with throwaway_redis_prefix() as prefix:
-        yield {
-            "database_url": database_url,
-            "redis_url": REDIS_URL,
-            "redis_prefix": prefix,
-            "migrate_on_start": False,  # the session's database is migrated once
-        }
+    async with backend_settings(request.param, request) as values:
+        yield values
 
 
 @pytest.fixture
@@ -163,17 +190,47 @@ def settings(tmp_path: Path, backend: dict[str, Any]) -> Settings:
 
 @pytest.fixture
 async def surge(settings: Settings) -> AsyncIterator[Surge]:
-    app, services = build_services("all", settings)
-    lifespan = Lifespan(app, services)
-    async with lifespan:
-        api = next(s for s in services if isinstance(s, ApiService))
-        redirect = next(s for s in services if isinstance(s, RedirectService))
-        analytics = next(s for s in services if isinstance(s, AnalyticsService))
-        transport = httpx.ASGITransport(app=lifespan, client=("203.0.113.7", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-            yield Surge(settings, client, api.app.state.link_service, redirect, analytics)
+    async with running_surge(settings) as running:
+        yield running
 
 
 @pytest.fixture
 async def key(surge: Surge) -> dict[str, str]:
     return await surge.new_key()
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[SessionMaker]:
+    """The database of the backend under test (SQLite, or PostgreSQL), migrated and empty."""
+    async with engine_on(settings.database_url) as engine:
+        await upgrade_to_head(engine)
+        yield create_sessionmaker(engine)
+
+
+@pytest.fixture
+def clicks(sessions: SessionMaker) -> ClickService:
+    return ClickService(sessions)
+
+
+# --- one app per module and backend ------------------------------------------------------------
+# Async fixtures on the module's event loop: the tests that use them need
+# `pytestmark = pytest.mark.asyncio(loop_scope="module")`.
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def module_backend(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    async with backend_settings(request.param, request) as values:
+        yield values
+
+
+@pytest.fixture(scope="module")
+def module_settings(
+    tmp_path_factory: pytest.TempPathFactory, module_backend: dict[str, Any]
+) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("surge"), **module_backend)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_surge(module_settings: Settings) -> AsyncIterator[Surge]:
+    async with running_surge(module_settings) as running:
+        yield running

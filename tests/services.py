@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -20,7 +21,8 @@ PG_HOST, PG_PORT = os.environ.get("SURGE_TEST_PG_HOST", "127.0.0.1"), 5432
 REDIS_URL = os.environ.get("SURGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOW = (
     "run PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis on 127.0.0.1:6379 "
-    "to run the production-backend tests"
+    "(or point SURGE_TEST_PG_HOST / SURGE_TEST_REDIS_URL at yours) to run the "
+    "production-backend tests"
 )
 
 
@@ -45,8 +47,15 @@ def require_postgres() -> None:
     require("PostgreSQL", PG_HOST, PG_PORT)
 
 
+def redis_address(url: str) -> tuple[str, int]:
+    """The host and port a redis:// URL points at (with redis-py's defaults)."""
+    parts = urlsplit(url)
+    return parts.hostname or "localhost", parts.port or 6379
+
+
 def require_redis() -> None:
-    require("Redis", "127.0.0.1", 6379)
+    """The Redis the tests use (SURGE_TEST_REDIS_URL) answers, or skip (or fail, in CI)."""
+    require("Redis", *redis_address(REDIS_URL))
 
 
 async def create_database() -> str:

@@ -53,7 +53,7 @@ def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, l
     if service == "analytics":
         analytics = AnalyticsService(settings, migrate=migrate)
         return analytics.app, [analytics]
-    from surge.links.app import ApiService
+    from surge.api.app import ApiService
 
     if service == "api":
         api = ApiService(settings, migrate=migrate)

@@ -97,7 +97,7 @@ async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
 
 
 async def _create_key(settings: Settings, name: str, admin: bool) -> str:
-    from surge.links.keys import create_key
+    from surge.api.keys.service import KeyService
     from surge.platform.db import create_engine, create_sessionmaker
     from surge.platform.migrations import is_current, upgrade_to_head
 
@@ -109,7 +109,8 @@ async def _create_key(settings: Settings, name: str, admin: bool) -> str:
             if not settings.migrates_on_start:
                 raise CliError("the database schema is not current: run `surge migrate` first")
             await upgrade_to_head(engine)
-        key = await create_key(create_sessionmaker(engine), name.strip(), is_admin=admin)
+        keys = KeyService(create_sessionmaker(engine))
+        key = await keys.create(name.strip(), is_admin=admin)
     finally:
         await engine.dispose()
     return key.secret

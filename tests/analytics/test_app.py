@@ -9,16 +9,13 @@ from sqlalchemy import text
 
 from surge.analytics.app import AnalyticsService
 from surge.analytics.partitions import months_around
-from surge.platform.db import create_engine
-from surge.platform.migrations import upgrade_to_head
-from tests.conftest import make_settings, wait_for
-from tests.services import throwaway_database
+from tests.helpers import engine_on, make_settings, wait_for
 
 
-async def test_a_missing_partition_ahead_is_created_on_start(tmp_path: Path) -> None:
-    async with throwaway_database() as url:
-        engine = create_engine(url)
-        await upgrade_to_head(engine)
+async def test_a_missing_partition_ahead_is_created_on_start(
+    tmp_path: Path, migrated_pg_url: str
+) -> None:
+    async with engine_on(migrated_pg_url) as engine:
         furthest = months_around(datetime.now(UTC), 3, 1)[-1].name
         async with engine.begin() as conn:
             await conn.execute(text(f'DROP TABLE "{furthest}"'))
@@ -29,10 +26,10 @@ async def test_a_missing_partition_ahead_is_created_on_start(tmp_path: Path) -> 
                 return found.scalar() is not None
 
         assert not await present()
-        service = AnalyticsService(make_settings(tmp_path, database_url=url), migrate=False)
+        settings = make_settings(tmp_path, database_url=migrated_pg_url)
+        service = AnalyticsService(settings, migrate=False)
         await service.start()
         try:
             await wait_for(present, what=f"{furthest} to be created")
         finally:
             await service.stop()
-            await engine.dispose()

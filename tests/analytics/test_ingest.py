@@ -4,76 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from surge.analytics.enrich import enrich
 from surge.analytics.repository import rollup_deltas
-from surge.analytics.service import click_count, ingest, link_stats
-from surge.data.events import ClickEvent
-from surge.data.tables import click_rollups, clicks
-from surge.platform.config import Settings
-from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
-from surge.platform.migrations import upgrade_to_head
-from tests.conftest import BROWSER_UA
+from surge.analytics.service import ClickService
+from surge.data.tables import click_rollups
+from surge.data.tables import clicks as click_rows
+from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE, event
 
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
-)
 NOW = datetime.now(UTC)
 
 
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionMaker]:
-    """The database of the backend under test (SQLite, or PostgreSQL), migrated and empty."""
-    engine = create_engine(settings.database_url)
-    await upgrade_to_head(engine)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
-
-
-def event(
-    link_id: int = 1,
-    *,
-    ua: str | None = BROWSER_UA,
-    visitor: str = "v1",
-    at: datetime = NOW,
-    referrer: str | None = None,
-    country: str | None = None,
-) -> ClickEvent:
-    return ClickEvent(
-        id=uuid.uuid4().hex,
-        link_id=link_id,
-        slug=f"s{link_id}",
-        ts=at.timestamp(),
-        referrer=referrer,
-        user_agent=ua,
-        country=country,
-        visitor=visitor,
-    )
-
-
-async def test_the_same_event_twice_counts_once(sessions: SessionMaker) -> None:
+async def test_the_same_event_twice_counts_once(clicks: ClickService) -> None:
     first = [event(), event()]
-    assert (await ingest(sessions, first)).ingested == 2
-    again = await ingest(sessions, [first[0], event()])
+    assert (await clicks.ingest(first)).ingested == 2
+    again = await clicks.ingest([first[0], event()])
     assert (again.received, again.ingested) == (2, 1)
     # A batch carrying the same event twice is one click too.
     duplicate = event()
-    assert (await ingest(sessions, [duplicate, duplicate])).ingested == 1
-    stats = await link_stats(sessions, 1, None, None, "day")
+    assert (await clicks.ingest([duplicate, duplicate])).ingested == 1
+    stats = await clicks.link_stats(1, None, None, "day")
     assert stats.total == 4
-    assert await click_count(sessions, 1) == 4
+    assert await clicks.click_count(1) == 4
 
 
-async def test_rollups_equal_raw_counts(sessions: SessionMaker) -> None:
+async def test_rollups_equal_raw_counts(clicks: ClickService) -> None:
     rng = random.Random(7)
     agents = [BROWSER_UA, IPHONE, GOOGLEBOT, None, "curl/8.5.0"]
     batch = [
@@ -88,15 +47,15 @@ async def test_rollups_equal_raw_counts(sessions: SessionMaker) -> None:
         for _ in range(600)
     ]
     for start in range(0, 600, 150):  # several batches, with overlap: at-least-once delivery
-        await ingest(sessions, batch[max(0, start - 20) : start + 150])
+        await clicks.ingest(batch[max(0, start - 20) : start + 150])
 
-    async with sessions() as session:
+    async with clicks.sessions() as session:
         raw = Counter(
             {
                 (link_id, bool(is_bot)): n
                 for link_id, is_bot, n in await session.execute(
-                    select(clicks.c.link_id, clicks.c.is_bot, func.count()).group_by(
-                        clicks.c.link_id, clicks.c.is_bot
+                    select(click_rows.c.link_id, click_rows.c.is_bot, func.count()).group_by(
+                        click_rows.c.link_id, click_rows.c.is_bot
                     )
                 )
             }
@@ -120,26 +79,25 @@ async def test_rollups_equal_raw_counts(sessions: SessionMaker) -> None:
     assert sum(raw.values()) == 600
     # And the stats API agrees with the raw rows.
     for link_id in (1, 2, 3):
-        stats = await link_stats(
-            sessions, link_id, NOW - timedelta(days=5), NOW + timedelta(hours=1), "hour"
+        stats = await clicks.link_stats(
+            link_id, NOW - timedelta(days=5), NOW + timedelta(hours=1), "hour"
         )
         assert stats.total == raw[(link_id, False)]
         assert stats.bot_clicks == raw[(link_id, True)]
         assert sum(p.clicks for p in stats.timeseries) == stats.total
 
 
-async def test_bots_are_flagged_and_kept_out_of_total(sessions: SessionMaker) -> None:
-    await ingest(sessions, [event(ua=GOOGLEBOT), event(ua=BROWSER_UA), event(ua=IPHONE)])
-    stats = await link_stats(sessions, 1, None, None, "day")
+async def test_bots_are_flagged_and_kept_out_of_total(clicks: ClickService) -> None:
+    await clicks.ingest([event(ua=GOOGLEBOT), event(ua=BROWSER_UA), event(ua=IPHONE)])
+    stats = await clicks.link_stats(1, None, None, "day")
     assert (stats.total, stats.bot_clicks) == (2, 1)
     assert {b.value for b in stats.devices} == {"desktop", "mobile"}
     assert enrich(event(ua=GOOGLEBOT)).is_bot
     assert not enrich(event(ua=IPHONE)).is_bot
 
 
-async def test_unique_visitors_count_distinct_people_per_day(sessions: SessionMaker) -> None:
-    await ingest(
-        sessions,
+async def test_unique_visitors_count_distinct_people_per_day(clicks: ClickService) -> None:
+    await clicks.ingest(
         [
             event(visitor="alice"),
             event(visitor="alice"),
@@ -147,21 +105,20 @@ async def test_unique_visitors_count_distinct_people_per_day(sessions: SessionMa
             event(ua=GOOGLEBOT, visitor="bot"),
         ],
     )
-    stats = await link_stats(sessions, 1, None, None, "day")
+    stats = await clicks.link_stats(1, None, None, "day")
     assert stats.total == 3
     assert stats.unique_visitors == 2
 
 
-async def test_breakdowns_by_referrer_country_browser_os(sessions: SessionMaker) -> None:
-    await ingest(
-        sessions,
+async def test_breakdowns_by_referrer_country_browser_os(clicks: ClickService) -> None:
+    await clicks.ingest(
         [
             event(referrer="https://news.ycombinator.com/item?id=1", country="de"),
             event(referrer="https://news.ycombinator.com/", country="DE", ua=IPHONE),
             event(referrer=None, country="not-a-country"),
         ],
     )
-    stats = await link_stats(sessions, 1, None, None, "day")
+    stats = await clicks.link_stats(1, None, None, "day")
     assert [(b.value, b.clicks) for b in stats.referrers] == [
         ("news.ycombinator.com", 2),
         ("(direct)", 1),
@@ -171,38 +128,37 @@ async def test_breakdowns_by_referrer_country_browser_os(sessions: SessionMaker)
     assert {b.value for b in stats.browsers} == {"Chrome", "Mobile Safari"}
 
 
-async def test_stats_range_and_series(sessions: SessionMaker) -> None:
+async def test_stats_range_and_series(clicks: ClickService) -> None:
     day = datetime(2026, 3, 10, tzinfo=UTC)
-    await ingest(
-        sessions,
+    await clicks.ingest(
         [
             event(at=day + timedelta(hours=1)),
             event(at=day + timedelta(hours=1, minutes=5)),
             event(at=day + timedelta(days=1, hours=3)),
         ],
     )
-    by_day = await link_stats(sessions, 1, day, day + timedelta(days=3), "day")
+    by_day = await clicks.link_stats(1, day, day + timedelta(days=3), "day")
     assert [(p.ts, p.clicks) for p in by_day.timeseries] == [
         (day, 2),
         (day + timedelta(days=1), 1),
         (day + timedelta(days=2), 0),
     ]
-    by_hour = await link_stats(sessions, 1, day, day + timedelta(hours=3), "hour")
+    by_hour = await clicks.link_stats(1, day, day + timedelta(hours=3), "hour")
     assert [p.clicks for p in by_hour.timeseries] == [0, 2, 0]
     assert by_hour.total == 2
     assert rollup_deltas([]) == Counter()
 
 
-async def test_concurrent_batches_for_one_hot_link_count_exactly(sessions: SessionMaker) -> None:
+async def test_concurrent_batches_for_one_hot_link_count_exactly(clicks: ClickService) -> None:
     """Many replicas flushing at once for a viral link: no lost update on the rollup rows."""
     batches = [[event(visitor=f"v{b}-{i % 7}") for i in range(50)] for b in range(20)]
-    results = await asyncio.gather(*(ingest(sessions, batch) for batch in batches))
+    results = await asyncio.gather(*(clicks.ingest(batch) for batch in batches))
     assert sum(r.ingested for r in results) == 1000
-    stats = await link_stats(sessions, 1, None, None, "hour")
+    stats = await clicks.link_stats(1, None, None, "hour")
     assert stats.total == 1000
     assert sum(b.clicks for b in stats.devices) == 1000
     assert stats.unique_visitors == 20 * 7
     # Delivered again, all at once: still exactly once.
-    again = await asyncio.gather(*(ingest(sessions, batch) for batch in batches))
+    again = await asyncio.gather(*(clicks.ingest(batch) for batch in batches))
     assert sum(r.ingested for r in again) == 0
-    assert await click_count(sessions, 1) == 1000
+    assert await clicks.click_count(1) == 1000

@@ -1,8 +1,8 @@
 """Monthly partitions of clicks on a real PostgreSQL, and ingest on top of them.
 
 Needs PostgreSQL like tests/platform/test_migrations.py (skipped without it, unless
-SURGE_REQUIRE_SERVICES=1). Most tests use months in the 2090s: clear of the partitions that the
-migration creates around today.
+SURGE_REQUIRE_SERVICES=1); each test gets a migrated database of its own. Most tests use months
+in the 2090s: clear of the partitions that the migration creates around today.
 """
 
 from __future__ import annotations
@@ -18,28 +18,18 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from surge.analytics.partitions import ensure_partitions, months_around
-from surge.analytics.service import click_count, ingest, link_stats
+from surge.analytics.service import ClickService
 from surge.data.events import ClickEvent
 from surge.data.tables import click_rollups, clicks
 from surge.platform.db import create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
-from tests.analytics.test_ingest import GOOGLEBOT, event
 from tests.e2e.processes import surge_cli, surge_env
-from tests.platform.test_migrations import engine_on
-from tests.services import throwaway_database
+from tests.helpers import GOOGLEBOT, engine_on, event
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    async with throwaway_database() as url:
-        async with engine_on(url) as engine:
-            await upgrade_to_head(engine)
-        yield url
-
-
-@pytest.fixture
-async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    async with engine_on(pg_url) as engine:
+async def engine(migrated_pg_url: str) -> AsyncIterator[AsyncEngine]:
+    async with engine_on(migrated_pg_url) as engine:
         yield engine
 
 
@@ -67,8 +57,12 @@ async def stored_in(engine: AsyncEngine, *events: ClickEvent) -> list[str]:
     return [where.get(e.id, "(missing)") for e in events]
 
 
+def click_service(engine: AsyncEngine) -> ClickService:
+    return ClickService(create_sessionmaker(engine))
+
+
 async def ingest_into(engine: AsyncEngine, *events: ClickEvent) -> int:
-    return (await ingest(create_sessionmaker(engine), events)).ingested
+    return (await click_service(engine).ingest(events)).ingested
 
 
 async def test_clicks_is_partitioned_by_month_after_migrate(engine: AsyncEngine) -> None:
@@ -118,10 +112,12 @@ async def test_ensure_partitions_creates_the_months_around_now_once(engine: Asyn
     assert found["clicks_default"] == "DEFAULT"
 
 
-async def test_partition_bounds_are_utc_whatever_the_session_time_zone(pg_url: str) -> None:
+async def test_partition_bounds_are_utc_whatever_the_session_time_zone(
+    migrated_pg_url: str,
+) -> None:
     # A session far east of UTC: bounds written as bare dates would shift by 14 hours.
     far_east = create_async_engine(
-        pg_url, connect_args={"server_settings": {"timezone": "Pacific/Kiritimati"}}
+        migrated_pg_url, connect_args={"server_settings": {"timezone": "Pacific/Kiritimati"}}
     )
     try:
         now = datetime(2091, 11, 15, tzinfo=UTC)
@@ -165,8 +161,7 @@ async def test_rows_in_the_default_partition_move_into_their_new_partition(
     assert (await partitions(engine))["clicks_default"] == "DEFAULT"  # attached again
     # Moved rows are still the same events: a redelivery is a duplicate, counted once.
     assert await ingest_into(engine, june, january) == 0
-    sessions = create_sessionmaker(engine)
-    assert await click_count(sessions, 7) == 3
+    assert await click_service(engine).click_count(7) == 3
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(clicks))).scalar_one() == 3
     # A month still without a partition lands in the default partition, as before.
@@ -175,8 +170,10 @@ async def test_rows_in_the_default_partition_move_into_their_new_partition(
     assert await stored_in(engine, later) == ["clicks_default"]
 
 
-async def test_concurrent_ensure_partitions_create_each_partition_once(pg_url: str) -> None:
-    engines = [create_engine(pg_url) for _ in range(3)]
+async def test_concurrent_ensure_partitions_create_each_partition_once(
+    migrated_pg_url: str,
+) -> None:
+    engines = [create_engine(migrated_pg_url) for _ in range(3)]
     try:
         now = datetime(2095, 3, 3, tzinfo=UTC)
         stranded = event(at=datetime(2095, 4, 4, tzinfo=UTC))
@@ -191,17 +188,17 @@ async def test_concurrent_ensure_partitions_create_each_partition_once(pg_url: s
 
 
 async def test_ingest_on_postgres_counts_a_duplicate_event_once(engine: AsyncEngine) -> None:
-    sessions = create_sessionmaker(engine)
+    service = click_service(engine)
     first = [event(), event()]
     assert await ingest_into(engine, *first) == 2
-    again = await ingest(sessions, [first[0], event()])
+    again = await service.ingest([first[0], event()])
     assert (again.received, again.ingested) == (2, 1)
     duplicate = event()
     assert await ingest_into(engine, duplicate, duplicate) == 1
-    stats = await link_stats(sessions, 1, None, None, "day")
+    stats = await service.link_stats(1, None, None, "day")
     assert stats.total == 4
     assert stats.unique_visitors == 1
-    assert await click_count(sessions, 1) == 4
+    assert await service.click_count(1) == 4
     async with engine.connect() as conn:
         raw = (await conn.execute(select(func.count()).select_from(clicks))).scalar_one()
         total = await conn.execute(
@@ -226,8 +223,8 @@ def test_months_around_wants_an_aware_time_and_no_negative_counts() -> None:
     assert [m.name for m in months_around(local, 0, 0)] == ["clicks_p2091_01"]
 
 
-async def test_surge_maintain(pg_url: str, tmp_path: Path) -> None:
-    env = surge_env(tmp_path, SURGE_DATABASE_URL=pg_url)
+async def test_surge_maintain(migrated_pg_url: str, tmp_path: Path) -> None:
+    env = surge_env(tmp_path, SURGE_DATABASE_URL=migrated_pg_url)
     done = await asyncio.to_thread(surge_cli, env, "maintain")
     assert (done.returncode, done.stdout) == (0, "partitions up to date\n"), done.stderr
     done = await asyncio.to_thread(surge_cli, env, "maintain", "--months-ahead", "5")

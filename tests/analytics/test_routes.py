@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
+import orjson
 import pytest
 
-from tests.conftest import BROWSER_UA, Surge
+from tests.conftest import Surge
+from tests.helpers import BROWSER_UA, INTERNAL_TOKEN, assert_problem, row
 
-TOKEN = {"x-surge-internal-token": "test-internal-token"}
-
-
-def click(link_id: int) -> list[object]:
-    """One row of the wire format: ClickEvent's fields in order."""
-    return [uuid.uuid4().hex, link_id, "s", 1_790_000_000.0, None, BROWSER_UA, None, "v"]
+TOKEN = {"x-surge-internal-token": INTERNAL_TOKEN}
+CLICKS = "/internal/analytics/clicks"
 
 
 async def count(surge: Surge, link_id: int) -> int:
@@ -24,39 +20,47 @@ async def count(surge: Surge, link_id: int) -> int:
 
 
 async def test_ingest_counts_new_events_and_skips_duplicates(surge: Surge) -> None:
-    batch = [click(5), click(5)]
-    first = await surge.client.post("/internal/analytics/clicks", json=batch, headers=TOKEN)
+    batch = [row(5), row(5)]
+    first = await surge.client.post(CLICKS, json=batch, headers=TOKEN)
     assert first.json() == {"received": 2, "ingested": 2}
-    again = await surge.client.post("/internal/analytics/clicks", json=batch, headers=TOKEN)
+    again = await surge.client.post(CLICKS, json=batch, headers=TOKEN)
     assert again.json() == {"received": 2, "ingested": 0}
     assert await count(surge, 5) == 2
 
 
 @pytest.mark.parametrize(
-    "body",
+    "bad",
     [
-        b"not json",
-        b'{"id": "x"}',
-        b'[["x"]]',
-        b'[["x", "seven", "s", 1, null, null, null, "v"]]',
-        b'[{"id": "x", "link_id": 7, "slug": "s", "ts": 1, "visitor": "v",'
-        b' "referrer": null, "user_agent": null, "country": null}]',
+        pytest.param(b"not json", id="not-json"),
+        pytest.param(b'{"id": "x"}', id="not-a-row"),
+        pytest.param(b'["x"]', id="too-few-fields"),
+        pytest.param(b'["x", 7, "s", 1, null, null, null, "v", "extra"]', id="too-many-fields"),
+        pytest.param(b'["x", "seven", "s", 1, null, null, null, "v"]', id="link-id-not-a-number"),
+        pytest.param(
+            b'{"id": "x", "link_id": 7, "slug": "s", "ts": 1, "visitor": "v",'
+            b' "referrer": null, "user_agent": null, "country": null}',
+            id="named-fields",
+        ),
     ],
 )
-async def test_a_bad_batch_is_422_and_stores_nothing(surge: Surge, body: bytes) -> None:
+async def test_a_bad_batch_is_422_and_stores_nothing(surge: Surge, bad: bytes) -> None:
+    good = row(7)
     good_then_bad = await surge.client.post(
-        "/internal/analytics/clicks",
-        content=body,
+        CLICKS,
+        content=b"[" + orjson.dumps(good) + b", " + bad + b"]",
         headers={**TOKEN, "content-type": "application/json"},
     )
-    assert good_then_bad.status_code == 422
-    assert good_then_bad.headers["content-type"] == "application/problem+json"
-    assert good_then_bad.json()["type"] == "urn:surge:problem:validation-error"
-    assert await count(surge, 7) == 0
+    problem = assert_problem(good_then_bad, 422, "validation-error")
+    assert problem["detail"].startswith("Invalid click batch: ")
+    assert await count(surge, 7) == 0  # not even the good row before the bad one
+    # The good row was not what made the batch bad: alone, it is stored.
+    alone = await surge.client.post(CLICKS, json=[good], headers=TOKEN)
+    assert alone.json() == {"received": 1, "ingested": 1}
+    assert await count(surge, 7) == 1
 
 
 async def test_internal_endpoints_need_the_token(surge: Surge) -> None:
-    response = await surge.client.post("/internal/analytics/clicks", json=[click(5)])
+    response = await surge.client.post(CLICKS, json=[row(5)])
     assert response.status_code == 403
     assert response.json()["type"] == "urn:surge:problem:forbidden"
     wrong = await surge.client.get(
@@ -88,9 +92,7 @@ async def test_bad_stats_queries_are_4xx_problems(
     )
     slug = created.json()["slug"]
     response = await surge.client.get(f"/api/v1/links/{slug}/stats", params=params, headers=key)
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == f"urn:surge:problem:{problem}"
+    assert_problem(response, status, problem)
 
 
 async def test_stats_through_the_public_api(surge: Surge, key: dict[str, str]) -> None:

@@ -1,7 +1,8 @@
-"""Real `surge` processes on free loopback ports, for end-to-end tests."""
+"""Real `surge` processes on free loopback ports, for end-to-end tests, and load onto them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.helpers import BROWSER_UA
 
 
 def free_port() -> int:
@@ -118,3 +121,37 @@ def serve(
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+# --- load and what it counted ------------------------------------------------------------------
+
+
+async def click_concurrently(url: str, total: int, clients: int) -> list[int]:
+    """`total` GETs of `url` from `clients` concurrent clients (a browser's user agent); the
+    statuses answered."""
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(limits=limits, headers={"user-agent": BROWSER_UA}) as client:
+
+        async def worker(count: int) -> list[int]:
+            return [(await client.get(url)).status_code for _ in range(count)]
+
+        results = await asyncio.gather(*(worker(total // clients) for _ in range(clients)))
+    return [status for statuses in results for status in statuses]
+
+
+def wait_for_total(
+    api: str, slug: str, key: dict[str, str], expected: int, timeout_s: float = 20
+) -> None:
+    """Poll the link's stats until they count `expected` clicks; fail at the deadline, or as
+    soon as they count more."""
+    deadline = time.monotonic() + timeout_s
+    total = None
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{api}/api/v1/links/{slug}/stats", headers=key)
+        assert response.status_code == 200, response.text
+        total = response.json()["total"]
+        if total == expected:
+            return
+        assert total < expected, f"counted {total} clicks, more than the {expected} sent"
+        time.sleep(0.1)
+    pytest.fail(f"stats total stayed at {total}, expected {expected}")

@@ -15,8 +15,15 @@ import httpx
 import pytest
 from redis import Redis
 
-from tests.e2e.processes import create_key, free_port, serve, surge_cli, surge_env
-from tests.e2e.test_serve import click_concurrently, wait_for_total
+from tests.e2e.processes import (
+    click_concurrently,
+    create_key,
+    free_port,
+    serve,
+    surge_cli,
+    surge_env,
+    wait_for_total,
+)
 from tests.services import (
     REDIS_URL,
     create_database,

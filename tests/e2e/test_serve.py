@@ -3,43 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import BROWSER_UA
-from tests.e2e.processes import create_key, free_port, serve, surge_cli, surge_env
+from tests.e2e.processes import (
+    click_concurrently,
+    create_key,
+    free_port,
+    serve,
+    surge_cli,
+    surge_env,
+    wait_for_total,
+)
 
 CLICKS, CLIENTS = 1000, 50
-
-
-async def click_concurrently(url: str, total: int, clients: int) -> list[int]:
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(limits=limits, headers={"user-agent": BROWSER_UA}) as client:
-
-        async def worker(count: int) -> list[int]:
-            return [(await client.get(url)).status_code for _ in range(count)]
-
-        results = await asyncio.gather(*(worker(total // clients) for _ in range(clients)))
-    return [status for statuses in results for status in statuses]
-
-
-def wait_for_total(
-    api: str, slug: str, key: dict[str, str], expected: int, timeout_s: float = 20
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    total = None
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{api}/api/v1/links/{slug}/stats", headers=key)
-        assert response.status_code == 200, response.text
-        total = response.json()["total"]
-        if total == expected:
-            return
-        assert total < expected, f"counted {total} clicks, more than the {expected} sent"
-        time.sleep(0.1)
-    pytest.fail(f"stats total stayed at {total}, expected {expected}")
 
 
 def exercise(api: str, redirect: str, key: dict[str, str]) -> None:

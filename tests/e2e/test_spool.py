@@ -12,8 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import create_key, free_port, serve, surge_cli, surge_env
-from tests.e2e.test_serve import click_concurrently, wait_for_total
+from tests.e2e.processes import (
+    click_concurrently,
+    create_key,
+    free_port,
+    serve,
+    surge_cli,
+    surge_env,
+    wait_for_total,
+)
 from tests.services import create_database, drop_database, require_postgres
 
 CLICKS = 300

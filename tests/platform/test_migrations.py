@@ -1,7 +1,7 @@
 """Migrations on SQLite and on a real PostgreSQL: fresh upgrade, concurrent upgrades, round trip.
 
 The PostgreSQL tests need a server at 127.0.0.1:5432 (user postgres, trust auth); each gets a
-throwaway database (tests/services.py). Without a server they are skipped, unless
+throwaway database (`pg_url`, tests/conftest.py). Without a server they are skipped, unless
 SURGE_REQUIRE_SERVICES=1 (CI), where they fail.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +23,18 @@ from surge.data.tables import metadata
 from surge.platform.db import create_engine
 from surge.platform.migrations import alembic_config, head_revision, is_current, upgrade_to_head
 from tests.e2e.processes import surge_env
-from tests.services import throwaway_database
-
-
-@asynccontextmanager
-async def engine_on(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
+from tests.helpers import engine_on
 
 # --- fixtures and helpers ----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    async with throwaway_database() as url:
-        yield url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of this test's own on either backend."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'surge.db'}"
-    else:
-        async with throwaway_database() as url:
-            yield url
+        return f"sqlite+aiosqlite:///{tmp_path / 'surge.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 def _downgrade_to_base(conn: Connection) -> None:

@@ -10,10 +10,11 @@ import pytest
 from surge.data.events import ClickEvent, ClickRow, unpack_batch
 from surge.redirect.clicks import ClickBuffer
 from surge.redirect.spool import Spool
+from tests.helpers import row
 
 
 def click(i: int) -> ClickRow:
-    return (f"id-{i}", 1, "s", 1.7e9, None, None, None, "v")
+    return row(event_id=f"id-{i}")
 
 
 class SlowSink:

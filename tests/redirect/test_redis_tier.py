@@ -11,15 +11,15 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from surge.api.clients import LinkChangeNotifier
 from surge.data.contracts import ResolvedLink
-from surge.links.notify import LinkChangeNotifier
-from surge.platform.link_tier import SharedLinkTier
+from surge.data.link_tier import SharedLinkTier
 from surge.platform.redis import RedisNames
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
 from surge.redirect.invalidation import InvalidationListener
-from tests.conftest import make_settings, wait_for
-from tests.redirect.test_app import LINK, FakeAnalytics, FakeApi
+from tests.fakes import LINK, FakeAnalytics, FakeApi
+from tests.helpers import make_settings, wait_for
 from tests.services import REDIS_URL, throwaway_redis_prefix
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from surge.data.events import ClickEvent, pack_events
 from surge.redirect.spool import Spool
-
-
-def batch(n: int) -> bytes:
-    return pack_events(
-        [ClickEvent(uuid.uuid4().hex, 1, "s", 1.7e9 + i, None, None, None, "v") for i in range(n)]
-    )
+from tests.helpers import packed
 
 
 class Sink:
@@ -30,7 +23,7 @@ class Sink:
 
 async def test_replay_sends_batches_in_order_and_empties_the_file(tmp_path: Path) -> None:
     spool, sink = Spool(tmp_path, "a"), Sink()
-    first, second = batch(3), batch(2)
+    first, second = packed(3), packed(2)
     spool.append(first)
     spool.append(second)
     assert spool.pending
@@ -44,7 +37,7 @@ async def test_replay_sends_batches_in_order_and_empties_the_file(tmp_path: Path
 
 async def test_a_failed_replay_keeps_the_rest_and_resumes_after_it(tmp_path: Path) -> None:
     spool, sink = Spool(tmp_path, "a"), Sink()
-    batches = [batch(1) for _ in range(3)]
+    batches = [packed(1) for _ in range(3)]
     for b in batches:
         spool.append(b)
     sink.fail_after = 1
@@ -59,7 +52,7 @@ async def test_a_failed_replay_keeps_the_rest_and_resumes_after_it(tmp_path: Pat
 
 async def test_a_spool_left_by_a_dead_process_is_adopted_and_replayed(tmp_path: Path) -> None:
     dead = Spool(tmp_path, "dead")
-    left = batch(4)
+    left = packed(4)
     dead.append(left)
     dead.close()  # not empty: stays on disk, unlocked, as after a crash or a failed shutdown
     assert dead.own_path.exists()
@@ -74,7 +67,7 @@ async def test_a_spool_left_by_a_dead_process_is_adopted_and_replayed(tmp_path: 
 
 async def test_a_live_replicas_spool_is_left_alone(tmp_path: Path) -> None:
     live = Spool(tmp_path, "live")
-    live.append(batch(2))  # held with a lock while `live` runs
+    live.append(packed(2))  # held with a lock while `live` runs
     other, sink = Spool(tmp_path, "other"), Sink()
     await other.replay(sink.send)
     assert sink.received == []
@@ -85,18 +78,18 @@ async def test_a_live_replicas_spool_is_left_alone(tmp_path: Path) -> None:
 
 async def test_each_append_is_on_disk_when_it_returns(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "a")
-    spool.append(batch(2))
+    spool.append(packed(2))
     assert spool.own_path.read_bytes().count(b"\n") == 1
     spool.close()
 
 
 async def test_a_line_torn_by_a_crash_is_skipped_not_blocking(tmp_path: Path) -> None:
     dead = Spool(tmp_path, "dead")
-    good = batch(2)
+    good = packed(2)
     dead.append(good)
     dead.close()
     with open(dead.own_path, "ab") as torn:
-        torn.write(batch(3)[:25])  # the process died in the middle of a write
+        torn.write(packed(3)[:25])  # the process died in the middle of a write
     restarted, sink = Spool(tmp_path, "restarted"), Sink()
     await restarted.replay(sink.send)
     assert sink.received == [good]

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge import __version__
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.partitions import ensure_partitions
 from surge.analytics.routes import router
+from surge.analytics.service import ClickService
 from surge.platform.config import Settings
-from surge.platform.db import create_engine, create_sessionmaker
+from surge.platform.data_plane import DataPlane
 from surge.platform.health import database_check, health_routes
 from surge.platform.logging import get_logger
-from surge.platform.migrations import upgrade_to_head
+from surge.platform.loops import SupervisedLoop
 from surge.platform.problems import install_problem_handlers
-from surge.platform.redis import RedisNames, create_redis
-from surge.platform.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 PARTITION_UPKEEP_EVERY_S = 12 * 3600
+# A failed upkeep is retried within minutes, not at the next 12-hour round.
+PARTITION_RETRY_S = (60.0, 300.0, 900.0)
 
 
 class AnalyticsService:
@@ -32,10 +31,12 @@ class AnalyticsService:
     def __init__(self, settings: Settings, *, migrate: bool) -> None:
         self.settings = settings
         self.migrate = migrate
-        self.engine: AsyncEngine | None = None
-        self.redis: Redis | None = None
+        self.data: DataPlane | None = None
+        self.clicks: ClickService | None = None
         self.consumer: ClickStreamConsumer | None = None
-        self.upkeep: asyncio.Task[None] | None = None
+        self.upkeep = SupervisedLoop(
+            "partition-upkeep", self._keep_partitions, backoff_s=PARTITION_RETRY_S
+        )
         app = FastAPI(
             title="Surge analytics (internal)", version=__version__, docs_url=None, redoc_url=None
         )
@@ -46,51 +47,38 @@ class AnalyticsService:
         self.app = app
 
     def _engine(self) -> AsyncEngine:
-        assert self.engine is not None, "analytics service not started"
-        return self.engine
+        assert self.data is not None, "analytics service not started"
+        return self.data.engine
 
     async def start(self) -> None:
-        self.engine = create_engine(
-            self.settings.database_url, pool_size=self.settings.db_pool_size
-        )
-        if self.migrate:
-            await upgrade_to_head(self.engine)
-        if self.engine.dialect.name == "postgresql":
-            self.upkeep = asyncio.create_task(self._keep_partitions(), name="partition-upkeep")
-        sessions = create_sessionmaker(self.engine)
-        self.app.state.sessions = sessions
-        if self.settings.redis_url:
-            self.redis = create_redis(
-                self.settings.redis_url, timeout_s=self.settings.redis_timeout_s
-            )
+        settings = self.settings
+        self.data = data = await DataPlane.open(settings, migrate=self.migrate)
+        self.clicks = self.app.state.click_service = ClickService(data.sessions)
+        if data.engine.dialect.name == "postgresql":
+            self.upkeep.start()
+        if data.redis is not None:
             self.consumer = ClickStreamConsumer(
-                self.redis,
-                sessions,
-                RedisNames(self.settings.redis_prefix),
-                claim_idle_ms=self.settings.stream_claim_idle_ms,
-                read_count=self.settings.stream_read_count,
+                data.redis,
+                self.clicks,
+                data.names,
+                claim_idle_ms=settings.stream_claim_idle_ms,
+                read_count=settings.stream_read_count,
                 # Must return well before the Redis socket timeout would cut the blocked read.
-                block_ms=int(self.settings.redis_timeout_s * 500),
+                block_ms=int(settings.redis_timeout_s * 500),
             )
             self.consumer.start()
 
     async def _keep_partitions(self) -> None:
         """Create the coming months' partitions now and twice a day, so no `surge maintain`
         cron is strictly needed (running it too does no harm)."""
-        while True:
-            try:
-                created = await ensure_partitions(self._engine(), datetime.now(UTC))
-                if created:
-                    log.info("partitions_created", names=created)
-            except Exception as exc:
-                log.warning("partition_upkeep_failed", error=repr(exc))
-            await asyncio.sleep(PARTITION_UPKEEP_EVERY_S)
+        created = await ensure_partitions(self._engine(), datetime.now(UTC))
+        if created:
+            log.info("partitions_created", names=created)
+        await self.upkeep.sleep(PARTITION_UPKEEP_EVERY_S)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self.upkeep)
+        await self.upkeep.stop()
         if self.consumer is not None:
             await self.consumer.stop()
-        if self.redis is not None:
-            await self.redis.aclose()
-        if self.engine is not None:
-            await self.engine.dispose()
+        if self.data is not None:
+            await self.data.close()

@@ -17,16 +17,14 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from surge.analytics.service import ingest
+from surge.analytics.service import ClickService
 from surge.data.events import ClickEvent, unpack_batch
-from surge.platform.db import SessionMaker
 from surge.platform.logging import get_logger
+from surge.platform.loops import SupervisedLoop
 from surge.platform.redis import RedisNames
-from surge.platform.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 Entry = tuple[bytes, dict[bytes, bytes]]
-BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 MAINTENANCE_EVERY_S = 2.0
 
 
@@ -34,7 +32,7 @@ class ClickStreamConsumer:
     def __init__(
         self,
         redis: Redis,
-        sessions: SessionMaker,
+        clicks: ClickService,
         names: RedisNames,
         *,
         claim_idle_ms: int,
@@ -43,7 +41,7 @@ class ClickStreamConsumer:
         consumer: str | None = None,
     ) -> None:
         self.redis = redis
-        self.sessions = sessions
+        self.clicks = clicks
         self.names = names
         self.stream = names.clicks
         self.group = names.analytics_group
@@ -51,40 +49,23 @@ class ClickStreamConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.read_count = read_count
         self.block_ms = block_ms
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop = SupervisedLoop("click-stream-consumer", self.step, on_failure=self._failed)
         self._read_own_pending = True
         self._group_ready = False
         self._claim_cursor = "0-0"
         self._next_maintenance = 0.0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="click-stream-consumer")
+        self._loop.start()
 
     async def stop(self) -> None:
-        # The flag ends the loop even if a library call swallowed the cancellation.
-        self._stopping = True
-        await cancel_and_wait(self._task)
+        await self._loop.stop()
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            try:
-                await self.step()
-                failures = 0
-            except Exception as exc:  # the loop must outlive any one failure
-                # Nothing was acknowledged: the entries stay pending and come back. A Redis that
-                # restarted empty has lost the group too, so make sure of it again.
-                self._read_own_pending = True
-                self._group_ready = False
-                delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
-                failures += 1
-                log.warning("click_consumer_retrying", error=repr(exc), delay_s=delay)
-                await asyncio.sleep(delay)
+    def _failed(self, _exc: Exception) -> None:
+        # Nothing was acknowledged: the entries stay pending and come back. A Redis that
+        # restarted empty has lost the group too, so make sure of it again.
+        self._read_own_pending = True
+        self._group_ready = False
 
     async def ensure_group(self) -> None:
         try:
@@ -157,7 +138,7 @@ class ClickStreamConsumer:
                 dead: dict[Any, Any] = dict(fields) or {"raw": b""}
                 await self.redis.xadd(self.names.dead_clicks, dead)
         if events:
-            await ingest(self.sessions, events)
+            await self.clicks.ingest(events)
         await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
         return len(entries)
 

@@ -11,11 +11,11 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.analytics.enrich import Click
+from surge.data.contracts import DIMENSIONS
 from surge.data.tables import click_rollups, clicks, daily_visitors
 from surge.platform.db import dialect_insert
 
 ROLLUP_KEY = ("link_id", "bucket", "dimension", "value", "is_bot")
-DIMENSIONS = ("referrer", "country", "device", "browser", "os")
 RollupKey = tuple[int, datetime, str, str, bool]
 
 

@@ -7,55 +7,58 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from surge.analytics import service
-from surge.data.contracts import ClickCount, LinkStats
+from surge.analytics.service import ClickService
+from surge.data.contracts import ClickCount, Interval, LinkStats
 from surge.data.events import unpack_batch
-from surge.platform.db import SessionMaker
 from surge.platform.internal_auth import require_internal_token
-from surge.platform.problems import ProblemError
+from surge.platform.problems import (
+    BATCH_TOO_LARGE,
+    FORBIDDEN,
+    INVALID_RANGE,
+    RANGE_TOO_LARGE,
+    VALIDATION_ERROR,
+    problem_responses,
+)
 
 MAX_BATCH = 10_000
 
 
-def get_sessions(request: Request) -> SessionMaker:
-    sessions: SessionMaker = request.app.state.sessions
-    return sessions
+def get_click_service(request: Request) -> ClickService:
+    service: ClickService = request.app.state.click_service
+    return service
 
 
-SessionsDep = Annotated[SessionMaker, Depends(get_sessions)]
-router = APIRouter(prefix="/internal/analytics", dependencies=[Depends(require_internal_token)])
+ClickServiceDep = Annotated[ClickService, Depends(get_click_service)]
+router = APIRouter(
+    prefix="/internal/analytics",
+    dependencies=[Depends(require_internal_token)],
+    responses=problem_responses(FORBIDDEN),
+)
 
 
-@router.post("/clicks")
-async def ingest_clicks(request: Request, sessions: SessionsDep) -> dict[str, int]:
+@router.post("/clicks", responses=problem_responses(BATCH_TOO_LARGE))
+async def ingest_clicks(request: Request, clicks: ClickServiceDep) -> dict[str, int]:
     try:
         events = unpack_batch(await request.body())
     except ValueError as exc:
-        raise ProblemError(422, "validation-error", "Invalid click batch", str(exc)[:500]) from exc
+        raise VALIDATION_ERROR(f"Invalid click batch: {str(exc)[:500]}") from exc
     if len(events) > MAX_BATCH:
-        raise ProblemError(
-            413, "batch-too-large", "Batch too large", f"At most {MAX_BATCH} events."
-        )
-    result = await service.ingest(sessions, events)
+        raise BATCH_TOO_LARGE(f"At most {MAX_BATCH} events.")
+    result = await clicks.ingest(events)
     return {"received": result.received, "ingested": result.ingested}
 
 
-@router.get("/links/{link_id}/stats")
+@router.get("/links/{link_id}/stats", responses=problem_responses(INVALID_RANGE, RANGE_TOO_LARGE))
 async def link_stats(
     link_id: int,
-    sessions: SessionsDep,
+    clicks: ClickServiceDep,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
-    interval: Annotated[service.Interval, Query()] = "day",
+    interval: Annotated[Interval, Query()] = "day",
 ) -> LinkStats:
-    for name, value in (("from", start), ("to", end)):
-        if value is not None and value.tzinfo is None:
-            raise ProblemError(
-                400, "invalid-range", "Invalid range", f"'{name}' needs a time zone."
-            )
-    return await service.link_stats(sessions, link_id, start, end, interval)
+    return await clicks.link_stats(link_id, start, end, interval)
 
 
 @router.get("/links/{link_id}/count")
-async def link_click_count(link_id: int, sessions: SessionsDep) -> ClickCount:
-    return ClickCount(link_id=link_id, clicks=await service.click_count(sessions, link_id))
+async def link_click_count(link_id: int, clicks: ClickServiceDep) -> ClickCount:
+    return ClickCount(link_id=link_id, clicks=await clicks.click_count(link_id))

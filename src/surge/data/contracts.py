@@ -12,6 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 # without asking the api.
 SLUG_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+Interval = Literal["hour", "day"]
+# The dimensions clicks are broken down by, each with the `LinkStats` field that lists it.
+DIMENSIONS: dict[str, str] = {
+    "referrer": "referrers",
+    "country": "countries",
+    "device": "devices",
+    "browser": "browsers",
+    "os": "oses",
+}
+
 
 class ResolvedLink(BaseModel):
     """What the api tells the redirect service about a slug."""
@@ -23,12 +33,6 @@ class ResolvedLink(BaseModel):
     expires_at: datetime | None = None
     max_clicks: int | None = None
     clicks: int = 0  # clicks counted so far; only looked up when max_clicks is set
-
-    @property
-    def shareable(self) -> bool:
-        """Whether replicas may share this state in Redis: a click-limited link's count
-        changes with every click, so each replica asks the api for it."""
-        return self.max_clicks is None
 
 
 class Invalidation(BaseModel):
@@ -50,7 +54,7 @@ class LinkStats(BaseModel):
 
     from_: datetime = Field(alias="from")
     to: datetime
-    interval: Literal["hour", "day"]
+    interval: Interval
     total: int  # human clicks; bots are counted in bot_clicks only
     unique_visitors: int
     bot_clicks: int

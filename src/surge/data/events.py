@@ -31,17 +31,25 @@ ClickRow = tuple[str, int, str, float, str | None, str | None, str | None, str]
 _rows: TypeAdapter[list[ClickRow]] = TypeAdapter(list[ClickRow])
 
 
+def click_row(
+    *,
+    id: str,
+    link_id: int,
+    slug: str,
+    ts: float,
+    referrer: str | None,
+    user_agent: str | None,
+    country: str | None,
+    visitor: str,
+) -> ClickRow:
+    """A `ClickEvent` as the tuple the redirect buffers: the one place that knows the field
+    order. Keyword-only, so a swapped field is a visible mistake at the call site (the call
+    costs ~0.1 µs over a bare tuple, on a redirect of ~30 µs)."""
+    return (id, link_id, slug, ts, referrer, user_agent, country, visitor)
+
+
 def pack_batch(rows: Sequence[ClickRow]) -> bytes:
     return orjson.dumps(list(rows))
-
-
-def pack_events(events: Sequence[ClickEvent]) -> bytes:
-    return pack_batch(
-        [
-            (e.id, e.link_id, e.slug, e.ts, e.referrer, e.user_agent, e.country, e.visitor)
-            for e in events
-        ]
-    )
 
 
 def unpack_batch(data: bytes | str) -> list[ClickEvent]:

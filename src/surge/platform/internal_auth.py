@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Header, Request
 
 from surge.platform.http import internal_token_ok
-from surge.platform.problems import ProblemError
+from surge.platform.problems import FORBIDDEN
 
 
 def require_internal_token(
@@ -15,4 +15,4 @@ def require_internal_token(
 ) -> None:
     """The shared internal token, or 403."""
     if not internal_token_ok(x_surge_internal_token, request.app.state.settings.internal_token):
-        raise ProblemError(403, "forbidden", "Forbidden", "Internal endpoint: token required.")
+        raise FORBIDDEN("Internal endpoint: token required.")

@@ -1,58 +1,174 @@
-"""RFC 9457 problem details: every 4xx/5xx Surge answers is `application/problem+json`."""
+"""RFC 9457 problem details: every 4xx/5xx Surge answers is `application/problem+json`.
+
+Each kind of problem is a named `ProblemType` in the catalogue below, raised by name
+(`SLUG_TAKEN(f"...")`) and documented by name in the OpenAPI description of every route that
+can answer it (`problem_responses`). Its `type` URI, status and title never vary; `detail` says
+what happened this time.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-
-
-def problem_type(name: str) -> str:
-    return f"urn:surge:problem:{name}"
+TYPE_PREFIX = "urn:surge:problem:"
 
 
 def problem_bytes(
     status: int, name: str, title: str, detail: str | None = None, **extra: Any
 ) -> bytes:
-    body: dict[str, Any] = {"type": problem_type(name), "title": title, "status": status}
+    body: dict[str, Any] = {"type": TYPE_PREFIX + name, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
     return orjson.dumps(body)
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    name: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return TYPE_PREFIX + self.name
+
+    def __call__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> ProblemError:
+        """The exception to raise for one occurrence of this problem."""
+        return ProblemError(self, detail, headers=headers, **extra)
+
+    def body(self, detail: str | None = None, **extra: Any) -> bytes:
+        return problem_bytes(self.status, self.name, self.title, detail, **extra)
+
+
+# --- the catalogue -----------------------------------------------------------------------------
+# Every problem any service answers. Names are part of the API: never rename one.
+
+BAD_REQUEST = ProblemType("http-error", 400, "Bad request")  # e.g. a body that is not UTF-8
+INVALID_CURSOR = ProblemType("invalid-cursor", 400, "Invalid cursor")
+INVALID_RANGE = ProblemType("invalid-range", 400, "Invalid range")
+RANGE_TOO_LARGE = ProblemType("range-too-large", 400, "Range too large")
+UNAUTHORIZED = ProblemType("unauthorized", 401, "Unauthorized")
+FORBIDDEN = ProblemType("forbidden", 403, "Forbidden")
+NOT_FOUND = ProblemType("not-found", 404, "Not found")
+METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
+SLUG_TAKEN = ProblemType("slug-taken", 409, "Slug taken")
+BATCH_TOO_LARGE = ProblemType("batch-too-large", 413, "Batch too large")
+VALIDATION_ERROR = ProblemType("validation-error", 422, "Invalid request")
+INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
+SLUG_SPACE_BUSY = ProblemType("slug-space-busy", 503, "Try again")
+ANALYTICS_UNAVAILABLE = ProblemType("analytics-unavailable", 503, "Stats unavailable")
+# The redirect service's pages (HTML for browsers, problem+json for everyone else).
+LINK_NOT_FOUND = ProblemType("link-not-found", 404, "Link not found")
+LINK_EXPIRED = ProblemType("link-expired", 410, "Link expired")
+LINKS_UNAVAILABLE = ProblemType("unavailable", 503, "Try again shortly")
+
+CATALOGUE: dict[str, ProblemType] = {
+    p.uri: p for p in list(globals().values()) if isinstance(p, ProblemType)
+}
+
+
 class ProblemError(Exception):
-    """Raised anywhere in a request; rendered as problem+json by `problem_response`."""
+    """Raised anywhere in a request; rendered as problem+json."""
 
     def __init__(
         self,
-        status: int,
-        name: str,
-        title: str,
+        problem: ProblemType,
         detail: str | None = None,
         *,
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(detail or title)
-        self.status = status
-        self.name = name
-        self.title = title
+        super().__init__(detail or problem.title)
+        self.problem = problem
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
 
+    @property
+    def status(self) -> int:
+        return self.problem.status
+
     def response(self) -> Response:
-        body = problem_bytes(self.status, self.name, self.title, self.detail, **self.extra)
+        body = self.problem.body(self.detail, **self.extra)
         return Response(body, self.status, self.headers, media_type=PROBLEM_CONTENT_TYPE)
+
+    @classmethod
+    def relayed(
+        cls, response: httpx.Response, expected: Iterable[ProblemType]
+    ) -> ProblemError | None:
+        """Another service's answer, when it is one of the `expected` problems, to raise again
+        as ours (same type, status and detail); None otherwise."""
+        try:
+            body = orjson.loads(response.content)
+            problem = CATALOGUE[body["type"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return None
+        if problem not in expected or response.status_code != problem.status:
+            return None
+        detail = body.get("detail")
+        extra = {"errors": body["errors"]} if "errors" in body else {}
+        return cls(problem, detail if isinstance(detail, str) else None, **extra)
 
 
 def not_found(what: str = "resource") -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"No such {what}.")
+    return NOT_FOUND(f"No such {what}.")
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------
+
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+# What any route of a FastAPI app can answer, whatever else it documents.
+COMMON_PROBLEMS = (BAD_REQUEST, VALIDATION_ERROR, INTERNAL_ERROR)
+
+
+def problem_responses(*problems: ProblemType) -> dict[int | str, dict[str, Any]]:
+    """FastAPI `responses=` documenting each problem a route can answer, by status."""
+    by_status: dict[int, list[ProblemType]] = {}
+    for problem in (*problems, *COMMON_PROBLEMS):
+        if problem not in by_status.setdefault(problem.status, []):
+            by_status[problem.status].append(problem)
+    return {
+        status: {
+            "description": "; ".join(f"{p.title} ({p.name})" for p in group),
+            "content": {
+                PROBLEM_CONTENT_TYPE: {
+                    "schema": _SCHEMA,
+                    "examples": {
+                        p.name: {
+                            "summary": p.title,
+                            "value": {"type": p.uri, "title": p.title, "status": p.status},
+                        }
+                        for p in group
+                    },
+                }
+            },
+        }
+        for status, group in sorted(by_status.items())
+    }
+
+
+# --- FastAPI handlers --------------------------------------------------------------------------
 
 
 async def problem_error_handler(_request: Request, exc: Exception) -> Response:
@@ -69,23 +185,29 @@ def _validation_response(_request: Request, exc: Exception) -> Response:
         for err in exc.errors()
     ]
     detail = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in errors)
-    body = problem_bytes(422, "validation-error", "Invalid request", detail, errors=errors)
-    return Response(body, 422, media_type=PROBLEM_CONTENT_TYPE)
+    return VALIDATION_ERROR(detail, errors=errors).response()
+
+
+_HTTP_PROBLEMS = {400: BAD_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
 
 
 def _http_error_response(_request: Request, exc: Exception) -> Response:
+    """Starlette's and FastAPI's own errors (no route, wrong method, a body it cannot parse):
+    the catalogue's type and title, their text as the detail."""
     from starlette.exceptions import HTTPException
 
     assert isinstance(exc, HTTPException)
-    name = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    body = problem_bytes(exc.status_code, name, str(exc.detail))
+    known = _HTTP_PROBLEMS.get(exc.status_code)
+    if known is not None:
+        body = known.body(str(exc.detail))
+    else:  # a status none of our routes raises itself: still problem+json
+        body = problem_bytes(exc.status_code, BAD_REQUEST.name, str(exc.detail))
     return Response(body, exc.status_code, exc.headers, media_type=PROBLEM_CONTENT_TYPE)
 
 
 def _unexpected_error_response(_request: Request, _exc: Exception) -> Response:
     # The exception itself is logged by the server; the client learns nothing internal.
-    body = problem_bytes(500, "internal-error", "Internal error", "Something went wrong.")
-    return Response(body, 500, media_type=PROBLEM_CONTENT_TYPE)
+    return INTERNAL_ERROR("Something went wrong.").response()
 
 
 def install_problem_handlers(app: Any) -> None:

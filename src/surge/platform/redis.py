@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from surge.platform.config import Settings
+
 
 def create_redis(url: str, *, timeout_s: float) -> Redis:
     """Every command has a timeout; a hung Redis must not hang a request or the flusher."""
@@ -15,6 +17,13 @@ def create_redis(url: str, *, timeout_s: float) -> Redis:
         socket_connect_timeout=timeout_s,
         health_check_interval=30,
     )
+
+
+def redis_from_settings(settings: Settings) -> Redis | None:
+    """The configured Redis, or None: without it every service runs on its local fallbacks."""
+    if not settings.redis_url:
+        return None
+    return create_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)

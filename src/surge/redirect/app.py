@@ -1,7 +1,7 @@
 """The redirect service: `GET|HEAD /{slug}` from the local cache tier, lean pure ASGI.
 
-FastAPI costs 2-3x the throughput of bare ASGI here (see DESIGN.md), so this module routes by
-hand: a handful of exact paths, and everything else is a slug.
+FastAPI costs 2-3x the throughput of bare ASGI here (docs/adr/0001-lean-redirect.md), so this
+module routes by hand: a handful of exact paths, and everything else is a slug.
 """
 
 from __future__ import annotations
@@ -16,13 +16,19 @@ from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, Invalidation, ResolvedLink
+from surge.data.events import click_row
+from surge.data.link_tier import SharedLinkTier
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_client, internal_token_ok
-from surge.platform.link_tier import SharedLinkTier
 from surge.platform.logging import get_logger
-from surge.platform.problems import PROBLEM_CONTENT_TYPE, problem_bytes
-from surge.platform.redis import RedisNames, create_redis
+from surge.platform.problems import (
+    FORBIDDEN,
+    PROBLEM_CONTENT_TYPE,
+    VALIDATION_ERROR,
+    ProblemType,
+)
+from surge.platform.redis import RedisNames, redis_from_settings
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import InvalidationListener
 from surge.redirect.responses import (
@@ -93,8 +99,8 @@ class RedirectService:
             transport=self.analytics_transport,
         )
         sink: ClickSink = HttpClickSink(self.analytics)
-        if s.redis_url:
-            self.redis = create_redis(s.redis_url, timeout_s=s.redis_timeout_s)
+        self.redis = redis_from_settings(s)
+        if self.redis is not None:
             self.shared = SharedLinkTier(
                 self.redis, self.names, ttl_s=s.cache_ttl_s, negative_ttl_s=s.negative_cache_ttl_s
             )
@@ -185,28 +191,26 @@ class RedirectService:
             client = scope.get("client")
             ip = client[0] if client else ""
         assert self.clicks is not None
-        # A ClickRow: the fields of ClickEvent, in order.
         self.clicks.add(
-            (
-                os.urandom(16).hex(),  # as unique as uuid4().hex, 4x cheaper
-                target.link_id,
-                target.slug,
-                now,
-                referrer,
-                user_agent,
-                country,
-                self.visitors.visitor_id(ip, user_agent or "", now),
+            click_row(
+                id=os.urandom(16).hex(),  # as unique as uuid4().hex, 4x cheaper
+                link_id=target.link_id,
+                slug=target.slug,
+                ts=now,
+                referrer=referrer,
+                user_agent=user_agent,
+                country=country,
+                visitor=self.visitors.visitor_id(ip, user_agent or "", now),
             )
         )
 
     async def _load(self, slug: str) -> Target | None:
         """A local miss: the shared Redis tier, then the api."""
-        found, raw = await self.shared.get(slug) if self.shared else (False, None)
+        found, link = await self.shared.get(slug) if self.shared else (False, None)
         if not found:
-            raw = await self._from_api(slug)
-        link = None if raw is None else ResolvedLink.model_validate_json(raw)
-        if not found and self.shared and (link is None or link.shareable):
-            await self.shared.offer(slug, raw)
+            link = await self._from_api(slug)
+            if self.shared:
+                await self.shared.offer(slug, link)
         if link is None:
             return None
         return Target.build(
@@ -219,7 +223,7 @@ class RedirectService:
             link.clicks,
         )
 
-    async def _from_api(self, slug: str) -> bytes | None:
+    async def _from_api(self, slug: str) -> ResolvedLink | None:
         assert self.api is not None
         try:
             response = await self.api.get(f"/internal/links/{slug}")
@@ -229,7 +233,7 @@ class RedirectService:
             return None
         if response.status_code != 200:
             raise ApiUnavailable(f"api answered {response.status_code}")
-        return response.content
+        return ResolvedLink.model_validate_json(response.content)
 
     # --- the rest: error pages, health, internal -----------------------------------------------
 
@@ -257,10 +261,10 @@ class RedirectService:
         await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
         await send({"type": "http.response.body", "body": orjson.dumps(payload)})
 
-    async def _problem(self, send: Send, status: int, name: str, title: str) -> None:
+    async def _problem(self, send: Send, problem: ProblemType, detail: str) -> None:
         headers = [(b"content-type", PROBLEM_CONTENT_TYPE.encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": problem_bytes(status, name, title)})
+        await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+        await send({"type": "http.response.body", "body": problem.body(detail)})
 
     async def _health(self, path: str, send: Send) -> None:
         if path == "/healthz":
@@ -279,7 +283,7 @@ class RedirectService:
         if not internal_token_ok(
             token.decode("latin-1") if token else None, self.settings.internal_token
         ):
-            await self._problem(send, 403, "forbidden", "Forbidden")
+            await self._problem(send, FORBIDDEN, "Internal endpoint: token required.")
             return
         if scope["path"] != "/internal/redirect/invalidate" or scope["method"] != "POST":
             await self._page(NOT_FOUND, scope, send)
@@ -293,7 +297,7 @@ class RedirectService:
         try:
             slugs = Invalidation.model_validate_json(body).slugs
         except ValueError:
-            await self._problem(send, 422, "validation-error", "Invalid invalidation")
+            await self._problem(send, VALIDATION_ERROR, "Invalid invalidation")
             return
         for slug in slugs:
             self.cache.evict(slug)

@@ -11,12 +11,11 @@ from redis.asyncio import Redis
 
 from surge.data.events import ClickRow, pack_batch
 from surge.platform.logging import get_logger
-from surge.platform.tasks import cancel_and_wait
+from surge.platform.loops import SupervisedLoop
 from surge.redirect.spool import Spool
 
 log = get_logger(__name__)
 MAX_EVENTS_PER_SEND = 5_000
-MAX_BACKOFF_S = 5.0
 ORPHAN_SCAN_EVERY_S = 5.0
 
 
@@ -43,8 +42,8 @@ class HttpClickSink:
 class RedisStreamSink:
     """Appends a whole batch as ONE stream entry.
 
-    As measured for DESIGN.md: one XADD per click, even pipelined, stalled the event loop (p99
-    ~60 ms, -45% throughput); one packed entry per batch costs less than the noise.
+    One XADD per click, even pipelined, stalled the event loop (p99 ~60 ms, -45% throughput);
+    one packed entry per batch costs less than the noise (docs/adr/0003-click-batches.md).
     """
 
     def __init__(self, redis: Redis, stream: str) -> None:
@@ -84,8 +83,7 @@ class ClickBuffer:
         self.limit = limit
         self.events: list[ClickRow] = []
         self._full = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._flusher = SupervisedLoop("click-flusher", self._flush_round)
         self._spilling: asyncio.Task[None] | None = None
         self._next_orphan_scan = 0.0
 
@@ -106,25 +104,17 @@ class ClickBuffer:
         log.warning("clicks_spilled_to_spool", events=len(rows))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="click-flusher")
+        self._flusher.start()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._flusher.running
 
-    async def _run(self) -> None:
-        backoff = self.interval_s
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), timeout=backoff)
-            self._full.clear()
-            try:
-                await self.flush()
-            except Exception as exc:
-                backoff = min(max(backoff * 2, self.interval_s), MAX_BACKOFF_S)
-                log.warning("click_flush_failed", buffered=len(self.events), error=repr(exc))
-            else:
-                backoff = self.interval_s
+    async def _flush_round(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._full.wait(), timeout=self.interval_s)
+        self._full.clear()
+        await self.flush()
 
     async def flush(self) -> None:
         """Deliver (or spool) everything buffered now."""
@@ -165,11 +155,8 @@ class ClickBuffer:
         deadline = loop.time() + timeout_s
         # Let a flush under way finish rather than cancel it: a cancelled send can leave the
         # receiving side's transaction (and, on SQLite, the write lock) open for its timeout.
-        self._stopping = True
         self._full.set()
-        if self._task is not None:
-            await asyncio.wait({self._task}, timeout=timeout_s / 2)
-        await cancel_and_wait(self._task)
+        await self._flusher.stop(grace_s=timeout_s / 2)
         if self._spilling is not None:
             await self._spilling
         while self.events and loop.time() < deadline:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from surge.platform.problems import PROBLEM_CONTENT_TYPE, problem_bytes
+from surge.platform.problems import (
+    LINK_EXPIRED,
+    LINK_NOT_FOUND,
+    LINKS_UNAVAILABLE,
+    PROBLEM_CONTENT_TYPE,
+    ProblemType,
+)
+from surge.platform.problems import (
+    METHOD_NOT_ALLOWED as METHOD_NOT_ALLOWED_PROBLEM,
+)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -63,15 +72,16 @@ class Page:
         ]
 
 
-def _page(status: int, name: str, title: str, detail: str) -> Page:
+def _page(problem: ProblemType, detail: str) -> Page:
+    title = problem.title
     html = (
         f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head>"
         f"<body><h1>{title}</h1><p>{detail}</p></body></html>"
     ).encode()
-    return Page(status, html, problem_bytes(status, name, title, detail))
+    return Page(problem.status, html, problem.body(detail))
 
 
-NOT_FOUND = _page(404, "link-not-found", "Link not found", "This short link does not exist.")
-GONE = _page(410, "link-expired", "Link expired", "This short link has expired.")
-UNAVAILABLE = _page(503, "unavailable", "Try again shortly", "Links are unavailable right now.")
-METHOD_NOT_ALLOWED = _page(405, "method-not-allowed", "Method not allowed", "Use GET or HEAD.")
+NOT_FOUND = _page(LINK_NOT_FOUND, "This short link does not exist.")
+GONE = _page(LINK_EXPIRED, "This short link has expired.")
+UNAVAILABLE = _page(LINKS_UNAVAILABLE, "Links are unavailable right now.")
+METHOD_NOT_ALLOWED = _page(METHOD_NOT_ALLOWED_PROBLEM, "Use GET or HEAD.")

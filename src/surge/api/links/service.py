@@ -4,30 +4,39 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from surge.data.contracts import ResolvedLink
-from surge.links.notify import AnalyticsClient, LinkChangeNotifier
-from surge.links.repository import Link, LinkRepository, SlugTaken
-from surge.links.schemas import LinkCreate, LinkOut, LinkPage, LinkUpdate
-from surge.links.slugs import random_slug
+from surge.api.clients import AnalyticsClient, LinkChangeNotifier
+from surge.api.links.repository import Link, LinkRepository, LinkValues, SlugTaken
+from surge.api.links.schemas import LinkCreate, LinkUpdate
+from surge.api.links.slugs import random_slug
+from surge.data.contracts import Interval, LinkStats, ResolvedLink
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
-from surge.platform.problems import ProblemError, not_found
+from surge.platform.problems import (
+    INVALID_CURSOR,
+    SLUG_SPACE_BUSY,
+    SLUG_TAKEN,
+    VALIDATION_ERROR,
+    ProblemError,
+    not_found,
+)
 
 RANDOM_SLUG_ATTEMPTS = 8
 MAX_LINK_ID = 2**63 - 1  # a cursor beyond any BIGINT id is not one we handed out
 
 
+@dataclass(slots=True, frozen=True)
+class LinksPage:
+    items: list[Link]
+    next_cursor: str | None
+
+
 def validation_problem(field: str, message: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "validation-error",
-        "Invalid request",
-        f"{field}: {message}",
-        errors=[{"loc": ["body", field], "msg": message}],
+    return VALIDATION_ERROR(
+        f"{field}: {message}", errors=[{"loc": ["body", field], "msg": message}]
     )
 
 
@@ -36,7 +45,7 @@ def encode_cursor(link_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    invalid = ProblemError(400, "invalid-cursor", "Invalid cursor", "Use next_cursor as given.")
+    invalid = INVALID_CURSOR("Use next_cursor as given.")
     try:
         value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
@@ -57,13 +66,14 @@ def _host_key(host: str | None) -> str:
 
 
 def resolved(link: Link, *, clicks: int) -> ResolvedLink:
+    values = link.values
     return ResolvedLink(
         link_id=link.id,
         slug=link.slug,
-        url=link.url,
-        redirect_type=link.redirect_type,
-        expires_at=link.expires_at,
-        max_clicks=link.max_clicks,
+        url=values.url,
+        redirect_type=values.redirect_type,
+        expires_at=values.expires_at,
+        max_clicks=values.max_clicks,
         clicks=clicks,
     )
 
@@ -81,68 +91,47 @@ class LinkService:
         self.notifier = notifier
         self.analytics = analytics
 
-    def to_out(self, link: Link) -> LinkOut:
-        return LinkOut(
-            slug=link.slug,
-            short_url=f"{self.settings.public_url}/{link.slug}",
-            url=link.url,
-            redirect_type=link.redirect_type,
-            expires_at=link.expires_at,
-            max_clicks=link.max_clicks,
-            tags=list(link.tags),
-            created_at=link.created_at,
-            updated_at=link.updated_at,
-        )
-
     def _refuse_self_link(self, url: str) -> None:
         if _host_key(urlsplit(url).hostname) == _host_key(self.settings.public_host):
             raise validation_problem(
                 "url", "a link may not point back at this Surge's short domain"
             )
 
-    async def create(self, owner_id: int, body: LinkCreate) -> LinkOut:
+    async def create(self, owner_id: int, body: LinkCreate) -> Link:
         self._refuse_self_link(body.url)
-        now = datetime.now(UTC)
-        values: dict[str, Any] = {
-            "url": body.url,
-            "redirect_type": body.redirect_type,
-            "owner_id": owner_id,
-            "expires_at": body.expires_at,
-            "max_clicks": body.max_clicks,
-            "created_at": now,
-            "updated_at": now,
-        }
+        values = LinkValues(
+            url=body.url,
+            redirect_type=body.redirect_type,
+            expires_at=body.expires_at,
+            max_clicks=body.max_clicks,
+            tags=tuple(body.tags),
+        )
         for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
-            values["slug"] = body.slug or random_slug()
+            slug = body.slug or random_slug()
             try:
                 async with transaction(self.sessions) as session:
-                    link = await LinkRepository(session).add(values, body.tags)
+                    link = await LinkRepository(session).add(
+                        slug, owner_id, values, datetime.now(UTC)
+                    )
             except SlugTaken:
                 continue
             # A cached "unknown slug" must not outlive the link's creation.
             await self.notifier.link_changed(link.slug, resolved(link, clicks=0))
-            return self.to_out(link)
+            return link
         if body.slug:
-            raise ProblemError(409, "slug-taken", "Slug taken", f"The slug '{body.slug}' is taken.")
-        raise ProblemError(503, "slug-space-busy", "Try again", "Could not find a free slug.")
+            raise SLUG_TAKEN(f"The slug '{body.slug}' is taken.")
+        raise SLUG_SPACE_BUSY("Could not find a free slug.")
 
-    async def get(self, owner_id: int, slug: str) -> LinkOut:
+    async def get(self, owner_id: int, slug: str) -> Link:
         async with self.sessions() as session:
             link = await LinkRepository(session).by_slug(slug, owner_id=owner_id)
         if link is None:
             raise not_found("link")
-        return self.to_out(link)
-
-    async def owned_link_id(self, owner_id: int, slug: str) -> int:
-        async with self.sessions() as session:
-            link = await LinkRepository(session).by_slug(slug, owner_id=owner_id)
-        if link is None:
-            raise not_found("link")
-        return link.id
+        return link
 
     async def page(
         self, owner_id: int, *, cursor: str | None, limit: int, tag: str | None, q: str | None
-    ) -> LinkPage:
+    ) -> LinksPage:
         before_id = decode_cursor(cursor) if cursor else None
         async with self.sessions() as session:
             found = await LinkRepository(session).page(
@@ -150,10 +139,10 @@ class LinkService:
             )
         items = found[:limit]
         next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
-        return LinkPage(items=[self.to_out(link) for link in items], next_cursor=next_cursor)
+        return LinksPage(items=items, next_cursor=next_cursor)
 
-    async def update(self, owner_id: int, slug: str, body: LinkUpdate) -> LinkOut:
-        changes = body.model_dump(include=body.model_fields_set - {"tags"})
+    async def update(self, owner_id: int, slug: str, body: LinkUpdate) -> Link:
+        changes = body.model_dump(include=body.model_fields_set)
         if body.url is not None:
             self._refuse_self_link(body.url)
         async with transaction(self.sessions) as session:
@@ -161,11 +150,13 @@ class LinkService:
             link = await repo.by_slug(slug, owner_id=owner_id)
             if link is None:
                 raise not_found("link")
-            if changes or body.tags is not None:
-                changes["updated_at"] = datetime.now(UTC)
-            link = await repo.update(link.id, changes, body.tags)
+            if changes:  # an empty PATCH changes nothing, updated_at included
+                if "tags" in changes:
+                    changes["tags"] = tuple(changes["tags"])
+                values = replace(link.values, **changes)
+                link = await repo.update(link.id, values, datetime.now(UTC))
         await self.notifier.link_changed(slug, resolved(link, clicks=0))
-        return self.to_out(link)
+        return link
 
     async def delete(self, owner_id: int, slug: str) -> None:
         async with transaction(self.sessions) as session:
@@ -176,11 +167,24 @@ class LinkService:
             await repo.delete(link.id)
         await self.notifier.link_changed(slug, None)
 
+    async def stats(
+        self,
+        owner_id: int,
+        slug: str,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval,
+    ) -> LinkStats:
+        """The link's stats from analytics, once the link is known to be the caller's."""
+        link = await self.get(owner_id, slug)
+        return await self.analytics.stats(link.id, start=start, end=end, interval=interval)
+
     async def resolve(self, slug: str) -> ResolvedLink:
         """For the redirect service: where a slug goes, whoever owns it."""
         async with self.sessions() as session:
             link = await LinkRepository(session).by_slug(slug)
         if link is None:
             raise not_found("link")
-        clicks = await self.analytics.click_count(link.id) if link.max_clicks else 0
+        clicks = await self.analytics.click_count(link.id) if link.values.max_clicks else 0
         return resolved(link, clicks=clicks)

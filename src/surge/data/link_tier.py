@@ -1,9 +1,9 @@
 """The Redis tier of slug lookups: read and offered by every redirect replica, written by the api.
 
-One place owns the entries' format and lifetimes, and the write rules that keep the tier from
-going stale: a replica only *offers* what it read from the api (SET NX), while the api, after a
-change, *overwrites* the entry and publishes the slug, so a slower replica's older read can
-never replace the api's newer write.
+One place owns the entries' format and lifetimes, which links may be shared at all, and the
+write rules that keep the tier from going stale: a replica only *offers* what it read from the
+api (SET NX), while the api, after a change, *overwrites* the entry and publishes the slug, so
+a slower replica's older read can never replace the api's newer write.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from surge.data.contracts import ResolvedLink
 from surge.platform.logging import get_logger
 from surge.platform.redis import RedisNames
 
@@ -30,13 +31,20 @@ class SharedLinkTier:
         self.ttl_ms = int(ttl_s * 1000)
         self.negative_ttl_ms = int(negative_ttl_s * 1000)
 
-    def _entry(self, raw: bytes | None) -> tuple[bytes, int] | None:
-        """What to store for a link's JSON (None: unknown slug), with its TTL in ms."""
-        value, ttl_ms = (raw, self.ttl_ms) if raw is not None else (NEGATIVE, self.negative_ttl_ms)
+    def _entry(self, link: ResolvedLink | None) -> tuple[bytes, int] | None:
+        """What to store for a slug's state (None: unknown slug) and its TTL in ms; None when
+        it must not be shared. A click-limited link's count changes with every click, so each
+        replica asks the api for it instead."""
+        if link is None:
+            value, ttl_ms = NEGATIVE, self.negative_ttl_ms
+        elif link.max_clicks is None:
+            value, ttl_ms = link.model_dump_json().encode(), self.ttl_ms
+        else:
+            return None
         return (value, ttl_ms) if ttl_ms > 0 else None
 
-    async def get(self, slug: str) -> tuple[bool, bytes | None]:
-        """(found, the link's JSON or None for a known-unknown slug); Redis away = not found."""
+    async def get(self, slug: str) -> tuple[bool, ResolvedLink | None]:
+        """(found, the link or None for a known-unknown slug); Redis away = not found."""
         try:
             raw = await self.redis.get(self.names.link(slug))
         except RedisError:
@@ -44,20 +52,20 @@ class SharedLinkTier:
         if raw is None:
             return False, None
         raw = raw.encode() if isinstance(raw, str) else raw
-        return True, None if raw == NEGATIVE else raw
+        return True, None if raw == NEGATIVE else ResolvedLink.model_validate_json(raw)
 
-    async def offer(self, slug: str, raw: bytes | None) -> None:
+    async def offer(self, slug: str, link: ResolvedLink | None) -> None:
         """A replica shares what the api told it, unless the api has written since (NX)."""
-        entry = self._entry(raw)
+        entry = self._entry(link)
         if entry is not None:
             with contextlib.suppress(RedisError):
                 await self.redis.set(self.names.link(slug), entry[0], px=entry[1], nx=True)
 
-    async def changed(self, slug: str, raw: bytes | None, *, shareable: bool = True) -> None:
+    async def changed(self, slug: str, link: ResolvedLink | None) -> None:
         """The api after a change: the new state (None: gone) replaces the entry, or removes it
         when it must not be shared, and every replica is told to evict its local copy."""
         key = self.names.link(slug)
-        entry = self._entry(raw) if shareable else None
+        entry = self._entry(link)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 if entry is None:

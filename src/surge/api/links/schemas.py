@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from surge.links.slugs import slug_problem
+from surge.api.links.repository import Link
+from surge.api.links.slugs import slug_problem
 
 RedirectType = Literal[301, 302, 307, 308]
 MAX_URL_LENGTH = 2048
@@ -106,6 +107,21 @@ class LinkOut(BaseModel):
     tags: list[str]
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, link: Link, public_url: str) -> LinkOut:
+        values = link.values
+        return cls(
+            slug=link.slug,
+            short_url=f"{public_url}/{link.slug}",
+            url=values.url,
+            redirect_type=values.redirect_type,
+            expires_at=values.expires_at,
+            max_clicks=values.max_clicks,
+            tags=list(values.tags),
+            created_at=link.created_at,
+            updated_at=link.updated_at,
+        )
 
 
 class LinkPage(BaseModel):

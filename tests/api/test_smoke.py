@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from tests.conftest import BROWSER_UA, Surge
+from tests.conftest import Surge
+from tests.helpers import BROWSER_UA
 
 
 async def test_create_follow_and_count(surge: Surge, key: dict[str, str]) -> None:

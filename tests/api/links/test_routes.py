@@ -8,21 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 
-from surge.links import service, slugs
+from surge.api.links import service, slugs
 from tests.conftest import Surge
+from tests.helpers import assert_problem
 
 LINKS = "/api/v1/links"
-PROBLEM_JSON = "application/problem+json"
 BASE62_SLUG = re.compile(r"[0-9A-Za-z]{7}")
-
-
-def assert_problem(response: httpx.Response, status: int, name: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM_JSON
-    assert response.json()["type"] == f"urn:surge:problem:{name}"
 
 
 async def create(surge: Surge, key: dict[str, str], **body: Any) -> dict[str, Any]:

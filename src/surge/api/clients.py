@@ -7,12 +7,20 @@ from datetime import datetime
 
 import httpx
 
-from surge.data.contracts import ClickCount, Invalidation, ResolvedLink
-from surge.platform.link_tier import SharedLinkTier
+from surge.data.contracts import ClickCount, Interval, Invalidation, LinkStats, ResolvedLink
+from surge.data.link_tier import SharedLinkTier
 from surge.platform.logging import get_logger
-from surge.platform.problems import ProblemError
+from surge.platform.problems import (
+    ANALYTICS_UNAVAILABLE,
+    INVALID_RANGE,
+    RANGE_TOO_LARGE,
+    VALIDATION_ERROR,
+    ProblemError,
+)
 
 log = get_logger(__name__)
+# What analytics may answer about the request itself; the api passes those on to the client.
+STATS_PROBLEMS = (INVALID_RANGE, RANGE_TOO_LARGE, VALIDATION_ERROR)
 
 
 class LinkChangeNotifier:
@@ -33,8 +41,7 @@ class LinkChangeNotifier:
     async def link_changed(self, slug: str, link: ResolvedLink | None) -> None:
         """`link` is the slug's new state, None once it is gone."""
         if self.shared is not None:
-            raw = None if link is None else link.model_dump_json().encode()
-            await self.shared.changed(slug, raw, shareable=link is None or link.shareable)
+            await self.shared.changed(slug, link)
         if not self.redirect_clients:
             return
         body = Invalidation(slugs=[slug]).model_dump()
@@ -56,15 +63,16 @@ class AnalyticsClient:
         try:
             response = await self.client.get(f"/internal/analytics/links/{link_id}/count")
             response.raise_for_status()
-        except httpx.HTTPError as exc:
+            return ClickCount.model_validate_json(response.content).clicks
+        except (httpx.HTTPError, ValueError) as exc:  # ValueError: a body that is not a count
             log.warning("click_count_unavailable", link_id=link_id, error=str(exc))
             return 0
-        return ClickCount.model_validate_json(response.content).clicks
 
     async def stats(
-        self, link_id: int, *, start: datetime | None, end: datetime | None, interval: str
-    ) -> httpx.Response:
-        """Analytics' answer (stats JSON or its problem+json 4xx), or 503 when it is away."""
+        self, link_id: int, *, start: datetime | None, end: datetime | None, interval: Interval
+    ) -> LinkStats:
+        """The link's stats. Analytics' answers to a bad range are raised again as they came;
+        anything else from it (an error, no answer, a body we cannot read) is a 503."""
         params: dict[str, str] = {"interval": interval}
         if start is not None:
             params["from"] = start.isoformat()
@@ -76,16 +84,18 @@ class AnalyticsClient:
             )
         except httpx.HTTPError as exc:
             raise _stats_unavailable() from exc
-        if response.status_code >= 500:
-            raise _stats_unavailable()
-        return response
+        relayed = ProblemError.relayed(response, STATS_PROBLEMS)
+        if relayed is not None:
+            raise relayed
+        if response.status_code == 200:
+            try:
+                return LinkStats.model_validate_json(response.content)
+            except ValueError:
+                log.warning("stats_unreadable", link_id=link_id)
+        raise _stats_unavailable()
 
 
 def _stats_unavailable() -> ProblemError:
-    return ProblemError(
-        503,
-        "analytics-unavailable",
-        "Stats unavailable",
-        "Analytics did not answer; try again shortly.",
-        headers={"Retry-After": "5"},
+    return ANALYTICS_UNAVAILABLE(
+        "Analytics did not answer; try again shortly.", headers={"Retry-After": "5"}
     )

@@ -1,4 +1,4 @@
-"""All SQL of the links service."""
+"""All SQL of links and their tags."""
 
 from __future__ import annotations
 
@@ -7,88 +7,54 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from surge.data.tables import api_keys, link_tags, links
+from surge.data.tables import link_tags, links
 
 
 @dataclass(slots=True, frozen=True)
-class ApiKey:
-    id: int
-    name: str
-    is_admin: bool
+class LinkValues:
+    """What a write sets on a link: every field a user can change."""
+
+    url: str
+    redirect_type: int
+    expires_at: datetime | None
+    max_clicks: int | None
+    tags: tuple[str, ...]
 
 
 @dataclass(slots=True, frozen=True)
 class Link:
     id: int
     slug: str
-    url: str
-    redirect_type: int
     owner_id: int
-    expires_at: datetime | None
-    max_clicks: int | None
+    values: LinkValues
     created_at: datetime
     updated_at: datetime
-    tags: tuple[str, ...]
 
 
 class SlugTaken(Exception):
     pass
 
 
-class KeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(
-        self, name: str, key_hash: str, key_prefix: str, *, is_admin: bool, now: datetime
-    ) -> int:
-        result = await self.session.execute(
-            insert(api_keys)
-            .values(
-                name=name,
-                key_hash=key_hash,
-                key_prefix=key_prefix,
-                is_admin=is_admin,
-                created_at=now,
-            )
-            .returning(api_keys.c.id)
-        )
-        return int(result.scalar_one())
-
-    async def by_hash(self, key_hash: str) -> ApiKey | None:
-        row = (
-            await self.session.execute(
-                select(api_keys.c.id, api_keys.c.name, api_keys.c.is_admin).where(
-                    api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
-                )
-            )
-        ).first()
-        return ApiKey(id=row.id, name=row.name, is_admin=row.is_admin) if row else None
-
-    async def count(self) -> int:
-        return int(
-            (await self.session.execute(select(func.count()).select_from(api_keys))).scalar_one()
-        )
-
-
 class LinkRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, values: dict[str, Any], tags: Sequence[str]) -> Link:
+    async def add(self, slug: str, owner_id: int, values: LinkValues, now: datetime) -> Link:
         # A taken slug fails the whole unit of work; the service retries it with a new one.
         try:
             result = await self.session.execute(
-                insert(links).values(**values).returning(links.c.id)
+                insert(links)
+                .values(slug=slug, owner_id=owner_id, created_at=now, **_columns(values, now))
+                .returning(links.c.id)
             )
         except IntegrityError as exc:
-            raise SlugTaken(values["slug"]) from exc
+            raise SlugTaken(slug) from exc
         link_id = int(result.scalar_one())
-        await self._set_tags(link_id, tags)
+        await self._set_tags(link_id, values.tags)
         link = await self._by_id(link_id)
         assert link is not None
         return link
@@ -126,13 +92,11 @@ class LinkRepository:
         rows = (await self.session.execute(query)).all()
         return await self._with_tags(rows)
 
-    async def update(
-        self, link_id: int, values: dict[str, Any], tags: Sequence[str] | None
-    ) -> Link:
-        if values:
-            await self.session.execute(update(links).where(links.c.id == link_id).values(**values))
-        if tags is not None:
-            await self._set_tags(link_id, tags)
+    async def update(self, link_id: int, values: LinkValues, now: datetime) -> Link:
+        await self.session.execute(
+            update(links).where(links.c.id == link_id).values(**_columns(values, now))
+        )
+        await self._set_tags(link_id, values.tags)
         link = await self._by_id(link_id)
         assert link is not None
         return link
@@ -168,14 +132,27 @@ class LinkRepository:
             Link(
                 id=row.id,
                 slug=row.slug,
-                url=row.url,
-                redirect_type=row.redirect_type,
                 owner_id=row.owner_id,
-                expires_at=row.expires_at,
-                max_clicks=row.max_clicks,
+                values=LinkValues(
+                    url=row.url,
+                    redirect_type=row.redirect_type,
+                    expires_at=row.expires_at,
+                    max_clicks=row.max_clicks,
+                    tags=tuple(tags[row.id]),
+                ),
                 created_at=row.created_at,
                 updated_at=row.updated_at,
-                tags=tuple(tags[row.id]),
             )
             for row in rows
         ]
+
+
+def _columns(values: LinkValues, now: datetime) -> dict[str, Any]:
+    """The `links` columns a write sets (tags live in `link_tags`)."""
+    return {
+        "url": values.url,
+        "redirect_type": values.redirect_type,
+        "expires_at": values.expires_at,
+        "max_clicks": values.max_clicks,
+        "updated_at": now,
+    }

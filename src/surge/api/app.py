@@ -6,22 +6,19 @@ import sys
 
 import httpx
 from fastapi import FastAPI
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge import __version__
-from surge.links.keys import create_admin_key_if_none
-from surge.links.notify import AnalyticsClient, LinkChangeNotifier
-from surge.links.routes import internal_router, router
-from surge.links.service import LinkService
+from surge.api.clients import AnalyticsClient, LinkChangeNotifier
+from surge.api.keys.service import KeyService
+from surge.api.links.routes import internal_router, router
+from surge.api.links.service import LinkService
+from surge.data.link_tier import SharedLinkTier
 from surge.platform.config import Settings
-from surge.platform.db import create_engine, create_sessionmaker
+from surge.platform.data_plane import DataPlane
 from surge.platform.health import database_check, health_routes
 from surge.platform.http import internal_client
-from surge.platform.link_tier import SharedLinkTier
-from surge.platform.migrations import upgrade_to_head
 from surge.platform.problems import install_problem_handlers
-from surge.platform.redis import RedisNames, create_redis
 
 
 class ApiService:
@@ -40,9 +37,10 @@ class ApiService:
         self.migrate = migrate
         self.analytics_transport = analytics_transport
         self.redirect_transports = redirect_transports
-        self.engine: AsyncEngine | None = None
+        self.data: DataPlane | None = None
         self.clients: list[httpx.AsyncClient] = []
-        self.redis: Redis | None = None
+        self.links: LinkService | None = None
+        self.keys: KeyService | None = None
         app = FastAPI(
             title="Surge API",
             version=__version__,
@@ -56,8 +54,8 @@ class ApiService:
         self.app = app
 
     def _engine(self) -> AsyncEngine:
-        assert self.engine is not None, "api service not started"
-        return self.engine
+        assert self.data is not None, "api service not started"
+        return self.data.engine
 
     def _client(
         self, base_url: str, transport: httpx.AsyncBaseTransport | None
@@ -73,30 +71,29 @@ class ApiService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        if self.migrate:
-            await upgrade_to_head(self.engine)
-        sessions = create_sessionmaker(self.engine)
+        self.data = data = await DataPlane.open(settings, migrate=self.migrate)
         analytics = self._client(settings.analytics_url, self.analytics_transport)
         if self.redirect_transports is not None:
             replicas = [self._client("http://redirect", t) for t in self.redirect_transports]
         else:
             replicas = [self._client(url, None) for url in settings.redirect_urls]
         shared = None
-        if settings.redis_url:
-            self.redis = create_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        if data.redis is not None:
             shared = SharedLinkTier(
-                self.redis,
-                RedisNames(settings.redis_prefix),
+                data.redis,
+                data.names,
                 ttl_s=settings.cache_ttl_s,
                 negative_ttl_s=settings.negative_cache_ttl_s,
             )
-        notifier = LinkChangeNotifier(replicas, shared)
-        self.app.state.link_service = LinkService(
-            settings, sessions, notifier, AnalyticsClient(analytics)
+        self.links = self.app.state.link_service = LinkService(
+            settings,
+            data.sessions,
+            LinkChangeNotifier(replicas, shared),
+            AnalyticsClient(analytics),
         )
+        self.keys = self.app.state.key_service = KeyService(data.sessions)
         if settings.bootstrap_admin_key:
-            key = await create_admin_key_if_none(sessions)
+            key = await self.keys.create_admin_if_none()
             if key is not None:
                 print(
                     f"\n  Surge created an admin API key (shown once, keep it safe):\n\n"
@@ -109,7 +106,5 @@ class ApiService:
         for client in self.clients:
             await client.aclose()
         self.clients.clear()
-        if self.redis is not None:
-            await self.redis.aclose()
-        if self.engine is not None:
-            await self.engine.dispose()
+        if self.data is not None:
+            await self.data.close()

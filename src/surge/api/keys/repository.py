@@ -1,0 +1,61 @@
+"""All SQL of API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from surge.data.tables import api_keys
+
+
+@dataclass(slots=True, frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    is_admin: bool
+
+
+@dataclass(slots=True, frozen=True)
+class NewKeyRow:
+    name: str
+    key_hash: str
+    key_prefix: str
+    is_admin: bool
+    created_at: datetime
+
+
+class KeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, key: NewKeyRow) -> int:
+        result = await self.session.execute(
+            insert(api_keys)
+            .values(
+                name=key.name,
+                key_hash=key.key_hash,
+                key_prefix=key.key_prefix,
+                is_admin=key.is_admin,
+                created_at=key.created_at,
+            )
+            .returning(api_keys.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        row = (
+            await self.session.execute(
+                select(api_keys.c.id, api_keys.c.name, api_keys.c.is_admin).where(
+                    api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+                )
+            )
+        ).first()
+        return ApiKey(id=row.id, name=row.name, is_admin=row.is_admin) if row else None
+
+    async def count(self) -> int:
+        return int(
+            (await self.session.execute(select(func.count()).select_from(api_keys))).scalar_one()
+        )

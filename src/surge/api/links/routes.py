@@ -1,0 +1,108 @@
+"""The links API (`/api/v1/links`) and the redirect service's lookup (`/internal/links`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from surge.api.deps import CurrentKey, InternalOnly, LinkServiceDep, SettingsDep
+from surge.api.links.schemas import LinkCreate, LinkOut, LinkPage, LinkUpdate
+from surge.data.contracts import Interval, LinkStats, ResolvedLink
+from surge.platform.problems import (
+    ANALYTICS_UNAVAILABLE,
+    INVALID_CURSOR,
+    INVALID_RANGE,
+    NOT_FOUND,
+    RANGE_TOO_LARGE,
+    SLUG_SPACE_BUSY,
+    SLUG_TAKEN,
+    UNAUTHORIZED,
+    problem_responses,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["links"])
+internal_router = APIRouter(
+    prefix="/internal", dependencies=[InternalOnly], include_in_schema=False
+)
+
+SlugPath = Annotated[str, Path(max_length=64)]
+
+
+@router.post(
+    "/links",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(UNAUTHORIZED, SLUG_TAKEN, SLUG_SPACE_BUSY),
+)
+async def create_link(
+    body: LinkCreate, key: CurrentKey, links: LinkServiceDep, settings: SettingsDep
+) -> LinkOut:
+    return LinkOut.of(await links.create(key.id, body), settings.public_url)
+
+
+@router.get("/links", responses=problem_responses(UNAUTHORIZED, INVALID_CURSOR))
+async def list_links(
+    key: CurrentKey,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> LinkPage:
+    page = await links.page(key.id, cursor=cursor, limit=limit, tag=tag, q=q)
+    return LinkPage(
+        items=[LinkOut.of(link, settings.public_url) for link in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/links/{slug}", responses=problem_responses(UNAUTHORIZED, NOT_FOUND))
+async def get_link(
+    slug: SlugPath, key: CurrentKey, links: LinkServiceDep, settings: SettingsDep
+) -> LinkOut:
+    return LinkOut.of(await links.get(key.id, slug), settings.public_url)
+
+
+@router.patch("/links/{slug}", responses=problem_responses(UNAUTHORIZED, NOT_FOUND))
+async def update_link(
+    slug: SlugPath,
+    body: LinkUpdate,
+    key: CurrentKey,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+) -> LinkOut:
+    return LinkOut.of(await links.update(key.id, slug, body), settings.public_url)
+
+
+@router.delete(
+    "/links/{slug}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(UNAUTHORIZED, NOT_FOUND),
+)
+async def delete_link(slug: SlugPath, key: CurrentKey, links: LinkServiceDep) -> Response:
+    await links.delete(key.id, slug)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/links/{slug}/stats",
+    responses=problem_responses(
+        UNAUTHORIZED, NOT_FOUND, INVALID_RANGE, RANGE_TOO_LARGE, ANALYTICS_UNAVAILABLE
+    ),
+)
+async def link_stats(
+    slug: SlugPath,
+    key: CurrentKey,
+    links: LinkServiceDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    interval: Interval = "day",
+) -> LinkStats:
+    return await links.stats(key.id, slug, start=start, end=end, interval=interval)
+
+
+@internal_router.get("/links/{slug}")
+async def resolve_link(slug: SlugPath, links: LinkServiceDep) -> ResolvedLink:
+    return await links.resolve(slug)

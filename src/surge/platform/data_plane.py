@@ -1,0 +1,43 @@
+"""What the api and analytics open in their lifespan: the database (migrated when asked) and,
+when configured, Redis. Closed in reverse on stop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from surge.platform.config import Settings
+from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
+from surge.platform.migrations import upgrade_to_head
+from surge.platform.redis import RedisNames, redis_from_settings
+
+
+@dataclass(slots=True)
+class DataPlane:
+    engine: AsyncEngine
+    sessions: SessionMaker
+    redis: Redis | None
+    names: RedisNames
+
+    @classmethod
+    async def open(cls, settings: Settings, *, migrate: bool) -> DataPlane:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        try:
+            if migrate:
+                await upgrade_to_head(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            redis=redis_from_settings(settings),
+            names=RedisNames(settings.redis_prefix),
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()

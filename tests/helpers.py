@@ -1,0 +1,150 @@
+"""Plain helpers shared by test modules: waiting, settings, problem checks, engines, builders.
+
+Fixtures live in tests/conftest.py; fakes of other services in tests/fakes.py. No test module
+imports from another test module: what two of them need is here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from surge.data.events import ClickEvent, ClickRow, click_row, pack_batch
+from surge.platform.config import Settings
+from surge.platform.db import create_engine
+
+PUBLIC_URL = "http://sho.rt"
+INTERNAL_TOKEN = "test-internal-token"
+PROBLEM_JSON = "application/problem+json"
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+# --- waiting -----------------------------------------------------------------------------------
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll `check` until it is true; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# --- settings and databases --------------------------------------------------------------------
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'surge.db'}",
+        "public_url": PUBLIC_URL,
+        "internal_token": INTERNAL_TOKEN,
+        "click_flush_interval_ms": 10,
+        "bootstrap_admin_key": False,
+        "country_header": "cf-ipcountry",
+        "client_ip_header": "x-test-client-ip",
+        "spool_dir": tmp_path / "spool",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def engine_on(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url`, disposed of afterwards."""
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+# --- problems ----------------------------------------------------------------------------------
+
+
+def assert_problem(response: httpx.Response, status: int, name: str) -> dict[str, Any]:
+    """`response` is the problem+json of problem `name` with `status`; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0] == PROBLEM_JSON
+    problem: dict[str, Any] = response.json()
+    assert problem["type"] == f"urn:surge:problem:{name}"
+    assert problem["status"] == status
+    assert problem["title"]
+    return problem
+
+
+# --- the links API -----------------------------------------------------------------------------
+
+LINKS = "/api/v1/links"
+GOOD_URL = "https://example.com/landing"
+
+
+def future(**delta: float) -> str:
+    """An ISO time `delta` (default: 30 days) from now."""
+    return (datetime.now(UTC) + timedelta(**(delta or {"days": 30}))).isoformat()
+
+
+# --- click events ------------------------------------------------------------------------------
+
+
+def event(
+    link_id: int = 1,
+    *,
+    ua: str | None = BROWSER_UA,
+    visitor: str = "v1",
+    at: datetime | None = None,
+    referrer: str | None = None,
+    country: str | None = None,
+) -> ClickEvent:
+    """One click event, as analytics ingests it; `at` defaults to now."""
+    return ClickEvent(
+        id=uuid.uuid4().hex,
+        link_id=link_id,
+        slug=f"s{link_id}",
+        ts=(at or datetime.now(UTC)).timestamp(),
+        referrer=referrer,
+        user_agent=ua,
+        country=country,
+        visitor=visitor,
+    )
+
+
+def row(link_id: int = 1, *, event_id: str | None = None, ts: float = 1.79e9) -> ClickRow:
+    """One click as the redirect buffers it (and as the wire format carries it)."""
+    return click_row(
+        id=event_id or uuid.uuid4().hex,
+        link_id=link_id,
+        slug="s",
+        ts=ts,
+        referrer=None,
+        user_agent=BROWSER_UA,
+        country=None,
+        visitor="v",
+    )
+
+
+def packed(n: int, *, link_id: int = 1, ts: float = 1.79e9) -> bytes:
+    """A packed batch of `n` distinct clicks of one link, one second apart."""
+    return pack_batch([row(link_id, ts=ts + i) for i in range(n)])
