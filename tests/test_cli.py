@@ -38,3 +38,21 @@ def test_empty_key_name_is_refused(tmp_path: Path) -> None:
     done = surge_cli(surge_env(tmp_path), "keys", "create", "--name", "  ")
     assert done.returncode == 2
     assert "--name" in done.stderr
+
+
+def test_seed_fills_links_and_clicks_through_ingest(tmp_path: Path) -> None:
+    env = surge_env(tmp_path)
+    done = surge_cli(env, "seed", "--links", "3", "--clicks", "500", "--days", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("seeded 3 links and 500 clicks in ")
+    again = surge_cli(env, "seed", "--links", "2", "--clicks", "100", "--visitors", "5")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("seeded 2 links and 100 clicks in ")
+
+
+def test_seed_refuses_bad_sizes_in_one_line(tmp_path: Path) -> None:
+    for args in (["--links", "0", "--clicks", "1"], ["--links", "1", "--clicks", "-5"]):
+        done = surge_cli(surge_env(tmp_path), "seed", *args)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("surge: error: --")
+        assert len(done.stderr.strip().splitlines()) == 1

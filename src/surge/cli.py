@@ -1,4 +1,4 @@
-"""The `surge` command: serve, migrate, maintain, keys."""
+"""The `surge` command: serve, migrate, maintain, seed, keys."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ def _parser() -> argparse.ArgumentParser:
     maintain.add_argument(
         "--months-ahead", type=int, default=3, help="partitions to keep ready ahead (default: 3)"
     )
+
+    seed = commands.add_parser(
+        "seed", help="fill the database with links and clicks (benchmarks, demos)"
+    )
+    seed.add_argument("--links", type=int, required=True, help="links to create")
+    seed.add_argument("--clicks", type=int, required=True, help="clicks, spread Zipf-like")
+    seed.add_argument("--days", type=float, default=90.0, help="history they span (default 90)")
+    seed.add_argument(
+        "--visitors", type=int, help="distinct visitors per day (default: each click a new one)"
+    )
+    seed.add_argument("--shuffle", action="store_true", help="ingest out of time order")
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -116,6 +127,42 @@ async def _create_key(settings: Settings, name: str, admin: bool) -> str:
     return key.secret
 
 
+async def _seed(settings: Settings, args: argparse.Namespace) -> str:
+    from surge.capacity.seed import SeedPlan, seed
+    from surge.platform.db import create_engine, create_sessionmaker
+    from surge.platform.migrations import is_current, upgrade_to_head
+
+    if not 1 <= args.links <= 10_000_000:
+        raise CliError("--links must be 1 to 10,000,000")
+    if not 0 <= args.clicks <= 1_000_000_000:
+        raise CliError("--clicks must be 0 to 1,000,000,000")
+    if not 0 < args.days <= 3650:
+        raise CliError("--days must be more than 0 and at most 3650")
+    if args.visitors is not None and args.visitors < 1:
+        raise CliError("--visitors must be at least 1")
+    plan = SeedPlan(
+        links=args.links,
+        clicks=args.clicks,
+        days=args.days,
+        visitors=args.visitors,
+        shuffle=args.shuffle,
+    )
+    engine = create_engine(settings.database_url)
+    try:
+        if not await is_current(engine):
+            if not settings.migrates_on_start:
+                raise CliError("the database schema is not current: run `surge migrate` first")
+            await upgrade_to_head(engine)
+        result = await seed(create_sessionmaker(engine), plan, progress=sys.stderr.isatty())
+    finally:
+        await engine.dispose()
+    rate = result.clicks / result.seconds if result.seconds else 0.0
+    return (
+        f"seeded {len(result.link_ids):,} links and {result.ingested:,} clicks "
+        f"in {result.seconds:.1f}s ({rate:,.0f} clicks/s)"
+    )
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -134,6 +181,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"created partition {name}")
         if not created:
             print("partitions up to date")
+    elif args.command == "seed":
+        print(asyncio.run(_seed(settings, args)))
     elif args.command == "keys":
         print(asyncio.run(_create_key(settings, args.name, args.admin)))
     return 0

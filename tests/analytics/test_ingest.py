@@ -6,14 +6,16 @@ import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from surge.analytics.enrich import enrich
-from surge.analytics.repository import rollup_deltas
+from surge.analytics.enrich import Click, enrich
+from surge.analytics.repository import dimension_values, hour_of
 from surge.analytics.service import ClickService
-from surge.data.tables import click_rollups
+from surge.data.contracts import DIMENSIONS
 from surge.data.tables import clicks as click_rows
+from surge.data.tables import daily_breakdowns, hourly_clicks
 from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE, event
 
 NOW = datetime.now(UTC)
@@ -32,7 +34,35 @@ async def test_the_same_event_twice_counts_once(clicks: ClickService) -> None:
     assert await clicks.click_count(1) == 4
 
 
-async def test_rollups_equal_raw_counts(clicks: ClickService) -> None:
+async def brute_force_and_rollups(
+    clicks: ClickService,
+) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
+    """Every rollup row, and the same counts computed from scratch over the raw clicks."""
+    async with clicks.sessions() as session:
+        raw = (await session.execute(select(click_rows))).all()
+        hourly = (await session.execute(select(hourly_clicks))).all()
+        daily = (await session.execute(select(daily_breakdowns))).all()
+    expected: Counter[tuple[Any, ...]] = Counter()
+    visitors: dict[tuple[int, Any], set[str]] = {}
+    for row in raw:
+        click = Click(*row)
+        expected[("hour", click.link_id, hour_of(click.occurred_at), click.is_bot)] += 1
+        day = click.occurred_at.date()
+        for dimension, value in dimension_values(click).items():
+            expected[(dimension, click.link_id, day, value, click.is_bot)] += 1
+        if not click.is_bot:
+            visitors.setdefault((click.link_id, day), set()).add(click.visitor_id)
+    for (link_id, day), ids in visitors.items():
+        expected[("visitors", link_id, day, "", False)] = len(ids)
+    rolled: Counter[tuple[Any, ...]] = Counter()
+    for link_id, bucket, is_bot, n in hourly:
+        rolled[("hour", link_id, bucket, is_bot)] = n
+    for link_id, dimension, day, value, is_bot, n in daily:
+        rolled[(dimension, link_id, day, value, is_bot)] = n
+    return expected, rolled
+
+
+async def test_rollups_equal_a_brute_force_count_over_raw_clicks(clicks: ClickService) -> None:
     rng = random.Random(7)
     agents = [BROWSER_UA, IPHONE, GOOGLEBOT, None, "curl/8.5.0"]
     batch = [
@@ -40,6 +70,7 @@ async def test_rollups_equal_raw_counts(clicks: ClickService) -> None:
             rng.randint(1, 3),
             ua=rng.choice(agents),
             visitor=f"v{rng.randint(1, 20)}",
+            # Across a UTC midnight and several days, out of order.
             at=NOW - timedelta(hours=rng.randint(0, 72), minutes=rng.randint(0, 59)),
             referrer=rng.choice([None, "https://t.co/x", "https://news.ycombinator.com/item?id=1"]),
             country=rng.choice([None, "DE", "us", "BR"]),
@@ -48,43 +79,33 @@ async def test_rollups_equal_raw_counts(clicks: ClickService) -> None:
     ]
     for start in range(0, 600, 150):  # several batches, with overlap: at-least-once delivery
         await clicks.ingest(batch[max(0, start - 20) : start + 150])
+    # The same events delivered again, shuffled into other batches: nothing changes.
+    again = batch[:]
+    rng.shuffle(again)
+    for start in range(0, 600, 200):
+        assert (await clicks.ingest(again[start : start + 200])).ingested == 0
 
-    async with clicks.sessions() as session:
-        raw = Counter(
-            {
-                (link_id, bool(is_bot)): n
-                for link_id, is_bot, n in await session.execute(
-                    select(click_rows.c.link_id, click_rows.c.is_bot, func.count()).group_by(
-                        click_rows.c.link_id, click_rows.c.is_bot
-                    )
-                )
-            }
-        )
-        for dimension in ("total", "referrer", "country", "device", "browser", "os"):
-            rolled = Counter(
-                {
-                    (link_id, bool(is_bot)): int(n)
-                    for link_id, is_bot, n in await session.execute(
-                        select(
-                            click_rollups.c.link_id,
-                            click_rollups.c.is_bot,
-                            func.sum(click_rollups.c.clicks),
-                        )
-                        .where(click_rollups.c.dimension == dimension)
-                        .group_by(click_rollups.c.link_id, click_rollups.c.is_bot)
-                    )
-                }
-            )
-            assert rolled == raw, dimension
-    assert sum(raw.values()) == 600
+    expected, rolled = await brute_force_and_rollups(clicks)
+    assert rolled == expected
+    assert sum(n for key, n in expected.items() if key[0] == "hour") == 600
     # And the stats API agrees with the raw rows.
     for link_id in (1, 2, 3):
         stats = await clicks.link_stats(
             link_id, NOW - timedelta(days=5), NOW + timedelta(hours=1), "hour"
         )
-        assert stats.total == raw[(link_id, False)]
-        assert stats.bot_clicks == raw[(link_id, True)]
+        humans = sum(n for k, n in expected.items() if k[:2] == ("hour", link_id) and not k[3])
+        bots = sum(n for k, n in expected.items() if k[:2] == ("hour", link_id) and k[3])
+        assert (stats.total, stats.bot_clicks) == (humans, bots)
         assert sum(p.clicks for p in stats.timeseries) == stats.total
+        uniques = sum(n for k, n in expected.items() if k[:2] == ("visitors", link_id))
+        assert stats.unique_visitors == uniques
+        for dimension, field in DIMENSIONS.items():
+            listed = {b.value: b.clicks for b in getattr(stats, field)}
+            brute: Counter[str] = Counter()
+            for key, n in expected.items():
+                if key[:2] == (dimension, link_id) and not key[4]:
+                    brute[key[3]] += n
+            assert listed == dict(brute.most_common(10)), dimension
 
 
 async def test_bots_are_flagged_and_kept_out_of_total(clicks: ClickService) -> None:
@@ -146,7 +167,6 @@ async def test_stats_range_and_series(clicks: ClickService) -> None:
     by_hour = await clicks.link_stats(1, day, day + timedelta(hours=3), "hour")
     assert [p.clicks for p in by_hour.timeseries] == [0, 2, 0]
     assert by_hour.total == 2
-    assert rollup_deltas([]) == Counter()
 
 
 async def test_concurrent_batches_for_one_hot_link_count_exactly(clicks: ClickService) -> None:

@@ -1,59 +1,83 @@
-"""All SQL of the analytics service."""
+"""All SQL of the analytics service: set-based ingest, and stats that read only rollups."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from surge.analytics.enrich import Click
-from surge.data.contracts import DIMENSIONS
-from surge.data.tables import click_rollups, clicks, daily_visitors
+from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
+from surge.analytics.ingest_sql import POSTGRES_INGEST, POSTGRES_STAGING, STAGING_TABLE
+from surge.data.tables import clicks, daily_breakdowns, daily_visitors, hourly_clicks
+from surge.data.types import EpochSeconds
 from surge.platform.db import dialect_insert
 
-ROLLUP_KEY = ("link_id", "bucket", "dimension", "value", "is_bot")
-RollupKey = tuple[int, datetime, str, str, bool]
+VISITORS = "visitors"  # the daily_breakdowns dimension that counts unique visitors
+HourKey = tuple[int, datetime, bool]
+DayKey = tuple[int, str, date, str, bool]
 
 
-def _hour(moment: datetime) -> datetime:
+def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def rollup_deltas(new_clicks: Sequence[Click]) -> Counter[RollupKey]:
-    """The counter increments that a set of newly stored clicks adds to the hourly rollups."""
-    deltas: Counter[RollupKey] = Counter()
+def dimension_values(click: Click) -> dict[str, str]:
+    """The value a click counts for in each breakdown (the one home of these defaults)."""
+    return {
+        "referrer": click.referrer_host or DIRECT,
+        "country": click.country or UNKNOWN_COUNTRY,
+        "device": click.device,
+        "browser": click.browser,
+        "os": click.os,
+    }
+
+
+def rollup_deltas(new_clicks: Sequence[Click]) -> tuple[Counter[HourKey], Counter[DayKey]]:
+    """What newly stored clicks add to the hourly totals and the daily breakdowns."""
+    hourly: Counter[HourKey] = Counter()
+    daily: Counter[DayKey] = Counter()
     for click in new_clicks:
-        bucket = _hour(click.occurred_at)
-        values = {
-            "referrer": click.referrer_host or "(direct)",
-            "country": click.country or "(unknown)",
-            "device": click.device,
-            "browser": click.browser,
-            "os": click.os,
-        }
-        deltas[(click.link_id, bucket, "total", "", click.is_bot)] += 1
-        for dimension in DIMENSIONS:
-            deltas[(click.link_id, bucket, dimension, values[dimension], click.is_bot)] += 1
-    return deltas
+        hourly[(click.link_id, hour_of(click.occurred_at), click.is_bot)] += 1
+        day = click.occurred_at.date()
+        for dimension, value in dimension_values(click).items():
+            daily[(click.link_id, dimension, day, value, click.is_bot)] += 1
+    return hourly, daily
 
 
 class ClickRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    # Each statement is built once and run with a list of rows (executemany): SQLAlchemy then
-    # sends them in multi-row batches itself ("insertmanyvalues"), and the statement compiles
-    # once, where a fresh multi-VALUES statement per chunk spent half of ingest compiling.
+    async def ingest(self, batch: Sequence[Click]) -> int:
+        """Store the clicks not stored before, and add exactly those to the rollups and the
+        visitor counters; return how many were new. Idempotent by click id."""
+        if not batch:
+            return 0
+        if self.session.get_bind().dialect.name == "postgresql":
+            return await self._ingest_postgres(batch)
+        return await self._ingest_portable(batch)
 
-    async def insert_new(self, batch: Sequence[Click]) -> list[Click]:
-        """Store the clicks not stored before; return exactly those (idempotency by event id)."""
+    async def _ingest_postgres(self, batch: Sequence[Click]) -> int:
+        # COPY into a temporary staging table, then one statement inserts the new clicks and
+        # upserts every rollup from them, set-based: the cost per batch is a handful of round
+        # trips, whatever the batch size, and rows are locked in key order (no deadlocks).
+        connection = await self.session.connection()
+        # Through SQLAlchemy first, so that its transaction is open: COPY must land in it (the
+        # staging table empties at commit), not in a transaction of its own.
+        await connection.exec_driver_sql(POSTGRES_STAGING)
+        raw: Any = (await connection.get_raw_connection()).driver_connection
+        await raw.copy_records_to_table(STAGING_TABLE, records=batch, columns=Click._fields)
+        result = await connection.exec_driver_sql(POSTGRES_INGEST, (DIRECT, UNKNOWN_COUNTRY))
+        return int(result.scalar_one())
+
+    async def _ingest_portable(self, batch: Sequence[Click]) -> int:
+        # SQLite: each statement is compiled once and run with a list of rows (executemany,
+        # sent in multi-row batches by SQLAlchemy's "insertmanyvalues").
         by_id = {click.id: click for click in batch}
-        if not by_id:
-            return []
         stmt = (
             dialect_insert(self.session, clicks)
             # The primary key: an event's occurred_at is fixed at the redirect, so a
@@ -61,95 +85,120 @@ class ClickRepository:
             .on_conflict_do_nothing(index_elements=["id", "occurred_at"])
             .returning(clicks.c.id)
         )
-        result = await self.session.execute(stmt, [asdict(c) for c in by_id.values()])
-        return [by_id[row_id] for row_id in result.scalars()]
+        result = await self.session.execute(stmt, [c._asdict() for c in by_id.values()])
+        new = [by_id[row_id] for row_id in result.scalars()]
+        if not new:
+            return 0
+        hourly, daily = rollup_deltas(new)
+        for (link_id, day), n in (await self._new_visitors(new)).items():
+            daily[(link_id, VISITORS, day, "", False)] += n
+        await self._upsert(hourly_clicks, ("link_id", "bucket", "is_bot"), hourly)
+        await self._upsert(
+            daily_breakdowns, ("link_id", "dimension", "day", "value", "is_bot"), daily
+        )
+        return len(new)
 
-    async def add_to_rollups(self, deltas: Counter[RollupKey]) -> None:
-        if not deltas:
-            return
+    async def _new_visitors(self, new_clicks: Sequence[Click]) -> Counter[tuple[int, date]]:
+        """Insert the (link, day, visitor) rows not seen before; count them per link and day."""
+        rows = sorted(
+            {(c.link_id, c.occurred_at.date(), c.visitor_id) for c in new_clicks if not c.is_bot}
+        )
+        if not rows:
+            return Counter()
+        stmt = (
+            dialect_insert(self.session, daily_visitors)
+            .on_conflict_do_nothing()
+            .returning(daily_visitors.c.link_id, daily_visitors.c.day)
+        )
+        result = await self.session.execute(
+            stmt, [{"link_id": a, "day": d, "visitor_id": v} for a, d, v in rows]
+        )
+        return Counter((link_id, day) for link_id, day in result)
+
+    async def _upsert(self, table: Any, key: tuple[str, ...], deltas: Counter[Any]) -> None:
         # Sorted keys: concurrent ingests take row locks in one order, so they cannot deadlock.
         rows = [
-            dict(zip((*ROLLUP_KEY, "clicks"), (*key, n), strict=True))
-            for key, n in sorted(deltas.items())
+            dict(zip((*key, "clicks"), (*k, n), strict=True)) for k, n in sorted(deltas.items())
         ]
-        stmt = dialect_insert(self.session, click_rollups)
+        stmt = dialect_insert(self.session, table)
         stmt = stmt.on_conflict_do_update(
-            index_elements=list(ROLLUP_KEY),
-            set_={"clicks": click_rollups.c.clicks + stmt.excluded.clicks},
+            index_elements=list(key), set_={"clicks": table.c.clicks + stmt.excluded.clicks}
         )
         await self.session.execute(stmt, rows)
 
-    async def add_visitors(self, human_clicks: Sequence[Click]) -> None:
-        rows = sorted({(c.link_id, c.occurred_at.date(), c.visitor_id) for c in human_clicks})
-        if not rows:
-            return
-        stmt = dialect_insert(self.session, daily_visitors).on_conflict_do_nothing()
-        await self.session.execute(
-            stmt, [{"link_id": a, "day": d, "visitor_id": v} for a, d, v in rows]
-        )
-
 
 class StatsRepository:
+    """Every query reads one rollup's rows in a range of its key: at most one row per bucket
+    (and per value), however many clicks the link has."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _range(
-        self, link_id: int, start: datetime, end: datetime, dimension: str
+    def _hours(self, link_id: int, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+        return [
+            hourly_clicks.c.link_id == link_id,
+            hourly_clicks.c.bucket >= hour_of(start),
+            hourly_clicks.c.bucket < end,
+        ]
+
+    def _days(
+        self, link_id: int, dimension: str, first: date, last: date
     ) -> list[ColumnElement[bool]]:
         return [
-            click_rollups.c.link_id == link_id,
-            click_rollups.c.dimension == dimension,
-            click_rollups.c.bucket >= _hour(start),
-            click_rollups.c.bucket < end,
+            daily_breakdowns.c.link_id == link_id,
+            daily_breakdowns.c.dimension == dimension,
+            daily_breakdowns.c.day >= first,
+            daily_breakdowns.c.day <= last,
+            daily_breakdowns.c.is_bot.is_(False),
         ]
 
     async def totals(self, link_id: int, start: datetime, end: datetime) -> dict[bool, int]:
         rows = await self.session.execute(
-            select(click_rollups.c.is_bot, func.sum(click_rollups.c.clicks))
-            .where(*self._range(link_id, start, end, "total"))
-            .group_by(click_rollups.c.is_bot)
+            select(hourly_clicks.c.is_bot, func.sum(hourly_clicks.c.clicks))
+            .where(*self._hours(link_id, start, end))
+            .group_by(hourly_clicks.c.is_bot)
         )
-        return {bool(is_bot): int(n) for is_bot, n in rows}
+        return {bool(is_bot): int(n) for is_bot, n in rows.all()}
 
-    async def hourly(
-        self, link_id: int, start: datetime, end: datetime
-    ) -> list[tuple[datetime, int]]:
-        rows = await self.session.execute(
-            select(click_rollups.c.bucket, click_rollups.c.clicks)
-            .where(*self._range(link_id, start, end, "total"), click_rollups.c.is_bot.is_(False))
-            .order_by(click_rollups.c.bucket)
+    async def series(
+        self, link_id: int, start: datetime, end: datetime, step_s: int
+    ) -> dict[int, int]:
+        """Human clicks per `step_s` slot of the range that has any, keyed by the slot's start
+        in epoch seconds."""
+        slot = (EpochSeconds(hourly_clicks.c.bucket) // step_s) * step_s
+        query = (
+            select(slot, func.sum(hourly_clicks.c.clicks))
+            .where(*self._hours(link_id, start, end), hourly_clicks.c.is_bot.is_(False))
+            .group_by(slot)
         )
-        return [(bucket, int(n)) for bucket, n in rows]
+        # .all() fetches in one go; iterating the result fetches row by row (3x slower here).
+        return {int(ts): int(n) for ts, n in (await self.session.execute(query)).all()}
 
     async def top(
-        self, link_id: int, start: datetime, end: datetime, dimension: str, limit: int
+        self, link_id: int, dimension: str, first: date, last: date, limit: int
     ) -> list[tuple[str, int]]:
-        total = func.sum(click_rollups.c.clicks).label("n")
+        total = func.sum(daily_breakdowns.c.clicks).label("n")
         rows = await self.session.execute(
-            select(click_rollups.c.value, total)
-            .where(*self._range(link_id, start, end, dimension), click_rollups.c.is_bot.is_(False))
-            .group_by(click_rollups.c.value)
-            .order_by(total.desc(), click_rollups.c.value)
+            select(daily_breakdowns.c.value, total)
+            .where(*self._days(link_id, dimension, first, last))
+            .group_by(daily_breakdowns.c.value)
+            .order_by(total.desc(), daily_breakdowns.c.value)
             .limit(limit)
         )
-        return [(value, int(n)) for value, n in rows]
+        return [(value, int(n)) for value, n in rows.all()]
 
-    async def unique_visitors(self, link_id: int, first_day: date, last_day: date) -> int:
+    async def unique_visitors(self, link_id: int, first: date, last: date) -> int:
         result = await self.session.execute(
-            select(func.count())
-            .select_from(daily_visitors)
-            .where(
-                daily_visitors.c.link_id == link_id,
-                daily_visitors.c.day >= first_day,
-                daily_visitors.c.day <= last_day,
+            select(func.coalesce(func.sum(daily_breakdowns.c.clicks), 0)).where(
+                *self._days(link_id, VISITORS, first, last)
             )
         )
         return int(result.scalar_one())
 
     async def all_time_clicks(self, link_id: int) -> int:
         result = await self.session.execute(
-            select(func.coalesce(func.sum(click_rollups.c.clicks), 0)).where(
-                click_rollups.c.link_id == link_id, click_rollups.c.dimension == "total"
+            select(func.coalesce(func.sum(hourly_clicks.c.clicks), 0)).where(
+                hourly_clicks.c.link_id == link_id
             )
         )
         return int(result.scalar_one())

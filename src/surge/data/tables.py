@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -94,26 +95,39 @@ clicks = Table(
     Column("os", String(64), nullable=False),
     Column("is_bot", Boolean, nullable=False),
     Column("visitor_id", String(32), nullable=False),
-    Index("ix_clicks_link_id_occurred_at", "link_id", "occurred_at"),
     # BRIN on PostgreSQL: tiny, and clicks arrive in time order (on SQLite a plain index).
     Index("ix_clicks_occurred_at", "occurred_at", postgresql_using="brin"),
 )
 
-# Hourly counters per link and dimension; stats read these, never COUNT(*) over clicks.
-# dimension "total" has value "" and carries the plain click count.
-click_rollups = Table(
-    "click_rollups",
+# The rollups stats read instead of raw clicks (never COUNT(*) over `clicks`): each stats query
+# reads at most one row per bucket and value, however many clicks a link has.
+# Clicks per link per UTC hour, bots apart: totals and the time series.
+hourly_clicks = Table(
+    "hourly_clicks",
     metadata,
     Column("link_id", BigIntId, primary_key=True),
     Column("bucket", UTCDateTime, primary_key=True),
-    Column("dimension", String(16), primary_key=True),
-    Column("value", String(255), primary_key=True),
     Column("is_bot", Boolean, primary_key=True),
-    Column("clicks", Integer, nullable=False),
+    Column("clicks", BigInteger, nullable=False),
 )
 
-# Distinct (daily-salted) visitors per link and day; the salt changes daily, so a visitor id
-# never links one person across days.
+# Clicks per link per UTC day and value of each dimension (referrer, country, device, browser,
+# os), bots apart, and the day's unique visitors (dimension "visitors", value ""). The key leads
+# with (link_id, dimension, day), so a query reads only its own dimension's rows in its range.
+daily_breakdowns = Table(
+    "daily_breakdowns",
+    metadata,
+    Column("link_id", BigIntId, primary_key=True),
+    Column("dimension", String(16), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("is_bot", Boolean, primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
+)
+
+# Distinct (daily-salted) visitors per link and day, read only by ingest: a row inserted here
+# is a new visitor, and bumps the day's "visitors" counter in daily_breakdowns. The salt changes
+# daily, so a visitor id never links one person across days.
 daily_visitors = Table(
     "daily_visitors",
     metadata,

@@ -59,6 +59,26 @@ class LinkRepository:
         assert link is not None
         return link
 
+    async def add_many(
+        self, owner_id: int, slugs: Sequence[str], url: str, now: datetime
+    ) -> list[int]:
+        """Many untagged 302 links to one URL at once (seeding); their ids, in slug order."""
+        rows = [
+            {
+                "slug": slug,
+                "owner_id": owner_id,
+                "url": url,
+                "redirect_type": 302,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for slug in slugs
+        ]
+        result = await self.session.execute(
+            insert(links).returning(links.c.id, sort_by_parameter_order=True), rows
+        )
+        return [int(link_id) for link_id in result.scalars()]
+
     async def by_slug(self, slug: str, *, owner_id: int | None = None) -> Link | None:
         query = select(links).where(links.c.slug == slug)
         if owner_id is not None:

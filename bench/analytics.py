@@ -1,0 +1,230 @@
+"""Analytics at scale: ingest clicks/s, stats p95 and search p95, each against its target.
+
+Runs in-process against a throwaway PostgreSQL database on 127.0.0.1 (SURGE_BENCH_PG_URL, default
+postgresql+asyncpg://postgres@127.0.0.1:5432/postgres as the admin connection) and a temporary
+SQLite file, through the same service classes the HTTP routes call (`ClickService`,
+`LinkService`): what is measured is the service and its database, not HTTP.
+
+    uv run python bench/analytics.py                  # bounded default: a few minutes
+    uv run python bench/analytics.py --heavy          # + stats at 10M clicks, search at 1M links
+    uv run python bench/analytics.py --heavy --keep-db surge_bench_10m  # seed once, reuse
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from surge.analytics.service import ClickService
+from surge.capacity.seed import SeedPlan, click_events, seed
+from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
+from surge.platform.migrations import upgrade_to_head
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ADMIN_URL = os.environ.get("SURGE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+INGEST_TARGET_PG = 50_000.0  # clicks/s per analytics process
+STATS_TARGET_MS = 20.0
+SEARCH_TARGET_MS = 20.0
+
+
+@dataclass(slots=True)
+class Row:
+    what: str
+    backend: str
+    value: float
+    unit: str
+    target: str
+    ok: bool | None
+    command_s: float
+
+
+def p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, int(len(ordered) * 0.95) - 1)]
+
+
+async def timed(call: Callable[[], Awaitable[object]], n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def create_pg_database(name: str | None) -> tuple[str, bool]:
+    """(SQLAlchemy URL, created now). A kept database that exists is reused as it is."""
+    name = name or f"surge_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False), not exists
+
+
+async def drop_pg_database(url: str) -> None:
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def ingest_rate(sessions: SessionMaker, clicks: int, *, shuffle: bool) -> tuple[float, float]:
+    """Clicks/s through ClickService.ingest in 5,000-click batches spread over 90 days, and the
+    Python CPU per click."""
+    plan = SeedPlan(links=1, clicks=clicks, days=90, shuffle=shuffle, seed=7)
+    service = ClickService(sessions)
+    batches = list(click_events(plan, [1], ["bench"], datetime.now(UTC)))
+    await service.ingest(batches[0][:100])  # warm-up: user-agent rules, statements
+    start, cpu = time.perf_counter(), time.process_time()
+    for batch in batches:
+        await service.ingest(batch)
+    elapsed = time.perf_counter() - start
+    return clicks / elapsed, (time.process_time() - cpu) / clicks * 1e6
+
+
+async def stats_p95(
+    sessions: SessionMaker, link_id: int, requests: int
+) -> dict[str, tuple[float, float]]:
+    """(p95, median) in ms of ClickService.link_stats over the last 90 days, per interval."""
+    service = ClickService(sessions)
+    end = datetime.now(UTC) + timedelta(hours=1)
+    start = end - timedelta(days=90)
+    out = {}
+    for interval in ("hour", "day"):
+        await service.link_stats(link_id, start, end, interval)  # warm the cache
+        samples = await timed(
+            lambda i=interval: service.link_stats(link_id, start, end, i), requests
+        )
+        out[interval] = (p95(samples), statistics.median(samples))
+    return out
+
+
+async def bench_backend(
+    url: str, backend: str, args: argparse.Namespace, rows: list[Row], *, fresh: bool
+) -> None:
+    engine = create_engine(url, pool_size=2)
+    try:
+        await upgrade_to_head(engine)
+        sessions = create_sessionmaker(engine)
+        for shuffle in (False, True):
+            t = time.perf_counter()
+            rate, cpu_us = await ingest_rate(sessions, args.ingest_clicks, shuffle=shuffle)
+            target_ok = rate >= INGEST_TARGET_PG if backend == "postgresql" else None
+            rows.append(
+                Row(
+                    f"ingest, {'shuffled' if shuffle else 'time-ordered'} "
+                    f"({args.ingest_clicks:,} clicks; {cpu_us:.1f} µs Python CPU/click)",
+                    backend,
+                    rate,
+                    "clicks/s",
+                    ">= 50,000/s" if backend == "postgresql" else "as fast as it goes",
+                    target_ok,
+                    time.perf_counter() - t,
+                )
+            )
+        sizes = [100_000] + ([10_000_000] if args.heavy and backend == "postgresql" else [])
+        for size in sizes:
+            t = time.perf_counter()
+            link_id = await seeded_link(sessions, size, fresh=fresh)
+            seeded_s = time.perf_counter() - t
+            t = time.perf_counter()
+            result = await stats_p95(sessions, link_id, args.requests)
+            for interval, (ms, median) in result.items():
+                rows.append(
+                    Row(
+                        f"stats p95, {size:,} clicks over 90 days, interval={interval} "
+                        f"(median {median:.1f} ms; seeded in {seeded_s:.0f}s)",
+                        backend,
+                        ms,
+                        "ms",
+                        "< 20 ms",
+                        ms < STATS_TARGET_MS,
+                        time.perf_counter() - t,
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+SEEDED_MARK = "seed-bench-{size}"
+
+
+async def seeded_link(sessions: SessionMaker, size: int, *, fresh: bool) -> int:
+    """A link with `size` clicks over 90 days; in a kept database, the one seeded before."""
+    from sqlalchemy import select
+
+    from surge.data.tables import api_keys, links
+
+    async with sessions() as session:
+        found = await session.execute(
+            select(links.c.id)
+            .join(api_keys, api_keys.c.id == links.c.owner_id)
+            .where(api_keys.c.name == SEEDED_MARK.format(size=size))
+        )
+        existing = found.scalar()
+    if existing is not None and not fresh:
+        return int(existing)
+    plan = SeedPlan(links=1, clicks=size, days=90, seed=size)
+    mark = SEEDED_MARK.format(size=size)
+    result = await seed(sessions, plan, progress=sys.stderr.isatty(), owner_name=mark)
+    return result.link_ids[0]
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"\n{'measure':<82}{'backend':<12}{'value':>12}  {'target':<20}{'ok':<4}")
+    for row in rows:
+        ok = "-" if row.ok is None else ("yes" if row.ok else "NO")
+        value = f"{row.value:,.0f}" if row.unit == "clicks/s" else f"{row.value:.1f}"
+        print(f"{row.what:<82}{row.backend:<12}{value:>9} {row.unit:<4}  {row.target:<20}{ok}")
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ingest-clicks", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=50, help="stats requests per measure")
+    parser.add_argument("--heavy", action="store_true", help="stats at 10M clicks (PostgreSQL)")
+    parser.add_argument("--keep-db", help="PostgreSQL database to keep and reuse (heavy seeds)")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    rows: list[Row] = []
+    url, fresh = await create_pg_database(args.keep_db)
+    try:
+        await bench_backend(url, "postgresql", args, rows, fresh=fresh)
+    finally:
+        if not args.keep_db:
+            await drop_pg_database(url)
+    if not args.skip_sqlite:
+        with TemporaryDirectory() as tmp:
+            await bench_backend(
+                f"sqlite+aiosqlite:///{tmp}/bench.db", "sqlite", args, rows, fresh=True
+            )
+    print_table(rows)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"analytics-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    print(f"results: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

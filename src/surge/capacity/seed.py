@@ -1,0 +1,141 @@
+"""`surge seed`: fill a database with links and clicks, fast, through the real ingest path.
+
+Links are inserted in bulk for one owner (an API key named "seed"); clicks are generated as the
+redirect would emit them (random ids, realistic user agents, referrers and countries, daily
+visitor ids) and handed to `ClickService.ingest` in batches, so rollups and visitor counters are
+exactly what production traffic would leave. Link popularity follows a Zipf law (the first link
+is the hottest); timestamps spread evenly over the last `days` days, in time order as a redirect
+sends them, or shuffled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tqdm import tqdm
+
+from surge.analytics.service import ClickService
+from surge.api.keys.service import KeyService
+from surge.api.links.repository import LinkRepository
+from surge.data.events import ClickEvent
+from surge.platform.db import SessionMaker, transaction
+
+USER_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+)
+REFERRERS = (
+    None,
+    "https://news.ycombinator.com/item?id=1",
+    "https://t.co/x1",
+    "https://www.google.com/",
+    "https://www.reddit.com/r/programming/",
+    "https://www.linkedin.com/feed/",
+    "https://mail.example.com/",
+)
+COUNTRIES = (None, "US", "DE", "GB", "FR", "IN", "BR", "JP", "NL", "CA")
+
+
+@dataclass(slots=True, frozen=True)
+class SeedPlan:
+    links: int
+    clicks: int
+    days: float = 90.0
+    visitors: int | None = None  # distinct visitors per day; default: every click a new one
+    batch: int = 5_000
+    shuffle: bool = False
+    seed: int = 1
+
+
+@dataclass(slots=True, frozen=True)
+class SeedResult:
+    link_ids: list[int]
+    clicks: int
+    ingested: int
+    seconds: float
+
+
+def zipf_weights(n: int, s: float = 1.1) -> list[float]:
+    """Cumulative weights of ranks 1..n under Zipf's law with exponent s."""
+    return list(itertools.accumulate(1 / rank**s for rank in range(1, n + 1)))
+
+
+def click_events(
+    plan: SeedPlan, link_ids: Sequence[int], slugs: Sequence[str], now: datetime
+) -> Iterator[list[ClickEvent]]:
+    """The plan's clicks, a batch at a time."""
+    rng = random.Random(plan.seed)
+    weights = zipf_weights(len(link_ids))
+    span = timedelta(days=plan.days).total_seconds()
+    start = now.timestamp() - span
+    order = list(range(plan.clicks))
+    if plan.shuffle:
+        rng.shuffle(order)
+    indexes = list(range(len(link_ids)))
+    for first in range(0, plan.clicks, plan.batch):
+        chunk = order[first : first + plan.batch]
+        picks = rng.choices(indexes, cum_weights=weights, k=len(chunk))
+        batch = []
+        for position, pick in zip(chunk, picks, strict=True):
+            ts = start + span * position / plan.clicks
+            visitor = (
+                os.urandom(16).hex()
+                if plan.visitors is None
+                else f"{int(ts // 86400)}-{rng.randrange(plan.visitors)}"
+            )
+            batch.append(
+                ClickEvent(
+                    id=os.urandom(16).hex(),
+                    link_id=link_ids[pick],
+                    slug=slugs[pick],
+                    ts=ts,
+                    referrer=rng.choice(REFERRERS),
+                    user_agent=rng.choice(USER_AGENTS),
+                    country=rng.choice(COUNTRIES),
+                    visitor=visitor,
+                )
+            )
+        yield batch
+
+
+async def seed(
+    sessions: SessionMaker, plan: SeedPlan, *, progress: bool = True, owner_name: str = "seed"
+) -> SeedResult:
+    """Seed `plan` for a new owner (an API key named `owner_name`, shown nowhere)."""
+    now = datetime.now(UTC)
+    owner = await KeyService(sessions).create(owner_name)
+    prefix = os.urandom(3).hex()
+    slugs = [f"seed-{prefix}-{i}" for i in range(plan.links)]
+    link_ids: list[int] = []
+    with tqdm(total=plan.links, unit="link", disable=not progress, desc="links") as bar:
+        for first in range(0, plan.links, 10_000):
+            chunk = slugs[first : first + 10_000]
+            async with transaction(sessions) as session:
+                link_ids += await LinkRepository(session).add_many(
+                    owner.id, chunk, "https://example.com/landing", now
+                )
+            bar.update(len(chunk))
+    clicks = ClickService(sessions)
+    ingested = 0
+    started = time.perf_counter()
+    with tqdm(total=plan.clicks, unit="click", disable=not progress, desc="clicks") as bar:
+        for batch in click_events(plan, link_ids, slugs, now):
+            ingested += (await clicks.ingest(batch)).ingested
+            bar.update(len(batch))
+    return SeedResult(link_ids, plan.clicks, ingested, time.perf_counter() - started)
