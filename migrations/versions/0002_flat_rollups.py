@@ -6,7 +6,7 @@ Create Date: 2026-12-01
 
 `click_rollups` (hourly, every dimension, keyed link → bucket → dimension) is replaced by
 `hourly_clicks` (totals per hour) and `daily_breakdowns` (per day and dimension value, keyed
-link → dimension → day, plus the day's unique visitors as dimension "visitors"), filled from it
+link → day → dimension, plus the day's unique visitors as dimension "visitors"), filled from it
 and from `daily_visitors`, so stats never count per-visitor rows again.
 
 The (link_id, occurred_at) index of `clicks` goes: no query reads raw clicks by link any more,
@@ -52,13 +52,13 @@ def upgrade() -> None:
     op.create_table(
         "daily_breakdowns",
         sa.Column("link_id", BIG_ID, nullable=False),
-        sa.Column("dimension", sa.String(length=16), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("dimension", sa.String(length=16), nullable=False),
         sa.Column("value", sa.String(length=255), nullable=False),
         sa.Column("is_bot", sa.Boolean(), nullable=False),
         sa.Column("clicks", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "link_id", "dimension", "day", "value", "is_bot", name=op.f("pk_daily_breakdowns")
+            "link_id", "day", "dimension", "value", "is_bot", name=op.f("pk_daily_breakdowns")
         ),
     )
     op.execute(

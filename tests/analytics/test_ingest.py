@@ -55,10 +55,10 @@ async def brute_force_and_rollups(
     for (link_id, day), ids in visitors.items():
         expected[("visitors", link_id, day, "", False)] = len(ids)
     rolled: Counter[tuple[Any, ...]] = Counter()
-    for link_id, bucket, is_bot, n in hourly:
-        rolled[("hour", link_id, bucket, is_bot)] = n
-    for link_id, dimension, day, value, is_bot, n in daily:
-        rolled[(dimension, link_id, day, value, is_bot)] = n
+    for row in hourly:
+        rolled[("hour", row.link_id, row.bucket, row.is_bot)] = row.clicks
+    for row in daily:
+        rolled[(row.dimension, row.link_id, row.day, row.value, row.is_bot)] = row.clicks
     return expected, rolled
 
 

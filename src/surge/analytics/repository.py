@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import BigInteger, Date, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
 from surge.analytics.ingest_sql import POSTGRES_INGEST, POSTGRES_STAGING, STAGING_TABLE
 from surge.data.tables import clicks, daily_breakdowns, daily_visitors, hourly_clicks
-from surge.data.types import EpochSeconds
+from surge.data.types import EpochSeconds, UTCDateTime
 from surge.platform.db import dialect_insert
 
 VISITORS = "visitors"  # the daily_breakdowns dimension that counts unique visitors
@@ -127,6 +127,62 @@ class ClickRepository:
         await self.session.execute(stmt, rows)
 
 
+def _stats_queries() -> dict[str, Any]:
+    """The stats queries, built once with bound parameters: building a statement costs about
+    as much Python time as running it, and a stats request sends three."""
+    link_id = bindparam("link_id", type_=BigInteger())
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    step = bindparam("step", type_=BigInteger())
+    hours = (
+        hourly_clicks.c.link_id == link_id,
+        hourly_clicks.c.bucket >= start,
+        hourly_clicks.c.bucket < end,
+    )
+    totals = (
+        select(hourly_clicks.c.is_bot, func.sum(hourly_clicks.c.clicks))
+        .where(*hours)
+        .group_by(hourly_clicks.c.is_bot)
+    )
+    slot = (EpochSeconds(hourly_clicks.c.bucket) // step) * step
+    series = (
+        select(slot, func.sum(hourly_clicks.c.clicks))
+        .where(*hours, hourly_clicks.c.is_bot.is_(False))
+        .group_by(slot)
+    )
+    clicks_sum = func.sum(daily_breakdowns.c.clicks)
+    ranked = (
+        select(
+            daily_breakdowns.c.dimension,
+            daily_breakdowns.c.value,
+            clicks_sum.label("n"),
+            func.row_number()
+            .over(
+                partition_by=daily_breakdowns.c.dimension,
+                order_by=(clicks_sum.desc(), daily_breakdowns.c.value),
+            )
+            .label("rank"),
+        )
+        .where(
+            daily_breakdowns.c.link_id == link_id,
+            daily_breakdowns.c.dimension.in_(bindparam("dimensions", expanding=True)),
+            daily_breakdowns.c.day >= bindparam("first", type_=Date()),
+            daily_breakdowns.c.day <= bindparam("last", type_=Date()),
+            daily_breakdowns.c.is_bot.is_(False),
+        )
+        .group_by(daily_breakdowns.c.dimension, daily_breakdowns.c.value)
+        .subquery()
+    )
+    breakdowns = (
+        select(ranked.c.dimension, ranked.c.value, ranked.c.n)
+        .where(ranked.c.rank <= bindparam("limit", type_=BigInteger()))
+        .order_by(ranked.c.dimension, ranked.c.rank)
+    )
+    return {"totals": totals, "series": series, "breakdowns": breakdowns}
+
+
+STATS_QUERIES = _stats_queries()
+
+
 class StatsRepository:
     """Every query reads one rollup's rows in a range of its key: at most one row per bucket
     (and per value), however many clicks the link has."""
@@ -134,66 +190,41 @@ class StatsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _hours(self, link_id: int, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
-        return [
-            hourly_clicks.c.link_id == link_id,
-            hourly_clicks.c.bucket >= hour_of(start),
-            hourly_clicks.c.bucket < end,
-        ]
-
-    def _days(
-        self, link_id: int, dimension: str, first: date, last: date
-    ) -> list[ColumnElement[bool]]:
-        return [
-            daily_breakdowns.c.link_id == link_id,
-            daily_breakdowns.c.dimension == dimension,
-            daily_breakdowns.c.day >= first,
-            daily_breakdowns.c.day <= last,
-            daily_breakdowns.c.is_bot.is_(False),
-        ]
+    async def _rows(self, query: str, **params: Any) -> Sequence[Any]:
+        # .all() fetches in one go; iterating a result fetches row by row (3x slower here).
+        return (await self.session.execute(STATS_QUERIES[query], params)).all()
 
     async def totals(self, link_id: int, start: datetime, end: datetime) -> dict[bool, int]:
-        rows = await self.session.execute(
-            select(hourly_clicks.c.is_bot, func.sum(hourly_clicks.c.clicks))
-            .where(*self._hours(link_id, start, end))
-            .group_by(hourly_clicks.c.is_bot)
-        )
-        return {bool(is_bot): int(n) for is_bot, n in rows.all()}
+        rows = await self._rows("totals", link_id=link_id, start=hour_of(start), end=end)
+        return {bool(is_bot): int(n) for is_bot, n in rows}
 
     async def series(
         self, link_id: int, start: datetime, end: datetime, step_s: int
     ) -> dict[int, int]:
         """Human clicks per `step_s` slot of the range that has any, keyed by the slot's start
         in epoch seconds."""
-        slot = (EpochSeconds(hourly_clicks.c.bucket) // step_s) * step_s
-        query = (
-            select(slot, func.sum(hourly_clicks.c.clicks))
-            .where(*self._hours(link_id, start, end), hourly_clicks.c.is_bot.is_(False))
-            .group_by(slot)
+        rows = await self._rows(
+            "series", link_id=link_id, start=hour_of(start), end=end, step=step_s
         )
-        # .all() fetches in one go; iterating the result fetches row by row (3x slower here).
-        return {int(ts): int(n) for ts, n in (await self.session.execute(query)).all()}
+        return {int(ts): int(n) for ts, n in rows}
 
-    async def top(
-        self, link_id: int, dimension: str, first: date, last: date, limit: int
-    ) -> list[tuple[str, int]]:
-        total = func.sum(daily_breakdowns.c.clicks).label("n")
-        rows = await self.session.execute(
-            select(daily_breakdowns.c.value, total)
-            .where(*self._days(link_id, dimension, first, last))
-            .group_by(daily_breakdowns.c.value)
-            .order_by(total.desc(), daily_breakdowns.c.value)
-            .limit(limit)
+    async def breakdowns(
+        self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        """The `limit` values with the most human clicks in each dimension over the days
+        [first, last], most first (ties by value): one read of those dimensions' rows."""
+        rows = await self._rows(
+            "breakdowns",
+            link_id=link_id,
+            dimensions=list(dimensions),
+            first=first,
+            last=last,
+            limit=limit,
         )
-        return [(value, int(n)) for value, n in rows.all()]
-
-    async def unique_visitors(self, link_id: int, first: date, last: date) -> int:
-        result = await self.session.execute(
-            select(func.coalesce(func.sum(daily_breakdowns.c.clicks), 0)).where(
-                *self._days(link_id, VISITORS, first, last)
-            )
-        )
-        return int(result.scalar_one())
+        found: dict[str, list[tuple[str, int]]] = {d: [] for d in dimensions}
+        for dimension, value, n in rows:
+            found[dimension].append((value, int(n)))
+        return found
 
     async def all_time_clicks(self, link_id: int) -> int:
         result = await self.session.execute(

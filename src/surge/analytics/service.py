@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from surge.analytics.enrich import enrich
-from surge.analytics.repository import ClickRepository, StatsRepository
+from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository
 from surge.data.contracts import DIMENSIONS, Interval, LinkStats
 from surge.data.events import ClickEvent
 from surge.platform.db import SessionMaker, transaction
@@ -88,15 +88,14 @@ class ClickService:
             counts = await repo.series(link_id, start, end, _step_s(interval))
             # Breakdowns and unique visitors count by UTC day: the days the range touches.
             first, last = start.date(), (end - timedelta(microseconds=1)).date()
-            uniques = await repo.unique_visitors(link_id, first, last)
-            tops = {dim: await repo.top(link_id, dim, first, last, TOP) for dim in DIMENSIONS}
+            tops = await repo.breakdowns(link_id, [*DIMENSIONS, VISITORS], first, last, TOP)
         return LinkStats.model_validate(
             {
                 "from": start,
                 "to": end,
                 "interval": interval,
                 "total": totals.get(False, 0),
-                "unique_visitors": uniques,
+                "unique_visitors": sum(n for _, n in tops[VISITORS]),
                 "bot_clicks": totals.get(True, 0),
                 "timeseries": _series(counts, start, end, interval),
                 **{

@@ -113,13 +113,13 @@ hourly_clicks = Table(
 
 # Clicks per link per UTC day and value of each dimension (referrer, country, device, browser,
 # os), bots apart, and the day's unique visitors (dimension "visitors", value ""). The key leads
-# with (link_id, dimension, day), so a query reads only its own dimension's rows in its range.
+# with (link_id, day): a stats request reads its days' rows as one range of the index.
 daily_breakdowns = Table(
     "daily_breakdowns",
     metadata,
     Column("link_id", BigIntId, primary_key=True),
-    Column("dimension", String(16), primary_key=True),
     Column("day", Date, primary_key=True),
+    Column("dimension", String(16), primary_key=True),
     Column("value", String(255), primary_key=True),
     Column("is_bot", Boolean, primary_key=True),
     Column("clicks", BigInteger, nullable=False),
