@@ -33,8 +33,9 @@ types: $(VENV_STAMP)
 test: lint types ## lint, types, the whole suite
 	$(UV) run --frozen pytest
 
-bench: $(VENV_STAMP) ## bare ASGI vs Surge's cached redirect, same server and load generator
+bench: $(VENV_STAMP) ## redirect vs bare ASGI; analytics ingest, stats and search against targets
 	$(UV) run --frozen python bench/redirect.py
+	$(UV) run --frozen python bench/analytics.py
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -162,6 +162,21 @@ async def bench_backend(
                         time.perf_counter() - t,
                     )
                 )
+        links = 1_000_000 if args.heavy else 100_000
+        t = time.perf_counter()
+        found = await search_p95(sessions, links, args.requests, fresh=fresh)
+        for name, (ms, median) in found.items():
+            rows.append(
+                Row(
+                    f"search p95, {links:,} links, {name} (median {median:.1f} ms)",
+                    backend,
+                    ms,
+                    "ms",
+                    "< 20 ms",
+                    ms < SEARCH_TARGET_MS,
+                    time.perf_counter() - t,
+                )
+            )
     finally:
         await engine.dispose()
 
@@ -188,6 +203,51 @@ async def seeded_link(sessions: SessionMaker, size: int, *, fresh: bool) -> int:
     mark = SEEDED_MARK.format(size=size)
     result = await seed(sessions, plan, progress=sys.stderr.isatty(), owner_name=mark)
     return result.link_ids[0]
+
+
+SEARCH_TERMS = {
+    "no term": None,
+    "rare term (no match)": "zz-no-such-link",
+    "one link's slug": "{slug}",
+    "common term (every link)": "example.com",
+}
+
+
+async def search_p95(
+    sessions: SessionMaker, size: int, requests: int, *, fresh: bool
+) -> dict[str, tuple[float, float]]:
+    """(p95, median) ms of the first page (50) of `GET /api/v1/links?q=` as its SQL runs, per
+    kind of term, for an owner with `size` links."""
+    from sqlalchemy import select
+
+    from surge.api.links.repository import LinkRepository
+    from surge.data.tables import api_keys, links
+
+    mark = f"search-bench-{size}"
+    async with sessions() as session:
+        owner = (
+            await session.execute(select(api_keys.c.id).where(api_keys.c.name == mark))
+        ).scalar()
+    if owner is None or fresh:
+        plan = SeedPlan(links=size, clicks=0)
+        seeded = await seed(sessions, plan, progress=sys.stderr.isatty(), owner_name=mark)
+        owner = seeded.owner_id
+    async with sessions() as session:
+        slug = (
+            await session.execute(select(links.c.slug).where(links.c.owner_id == owner).limit(1))
+        ).scalar_one()
+    out = {}
+    for name, term in SEARCH_TERMS.items():
+        q = None if term is None else term.format(slug=slug)
+
+        async def page(q: str | None = q) -> None:
+            async with sessions() as session:
+                await LinkRepository(session).page(owner, before_id=None, limit=51, tag=None, q=q)
+
+        await page()
+        samples = await timed(page, requests)
+        out[name] = (p95(samples), statistics.median(samples))
+    return out
 
 
 def print_table(rows: list[Row]) -> None:

@@ -56,3 +56,17 @@ def test_seed_refuses_bad_sizes_in_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith("surge: error: --")
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_maintain_expires_raw_clicks_past_the_retention(tmp_path: Path) -> None:
+    env = surge_env(tmp_path, SURGE_CLICK_RETENTION_DAYS="5")
+    seeded = surge_cli(env, "seed", "--links", "1", "--clicks", "300", "--days", "20")
+    assert seeded.returncode == 0, seeded.stderr
+    done = surge_cli(env, "maintain")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "partitions up to date"
+    # 300 clicks evenly over 20 days: those of the 15 oldest days (225) go, give or take one.
+    expired = int(lines[1].split()[1].replace(",", ""))
+    assert 220 <= expired <= 230, lines[1]
+    assert lines[1].endswith("older than 5 days (rollups kept)")

@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="bring the database schema up to date")
 
     maintain = commands.add_parser(
-        "maintain", help="create the coming months' click partitions (PostgreSQL; run daily)"
+        "maintain",
+        help="create the coming months' click partitions (PostgreSQL) and expire raw clicks "
+        "past SURGE_CLICK_RETENTION_DAYS; run daily",
     )
     maintain.add_argument(
         "--months-ahead", type=int, default=3, help="partitions to keep ready ahead (default: 3)"
@@ -90,19 +92,32 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
+    """What `surge maintain` did, a line each."""
     from datetime import UTC, datetime
 
     from surge.analytics.partitions import ensure_partitions
+    from surge.analytics.retention import expire_raw_clicks
     from surge.platform.db import create_engine
     from surge.platform.migrations import is_current
 
     if not 0 <= months_ahead <= 120:
         raise CliError("--months-ahead must be 0 to 120")
     engine = create_engine(settings.database_url)
+    now = datetime.now(UTC)
     try:
         if not await is_current(engine):
             raise CliError("the database schema is not current: run `surge migrate` first")
-        return await ensure_partitions(engine, datetime.now(UTC), months_ahead=months_ahead)
+        created = await ensure_partitions(engine, now, months_ahead=months_ahead)
+        done = [f"created partition {name}" for name in created] or ["partitions up to date"]
+        if settings.click_retention_days:
+            expired = await expire_raw_clicks(engine, now, settings.click_retention_days)
+            done += [f"dropped partition {name}" for name in expired.partitions_dropped]
+            done.append(
+                f"expired {expired.clicks_deleted:,} raw clicks and "
+                f"{expired.visitor_rows_deleted:,} visitor rows older than "
+                f"{settings.click_retention_days} days (rollups kept)"
+            )
+        return done
     finally:
         await engine.dispose()
 
@@ -176,11 +191,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
         print("database is up to date")
     elif args.command == "maintain":
-        created = asyncio.run(_maintain(settings, args.months_ahead))
-        for name in created:
-            print(f"created partition {name}")
-        if not created:
-            print("partitions up to date")
+        for line in asyncio.run(_maintain(settings, args.months_ahead)):
+            print(line)
     elif args.command == "seed":
         print(asyncio.run(_seed(settings, args)))
     elif args.command == "keys":

@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from surge.data.tables import metadata
+from surge.data.tables import POSTGRESQL_ONLY_INDEXES, metadata
 from surge.platform.db import create_engine
 from surge.platform.migrations import alembic_config, head_revision, is_current, upgrade_to_head
 from tests.e2e.processes import surge_env
@@ -65,8 +65,13 @@ def _not_a_partition(obj: Any, name: str | None, type_: str, *_: Any) -> bool:
 
 
 def _schema_diff(conn: Connection) -> list[Any]:
+    def compared(obj: Any, name: str | None, type_: str, *rest: Any) -> bool:
+        if conn.dialect.name != "postgresql" and name in POSTGRESQL_ONLY_INDEXES:
+            return False
+        return _not_a_partition(obj, name, type_, *rest)
+
     context = MigrationContext.configure(
-        conn, opts={"compare_type": True, "include_object": _not_a_partition}
+        conn, opts={"compare_type": True, "include_object": compared}
     )
     return compare_metadata(context, metadata)
 

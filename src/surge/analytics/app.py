@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from surge import __version__
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.partitions import ensure_partitions
+from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
 from surge.analytics.service import ClickService
 from surge.platform.config import Settings
@@ -20,9 +22,9 @@ from surge.platform.loops import SupervisedLoop
 from surge.platform.problems import install_problem_handlers
 
 log = get_logger(__name__)
-PARTITION_UPKEEP_EVERY_S = 12 * 3600
+UPKEEP_EVERY_S = 12 * 3600
 # A failed upkeep is retried within minutes, not at the next 12-hour round.
-PARTITION_RETRY_S = (60.0, 300.0, 900.0)
+UPKEEP_RETRY_S = (60.0, 300.0, 900.0)
 
 
 class AnalyticsService:
@@ -34,9 +36,7 @@ class AnalyticsService:
         self.data: DataPlane | None = None
         self.clicks: ClickService | None = None
         self.consumer: ClickStreamConsumer | None = None
-        self.upkeep = SupervisedLoop(
-            "partition-upkeep", self._keep_partitions, backoff_s=PARTITION_RETRY_S
-        )
+        self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
         app = FastAPI(
             title="Surge analytics (internal)", version=__version__, docs_url=None, redoc_url=None
         )
@@ -54,7 +54,7 @@ class AnalyticsService:
         settings = self.settings
         self.data = data = await DataPlane.open(settings, migrate=self.migrate)
         self.clicks = self.app.state.click_service = ClickService(data.sessions)
-        if data.engine.dialect.name == "postgresql":
+        if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         if data.redis is not None:
             self.consumer = ClickStreamConsumer(
@@ -68,13 +68,18 @@ class AnalyticsService:
             )
             self.consumer.start()
 
-    async def _keep_partitions(self) -> None:
-        """Create the coming months' partitions now and twice a day, so no `surge maintain`
-        cron is strictly needed (running it too does no harm)."""
-        created = await ensure_partitions(self._engine(), datetime.now(UTC))
+    async def _upkeep(self) -> None:
+        """Now and twice a day: create the coming months' partitions (PostgreSQL) and expire raw
+        clicks past the retention, so no `surge maintain` cron is strictly needed (running it
+        too does no harm)."""
+        engine, now = self._engine(), datetime.now(UTC)
+        created = await ensure_partitions(engine, now)
         if created:
             log.info("partitions_created", names=created)
-        await self.upkeep.sleep(PARTITION_UPKEEP_EVERY_S)
+        if self.settings.click_retention_days:
+            expired = await expire_raw_clicks(engine, now, self.settings.click_retention_days)
+            log.info("raw_clicks_expired", **asdict(expired))
+        await self.upkeep.sleep(UPKEEP_EVERY_S)
 
     async def stop(self) -> None:
         await self.upkeep.stop()

@@ -60,7 +60,8 @@ def months_around(now: datetime, months_ahead: int, months_back: int) -> list[Mo
     ]
 
 
-async def _partitions(conn: AsyncConnection) -> set[str]:
+async def partitions_of(conn: AsyncConnection) -> set[str]:
+    """The names of the partitions of `clicks`."""
     rows = await conn.execute(
         text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -128,7 +129,7 @@ async def ensure_partitions(
         return []
     async with engine.connect() as conn:
         await _check_partitioned(conn)
-        existing = await _partitions(conn)
+        existing = await partitions_of(conn)
     wanted = [DEFAULT_PARTITION, *(month.name for month in months)]
     if all(name in existing for name in wanted):
         return []  # the usual case: no lock taken
@@ -137,7 +138,7 @@ async def ensure_partitions(
         await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         # Blocks inserts (and a concurrent `surge maintain`) until commit; look again under it.
         await conn.execute(text(f"LOCK TABLE {PARENT} IN ACCESS EXCLUSIVE MODE"))
-        existing = await _partitions(conn)
+        existing = await partitions_of(conn)
         missing = [month for month in months if month.name not in existing]
         needs_default = DEFAULT_PARTITION not in existing
         await _check_free(

@@ -65,6 +65,7 @@ class SeedPlan:
 
 @dataclass(slots=True, frozen=True)
 class SeedResult:
+    owner_id: int
     link_ids: list[int]
     clicks: int
     ingested: int
@@ -125,11 +126,12 @@ async def seed(
     link_ids: list[int] = []
     with tqdm(total=plan.links, unit="link", disable=not progress, desc="links") as bar:
         for first in range(0, plan.links, 10_000):
-            chunk = slugs[first : first + 10_000]
+            chunk = [
+                (slug, f"https://example.com/landing/{first + i}")
+                for i, slug in enumerate(slugs[first : first + 10_000])
+            ]
             async with transaction(sessions) as session:
-                link_ids += await LinkRepository(session).add_many(
-                    owner.id, chunk, "https://example.com/landing", now
-                )
+                link_ids += await LinkRepository(session).add_many(owner.id, chunk, now)
             bar.update(len(chunk))
     clicks = ClickService(sessions)
     ingested = 0
@@ -138,4 +140,4 @@ async def seed(
         for batch in click_events(plan, link_ids, slugs, now):
             ingested += (await clicks.ingest(batch)).ingested
             bar.update(len(batch))
-    return SeedResult(link_ids, plan.clicks, ingested, time.perf_counter() - started)
+    return SeedResult(owner.id, link_ids, plan.clicks, ingested, time.perf_counter() - started)

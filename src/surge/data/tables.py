@@ -28,6 +28,9 @@ metadata = MetaData(
     }
 )
 
+# Indexes only PostgreSQL has (SQLite has no trigram index); schema comparisons skip them there.
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_links_slug_trgm", "ix_links_url_trgm"})
+
 # --- links (api service) -----------------------------------------------------------------------
 
 api_keys = Table(
@@ -60,6 +63,17 @@ links = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_links_owner_id_id", "owner_id", "id"),
+    # Search (`?q=`, ILIKE '%q%'): trigram indexes on PostgreSQL (migration 0003, when pg_trgm
+    # can be created); SQLite has none and scans the owner's links.
+    Index(
+        "ix_links_slug_trgm",
+        "slug",
+        postgresql_using="gin",
+        postgresql_ops={"slug": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql"),
+    Index(
+        "ix_links_url_trgm", "url", postgresql_using="gin", postgresql_ops={"url": "gin_trgm_ops"}
+    ).ddl_if(dialect="postgresql"),
 )
 
 link_tags = Table(

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # A consumer's unacknowledged stream entries idle this long are claimed by another consumer.
     stream_claim_idle_ms: int = Field(default=30_000, ge=100)
     stream_read_count: int = Field(default=100, ge=1)
+    # Raw clicks older than this many days are removed (rollups stay, so stats do not change);
+    # unset keeps them all. By `surge maintain` and by analytics twice a day.
+    click_retention_days: int | None = Field(default=None, ge=2)
 
     # Where the services find each other when they run as separate processes.
     api_url: str = "http://127.0.0.1:8001"

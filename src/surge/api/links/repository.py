@@ -60,9 +60,9 @@ class LinkRepository:
         return link
 
     async def add_many(
-        self, owner_id: int, slugs: Sequence[str], url: str, now: datetime
+        self, owner_id: int, targets: Sequence[tuple[str, str]], now: datetime
     ) -> list[int]:
-        """Many untagged 302 links to one URL at once (seeding); their ids, in slug order."""
+        """Many untagged 302 links, (slug, url) each, at once (seeding); their ids, in order."""
         rows = [
             {
                 "slug": slug,
@@ -72,7 +72,7 @@ class LinkRepository:
                 "created_at": now,
                 "updated_at": now,
             }
-            for slug in slugs
+            for slug, url in targets
         ]
         result = await self.session.execute(
             insert(links).returning(links.c.id, sort_by_parameter_order=True), rows
