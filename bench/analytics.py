@@ -102,6 +102,32 @@ async def ingest_rate(sessions: SessionMaker, clicks: int, *, shuffle: bool) -> 
     return clicks / elapsed, (time.process_time() - cpu) / clicks * 1e6
 
 
+async def loop_stall_ms(sessions: SessionMaker, batches: int = 40, size: int = 500) -> float:
+    """The longest the event loop went unserved while ClickService.ingest took `batches`
+    batches of `size` clicks: in the all-in-one process, the longest a redirect could wait."""
+    plan = SeedPlan(links=50, clicks=batches * size, batch=size, seed=11)
+    ids = list(range(1, 51))
+    work = list(click_events(plan, ids, [str(i) for i in ids], datetime.now(UTC)))
+    service = ClickService(sessions)
+    await service.ingest(work[0][:50])  # warm-up
+    longest, done = 0.0, False
+
+    async def ticker() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            longest, last = max(longest, now - last), now
+
+    task = asyncio.create_task(ticker())
+    for batch in work:
+        await service.ingest(batch)
+    done = True
+    await task
+    return longest * 1000
+
+
 async def stats_p95(
     sessions: SessionMaker, link_id: int, requests: int
 ) -> dict[str, tuple[float, float]]:
@@ -142,6 +168,19 @@ async def bench_backend(
                     time.perf_counter() - t,
                 )
             )
+        t = time.perf_counter()
+        stall = await loop_stall_ms(sessions)
+        rows.append(
+            Row(
+                "longest event-loop stall while ingesting 500-click batches",
+                backend,
+                stall,
+                "ms",
+                "a few ms",
+                None,
+                time.perf_counter() - t,
+            )
+        )
         sizes = [100_000] + ([10_000_000] if args.heavy and backend == "postgresql" else [])
         for size in sizes:
             t = time.perf_counter()

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from surge.analytics.enrich import Click, enrich
-from surge.analytics.repository import dimension_values, hour_of
+from surge.analytics.repository import hour_of
 from surge.analytics.service import ClickService
 from surge.data.contracts import DIMENSIONS
 from surge.data.tables import clicks as click_rows
@@ -32,6 +32,17 @@ async def test_the_same_event_twice_counts_once(clicks: ClickService) -> None:
     stats = await clicks.link_stats(1, None, None, "day")
     assert stats.total == 4
     assert await clicks.click_count(1) == 4
+
+
+def dimension_values(click: Click) -> dict[str, str]:
+    """What a click counts as in each breakdown, written out independently of the ingest SQL."""
+    return {
+        "referrer": click.referrer_host or "(direct)",
+        "country": click.country or "(unknown)",
+        "device": click.device,
+        "browser": click.browser,
+        "os": click.os,
+    }
 
 
 async def brute_force_and_rollups(

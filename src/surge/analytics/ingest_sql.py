@@ -54,3 +54,59 @@ WITH new AS (
 )
 SELECT count(*) FROM new
 """
+
+
+# --- SQLite ------------------------------------------------------------------------------------
+# The same set-based ingest as a short script in one transaction (SQLite has no data-modifying
+# CTEs, but one writer at a time: nothing can change between the statements). The rows reach
+# the staging table by executemany, which sqlite3 runs in C; every statement after that runs in
+# aiosqlite's thread with the GIL released, so the event loop (which, in the all-in-one process,
+# also serves redirects) stays free while a batch is ingested. Times are naive UTC text as
+# SQLAlchemy stores them ("YYYY-MM-DD HH:MM:SS.ffffff"); days are "YYYY-MM-DD".
+
+SQLITE_STAGING = (
+    # A write first, so the transaction holds the write lock from its start (waiting its turn
+    # under busy_timeout): one that read first and then wrote would fail with "database is
+    # locked" the moment another ingest wrote in between.
+    "UPDATE hourly_clicks SET clicks = clicks WHERE 0",
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} (id, link_id, occurred_at, "
+    "referrer_host, country, device, browser, os, is_bot, visitor_id)",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS visitors_staging (link_id, day, visitor_id)",
+    f"DELETE FROM {STAGING_TABLE}",
+    "DELETE FROM visitors_staging",
+)
+SQLITE_STAGE = f"INSERT INTO {STAGING_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+SQLITE_INGEST = (
+    # Only what is new: the first copy of each click in the batch, and none stored before.
+    f"DELETE FROM {STAGING_TABLE} WHERE rowid NOT IN "
+    f"(SELECT min(rowid) FROM {STAGING_TABLE} GROUP BY id, occurred_at)",
+    f"DELETE FROM {STAGING_TABLE} WHERE EXISTS (SELECT 1 FROM clicks AS c "
+    f"WHERE c.id = {STAGING_TABLE}.id AND c.occurred_at = {STAGING_TABLE}.occurred_at)",
+    f"INSERT INTO clicks SELECT * FROM {STAGING_TABLE}",
+    "INSERT INTO visitors_staging SELECT DISTINCT s.link_id, date(s.occurred_at), s.visitor_id "
+    f"FROM {STAGING_TABLE} AS s WHERE NOT s.is_bot AND NOT EXISTS (SELECT 1 FROM daily_visitors "
+    "AS v WHERE v.link_id = s.link_id AND v.day = date(s.occurred_at) "
+    "AND v.visitor_id = s.visitor_id)",
+    "INSERT INTO daily_visitors (link_id, day, visitor_id) SELECT * FROM visitors_staging",
+    # WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT's join.
+    "INSERT INTO hourly_clicks (link_id, bucket, is_bot, clicks) "
+    "SELECT link_id, strftime('%Y-%m-%d %H:00:00.000000', occurred_at), is_bot, count(*) "
+    f"FROM {STAGING_TABLE} WHERE true GROUP BY 1, 2, 3 "
+    "ON CONFLICT (link_id, bucket, is_bot) DO UPDATE SET clicks = clicks + excluded.clicks",
+)
+SQLITE_BREAKDOWNS = (
+    "INSERT INTO daily_breakdowns (link_id, day, dimension, value, is_bot, clicks) "
+    "SELECT link_id, day, dimension, value, is_bot, count(*) FROM ("
+    f"SELECT link_id, date(occurred_at) AS day, 'referrer' AS dimension, "
+    f"coalesce(referrer_host, ?) AS value, is_bot FROM {STAGING_TABLE} "
+    f"UNION ALL SELECT link_id, date(occurred_at), 'country', coalesce(country, ?), is_bot "
+    f"FROM {STAGING_TABLE} "
+    f"UNION ALL SELECT link_id, date(occurred_at), 'device', device, is_bot FROM {STAGING_TABLE} "
+    f"UNION ALL SELECT link_id, date(occurred_at), 'browser', browser, is_bot "
+    f"FROM {STAGING_TABLE} "
+    f"UNION ALL SELECT link_id, date(occurred_at), 'os', os, is_bot FROM {STAGING_TABLE} "
+    "UNION ALL SELECT link_id, day, 'visitors', '', 0 FROM visitors_staging"
+    ") WHERE true GROUP BY 1, 2, 3, 4, 5 "
+    "ON CONFLICT (link_id, day, dimension, value, is_bot) "
+    "DO UPDATE SET clicks = clicks + excluded.clicks"
+)
