@@ -8,6 +8,7 @@ serializes at ~0.1 µs per click, and tuples of plain values drop out of the GC'
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,16 @@ class ClickEvent:
     user_agent: str | None
     country: str | None
     visitor: str  # daily-salted hash of client IP + user agent; never the raw IP
+
+
+def new_click_id(ts: float) -> str:
+    """A click's id: 32 hex digits, the first 12 its time in milliseconds, the rest 80 random
+    bits (the layout of a UUIDv7, without its version bits). Unique like a random id, but new
+    ids sort after old ones, so inserting them appends to the right edge of the raw clicks'
+    primary-key index instead of touching a random page of it: with random ids, ingest into a
+    10M-click table fell to a quarter of its speed once that index outgrew the cache."""
+    # Bytes, then one hex(): 0.2 µs more than a plain random id, a third of a format string.
+    return (int(ts * 1000).to_bytes(6, "big") + os.urandom(10)).hex()
 
 
 ClickRow = tuple[str, int, str, float, str | None, str | None, str | None, str]

@@ -6,7 +6,6 @@ module routes by hand: a handful of exact paths, and everything else is a slug.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, Invalidation, ResolvedLink
-from surge.data.events import click_row
+from surge.data.events import click_row, new_click_id
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
@@ -193,7 +192,7 @@ class RedirectService:
         assert self.clicks is not None
         self.clicks.add(
             click_row(
-                id=os.urandom(16).hex(),  # as unique as uuid4().hex, 4x cheaper
+                id=new_click_id(now),
                 link_id=target.link_id,
                 slug=target.slug,
                 ts=now,
