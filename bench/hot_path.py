@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +21,8 @@ from surge.platform.config import Settings
 from surge.redirect.app import RedirectService
 from surge.redirect.responses import Target
 
-REQUESTS = 200_000
-ROUNDS = 5
+REQUESTS = int(os.environ.get("HOT_PATH_REQUESTS", "200000"))
+ROUNDS = int(os.environ.get("HOT_PATH_ROUNDS", "5"))
 
 
 class DropSink:

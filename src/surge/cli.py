@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from surge import __version__
 from surge.platform.config import Settings
+
+if TYPE_CHECKING:  # the CLI imports the database layer only for the commands that need it
+    from surge.platform.db import SessionMaker
 
 DEFAULT_PORTS = {"all": 8000, "api": 8001, "redirect": 8002, "analytics": 8003}
 
@@ -122,30 +127,36 @@ async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
         await engine.dispose()
 
 
-async def _create_key(settings: Settings, name: str, admin: bool) -> str:
-    from surge.api.keys.service import KeyService
+@asynccontextmanager
+async def _current_sessions(settings: Settings) -> AsyncIterator[SessionMaker]:
+    """Sessions on a database whose schema is current: migrated here where Surge migrates on
+    start (SQLite), refused with a clear line elsewhere."""
     from surge.platform.db import create_engine, create_sessionmaker
     from surge.platform.migrations import is_current, upgrade_to_head
 
-    if not name.strip() or len(name) > 100:
-        raise CliError("--name must be 1 to 100 characters")
     engine = create_engine(settings.database_url)
     try:
         if not await is_current(engine):
             if not settings.migrates_on_start:
                 raise CliError("the database schema is not current: run `surge migrate` first")
             await upgrade_to_head(engine)
-        keys = KeyService(create_sessionmaker(engine))
-        key = await keys.create(name.strip(), is_admin=admin)
+        yield create_sessionmaker(engine)
     finally:
         await engine.dispose()
+
+
+async def _create_key(settings: Settings, name: str, admin: bool) -> str:
+    from surge.api.keys.service import KeyService
+
+    if not name.strip() or len(name) > 100:
+        raise CliError("--name must be 1 to 100 characters")
+    async with _current_sessions(settings) as sessions:
+        key = await KeyService(sessions).create(name.strip(), is_admin=admin)
     return key.secret
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> str:
     from surge.capacity.seed import SeedPlan, seed
-    from surge.platform.db import create_engine, create_sessionmaker
-    from surge.platform.migrations import is_current, upgrade_to_head
 
     if not 1 <= args.links <= 10_000_000:
         raise CliError("--links must be 1 to 10,000,000")
@@ -162,15 +173,8 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> str:
         visitors=args.visitors,
         shuffle=args.shuffle,
     )
-    engine = create_engine(settings.database_url)
-    try:
-        if not await is_current(engine):
-            if not settings.migrates_on_start:
-                raise CliError("the database schema is not current: run `surge migrate` first")
-            await upgrade_to_head(engine)
-        result = await seed(create_sessionmaker(engine), plan, progress=sys.stderr.isatty())
-    finally:
-        await engine.dispose()
+    async with _current_sessions(settings) as sessions:
+        result = await seed(sessions, plan, progress=sys.stderr.isatty())
     rate = result.clicks / result.seconds if result.seconds else 0.0
     return (
         f"seeded {len(result.link_ids):,} links and {result.ingested:,} clicks "
