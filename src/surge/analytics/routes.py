@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from surge.analytics.service import ClickService
-from surge.data.contracts import ClickCount, Interval, LinkStats
+from surge.data.contracts import ClickCount, Interval, stats_response
 from surge.data.events import unpack_batch
 from surge.platform.internal_auth import require_internal_token
 from surge.platform.problems import (
@@ -55,8 +55,9 @@ async def link_stats(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     interval: Annotated[Interval, Query()] = "day",
-) -> LinkStats:
-    return await clicks.link_stats(link_id, start, end, interval)
+) -> Response:
+    stats = await clicks.link_stats(link_id, start, end, interval)
+    return stats_response(stats)
 
 
 @router.get("/links/{link_id}/count")

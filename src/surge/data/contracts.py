@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 # What a slug can be: the api accepts no other, the redirect answers 404 to anything else
 # without asking the api.
@@ -69,3 +70,9 @@ class LinkStats(BaseModel):
 class ClickCount(BaseModel):
     link_id: int
     clicks: int
+
+
+def stats_response(stats: LinkStats) -> Response:
+    """A validated LinkStats as its JSON, serialized once by pydantic: a route returning the
+    model itself would have FastAPI validate it again (an hourly series is 2,160 points)."""
+    return Response(stats.model_dump_json(by_alias=True), media_type="application/json")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from surge.api.deps import CurrentKey, InternalOnly, LinkServiceDep, SettingsDep
 from surge.api.links.schemas import LinkCreate, LinkOut, LinkPage, LinkUpdate
-from surge.data.contracts import Interval, LinkStats, ResolvedLink
+from surge.data.contracts import Interval, LinkStats, ResolvedLink, stats_response
 from surge.platform.problems import (
     ANALYTICS_UNAVAILABLE,
     INVALID_CURSOR,
@@ -88,6 +88,7 @@ async def delete_link(slug: SlugPath, key: CurrentKey, links: LinkServiceDep) ->
 
 @router.get(
     "/links/{slug}/stats",
+    response_model=LinkStats,
     responses=problem_responses(
         UNAUTHORIZED, NOT_FOUND, INVALID_RANGE, RANGE_TOO_LARGE, ANALYTICS_UNAVAILABLE
     ),
@@ -99,8 +100,9 @@ async def link_stats(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     interval: Interval = "day",
-) -> LinkStats:
-    return await links.stats(key.id, slug, start=start, end=end, interval=interval)
+) -> Response:
+    stats = await links.stats(key.id, slug, start=start, end=end, interval=interval)
+    return stats_response(stats)
 
 
 @internal_router.get("/links/{slug}")
