@@ -25,7 +25,7 @@ from tqdm import tqdm
 from surge.analytics.service import ClickService
 from surge.api.keys.service import KeyService
 from surge.api.links.repository import LinkRepository
-from surge.data.events import ClickEvent, new_click_id
+from surge.data.events import ClickEvent, click_ids
 from surge.platform.db import SessionMaker, transaction
 
 USER_AGENTS = (
@@ -91,6 +91,7 @@ def click_events(
     if plan.shuffle:
         rng.shuffle(order)
     indexes = list(range(len(link_ids)))
+    new_id = click_ids()
     for first in range(0, plan.clicks, plan.batch):
         chunk = order[first : first + plan.batch]
         picks = rng.choices(indexes, cum_weights=weights, k=len(chunk))
@@ -104,7 +105,7 @@ def click_events(
             )
             batch.append(
                 ClickEvent(
-                    id=new_click_id(ts),
+                    id=new_id(),
                     link_id=link_ids[pick],
                     slug=slugs[pick],
                     ts=ts,

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, Invalidation, ResolvedLink
-from surge.data.events import click_row, new_click_id
+from surge.data.events import click_ids, click_row
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
@@ -70,6 +70,7 @@ class RedirectService:
             settings.cache_size, settings.cache_ttl_s, settings.negative_cache_ttl_s
         )
         self.visitors = VisitorHasher(settings.visitor_salt_secret)
+        self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()
         self.names = RedisNames(settings.redis_prefix)
@@ -192,7 +193,7 @@ class RedirectService:
         assert self.clicks is not None
         self.clicks.add(
             click_row(
-                id=new_click_id(now),
+                id=self.new_click_id(),
                 link_id=target.link_id,
                 slug=target.slug,
                 ts=now,
