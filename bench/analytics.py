@@ -295,11 +295,11 @@ async def search_p95(
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"\n{'measure':<82}{'backend':<12}{'value':>12}  {'target':<20}{'ok':<4}")
+    print(f"\n{'measure':<100}{'backend':<12}{'value':>12}  {'target':<20}{'ok':<4}")
     for row in rows:
         ok = "-" if row.ok is None else ("yes" if row.ok else "NO")
         value = f"{row.value:,.0f}" if row.unit == "clicks/s" else f"{row.value:.1f}"
-        print(f"{row.what:<82}{row.backend:<12}{value:>9} {row.unit:<4}  {row.target:<20}{ok}")
+        print(f"{row.what:<100}{row.backend:<12}{value:>9} {row.unit:<4}  {row.target:<20}{ok}")
 
 
 async def main() -> int:
