@@ -7,17 +7,19 @@ imports from another test module: what two of them need is here.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+import sqlalchemy
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from surge.data.events import ClickEvent, ClickRow, click_row, pack_batch
 from surge.platform.config import Settings
@@ -148,3 +150,42 @@ def row(link_id: int = 1, *, event_id: str | None = None, ts: float = 1.79e9) ->
 def packed(n: int, *, link_id: int = 1, ts: float = 1.79e9) -> bytes:
     """A packed batch of `n` distinct clicks of one link, one second apart."""
     return pack_batch([row(link_id, ts=ts + i) for i in range(n)])
+
+
+# --- query plans (PostgreSQL) ------------------------------------------------------------------
+
+
+@contextmanager
+def sql_sent(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    """Every (statement, parameters) the engine sends while the block runs."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    sqlalchemy.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sqlalchemy.event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def analyze(engine: AsyncEngine) -> None:
+    """Planner statistics, committed (a rolled-back ANALYZE leaves none)."""
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+
+
+async def plan_nodes(
+    conn: AsyncConnection, statement: str, parameters: Any
+) -> list[dict[str, Any]]:
+    """Every node of PostgreSQL's plan for a statement as it was sent."""
+    result = await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+    raw = result.scalar_one()
+    pending = [(json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]]
+    nodes = []
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        pending.extend(node.get("Plans", []))
+    return nodes
