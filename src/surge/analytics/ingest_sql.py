@@ -76,12 +76,16 @@ SQLITE_STAGING = (
     "DELETE FROM visitors_staging",
 )
 SQLITE_STAGE = f"INSERT INTO {STAGING_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-SQLITE_INGEST = (
-    # Only what is new: the first copy of each click in the batch, and none stored before.
+# Keep only what is new: the first copy of each click in the batch, and none stored before.
+SQLITE_KEEP_NEW = (
     f"DELETE FROM {STAGING_TABLE} WHERE rowid NOT IN "
     f"(SELECT min(rowid) FROM {STAGING_TABLE} GROUP BY id, occurred_at)",
     f"DELETE FROM {STAGING_TABLE} WHERE EXISTS (SELECT 1 FROM clicks AS c "
     f"WHERE c.id = {STAGING_TABLE}.id AND c.occurred_at = {STAGING_TABLE}.occurred_at)",
+)
+SQLITE_COUNT_NEW = f"SELECT count(*) FROM {STAGING_TABLE}"
+# Then store the new clicks, their new visitors and the hourly totals (breakdowns below).
+SQLITE_STORE = (
     f"INSERT INTO clicks SELECT * FROM {STAGING_TABLE}",
     "INSERT INTO visitors_staging SELECT DISTINCT s.link_id, date(s.occurred_at), s.visitor_id "
     f"FROM {STAGING_TABLE} AS s WHERE NOT s.is_bot AND NOT EXISTS (SELECT 1 FROM daily_visitors "

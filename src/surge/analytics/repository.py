@@ -14,9 +14,11 @@ from surge.analytics.ingest_sql import (
     POSTGRES_INGEST,
     POSTGRES_STAGING,
     SQLITE_BREAKDOWNS,
-    SQLITE_INGEST,
+    SQLITE_COUNT_NEW,
+    SQLITE_KEEP_NEW,
     SQLITE_STAGE,
     SQLITE_STAGING,
+    SQLITE_STORE,
     STAGING_TABLE,
 )
 from surge.data.tables import daily_breakdowns, hourly_clicks
@@ -59,19 +61,28 @@ class ClickRepository:
         connection = await self.session.connection()
         for statement in SQLITE_STAGING:
             await connection.exec_driver_sql(statement)
-        await connection.exec_driver_sql(
-            SQLITE_STAGE,
-            [
-                (c.id, c.link_id, _sqlite_time(c.occurred_at), *c[3:8], c.is_bot, c.visitor_id)
-                for c in batch
-            ],
-        )
-        for statement in SQLITE_INGEST[:2]:
+        rows = [
+            (
+                c.id,
+                c.link_id,
+                _sqlite_time(c.occurred_at),
+                c.referrer_host,
+                c.country,
+                c.device,
+                c.browser,
+                c.os,
+                c.is_bot,
+                c.visitor_id,
+            )
+            for c in batch
+        ]
+        await connection.exec_driver_sql(SQLITE_STAGE, rows)
+        for statement in SQLITE_KEEP_NEW:
             await connection.exec_driver_sql(statement)
-        new = (await connection.exec_driver_sql(f"SELECT count(*) FROM {STAGING_TABLE}")).scalar()
+        new = (await connection.exec_driver_sql(SQLITE_COUNT_NEW)).scalar()
         if not new:
             return 0
-        for statement in SQLITE_INGEST[2:]:
+        for statement in SQLITE_STORE:
             await connection.exec_driver_sql(statement)
         await connection.exec_driver_sql(SQLITE_BREAKDOWNS, (DIRECT, UNKNOWN_COUNTRY))
         return int(new)
