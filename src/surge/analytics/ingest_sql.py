@@ -64,11 +64,8 @@ SELECT count(*) FROM new
 # also serves redirects) stays free while a batch is ingested. Times are naive UTC text as
 # SQLAlchemy stores them ("YYYY-MM-DD HH:MM:SS.ffffff"); days are "YYYY-MM-DD".
 
+# The transaction holds SQLite's write lock from its start (surge.platform.db.transaction).
 SQLITE_STAGING = (
-    # A write first, so the transaction holds the write lock from its start (waiting its turn
-    # under busy_timeout): one that read first and then wrote would fail with "database is
-    # locked" the moment another ingest wrote in between.
-    "UPDATE hourly_clicks SET clicks = clicks WHERE 0",
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} (id, link_id, occurred_at, "
     "referrer_host, country, device, browser, os, is_bot, visitor_id)",
     "CREATE TEMPORARY TABLE IF NOT EXISTS visitors_staging (link_id, day, visitor_id)",

@@ -57,8 +57,16 @@ def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
 
 @asynccontextmanager
 async def transaction(sessions: SessionMaker) -> AsyncIterator[AsyncSession]:
-    """The one place that commits: a unit of work that commits on success, rolls back on error."""
+    """The one place that commits: a unit of work that commits on success, rolls back on error.
+
+    On SQLite it takes the write lock at its start (BEGIN IMMEDIATE), waiting its turn under
+    busy_timeout: a transaction that read first and wrote later would fail at once with
+    "database is locked" whenever another writer committed in between (WAL cannot upgrade a
+    read snapshot that is no longer the newest)."""
     async with sessions() as session, session.begin():
+        if session.get_bind().dialect.name == "sqlite":
+            connection = await session.connection()
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
         yield session
 
 
