@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from surge import __version__
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
@@ -16,10 +14,9 @@ from surge.analytics.routes import router
 from surge.analytics.service import ClickService
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
-from surge.platform.health import database_check, health_routes
+from surge.platform.fastapi_app import service_app
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
-from surge.platform.problems import install_problem_handlers
 
 log = get_logger(__name__)
 UPKEEP_EVERY_S = 12 * 3600
@@ -37,14 +34,14 @@ class AnalyticsService:
         self.clicks: ClickService | None = None
         self.consumer: ClickStreamConsumer | None = None
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
-        app = FastAPI(
-            title="Surge analytics (internal)", version=__version__, docs_url=None, redoc_url=None
+        self.app = service_app(
+            settings,
+            [router],
+            self._engine,
+            title="Surge analytics (internal)",
+            docs_url=None,
+            redoc_url=None,
         )
-        app.state.settings = settings
-        install_problem_handlers(app)
-        app.include_router(router)
-        app.router.routes.extend(health_routes(lambda: [database_check(self._engine())]))
-        self.app = app
 
     def _engine(self) -> AsyncEngine:
         assert self.data is not None, "analytics service not started"

@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from surge import __version__
 from surge.api.clients import AnalyticsClient, LinkChangeNotifier
 from surge.api.keys.service import KeyService
 from surge.api.links.routes import internal_router, router
@@ -16,9 +14,8 @@ from surge.api.links.service import LinkService
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
-from surge.platform.health import database_check, health_routes
+from surge.platform.fastapi_app import service_app
 from surge.platform.http import internal_client
-from surge.platform.problems import install_problem_handlers
 
 
 class ApiService:
@@ -41,17 +38,13 @@ class ApiService:
         self.clients: list[httpx.AsyncClient] = []
         self.links: LinkService | None = None
         self.keys: KeyService | None = None
-        app = FastAPI(
+        self.app = service_app(
+            settings,
+            [router, internal_router],
+            self._engine,
             title="Surge API",
-            version=__version__,
             description="Short links and click analytics. Authenticate with `Bearer <API key>`.",
         )
-        app.state.settings = settings
-        install_problem_handlers(app)
-        app.include_router(router)
-        app.include_router(internal_router)
-        app.router.routes.extend(health_routes(lambda: [database_check(self._engine())]))
-        self.app = app
 
     def _engine(self) -> AsyncEngine:
         assert self.data is not None, "api service not started"
