@@ -3,8 +3,16 @@
 Calls `RedirectService` directly as an ASGI app with a prebuilt scope, 200,000 times per round,
 best of five rounds; the click flusher runs against a sink that drops batches. Steadier than a
 load test on a shared machine, so it is the figure to compare two versions of the hot path by.
+Runs two services, metrics on and off (`SURGE_METRICS_ENABLED`), rounds alternating, and
+prints what the metrics cost (target: at most 5%). Part of `make bench`.
 
     uv run python bench/hot_path.py
+
+For a figure the machine's noise cannot move, count instructions per redirect with callgrind,
+one service at a time (HOT_PATH_METRICS=on|off) at two request counts, and take the difference:
+
+    HOT_PATH_METRICS=on HOT_PATH_ROUNDS=1 HOT_PATH_REQUESTS=20000 valgrind --tool=callgrind \
+        --callgrind-out-file=/dev/null .venv/bin/python bench/hot_path.py
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from surge.redirect.responses import Target
 
 REQUESTS = int(os.environ.get("HOT_PATH_REQUESTS", "200000"))
 ROUNDS = int(os.environ.get("HOT_PATH_ROUNDS", "5"))
+METRICS = os.environ.get("HOT_PATH_METRICS", "both")  # on, off or both
 
 
 class DropSink:
@@ -30,12 +39,12 @@ class DropSink:
         return None
 
 
-async def main() -> None:
-    tmp = Path(tempfile.mkdtemp())
+async def started(tmp: Path, *, metrics: bool) -> RedirectService:
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp}/unused.db",
         spool_dir=tmp / "spool",
         bootstrap_admin_key=False,
+        metrics_enabled=metrics,
     )
     service = RedirectService(settings)
     await service.start()
@@ -47,6 +56,16 @@ async def main() -> None:
         return target
 
     await service.cache.get_or_load("bench", load)
+    return service
+
+
+async def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    services = {
+        f"metrics {mode}": await started(tmp, metrics=mode == "on")
+        for mode in ("on", "off")
+        if METRICS in (mode, "both")
+    }
     gc.collect()
     gc.freeze()
     scope: dict[str, Any] = {
@@ -66,15 +85,21 @@ async def main() -> None:
     async def send(_message: dict[str, Any]) -> None:
         return None
 
-    best = float("inf")
+    best = dict.fromkeys(services, float("inf"))
     for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(REQUESTS):
-            await service(scope, receive, send)
-        best = min(best, (time.perf_counter() - start) / REQUESTS * 1e6)
-        await asyncio.sleep(0.2)  # let the flusher drain the round's clicks
-    print(f"cached redirect, clicks recorded: {best:.2f} µs per request (best of {ROUNDS})")
-    await service.stop()
+        for name, service in services.items():
+            start = time.perf_counter()
+            for _ in range(REQUESTS):
+                await service(scope, receive, send)
+            best[name] = min(best[name], (time.perf_counter() - start) / REQUESTS * 1e6)
+            await asyncio.sleep(0.2)  # let the flusher drain the round's clicks
+    for name, micros in best.items():
+        print(f"cached redirect, clicks recorded, {name}: {micros:.2f} µs (best of {ROUNDS})")
+    if len(best) == 2:
+        cost = best["metrics on"] / best["metrics off"] - 1
+        print(f"metrics cost: {cost:+.1%} per cached redirect (target: at most +5%)")
+    for service in services.values():
+        await service.stop()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import service_app
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
+from surge.platform.metrics import RequestTally, service_started, service_stopped
 
 log = get_logger(__name__)
 UPKEEP_EVERY_S = 12 * 3600
@@ -34,8 +35,10 @@ class AnalyticsService:
         self.clicks: ClickService | None = None
         self.consumer: ClickStreamConsumer | None = None
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
+        self.tally = RequestTally(self.name)
         self.app = service_app(
             settings,
+            self.tally,
             [router],
             self._engine,
             title="Surge analytics (internal)",
@@ -49,7 +52,8 @@ class AnalyticsService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.data = data = await DataPlane.open(settings, migrate=self.migrate)
+        self.data = data = await DataPlane.open(settings, migrate=self.migrate, service=self.name)
+        service_started(self.name, settings.build_commit, self.tally)
         self.clicks = self.app.state.click_service = ClickService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
@@ -79,6 +83,7 @@ class AnalyticsService:
         await self.upkeep.sleep(UPKEEP_EVERY_S)
 
     async def stop(self) -> None:
+        service_stopped(self.tally)
         await self.upkeep.stop()
         if self.consumer is not None:
             await self.consumer.stop()

@@ -21,6 +21,7 @@ from surge.analytics.service import ClickService
 from surge.data.events import ClickEvent, unpack_batch
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
+from surge.platform.metrics import DEAD_LETTERED, STREAM_LAG, STREAM_LENGTH, STREAM_PENDING
 from surge.platform.redis import RedisNames
 
 log = get_logger(__name__)
@@ -92,10 +93,24 @@ class ClickStreamConsumer:
         return handled
 
     async def maintain(self) -> int:
-        """Take over other consumers' stale entries, then trim what all have acknowledged."""
+        """Take over other consumers' stale entries, trim what all have acknowledged, and
+        measure the stream."""
         handled = await self._process(await self._claim_stale())
         await self._trim()
+        await self._measure()
         return handled
+
+    async def _measure(self) -> None:
+        length = await self.redis.xlen(self.stream)
+        groups: Any = await self.redis.xinfo_groups(self.stream)
+        ours = next((g for g in groups if g["name"] in (self.group, self.group.encode())), None)
+        STREAM_LENGTH.set(length)
+        if ours is not None:
+            STREAM_PENDING.set(ours["pending"])
+            # Redis 7 counts the entries not yet delivered to the group; None when it cannot
+            # tell (after an XDEL or XTRIM cut into undelivered ones), then length is the bound.
+            lag = ours.get("lag")
+            STREAM_LAG.set(length if lag is None else lag)
 
     async def _read(self, start: str, *, block_ms: int | None) -> list[Entry]:
         answer: Any = await self.redis.xreadgroup(
@@ -137,6 +152,7 @@ class ClickStreamConsumer:
                 log.error("click_entry_unreadable", entry_id=entry_id)
                 dead: dict[Any, Any] = dict(fields) or {"raw": b""}
                 await self.redis.xadd(self.names.dead_clicks, dead)
+                DEAD_LETTERED.inc()
         if events:
             await self.clicks.ingest(events)
         await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])

@@ -13,6 +13,7 @@ from surge.analytics.repository import VISITORS, ClickRepository, StatsRepositor
 from surge.data.contracts import DIMENSIONS, Interval, LinkStats
 from surge.data.events import ClickEvent
 from surge.platform.db import SessionMaker, transaction
+from surge.platform.metrics import CLICKS_DUPLICATES, CLICKS_INGESTED, INGEST_DURATION
 from surge.platform.problems import INVALID_RANGE, RANGE_TOO_LARGE
 
 DEFAULT_RANGE = timedelta(days=7)
@@ -82,8 +83,11 @@ class ClickService:
                 # process it also answers redirects, and a whole batch is tens of ms of Python.
                 await asyncio.sleep(0)
             enriched += [enrich(event) for event in events[first : first + ENRICH_SLICE]]
-        async with transaction(self.sessions) as session:
-            ingested = await ClickRepository(session).ingest(enriched)
+        with INGEST_DURATION.time():
+            async with transaction(self.sessions) as session:
+                ingested = await ClickRepository(session).ingest(enriched)
+        CLICKS_INGESTED.inc(ingested)
+        CLICKS_DUPLICATES.inc(len(events) - ingested)
         return IngestResult(received=len(events), ingested=ingested)
 
     async def link_stats(

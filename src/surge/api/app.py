@@ -16,6 +16,7 @@ from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import service_app
 from surge.platform.http import internal_client
+from surge.platform.metrics import RequestTally, service_started, service_stopped
 
 
 class ApiService:
@@ -38,12 +39,15 @@ class ApiService:
         self.clients: list[httpx.AsyncClient] = []
         self.links: LinkService | None = None
         self.keys: KeyService | None = None
+        self.tally = RequestTally(self.name)
         self.app = service_app(
             settings,
+            self.tally,
             [router, internal_router],
             self._engine,
             title="Surge API",
             description="Short links and click analytics. Authenticate with `Bearer <API key>`.",
+            log_requests=True,
         )
 
     def _engine(self) -> AsyncEngine:
@@ -64,7 +68,8 @@ class ApiService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.data = data = await DataPlane.open(settings, migrate=self.migrate)
+        self.data = data = await DataPlane.open(settings, migrate=self.migrate, service=self.name)
+        service_started(self.name, settings.build_commit, self.tally)
         analytics = self._client(settings.analytics_url, self.analytics_transport)
         if self.redirect_transports is not None:
             replicas = [self._client("http://redirect", t) for t in self.redirect_transports]
@@ -96,6 +101,7 @@ class ApiService:
                 )
 
     async def stop(self) -> None:
+        service_stopped(self.tally)
         for client in self.clients:
             await client.aclose()
         self.clients.clear()

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from surge.data.contracts import ResolvedLink
 from surge.platform.logging import get_logger
+from surge.platform.metrics import CACHE_LOOKUPS
 from surge.platform.redis import RedisNames
 
 log = get_logger(__name__)
@@ -48,11 +49,17 @@ class SharedLinkTier:
         try:
             raw = await self.redis.get(self.names.link(slug))
         except RedisError:
+            CACHE_LOOKUPS.labels("redis", "error").inc()
             return False, None
         if raw is None:
+            CACHE_LOOKUPS.labels("redis", "miss").inc()
             return False, None
         raw = raw.encode() if isinstance(raw, str) else raw
-        return True, None if raw == NEGATIVE else ResolvedLink.model_validate_json(raw)
+        if raw == NEGATIVE:
+            CACHE_LOOKUPS.labels("redis", "negative").inc()
+            return True, None
+        CACHE_LOOKUPS.labels("redis", "hit").inc()
+        return True, ResolvedLink.model_validate_json(raw)
 
     async def offer(self, slug: str, link: ResolvedLink | None) -> None:
         """A replica shares what the api told it, unless the api has written since (NX)."""

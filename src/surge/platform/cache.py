@@ -28,8 +28,11 @@ class LocalCache(Generic[K, V]):
         ttl_s: float,
         negative_ttl_s: float,
         timer: Callable[[], float] = time.monotonic,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
+        """`on_stale` is told each time a stale value is served (a metric)."""
         self._ttl_s = ttl_s
+        self._on_stale = on_stale
         self._negative_ttl_s = negative_ttl_s
         self._entries: TLRUCache[K, V | _Absent] = TLRUCache(maxsize, self._ttu, timer=timer)
         # Last values known, past their TTL too: what is served while the source is down.
@@ -68,6 +71,8 @@ class LocalCache(Generic[K, V]):
                 future.exception()  # waiters re-raise it; nobody waiting is fine too
                 raise
             # Stale beats unavailable; keep it another TTL so the source is asked once per TTL.
+            if self._on_stale is not None:
+                self._on_stale()
             self._entries[key] = stale
             future.set_result(stale)
             return stale

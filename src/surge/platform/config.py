@@ -58,6 +58,12 @@ class Settings(BaseSettings):
 
     bootstrap_admin_key: bool = True
     log_level: str = "info"
+    # Observability. `build_commit` labels surge_build_info (set by the image build).
+    build_commit: str = "unknown"
+    metrics_enabled: bool = True
+    # The share of redirects logged (one JSON line each): a viral spike must not become a
+    # logging outage. API requests are always logged.
+    redirect_log_sample: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @field_validator("redirect_urls", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
+from surge.platform.db_metrics import instrument_engine
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.redis import RedisNames, redis_from_settings
 
@@ -22,8 +23,11 @@ class DataPlane:
     names: RedisNames
 
     @classmethod
-    async def open(cls, settings: Settings, *, migrate: bool) -> DataPlane:
+    async def open(cls, settings: Settings, *, migrate: bool, service: str) -> DataPlane:
+        """`service` labels the engine's statement metrics."""
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        if settings.metrics_enabled:
+            instrument_engine(engine, service)
         try:
             if migrate:
                 await upgrade_to_head(engine)

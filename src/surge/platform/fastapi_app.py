@@ -1,5 +1,6 @@
 """The FastAPI app of a service with a database (api, analytics): settings on its state,
-problem+json for every error, its routers, and /healthz + /readyz on the database."""
+problem+json for every error, its routers, /healthz + /readyz on the database, /metrics, and
+every request counted (and, on the api, logged)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,29 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from surge import __version__
 from surge.platform.config import Settings
 from surge.platform.health import database_check, health_routes
+from surge.platform.metrics import RequestMetrics, RequestTally, exposition
 from surge.platform.problems import install_problem_handlers
+
+
+async def metrics_endpoint(_request: Request) -> Response:
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
 
 
 def service_app(
     settings: Settings,
+    tally: RequestTally,
     routers: list[APIRouter],
     engine: Callable[[], AsyncEngine],
+    *,
+    log_requests: bool = False,
     **options: Any,
 ) -> FastAPI:
     """`engine` gives the started service's engine (readiness asks for it per request)."""
@@ -28,4 +41,13 @@ def service_app(
     for router in routers:
         app.include_router(router)
     app.router.routes.extend(health_routes(lambda: [database_check(engine())]))
+    app.router.routes.append(
+        Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    )
+    app.add_middleware(
+        RequestMetrics,
+        tally=tally,
+        count=settings.metrics_enabled,
+        log_requests=log_requests,
+    )
     return app

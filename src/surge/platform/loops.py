@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from surge.platform.logging import get_logger
+from surge.platform.metrics import LOOP_LAST_SUCCESS, LOOP_RESTARTS, LOOP_RUNNING
 
 log = get_logger(__name__)
 BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -62,17 +63,28 @@ class SupervisedLoop:
             pass
 
     async def _run(self) -> None:
+        running = LOOP_RUNNING.labels(self.name)
+        running.inc()
+        try:
+            await self._rounds()
+        finally:
+            running.dec()
+
+    async def _rounds(self) -> None:
         failures = 0
+        last_success = LOOP_LAST_SUCCESS.labels(self.name)
         # The flag ends the loop even if a library call swallowed the cancellation.
         while not self._stopping.is_set():
             try:
                 await self.body()
                 failures = 0
+                last_success.set_to_current_time()
             except Exception as exc:  # the loop must outlive any one failure
                 if self.on_failure is not None:
                     self.on_failure(exc)
                 delay = self.backoff_s[min(failures, len(self.backoff_s) - 1)]
                 failures += 1
+                LOOP_RESTARTS.labels(self.name).inc()
                 log.warning("loop_retrying", loop=self.name, error=repr(exc), delay_s=delay)
                 await self.sleep(delay)
 

@@ -7,7 +7,9 @@ module routes by hand: a handful of exact paths, and everything else is a slug.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable
+from random import random
 
 import httpx
 import orjson
@@ -21,6 +23,18 @@ from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_client, internal_token_ok
 from surge.platform.logging import get_logger
+from surge.platform.metrics import (
+    CACHE_LOOKUPS,
+    LATENCY_BUCKETS,
+    UNMATCHED_ROUTE,
+    RequestTally,
+    add_publisher,
+    exposition,
+    method_label,
+    remove_publisher,
+    service_started,
+    service_stopped,
+)
 from surge.platform.problems import (
     FORBIDDEN,
     PROBLEM_CONTENT_TYPE,
@@ -43,12 +57,36 @@ from surge.redirect.spool import Spool
 from surge.redirect.visitor import VisitorHasher
 
 log = get_logger(__name__)
-JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+JSON = b"application/json"
+PROBLEM = PROBLEM_CONTENT_TYPE.encode()
 _TOKEN_HEADER = INTERNAL_TOKEN_HEADER.encode()
+SLUG_ROUTE = "/{slug}"
+INVALIDATE_PATH = "/internal/redirect/invalidate"
+# Paths that are not slugs; each is its own route label.
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", INVALIDATE_PATH})
+REDIRECT_STATUSES = (301, 302, 307, 308)
+FIRST_BUCKET = LATENCY_BUCKETS[0]
+LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
 
 
 class ApiUnavailable(Exception):
     pass
+
+
+class RedirectTally(RequestTally):
+    """Also counts the local tier's hits, without a counter on the hot path: every GET or HEAD
+    of a slug asks the local tier once, so its hits are those requests less its misses and
+    negative answers."""
+
+    def publish(self) -> None:
+        asked = sum(
+            sum(row[:-1])
+            for (route, method, _status), row in self.rows()
+            if route == SLUG_ROUTE and method in ("GET", "HEAD")
+        )
+        hits = asked - self.lookups[LOCAL_MISS] - self.lookups[LOCAL_NEGATIVE]
+        self.lookups[LOCAL_HIT] += int(hits)
+        super().publish()
 
 
 class RedirectService:
@@ -66,8 +104,17 @@ class RedirectService:
         self.api_transport = api_transport
         self.analytics_transport = analytics_transport
         self.clock = clock
+        self.tally = RedirectTally(self.name)
+        self.metrics_on = settings.metrics_enabled
+        # The tally's rows of redirects by status (301, 302, 307, 308).
+        self.get_rows = {s: self.tally.row(SLUG_ROUTE, "GET", s) for s in REDIRECT_STATUSES}
+        self.head_rows = {s: self.tally.row(SLUG_ROUTE, "HEAD", s) for s in REDIRECT_STATUSES}
+        self.log_sample = settings.redirect_log_sample
         self.cache: LocalCache[str, Target] = LocalCache(
-            settings.cache_size, settings.cache_ttl_s, settings.negative_cache_ttl_s
+            settings.cache_size,
+            settings.cache_ttl_s,
+            settings.negative_cache_ttl_s,
+            on_stale=self._served_stale,
         )
         self.visitors = VisitorHasher(settings.visitor_salt_secret)
         self.new_click_id = click_ids()
@@ -117,8 +164,13 @@ class RedirectService:
             spool=Spool(s.spool_dir),
         )
         self.clicks.start()
+        service_started(self.name, s.build_commit, self.tally)
+        add_publisher(self.clicks.publish_metrics)
 
     async def stop(self) -> None:
+        service_stopped(self.tally)
+        if self.clicks is not None:
+            remove_publisher(self.clicks.publish_metrics)
         if self.invalidations is not None:
             await self.invalidations.stop()
         if self.clicks is not None:
@@ -134,39 +186,43 @@ class RedirectService:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        # The request's time: its clicks' timestamp, what expiry is checked against, and where
+        # its duration starts (one clock read for all three: each costs 1% of this path).
+        now = self.clock()
         path: str = scope["path"]
         method: str = scope["method"]
-        if path.startswith("/internal/"):
-            await self._internal(scope, receive, send)
-            return
-        if path in ("/healthz", "/readyz"):
-            await self._health(path, send)
-            return
-        if method != "GET" and method != "HEAD":
-            await self._page(METHOD_NOT_ALLOWED, scope, send, [(b"allow", b"GET, HEAD")])
+        if path.startswith("/internal/") or path in OWN_PATHS or method not in ("GET", "HEAD"):
+            await self._not_a_redirect(scope, receive, send, now)
             return
         slug = path[1:]
         if not SLUG_PATTERN.fullmatch(slug):
             await self._page(NOT_FOUND, scope, send)
+            self._observe(UNMATCHED_ROUTE, method, NOT_FOUND.status, now)
             return
         cached = self.cache.peek(slug)
         if cached is None:
+            if self.metrics_on:
+                self.tally.lookups[LOCAL_MISS] += 1
             try:
                 target = await self.cache.get_or_load(slug, self._load)
             except ApiUnavailable:
                 await self._page(UNAVAILABLE, scope, send, [(b"retry-after", b"5")])
+                self._observe(SLUG_ROUTE, method, UNAVAILABLE.status, now)
                 return
         else:
             target = None if cached is ABSENT else cached  # type: ignore[assignment]
+            if target is None and self.metrics_on:
+                self.tally.lookups[LOCAL_NEGATIVE] += 1
         if target is None:
             await self._page(NOT_FOUND, scope, send)
+            self._observe(SLUG_ROUTE, method, NOT_FOUND.status, now)
             return
-        now = self.clock()
         if (target.expires_at is not None and now >= target.expires_at) or (
             target.max_clicks is not None
             and target.clicks_before + target.served >= target.max_clicks
         ):
             await self._page(GONE, scope, send)
+            self._observe(SLUG_ROUTE, method, GONE.status, now)
             return
         await send(
             {"type": "http.response.start", "status": target.status, "headers": target.headers}
@@ -175,6 +231,36 @@ class RedirectService:
         if method == "GET":  # HEAD is link checkers and unfurlers, not people: not a click
             target.served += 1
             self._record_click(target, scope, now)
+        if self.metrics_on:
+            # Inline, with the route's rows looked up by status: every 0.1 µs here is 1.5%.
+            elapsed = self.clock() - now
+            row = (self.get_rows if method == "GET" else self.head_rows)[target.status]
+            # Most cached redirects fall in the first bucket: one comparison instead of a search.
+            row[0 if elapsed <= FIRST_BUCKET else bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+            row[-1] += elapsed
+        if self.log_sample and random() < self.log_sample:
+            log.info("redirect", slug=slug, method=method, status=target.status)
+
+    def _observe(self, route: str, method: str, status: int, start: float) -> None:
+        if self.metrics_on:
+            self.tally.observe(route, method_label(method), status, self.clock() - start)
+
+    async def _not_a_redirect(
+        self, scope: Scope, receive: Receive, send: Send, start: float
+    ) -> None:
+        path: str = scope["path"]
+        route = path if path in OWN_PATHS else UNMATCHED_ROUTE
+        if path.startswith("/internal/"):
+            status = await self._internal(scope, receive, send)
+        elif path == "/metrics":
+            body, content_type = exposition()
+            status = await self._reply(send, 200, body, content_type.encode())
+        elif path in ("/healthz", "/readyz"):
+            status = await self._health(path, send)
+        else:
+            route = SLUG_ROUTE if SLUG_PATTERN.fullmatch(path[1:]) else UNMATCHED_ROUTE
+            status = await self._page(METHOD_NOT_ALLOWED, scope, send, [(b"allow", b"GET, HEAD")])
+        self._observe(route, scope["method"], status, start)
 
     def _record_click(self, target: Target, scope: Scope, now: float) -> None:
         referrer = user_agent = country = ip = None
@@ -228,18 +314,25 @@ class RedirectService:
         try:
             response = await self.api.get(f"/internal/links/{slug}")
         except httpx.HTTPError as exc:
+            CACHE_LOOKUPS.labels("api", "error").inc()
             raise ApiUnavailable(str(exc)) from exc
         if response.status_code == 404:
+            CACHE_LOOKUPS.labels("api", "negative").inc()
             return None
         if response.status_code != 200:
+            CACHE_LOOKUPS.labels("api", "error").inc()
             raise ApiUnavailable(f"api answered {response.status_code}")
+        CACHE_LOOKUPS.labels("api", "hit").inc()
         return ResolvedLink.model_validate_json(response.content)
+
+    def _served_stale(self) -> None:
+        CACHE_LOOKUPS.labels("local", "stale").inc()
 
     # --- the rest: error pages, health, internal -----------------------------------------------
 
     async def _page(
         self, page: Page, scope: Scope, send: Send, extra: Headers | None = None
-    ) -> None:
+    ) -> int:
         accept = b""
         for name, value in scope["headers"]:
             if name == b"accept":
@@ -256,38 +349,39 @@ class RedirectService:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+        return page.status
 
-    async def _json(self, send: Send, status: int, payload: object) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
-        await send({"type": "http.response.body", "body": orjson.dumps(payload)})
+    async def _reply(self, send: Send, status: int, body: bytes, content_type: bytes) -> int:
+        headers = [(b"content-type", content_type)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return status
 
-    async def _problem(self, send: Send, problem: ProblemType, detail: str) -> None:
-        headers = [(b"content-type", PROBLEM_CONTENT_TYPE.encode())]
-        await send({"type": "http.response.start", "status": problem.status, "headers": headers})
-        await send({"type": "http.response.body", "body": problem.body(detail)})
+    async def _json(self, send: Send, status: int, payload: object) -> int:
+        return await self._reply(send, status, orjson.dumps(payload), JSON)
 
-    async def _health(self, path: str, send: Send) -> None:
+    async def _problem(self, send: Send, problem: ProblemType, detail: str) -> int:
+        return await self._reply(send, problem.status, problem.body(detail), PROBLEM)
+
+    async def _health(self, path: str, send: Send) -> int:
         if path == "/healthz":
-            await self._json(send, 200, {"status": "ok"})
-            return
+            return await self._json(send, 200, {"status": "ok"})
         flushing = self.clicks is not None and self.clicks.running
         checks = {"click_flusher": "ok" if flushing else "stopped"}
-        await self._json(
+        return await self._json(
             send,
             200 if flushing else 503,
             {"status": "ok" if flushing else "unavailable", "checks": checks},
         )
 
-    async def _internal(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _internal(self, scope: Scope, receive: Receive, send: Send) -> int:
         token = dict(scope["headers"]).get(_TOKEN_HEADER)
         if not internal_token_ok(
             token.decode("latin-1") if token else None, self.settings.internal_token
         ):
-            await self._problem(send, FORBIDDEN, "Internal endpoint: token required.")
-            return
-        if scope["path"] != "/internal/redirect/invalidate" or scope["method"] != "POST":
-            await self._page(NOT_FOUND, scope, send)
-            return
+            return await self._problem(send, FORBIDDEN, "Internal endpoint: token required.")
+        if scope["path"] != INVALIDATE_PATH or scope["method"] != "POST":
+            return await self._page(NOT_FOUND, scope, send)
         body = b""
         while True:
             message = await receive()
@@ -297,8 +391,7 @@ class RedirectService:
         try:
             slugs = Invalidation.model_validate_json(body).slugs
         except ValueError:
-            await self._problem(send, VALIDATION_ERROR, "Invalid invalidation")
-            return
+            return await self._problem(send, VALIDATION_ERROR, "Invalid invalidation")
         for slug in slugs:
             self.cache.evict(slug)
-        await self._json(send, 200, {"evicted": len(slugs)})
+        return await self._json(send, 200, {"evicted": len(slugs)})

@@ -12,6 +12,14 @@ from redis.asyncio import Redis
 from surge.data.events import ClickRow, pack_batch
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
+from surge.platform.metrics import (
+    CLICKS_BUFFERED,
+    CLICKS_FLUSHED,
+    CLICKS_RECORDED,
+    CLICKS_SPOOLED,
+    SPOOL_BYTES,
+    SPOOL_FILES,
+)
 from surge.redirect.spool import Spool
 
 log = get_logger(__name__)
@@ -86,8 +94,10 @@ class ClickBuffer:
         self._flusher = SupervisedLoop("click-flusher", self._flush_round)
         self._spilling: asyncio.Task[None] | None = None
         self._next_orphan_scan = 0.0
+        self.recorded = 0  # since the metrics were last published: a plain int on the hot path
 
     def add(self, event: ClickRow) -> None:
+        self.recorded += 1
         events = self.events
         events.append(event)
         if len(events) >= self.batch_size:
@@ -101,7 +111,16 @@ class ClickBuffer:
 
     async def _spill(self, rows: list[ClickRow]) -> None:
         await asyncio.to_thread(self.spool.append, pack_batch(rows))
+        CLICKS_SPOOLED.inc(len(rows))
         log.warning("clicks_spilled_to_spool", events=len(rows))
+
+    def publish_metrics(self) -> None:
+        CLICKS_RECORDED.inc(self.recorded)
+        self.recorded = 0
+        CLICKS_BUFFERED.set(len(self.events))
+        files, size = self.spool.usage()
+        SPOOL_FILES.set(files)
+        SPOOL_BYTES.set(size)
 
     def start(self) -> None:
         self._flusher.start()
@@ -135,10 +154,12 @@ class ClickBuffer:
         if not spool.pending:
             try:
                 await self.sink.send(batch)
+                CLICKS_FLUSHED.inc(len(events))
                 return
             except Exception as exc:
                 log.warning("clicks_spooled", events=len(events), error=repr(exc))
         await asyncio.to_thread(spool.append, batch)
+        CLICKS_SPOOLED.inc(len(events))
 
     async def _replay_spool(self) -> None:
         spool = self.spool
@@ -169,5 +190,6 @@ class ClickBuffer:
             # Out of time: the disk keeps them for the next start (a batch cut off mid-send
             # may be sent twice; ingest counts it once).
             await asyncio.to_thread(self.spool.append, pack_batch(self.events))
+            CLICKS_SPOOLED.inc(len(self.events))
             self.events.clear()
         self.spool.close()

@@ -18,6 +18,7 @@ from typing import BinaryIO
 import orjson
 
 from surge.platform.logging import get_logger
+from surge.platform.metrics import CLICKS_REPLAYED
 
 log = get_logger(__name__)
 Send = Callable[[bytes], Awaitable[None]]
@@ -71,8 +72,10 @@ class Spool:
         for spool in [*self._adopted, *([self._own] if self._own else [])]:
             lines = spool.lines()
             for line in lines[spool.delivered_lines :]:
-                if _is_json_array(line):
+                events = _events_in(line)
+                if events is not None:
                     await send(line)  # raises: what is left stays for the next replay
+                    CLICKS_REPLAYED.inc(events)
                 else:  # torn by a crash mid-write: the rest of the file is still good
                     log.error("spool_line_unreadable", path=str(spool.path), line=line[:200])
                 spool.delivered_lines += 1
@@ -84,6 +87,18 @@ class Spool:
                 self._adopted.remove(spool)
                 log.info("spool_replayed", path=str(spool.path), batches=len(lines))
         self._pending = False
+
+    def usage(self) -> tuple[int, int]:
+        """Spool files holding batches (this process's and orphans) and their bytes."""
+        files = size = 0
+        for path in self.directory.glob("clicks-*.spool"):
+            try:
+                file_size = path.stat().st_size
+            except FileNotFoundError:  # replayed and removed meanwhile
+                continue
+            files += file_size > 0
+            size += file_size
+        return files, size
 
     def close(self) -> None:
         for spool in self._adopted:
@@ -131,11 +146,13 @@ class Spool:
             self._adopted.append(_SpoolFile(path, handle))
 
 
-def _is_json_array(line: bytes) -> bool:
+def _events_in(line: bytes) -> int | None:
+    """How many events a spooled batch holds; None when the line is not one (torn)."""
     try:
-        return isinstance(orjson.loads(line), list)
+        batch = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return False
+        return None
+    return len(batch) if isinstance(batch, list) else None
 
 
 def _mtime(path: Path) -> float:

@@ -1,0 +1,134 @@
+"""`GET /metrics`: after a scripted set of requests, the exposition parses and every counter
+moved by exactly what the requests did (deltas: the registry is the process's, shared with
+the other tests)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import httpx
+import pytest
+from prometheus_client import Histogram
+from prometheus_client.parser import text_string_to_metric_families
+
+from surge import __version__
+from surge.platform.db_metrics import MAX_FINGERPRINTS, StatementTimer, fingerprint
+from surge.platform.metrics import HTTP_DURATION, LATENCY_BUCKETS, RequestTally
+from tests.conftest import Surge
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[Sample, float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def delta(after: Mapping[Sample, float], before: Mapping[Sample, float], name: str, **labels: str):
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+async def test_counters_hold_exactly_what_the_requests_did(surge: Surge) -> None:
+    headers = await surge.new_key()
+    before = await scrape(surge.client)
+    created = await surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com/m"}, headers=headers
+    )
+    assert created.status_code == 201
+    slug = created.json()["slug"]
+    for _ in range(7):
+        assert (await surge.client.get(f"/{slug}")).status_code == 302
+    for _ in range(2):
+        assert (await surge.client.get("/no-such-slug")).status_code == 404
+    assert (await surge.client.head(f"/{slug}")).status_code == 302
+    await surge.flush_clicks()
+    after = await scrape(surge.client)
+
+    def moved(name: str, **labels: str) -> float:
+        return delta(after, before, name, **labels)
+
+    redirect = {"service": "redirect", "route": "/{slug}"}
+    assert moved("surge_http_requests_total", **redirect, method="GET", status="302") == 7
+    assert moved("surge_http_requests_total", **redirect, method="GET", status="404") == 2
+    assert moved("surge_http_requests_total", **redirect, method="HEAD", status="302") == 1
+    assert moved("surge_http_request_duration_seconds_count", **redirect, method="GET") == 9
+    assert (
+        moved("surge_http_request_duration_seconds_bucket", **redirect, method="GET", le="+Inf")
+        == 9
+    )
+    api_create = {"service": "api", "route": "/api/v1/links", "method": "POST", "status": "201"}
+    assert moved("surge_http_requests_total", **api_create) == 1
+    # One miss per slug, then hits: the link's 7 GETs and 1 HEAD, the unknown slug's second ask.
+    assert moved("surge_cache_lookups_total", tier="local", outcome="miss") == 2
+    assert moved("surge_cache_lookups_total", tier="local", outcome="hit") == 7
+    assert moved("surge_cache_lookups_total", tier="local", outcome="negative") == 1
+    assert moved("surge_clicks_recorded_total") == 7
+    assert moved("surge_clicks_flushed_total") == 7
+    assert moved("surge_clicks_ingested_total") == 7
+    assert moved("surge_clicks_duplicates_total") == 0
+    assert after[("surge_clicks_buffered", frozenset())] == 0
+    for service in ("api", "redirect", "analytics"):
+        labels = {"service": service, "version": __version__, "commit": "unknown"}
+        assert after[("surge_build_info", frozenset(labels.items()))] == 1
+    assert after[("surge_loop_running", frozenset({("loop", "click-flusher")}))] >= 1
+    statements = {
+        dict(labels)["statement"]
+        for (name, labels) in after
+        if name == "surge_db_statement_duration_seconds_count" and ("service", "api") in labels
+    }
+    assert any(re.fullmatch(r"insert links [0-9a-f]{8}", s) for s in statements), statements
+
+
+@pytest.mark.parametrize("backend", ["production"], indirect=True)
+async def test_the_shared_tier_counts_its_lookups(surge: Surge) -> None:
+    headers = await surge.new_key()
+    created = await surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com/r"}, headers=headers
+    )
+    before = await scrape(surge.client)
+    assert (await surge.client.get(f"/{created.json()['slug']}")).status_code == 302
+    assert (await surge.client.get("/never-made")).status_code == 404
+    after = await scrape(surge.client)
+    # The api wrote the new link into Redis: the replica finds it there, not at the api.
+    assert delta(after, before, "surge_cache_lookups_total", tier="redis", outcome="hit") == 1
+    assert delta(after, before, "surge_cache_lookups_total", tier="redis", outcome="miss") == 1
+    assert delta(after, before, "surge_cache_lookups_total", tier="api", outcome="negative") == 1
+    assert delta(after, before, "surge_cache_lookups_total", tier="api", outcome="hit") == 0
+
+
+def test_a_tally_publishes_what_the_library_would_have_recorded() -> None:
+    durations = [0.0001, 0.0005, 0.0007, 0.003, 0.05, 0.2, 12.0]
+    direct = Histogram("direct_seconds", "d", ["route"], buckets=LATENCY_BUCKETS, registry=None)
+    tally = RequestTally("probe")
+    row = tally.row("/r", "GET", 200)
+    for seconds in durations:
+        direct.labels("/r").observe(seconds)
+        tally.observe("/r", "GET", 200, seconds)
+    tally.publish()
+
+    published = HTTP_DURATION.labels("probe", "/r", "GET")
+    assert [b.get() for b in published._buckets] == [b.get() for b in direct.labels("/r")._buckets]
+    assert published._sum.get() == pytest.approx(sum(durations))
+    assert row == [0.0] * len(row)  # published once, not again
+
+
+def test_statement_fingerprints_ignore_parameter_lists_and_stay_bounded() -> None:
+    one = fingerprint("SELECT links.id FROM links WHERE links.slug IN ($1, $2)")
+    three = fingerprint("SELECT links.id\n  FROM links WHERE links.slug IN ($1, $2, $3)")
+    assert one == three
+    assert re.fullmatch(r"select links [0-9a-f]{8}", one)
+    assert fingerprint("INSERT INTO clicks (a) VALUES (?), (?), (?)") == fingerprint(
+        "INSERT INTO clicks (a) VALUES (?)"
+    )
+    timer = StatementTimer("probe")
+    names = {timer.name(f"SELECT {n} FROM t{n}") for n in range(MAX_FINGERPRINTS + 50)}
+    assert len(names) == MAX_FINGERPRINTS + 1
+    assert "other" in names
