@@ -71,8 +71,10 @@ def _serve(settings: Settings, service: str, host: str, port: int | None) -> Non
 
     from surge.apps import build_app
     from surge.platform.logging import configure_logging
+    from surge.platform.tracing import configure_from_environment as configure_tracing
 
     configure_logging(settings.log_level)
+    configure_tracing(service)
     app = build_app(service, settings)  # type: ignore[arg-type]
     uvicorn.run(
         app,

@@ -16,6 +16,7 @@ from surge import __version__
 from surge.platform.db_metrics import MAX_FINGERPRINTS, StatementTimer, fingerprint
 from surge.platform.metrics import HTTP_DURATION, LATENCY_BUCKETS, RequestTally
 from tests.conftest import Surge
+from tests.helpers import wait_for
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
@@ -50,7 +51,14 @@ async def test_counters_hold_exactly_what_the_requests_did(surge: Surge) -> None
         assert (await surge.client.get("/no-such-slug")).status_code == 404
     assert (await surge.client.head(f"/{slug}")).status_code == 302
     await surge.flush_clicks()
-    after = await scrape(surge.client)
+    after: dict[Sample, float] = {}
+
+    async def all_ingested() -> bool:
+        # The flusher may hold a batch in flight that flush_clicks() did not wait for.
+        after.update(await scrape(surge.client))
+        return delta(after, before, "surge_clicks_ingested_total") >= 7
+
+    await wait_for(all_ingested, what="7 clicks ingested")
 
     def moved(name: str, **labels: str) -> float:
         return delta(after, before, name, **labels)

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import structlog.testing
 
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
@@ -212,3 +213,22 @@ async def test_health_and_readiness(harness: Harness) -> None:
     assert (await harness.client.get("/healthz")).json() == {"status": "ok"}
     ready = await harness.client.get("/readyz")
     assert ready.status_code == 200
+
+
+@pytest.mark.parametrize(("sample", "logged"), [(0.0, 0), (1.0, 3)])
+async def test_redirect_access_logs_are_sampled(tmp_path: Path, sample: float, logged: int) -> None:
+    api = FakeApi({"viral": dict(LINK)})
+    service = RedirectService(
+        make_settings(tmp_path, redirect_log_sample=sample),
+        api_transport=httpx.MockTransport(api.handle),
+        analytics_transport=httpx.MockTransport(FakeAnalytics().handle),
+    )
+    async with Lifespan(service.app, [service]) as lifespan:
+        transport = httpx.ASGITransport(app=lifespan)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sho.rt") as client:
+            with structlog.testing.capture_logs() as events:
+                for _ in range(3):
+                    assert (await client.get("/viral")).status_code == 302
+    redirects = [e for e in events if e["event"] == "redirect"]
+    assert len(redirects) == logged
+    assert all(e["slug"] == "viral" and e["status"] == 302 for e in redirects)

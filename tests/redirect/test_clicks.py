@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ class SlowSink:
         self.cancelled = 0
         self.down = False
 
-    async def send(self, batch: bytes) -> None:
+    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
         self.started.set()
         if self.down:
             raise ConnectionError("down")

@@ -23,10 +23,12 @@ from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
 from surge.platform.metrics import DEAD_LETTERED, STREAM_LAG, STREAM_LENGTH, STREAM_PENDING
 from surge.platform.redis import RedisNames
+from surge.platform.tracing import LINKS_FIELD
 
 log = get_logger(__name__)
 Entry = tuple[bytes, dict[bytes, bytes]]
 MAINTENANCE_EVERY_S = 2.0
+_LINKS = LINKS_FIELD.encode()
 
 
 class ClickStreamConsumer:
@@ -142,9 +144,12 @@ class ClickStreamConsumer:
         if not entries:
             return 0
         events: list[ClickEvent] = []
+        links: list[str] = []
         for entry_id, fields in entries:
             if fields is None:  # deleted while pending: nothing left to ingest
                 continue
+            if _LINKS in fields:
+                links += fields[_LINKS].decode("latin-1").split(",")
             try:
                 events.extend(unpack_batch(fields[b"events"]))
             except (KeyError, ValueError):
@@ -154,7 +159,7 @@ class ClickStreamConsumer:
                 await self.redis.xadd(self.names.dead_clicks, dead)
                 DEAD_LETTERED.inc()
         if events:
-            await self.clicks.ingest(events)
+            await self.clicks.ingest(events, links)
         await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
         return len(entries)
 

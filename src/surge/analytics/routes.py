@@ -19,6 +19,7 @@ from surge.platform.problems import (
     VALIDATION_ERROR,
     problem_responses,
 )
+from surge.platform.tracing import LINKS_HEADER
 
 MAX_BATCH = 10_000
 
@@ -44,7 +45,8 @@ async def ingest_clicks(request: Request, clicks: ClickServiceDep) -> dict[str, 
         raise VALIDATION_ERROR(f"Invalid click batch: {str(exc)[:500]}") from exc
     if len(events) > MAX_BATCH:
         raise BATCH_TOO_LARGE(f"At most {MAX_BATCH} events.")
-    result = await clicks.ingest(events)
+    links = request.headers.get(LINKS_HEADER, "")
+    result = await clicks.ingest(events, [link for link in links.split(",") if link])
     return {"received": result.received, "ingested": result.ingested}
 
 

@@ -15,6 +15,7 @@ from surge.data.events import ClickEvent
 from surge.platform.db import SessionMaker, transaction
 from surge.platform.metrics import CLICKS_DUPLICATES, CLICKS_INGESTED, INGEST_DURATION
 from surge.platform.problems import INVALID_RANGE, RANGE_TOO_LARGE
+from surge.platform.tracing import ingest_span
 
 DEFAULT_RANGE = timedelta(days=7)
 MAX_POINTS = 24 * 93  # a quarter by the hour, or about six years by the day
@@ -73,9 +74,9 @@ class ClickService:
     def __init__(self, sessions: SessionMaker) -> None:
         self.sessions = sessions
 
-    async def ingest(self, events: Sequence[ClickEvent]) -> IngestResult:
+    async def ingest(self, events: Sequence[ClickEvent], links: Sequence[str] = ()) -> IngestResult:
         """Store a batch of click events exactly once each, raw and rolled up, in one
-        transaction."""
+        transaction. `links`: traceparents of redirects whose clicks are in it (tracing)."""
         enriched: list[Click] = []
         for first in range(0, len(events), ENRICH_SLICE):
             if first:
@@ -83,7 +84,7 @@ class ClickService:
                 # process it also answers redirects, and a whole batch is tens of ms of Python.
                 await asyncio.sleep(0)
             enriched += [enrich(event) for event in events[first : first + ENRICH_SLICE]]
-        with INGEST_DURATION.time():
+        with INGEST_DURATION.time(), ingest_span(links, len(events)):
             async with transaction(self.sessions) as session:
                 ingested = await ClickRepository(session).ingest(enriched)
         CLICKS_INGESTED.inc(ingested)

@@ -13,6 +13,7 @@ from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.db_metrics import instrument_engine
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.redis import RedisNames, redis_from_settings
+from surge.platform.tracing import active as active_tracing
 
 
 @dataclass(slots=True)
@@ -28,6 +29,9 @@ class DataPlane:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         if settings.metrics_enabled:
             instrument_engine(engine, service)
+        tracing = active_tracing()
+        if tracing is not None:
+            tracing.engine(engine)
         try:
             if migrate:
                 await upgrade_to_head(engine)

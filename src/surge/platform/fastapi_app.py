@@ -18,6 +18,7 @@ from surge.platform.config import Settings
 from surge.platform.health import database_check, health_routes
 from surge.platform.metrics import RequestMetrics, RequestTally, exposition
 from surge.platform.problems import install_problem_handlers
+from surge.platform.tracing import active as active_tracing
 
 
 async def metrics_endpoint(_request: Request) -> Response:
@@ -50,4 +51,7 @@ def service_app(
         count=settings.metrics_enabled,
         log_requests=log_requests,
     )
+    tracing = active_tracing()
+    if tracing is not None:
+        tracing.fastapi(app)
     return app

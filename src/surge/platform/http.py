@@ -6,6 +6,8 @@ import hmac
 
 import httpx
 
+from surge.platform.tracing import active as active_tracing
+
 INTERNAL_TOKEN_HEADER = "x-surge-internal-token"
 
 
@@ -21,12 +23,16 @@ def internal_client(
     In the all-in-one mode `transport` is an `httpx.ASGITransport` onto the other service's app,
     so the very same client code runs in one process and across the network.
     """
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         headers={INTERNAL_TOKEN_HEADER: token},
         timeout=httpx.Timeout(timeout_s),
         transport=transport,
     )
+    tracing = active_tracing()
+    if tracing is not None:  # every call then carries the W3C traceparent
+        tracing.httpx_client(client)
+    return client
 
 
 def internal_token_ok(presented: str | None, expected: str) -> bool:

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import EventDict
 
 
 def configure_logging(level: str = "info") -> None:
@@ -16,6 +17,7 @@ def configure_logging(level: str = "info") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -25,6 +27,18 @@ def configure_logging(level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def add_trace_ids(_logger: object, _method: str, event: EventDict) -> EventDict:
+    """`trace_id` and `span_id` of the span under way, when tracing is on. Looked up through
+    sys.modules: with tracing off, OpenTelemetry is never imported for this."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is not None:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            event["trace_id"] = f"{context.trace_id:032x}"
+            event["span_id"] = f"{context.span_id:016x}"
+    return event
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

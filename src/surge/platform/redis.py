@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from surge.platform.config import Settings
+from surge.platform.tracing import active as active_tracing
 
 
 def create_redis(url: str, *, timeout_s: float) -> Redis:
@@ -23,7 +24,11 @@ def redis_from_settings(settings: Settings) -> Redis | None:
     """The configured Redis, or None: without it every service runs on its local fallbacks."""
     if not settings.redis_url:
         return None
-    return create_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+    redis = create_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+    tracing = active_tracing()
+    if tracing is not None:
+        tracing.redis(redis)
+    return redis
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from random import random
 import httpx
 import orjson
 from redis.asyncio import Redis
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, Invalidation, ResolvedLink
 from surge.data.events import click_ids, click_row
@@ -42,6 +42,7 @@ from surge.platform.problems import (
     ProblemType,
 )
 from surge.platform.redis import RedisNames, redis_from_settings
+from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import InvalidationListener
 from surge.redirect.responses import (
@@ -71,6 +72,13 @@ LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"),
 
 class ApiUnavailable(Exception):
     pass
+
+
+def route_of(path: str) -> str:
+    """The route template of a path: its own name, or the slug route."""
+    if path in OWN_PATHS:
+        return path
+    return SLUG_ROUTE if SLUG_PATTERN.fullmatch(path[1:]) else UNMATCHED_ROUTE
 
 
 class RedirectTally(RequestTally):
@@ -127,7 +135,8 @@ class RedirectService:
         self.shared: SharedLinkTier | None = None
         self.clicks: ClickBuffer | None = None
         self.invalidations: InvalidationListener | None = None
-        self.app = self
+        self.tracing = active_tracing()
+        self.app: ASGIApp = self if self.tracing is None else self.tracing.asgi(self, route_of)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -249,7 +258,7 @@ class RedirectService:
         self, scope: Scope, receive: Receive, send: Send, start: float
     ) -> None:
         path: str = scope["path"]
-        route = path if path in OWN_PATHS else UNMATCHED_ROUTE
+        route = route_of(path)
         if path.startswith("/internal/"):
             status = await self._internal(scope, receive, send)
         elif path == "/metrics":
@@ -258,7 +267,6 @@ class RedirectService:
         elif path in ("/healthz", "/readyz"):
             status = await self._health(path, send)
         else:
-            route = SLUG_ROUTE if SLUG_PATTERN.fullmatch(path[1:]) else UNMATCHED_ROUTE
             status = await self._page(METHOD_NOT_ALLOWED, scope, send, [(b"allow", b"GET, HEAD")])
         self._observe(route, scope["method"], status, start)
 
@@ -277,6 +285,10 @@ class RedirectService:
             client = scope.get("client")
             ip = client[0] if client else ""
         assert self.clicks is not None
+        if self.tracing is not None:
+            parent = self.tracing.current_traceparent()
+            if parent is not None:
+                self.clicks.link(parent)
         self.clicks.add(
             click_row(
                 id=self.new_click_id(),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import httpx
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from surge.platform.metrics import (
     SPOOL_BYTES,
     SPOOL_FILES,
 )
+from surge.platform.tracing import LINKS_FIELD, LINKS_HEADER, MAX_LINKS
 from surge.redirect.spool import Spool
 
 log = get_logger(__name__)
@@ -28,8 +30,9 @@ ORPHAN_SCAN_EVERY_S = 5.0
 
 
 class ClickSink(Protocol):
-    async def send(self, batch: bytes) -> None:
-        """Deliver the whole packed batch or raise; a raised batch is sent again later."""
+    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
+        """Deliver the whole packed batch or raise; a raised batch is sent again later.
+        `links`: traceparents of sampled redirects whose clicks are in it (tracing on)."""
 
 
 class HttpClickSink:
@@ -38,11 +41,12 @@ class HttpClickSink:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
-    async def send(self, batch: bytes) -> None:
+    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
+        headers = {"content-type": "application/json"}
+        if links:
+            headers[LINKS_HEADER] = ",".join(links)
         response = await self.client.post(
-            "/internal/analytics/clicks",
-            content=batch,
-            headers={"content-type": "application/json"},
+            "/internal/analytics/clicks", content=batch, headers=headers
         )
         response.raise_for_status()
 
@@ -58,8 +62,11 @@ class RedisStreamSink:
         self.redis = redis
         self.stream = stream
 
-    async def send(self, batch: bytes) -> None:
-        await self.redis.xadd(self.stream, {"events": batch})
+    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
+        fields: dict[Any, Any] = {"events": batch}
+        if links:
+            fields[LINKS_FIELD] = ",".join(links)
+        await self.redis.xadd(self.stream, fields)
 
 
 class ClickBuffer:
@@ -95,6 +102,12 @@ class ClickBuffer:
         self._spilling: asyncio.Task[None] | None = None
         self._next_orphan_scan = 0.0
         self.recorded = 0  # since the metrics were last published: a plain int on the hot path
+        self.links: list[str] = []  # traceparents that go with the next batch sent
+
+    def link(self, traceparent: str) -> None:
+        """A sampled redirect's span: the next batch sent carries it (up to MAX_LINKS)."""
+        if len(self.links) < MAX_LINKS:
+            self.links.append(traceparent)
 
     def add(self, event: ClickRow) -> None:
         self.recorded += 1
@@ -150,10 +163,11 @@ class ClickBuffer:
 
     async def _send(self, events: list[ClickRow]) -> None:
         batch = pack_batch(events)
+        links, self.links = self.links, []
         spool = self.spool
         if not spool.pending:
             try:
-                await self.sink.send(batch)
+                await self.sink.send(batch, links)
                 CLICKS_FLUSHED.inc(len(events))
                 return
             except Exception as exc:
