@@ -22,6 +22,7 @@ import gc
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ METRICS = os.environ.get("HOT_PATH_METRICS", "both")  # on, off or both
 
 
 class DropSink:
-    async def send(self, batch: bytes) -> None:
+    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
         return None
 
 
