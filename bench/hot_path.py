@@ -27,17 +27,36 @@ from pathlib import Path
 from typing import Any
 
 from surge.platform.config import Settings
+from surge.platform.tracing import Tracing, activate
 from surge.redirect.app import RedirectService
 from surge.redirect.responses import Target
 
 REQUESTS = int(os.environ.get("HOT_PATH_REQUESTS", "200000"))
 ROUNDS = int(os.environ.get("HOT_PATH_ROUNDS", "5"))
-METRICS = os.environ.get("HOT_PATH_METRICS", "both")  # on, off or both
+METRICS = os.environ.get("HOT_PATH_METRICS", "both")  # on, off, both or none
+# A sampling ratio, e.g. 0.01: also a service traced at that ratio (metrics on), its spans
+# built and dropped, to measure what tracing costs the hot path.
+TRACING = os.environ.get("HOT_PATH_TRACING")
 
 
 class DropSink:
     async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
         return None
+
+
+def tracing_at(ratio: float) -> Tracing:
+    """Tracing as `surge serve` builds it for OTEL_TRACES_SAMPLER=parentbased_traceidratio at
+    `ratio`, its spans built and dropped."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Drop()))
+    return Tracing(provider, redirect_ratio=ratio)
 
 
 async def started(tmp: Path, *, metrics: bool) -> RedirectService:
@@ -67,6 +86,10 @@ async def main() -> None:
         for mode in ("on", "off")
         if METRICS in (mode, "both")
     }
+    if TRACING:
+        activate(tracing_at(float(TRACING)))
+        services[f"metrics on, traced at {float(TRACING):.0%}"] = await started(tmp, metrics=True)
+        activate(None)
     gc.collect()
     gc.freeze()
     scope: dict[str, Any] = {
@@ -90,15 +113,19 @@ async def main() -> None:
     for _ in range(ROUNDS):
         for name, service in services.items():
             start = time.perf_counter()
+            app = service.app
             for _ in range(REQUESTS):
-                await service(scope, receive, send)
+                await app(scope, receive, send)
             best[name] = min(best[name], (time.perf_counter() - start) / REQUESTS * 1e6)
             await asyncio.sleep(0.2)  # let the flusher drain the round's clicks
     for name, micros in best.items():
         print(f"cached redirect, clicks recorded, {name}: {micros:.2f} µs (best of {ROUNDS})")
-    if len(best) == 2:
+    if "metrics on" in best and "metrics off" in best:
         cost = best["metrics on"] / best["metrics off"] - 1
         print(f"metrics cost: {cost:+.1%} per cached redirect (target: at most +5%)")
+    for name, micros in best.items():
+        if "traced" in name and "metrics on" in best:
+            print(f"tracing cost ({name}): {micros / best['metrics on'] - 1:+.1%}")
     for service in services.values():
         await service.stop()
 

@@ -4,12 +4,17 @@ the other tests)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import Histogram
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from surge import __version__
@@ -140,3 +145,53 @@ def test_statement_fingerprints_ignore_parameter_lists_and_stay_bounded() -> Non
     names = {timer.name(f"SELECT {n} FROM t{n}") for n in range(MAX_FINGERPRINTS + 50)}
     assert len(names) == MAX_FINGERPRINTS + 1
     assert "other" in names
+
+
+WORKER = """
+import asyncio, sys
+from surge.platform.metrics import RequestTally, service_started
+
+async def main() -> None:
+    tally = RequestTally("redirect")
+    service_started("redirect", "abc", tally)
+    for _ in range(int(sys.argv[1])):
+        tally.observe("/{slug}", "GET", 302, 0.0002)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until released
+
+asyncio.run(main())
+"""
+
+
+async def test_worker_processes_publish_into_one_sum(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, what each worker process counted reaches the shared
+    exposition without a scrape of that process (a scrape reaches only one of them)."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(n)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        for n in (3, 4)
+    ]
+    try:
+
+        async def summed() -> bool:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(tmp_path))
+            value = registry.get_sample_value(
+                "surge_http_requests_total",
+                {"service": "redirect", "route": "/{slug}", "method": "GET", "status": "302"},
+            )
+            return value == 7
+
+        await wait_for(summed, what="both workers' 3 + 4 requests in the shared exposition")
+    finally:
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.close()
+        for worker in workers:
+            worker.wait(timeout=10)
+    assert [w.returncode for w in workers] == [0, 0]

@@ -8,6 +8,7 @@ every process. What the redirect's hot path counts goes through a `RequestTally`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from bisect import bisect_left
@@ -117,14 +118,32 @@ LOOP_LAST_SUCCESS = Gauge(
 
 
 def service_started(service: str, commit: str, tally: RequestTally) -> None:
-    """Set the deploy marker; the service's tally is published with every exposition."""
+    """Set the deploy marker; the service's tally is published with every exposition (and,
+    with several worker processes, every second: a scrape reaches only one of them)."""
+    global _publishing
     BUILD_INFO.labels(service, __version__, commit).set(1)
     add_publisher(tally.publish)
+    if multiprocess() and _publishing is None:
+        _publishing = asyncio.create_task(_publish_every_second(), name="metrics-publisher")
 
 
 def service_stopped(tally: RequestTally) -> None:
+    global _publishing
     tally.publish()
     remove_publisher(tally.publish)
+    if not _publishers and _publishing is not None:
+        _publishing.cancel()
+        _publishing = None
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+async def _publish_every_second() -> None:
+    while True:
+        await asyncio.sleep(PUBLISH_EVERY_S)
+        publish()
 
 
 def method_label(method: str) -> str:
@@ -133,6 +152,8 @@ def method_label(method: str) -> str:
 
 # What must be pushed into the metrics before they are read: tallies, gauges read on demand.
 _publishers: list[Callable[[], None]] = []
+_publishing: asyncio.Task[None] | None = None
+PUBLISH_EVERY_S = 1.0
 
 
 def add_publisher(publish: Callable[[], None]) -> None:
@@ -154,7 +175,7 @@ def exposition() -> tuple[bytes, str]:
     the server when `PROMETHEUS_MULTIPROC_DIR` is set."""
     publish()
     registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess():
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST

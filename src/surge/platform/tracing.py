@@ -29,12 +29,13 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine
-    from starlette.types import ASGIApp, Scope
+    from starlette.types import ASGIApp
 
 NOT_TRACED = "healthz,readyz,metrics"
 MAX_LINKS = 32  # span links sent with one click batch
 LINKS_FIELD = "links"  # of a click stream entry
 LINKS_HEADER = "x-surge-span-links"  # of an ingest request
+TRACED = "surge.traced"  # in the scope of a request TraceGate sent through the tracing
 
 _active: Tracing | None = None
 
@@ -70,10 +71,20 @@ def activate(tracing: Tracing | None) -> None:
 
 
 class Tracing:
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(
+        self,
+        provider: TracerProvider,
+        *,
+        redirect_ratio: float = 1.0,
+        redirect_provider: TracerProvider | None = None,
+    ) -> None:
+        """`redirect_ratio` of the redirects without a parent are traced, by `redirect_provider`
+        (which must sample every span it is given; by default `provider`)."""
         from opentelemetry.instrumentation.redis import RedisInstrumentor
 
         self.provider = provider
+        self.redirect_ratio = redirect_ratio
+        self.redirect_provider = redirect_provider or provider
         self.tracer = provider.get_tracer("surge")
         self._redis = RedisInstrumentor()
 
@@ -90,26 +101,27 @@ class Tracing:
             resource = resource.merge(
                 Resource.create({"service.name": os.environ["OTEL_SERVICE_NAME"]})
             )
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+        processor = BatchSpanProcessor(_exporter())
         provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
-        provider.add_span_processor(BatchSpanProcessor(_exporter()))
-        return cls(provider)
+        provider.add_span_processor(processor)
+        # The redirect decides by itself which requests to trace (TraceGate) and traces all
+        # it lets through, into the same exporter.
+        redirect_provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
+        redirect_provider.add_span_processor(processor)
+        return cls(
+            provider, redirect_ratio=_ratio_from_environment(), redirect_provider=redirect_provider
+        )
 
     # --- what the services instrument ---------------------------------------------------------
 
     def asgi(self, app: ASGIApp, route: Callable[[str], str]) -> ASGIApp:
-        """`app` traced; `route(path)` names its spans (a template, never a raw slug)."""
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        """The redirect traced; `route(path)` names its spans (a template, never a raw slug)."""
+        from surge.platform.trace_gate import TraceGate
 
-        def span_details(scope: Scope) -> tuple[str, dict[str, str]]:
-            template = route(scope.get("path", ""))
-            return f"{scope.get('method', 'GET')} {template}", {"http.route": template}
-
-        return OpenTelemetryMiddleware(
-            app,
-            excluded_urls=NOT_TRACED,
-            default_span_details=span_details,
-            tracer_provider=self.provider,
-        )
+        tracer = self.redirect_provider.get_tracer("surge.redirect")
+        return TraceGate(app, tracer, route, self.redirect_ratio)
 
     def fastapi(self, app: Any) -> None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -166,6 +178,19 @@ class Tracing:
             "clicks ingest", links=span_links, attributes={"surge.clicks": events}
         ):
             yield
+
+
+def _ratio_from_environment() -> float:
+    """The share of root spans `OTEL_TRACES_SAMPLER` asks for: its ratio, 0 or 1."""
+    sampler = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    if sampler.endswith("always_off"):
+        return 0.0
+    if sampler.endswith("traceidratio"):
+        try:
+            return min(1.0, max(0.0, float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))))
+        except ValueError:
+            return 1.0
+    return 1.0
 
 
 def ingest_span(links: Sequence[str], events: int) -> Any:

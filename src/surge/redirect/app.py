@@ -42,6 +42,7 @@ from surge.platform.problems import (
     ProblemType,
 )
 from surge.platform.redis import RedisNames, redis_from_settings
+from surge.platform.tracing import TRACED
 from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import InvalidationListener
@@ -285,7 +286,7 @@ class RedirectService:
             client = scope.get("client")
             ip = client[0] if client else ""
         assert self.clicks is not None
-        if self.tracing is not None:
+        if self.tracing is not None and TRACED in scope:
             parent = self.tracing.current_traceparent()
             if parent is not None:
                 self.clicks.link(parent)
