@@ -12,6 +12,8 @@ from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
 from surge.analytics.service import ClickService
+from surge.platform.admission import admission
+from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import service_app
@@ -36,9 +38,11 @@ class AnalyticsService:
         self.consumer: ClickStreamConsumer | None = None
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
         self.tally = RequestTally(self.name)
+        self.breakers = Breakers(threshold=settings.breaker_threshold, ttl_s=settings.breaker_ttl_s)
         self.app = service_app(
             settings,
             self.tally,
+            self.breakers,
             [router],
             self._engine,
             title="Surge analytics (internal)",
@@ -52,8 +56,16 @@ class AnalyticsService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.data = data = await DataPlane.open(settings, migrate=self.migrate, service=self.name)
+        self.data = data = await DataPlane.open(
+            settings, migrate=self.migrate, service=self.name, breakers=self.breakers
+        )
         service_started(self.name, settings.build_commit, self.tally)
+        admission.configure(
+            max_in_flight=settings.max_in_flight,
+            max_api=settings.api_in_flight_limit,
+            api_lag_s=settings.shed_lag_ms / 1000,
+        )
+        admission.watch_lag()
         self.clicks = self.app.state.click_service = ClickService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
@@ -84,6 +96,7 @@ class AnalyticsService:
 
     async def stop(self) -> None:
         service_stopped(self.tally)
+        await admission.stop_watching()
         await self.upkeep.stop()
         if self.consumer is not None:
             await self.consumer.stop()

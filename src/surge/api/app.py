@@ -7,11 +7,13 @@ import sys
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from surge.api.clients import AnalyticsClient, LinkChangeNotifier
+from surge.api.clients import AnalyticsClient, LinkChangeNotifier, analytics_unavailable
 from surge.api.keys.service import KeyService
 from surge.api.links.routes import internal_router, router
 from surge.api.links.service import LinkService
 from surge.data.link_tier import SharedLinkTier
+from surge.platform.admission import admission
+from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import service_app
@@ -40,9 +42,11 @@ class ApiService:
         self.links: LinkService | None = None
         self.keys: KeyService | None = None
         self.tally = RequestTally(self.name)
+        self.breakers = Breakers(threshold=settings.breaker_threshold, ttl_s=settings.breaker_ttl_s)
         self.app = service_app(
             settings,
             self.tally,
+            self.breakers,
             [router, internal_router],
             self._engine,
             title="Surge API",
@@ -68,8 +72,16 @@ class ApiService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.data = data = await DataPlane.open(settings, migrate=self.migrate, service=self.name)
+        self.data = data = await DataPlane.open(
+            settings, migrate=self.migrate, service=self.name, breakers=self.breakers
+        )
         service_started(self.name, settings.build_commit, self.tally)
+        admission.configure(
+            max_in_flight=settings.max_in_flight,
+            max_api=settings.api_in_flight_limit,
+            api_lag_s=settings.shed_lag_ms / 1000,
+        )
+        admission.watch_lag()
         analytics = self._client(settings.analytics_url, self.analytics_transport)
         if self.redirect_transports is not None:
             replicas = [self._client("http://redirect", t) for t in self.redirect_transports]
@@ -87,7 +99,7 @@ class ApiService:
             settings,
             data.sessions,
             LinkChangeNotifier(replicas, shared),
-            AnalyticsClient(analytics),
+            AnalyticsClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
         )
         self.keys = self.app.state.key_service = KeyService(data.sessions)
         if settings.bootstrap_admin_key:
@@ -102,6 +114,7 @@ class ApiService:
 
     async def stop(self) -> None:
         service_stopped(self.tally)
+        await admission.stop_watching()
         for client in self.clients:
             await client.aclose()
         self.clients.clear()

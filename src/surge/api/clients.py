@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 
 import httpx
 
 from surge.data.contracts import ClickCount, Interval, Invalidation, LinkStats, ResolvedLink
 from surge.data.link_tier import SharedLinkTier
+from surge.platform.breakers import Breaker, BreakerOpen
 from surge.platform.logging import get_logger
 from surge.platform.problems import (
     ANALYTICS_UNAVAILABLE,
@@ -54,17 +56,34 @@ class LinkChangeNotifier:
                 log.warning("invalidation_failed", replica=str(client.base_url), slug=slug)
 
 
+class AnalyticsDown(Exception):
+    """Analytics answered with a server error."""
+
+
+def analytics_unavailable(exc: BaseException) -> bool:
+    """What trips the analytics breaker: no answer, or a server error."""
+    return isinstance(exc, httpx.HTTPError | AnalyticsDown)
+
+
 class AnalyticsClient:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, breaker: Breaker | None = None) -> None:
         self.client = client
+        self.breaker = breaker
+
+    def _guard(self) -> AbstractAsyncContextManager[None]:
+        return nullcontext() if self.breaker is None else self.breaker.guard()
 
     async def click_count(self, link_id: int) -> int:
         """Clicks counted so far; 0 when analytics cannot say (the redirect also counts locally)."""
         try:
-            response = await self.client.get(f"/internal/analytics/links/{link_id}/count")
+            async with self._guard():
+                response = await self.client.get(f"/internal/analytics/links/{link_id}/count")
+                if response.status_code >= 500:
+                    raise AnalyticsDown(response.status_code)
             response.raise_for_status()
             return ClickCount.model_validate_json(response.content).clicks
-        except (httpx.HTTPError, ValueError) as exc:  # ValueError: a body that is not a count
+        except (httpx.HTTPError, AnalyticsDown, BreakerOpen, ValueError) as exc:
+            # ValueError: a body that is not a count
             log.warning("click_count_unavailable", link_id=link_id, error=str(exc))
             return 0
 
@@ -79,10 +98,13 @@ class AnalyticsClient:
         if end is not None:
             params["to"] = end.isoformat()
         try:
-            response = await self.client.get(
-                f"/internal/analytics/links/{link_id}/stats", params=params
-            )
-        except httpx.HTTPError as exc:
+            async with self._guard():
+                response = await self.client.get(
+                    f"/internal/analytics/links/{link_id}/stats", params=params
+                )
+                if response.status_code >= 500:
+                    raise AnalyticsDown(response.status_code)
+        except (httpx.HTTPError, AnalyticsDown, BreakerOpen) as exc:
             raise _stats_unavailable() from exc
         relayed = ProblemError.relayed(response, STATS_PROBLEMS)
         if relayed is not None:

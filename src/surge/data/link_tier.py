@@ -9,11 +9,13 @@ a slower replica's older read can never replace the api's newer write.
 from __future__ import annotations
 
 import contextlib
+from contextlib import AbstractAsyncContextManager
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from surge.data.contracts import ResolvedLink
+from surge.platform.breakers import Breaker, BreakerOpen
 from surge.platform.logging import get_logger
 from surge.platform.metrics import CACHE_LOOKUPS
 from surge.platform.redis import RedisNames
@@ -25,12 +27,23 @@ NEGATIVE = b"null"
 
 class SharedLinkTier:
     def __init__(
-        self, redis: Redis, names: RedisNames, *, ttl_s: float, negative_ttl_s: float
+        self,
+        redis: Redis,
+        names: RedisNames,
+        *,
+        ttl_s: float,
+        negative_ttl_s: float,
+        breaker: Breaker | None = None,
     ) -> None:
+        """`breaker`: a replica's reads and offers fail fast while Redis is failing."""
         self.redis = redis
+        self.breaker = breaker
         self.names = names
         self.ttl_ms = int(ttl_s * 1000)
         self.negative_ttl_ms = int(negative_ttl_s * 1000)
+
+    def _guard(self) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext() if self.breaker is None else self.breaker.guard()
 
     def _entry(self, link: ResolvedLink | None) -> tuple[bytes, int] | None:
         """What to store for a slug's state (None: unknown slug) and its TTL in ms; None when
@@ -47,8 +60,9 @@ class SharedLinkTier:
     async def get(self, slug: str) -> tuple[bool, ResolvedLink | None]:
         """(found, the link or None for a known-unknown slug); Redis away = not found."""
         try:
-            raw = await self.redis.get(self.names.link(slug))
-        except RedisError:
+            async with self._guard():
+                raw = await self.redis.get(self.names.link(slug))
+        except (RedisError, BreakerOpen):
             CACHE_LOOKUPS.labels("redis", "error").inc()
             return False, None
         if raw is None:
@@ -65,8 +79,9 @@ class SharedLinkTier:
         """A replica shares what the api told it, unless the api has written since (NX)."""
         entry = self._entry(link)
         if entry is not None:
-            with contextlib.suppress(RedisError):
-                await self.redis.set(self.names.link(slug), entry[0], px=entry[1], nx=True)
+            with contextlib.suppress(RedisError, BreakerOpen):
+                async with self._guard():
+                    await self.redis.set(self.names.link(slug), entry[0], px=entry[1], nx=True)
 
     async def changed(self, slug: str, link: ResolvedLink | None) -> None:
         """The api after a change: the new state (None: gone) replaces the entry, or removes it

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     internal_token: str = Field(default="dev-internal-token", min_length=8)
     internal_timeout_s: float = Field(default=2.0, gt=0)
 
+    # Degradation. Connecting and each statement (PostgreSQL) give up after db_timeout_s.
+    db_timeout_s: float = Field(default=5.0, gt=0)
+    # A dependency's breaker opens after this many failures in a row, for breaker_ttl_s.
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_ttl_s: float = Field(default=5.0, gt=0)
+    # Requests waiting on a dependency, per process: past max_in_flight_api (default a quarter)
+    # API and stats requests get an immediate 503, past max_in_flight redirects that must ask
+    # the api do too. API requests are also shed while the event loop lags over shed_lag_ms.
+    max_in_flight: int = Field(default=512, ge=1)
+    max_in_flight_api: int | None = Field(default=None, ge=1)
+    shed_lag_ms: float = Field(default=250.0, gt=0)
+
     # The public base of short links, e.g. https://sho.rt. Links may not point back at it.
     public_url: str = "http://127.0.0.1:8000"
 
@@ -84,6 +96,10 @@ class Settings(BaseSettings):
     @classmethod
     def _header_name(cls, value: str | None) -> str | None:
         return value.strip().lower() or None if value else None
+
+    @property
+    def api_in_flight_limit(self) -> int:
+        return self.max_in_flight_api or max(1, self.max_in_flight // 4)
 
     @cached_property
     def is_sqlite(self) -> bool:

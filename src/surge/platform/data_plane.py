@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
-from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
+from surge.platform.db import (
+    GuardedSessions,
+    SessionMaker,
+    create_engine,
+    create_sessionmaker,
+    database_unavailable,
+)
 from surge.platform.db_metrics import instrument_engine
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.redis import RedisNames, redis_from_settings
@@ -24,9 +31,16 @@ class DataPlane:
     names: RedisNames
 
     @classmethod
-    async def open(cls, settings: Settings, *, migrate: bool, service: str) -> DataPlane:
-        """`service` labels the engine's statement metrics."""
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    async def open(
+        cls, settings: Settings, *, migrate: bool, service: str, breakers: Breakers
+    ) -> DataPlane:
+        """`service` labels the engine's statement metrics; sessions pass the `database`
+        breaker of `breakers`."""
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            timeout_s=settings.db_timeout_s,
+        )
         if settings.metrics_enabled:
             instrument_engine(engine, service)
         tracing = active_tracing()
@@ -38,9 +52,10 @@ class DataPlane:
         except BaseException:
             await engine.dispose()
             raise
+        breaker = await breakers.get("database", database_unavailable)
         return cls(
             engine=engine,
-            sessions=create_sessionmaker(engine),
+            sessions=GuardedSessions(create_sessionmaker(engine), breaker),
             redis=redis_from_settings(settings),
             names=RedisNames(settings.redis_prefix),
         )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Table, event, text
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,7 +21,60 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-SessionMaker = async_sessionmaker[AsyncSession]
+if TYPE_CHECKING:
+    from surge.platform.breakers import Breaker
+
+
+class SessionMaker(Protocol):
+    """What services open sessions with: a sessionmaker, or one behind the database breaker."""
+
+    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+
+# What "the database is unavailable" looks like from here (a 503 and a breaker failure, where
+# any other error is the request's own problem): the server refused, went away or did not
+# answer in time; SQLite's lock not granted within busy_timeout.
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+_UNAVAILABLE_NAMES = frozenset(
+    {
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "TooManyConnectionsError",
+        "InterfaceError",
+        "QueryCanceledError",
+    }
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot serve now (not that the request was wrong)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, InterfaceError):
+            return True
+        inner = exc.orig
+        if isinstance(exc, OperationalError) and "locked" in str(inner):
+            return True
+        return inner is not None and (
+            isinstance(inner, _UNAVAILABLE_ERRORS) or type(inner).__name__ in _UNAVAILABLE_NAMES
+        )
+    return isinstance(exc, _UNAVAILABLE_ERRORS) or type(exc).__name__ in _UNAVAILABLE_NAMES
+
+
+class GuardedSessions:
+    """Sessions that pass the database breaker: while it is open, opening one fails at once
+    (BreakerOpen) instead of waiting for a connection that will not come."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], breaker: Breaker) -> None:
+        self.maker = maker
+        self.breaker = breaker
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        async with self.breaker.guard(), self.maker() as session:
+            yield session
 
 
 def ensure_sqlite_dir(database_url: str) -> None:
@@ -30,10 +84,23 @@ def ensure_sqlite_dir(database_url: str) -> None:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 5, timeout_s: float | None = None
+) -> AsyncEngine:
+    """`timeout_s` bounds connecting and each statement (PostgreSQL): a hung server costs a
+    request that long, not forever."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        connect_args = (
+            {} if timeout_s is None else {"timeout": timeout_s, "command_timeout": timeout_s}
+        )
+        return create_async_engine(
+            url,
+            pool_size=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=timeout_s if timeout_s is not None else 30,
+            connect_args=connect_args,
+        )
     ensure_sqlite_dir(database_url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -51,7 +118,7 @@ def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
     return engine
 
 
-def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

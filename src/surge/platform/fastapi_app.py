@@ -8,17 +8,29 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from surge import __version__
+from surge.platform.admission import ShedApiRequests
+from surge.platform.breakers import BreakerOpen, Breakers
 from surge.platform.config import Settings
-from surge.platform.health import database_check, health_routes
+from surge.platform.db import database_unavailable
+from surge.platform.health import breakers_check, database_check, health_routes
+from surge.platform.logging import get_logger
 from surge.platform.metrics import RequestMetrics, RequestTally, exposition
-from surge.platform.problems import install_problem_handlers
+from surge.platform.problems import (
+    DATABASE_UNAVAILABLE,
+    DEPENDENCY_UNAVAILABLE,
+    INTERNAL_ERROR,
+    install_problem_handlers,
+)
 from surge.platform.tracing import active as active_tracing
+
+log = get_logger(__name__)
 
 
 async def metrics_endpoint(_request: Request) -> Response:
@@ -26,9 +38,31 @@ async def metrics_endpoint(_request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
+async def _breaker_open(_request: Request, exc: Exception) -> Response:
+    if getattr(exc, "circuit_name", None) == "database":
+        problem = DATABASE_UNAVAILABLE("The database is unavailable; try again shortly.")
+    else:
+        problem = DEPENDENCY_UNAVAILABLE("A service this request needs is failing.")
+    problem.headers["Retry-After"] = "5"
+    return problem.response()
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A database that cannot serve is a 503 with Retry-After (logged as a warning, not a
+    traceback per request); any other error of these kinds a 500, logged with its traceback."""
+    if database_unavailable(exc):
+        log.warning("database_unavailable", path=request.url.path, error=repr(exc)[:300])
+        return DATABASE_UNAVAILABLE(
+            "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
+        ).response()
+    log.error("unexpected_error", path=request.url.path, exc_info=exc)
+    return INTERNAL_ERROR("Something went wrong.").response()
+
+
 def service_app(
     settings: Settings,
     tally: RequestTally,
+    breakers: Breakers,
     routers: list[APIRouter],
     engine: Callable[[], AsyncEngine],
     *,
@@ -39,12 +73,20 @@ def service_app(
     app = FastAPI(version=__version__, **options)
     app.state.settings = settings
     install_problem_handlers(app)
+    # By class, so the handler answers (ExceptionMiddleware) instead of the server-error layer,
+    # which would answer and then re-raise: a traceback per request while the database is away.
+    for error in (DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(error, _database_error)
+    app.add_exception_handler(BreakerOpen, _breaker_open)
     for router in routers:
         app.include_router(router)
-    app.router.routes.extend(health_routes(lambda: [database_check(engine())]))
+    app.router.routes.extend(
+        health_routes(lambda: [database_check(engine()), breakers_check(breakers)])
+    )
     app.router.routes.append(
         Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     )
+    app.add_middleware(ShedApiRequests, service=tally.service)
     app.add_middleware(
         RequestMetrics,
         tally=tally,

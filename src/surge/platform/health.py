@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from surge.platform.breakers import Breakers
 from surge.platform.db import ping
 from surge.platform.migrations import is_current
 
@@ -28,11 +29,33 @@ def database_check(engine: AsyncEngine) -> ReadinessCheck:
     return check
 
 
-async def readiness(checks: list[ReadinessCheck]) -> tuple[bool, dict[str, str]]:
+def breakers_check(breakers: Breakers) -> ReadinessCheck:
+    """An open breaker: degraded (this process answers, without that dependency)."""
+
+    async def check() -> dict[str, str]:
+        return {
+            f"breaker:{name}": f"degraded: {name} failing, calls to it fail fast"
+            for name in breakers.open_ones()
+            if name != "database"  # the database check says it better
+        }
+
+    return check
+
+
+def readiness_status(report: dict[str, str]) -> tuple[str, int]:
+    """ok (200), degraded (200: serving, without some dependency) or unavailable (503)."""
+    if all(v == "ok" for v in report.values()):
+        return "ok", 200
+    if all(v == "ok" or v.startswith("degraded") for v in report.values()):
+        return "degraded", 200
+    return "unavailable", 503
+
+
+async def readiness(checks: list[ReadinessCheck]) -> tuple[str, int, dict[str, str]]:
     report: dict[str, str] = {}
     for check in checks:
         report.update(await check())
-    return all(v == "ok" for v in report.values()), report
+    return (*readiness_status(report), report)
 
 
 def health_routes(checks: Callable[[], list[ReadinessCheck]]) -> list[Route]:
@@ -40,10 +63,8 @@ def health_routes(checks: Callable[[], list[ReadinessCheck]]) -> list[Route]:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        ok, report = await readiness(checks())
-        return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": report}, 200 if ok else 503
-        )
+        status, code, report = await readiness(checks())
+        return JSONResponse({"status": status, "checks": report}, code)
 
     return [
         Route("/healthz", healthz, methods=["GET", "HEAD"], include_in_schema=False),

@@ -146,6 +146,29 @@ async def _publish_every_second() -> None:
         publish()
 
 
+BREAKER_OPEN = Gauge(
+    "surge_breaker_open",
+    "1 while the circuit breaker of a dependency is open (calls to it fail at once).",
+    ["breaker"],
+    multiprocess_mode="max",
+)
+REQUESTS_SHED = Counter(
+    "surge_requests_shed",
+    "Requests answered 503 at once because the process was overloaded.",
+    ["service", "reason"],
+)
+IN_FLIGHT = Gauge(
+    "surge_requests_in_flight",
+    "Requests being handled that wait on a dependency.",
+    multiprocess_mode="livesum",
+)
+LOOP_LAG = Gauge(
+    "surge_event_loop_lag_seconds",
+    "How late the event loop runs a timer: the process's queueing delay.",
+    multiprocess_mode="max",
+)
+
+
 def method_label(method: str) -> str:
     return method if method in METHODS else "other"
 

@@ -68,6 +68,8 @@ VALIDATION_ERROR = ProblemType("validation-error", 422, "Invalid request")
 INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
 SLUG_SPACE_BUSY = ProblemType("slug-space-busy", 503, "Try again")
 ANALYTICS_UNAVAILABLE = ProblemType("analytics-unavailable", 503, "Stats unavailable")
+DATABASE_UNAVAILABLE = ProblemType("database-unavailable", 503, "Try again shortly")
+DEPENDENCY_UNAVAILABLE = ProblemType("dependency-unavailable", 503, "Try again shortly")
 # The redirect service's pages (HTML for browsers, problem+json for everyone else).
 LINK_NOT_FOUND = ProblemType("link-not-found", 404, "Link not found")
 LINK_EXPIRED = ProblemType("link-expired", 410, "Link expired")

@@ -14,13 +14,17 @@ from random import random
 import httpx
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, Invalidation, ResolvedLink
 from surge.data.events import click_ids, click_row
 from surge.data.link_tier import SharedLinkTier
+from surge.platform.admission import admission, refuse
+from surge.platform.breakers import Breaker, BreakerOpen, Breakers
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
+from surge.platform.health import readiness_status
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_client, internal_token_ok
 from surge.platform.logging import get_logger
 from surge.platform.metrics import (
@@ -75,6 +79,15 @@ class ApiUnavailable(Exception):
     pass
 
 
+def api_unavailable(exc: BaseException) -> bool:
+    """What trips the api breaker: no answer, or an answer that is not 200 or 404."""
+    return isinstance(exc, httpx.HTTPError | ApiUnavailable)
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, RedisError | OSError | TimeoutError)
+
+
 def route_of(path: str) -> str:
     """The route template of a path: its own name, or the slug route."""
     if path in OWN_PATHS:
@@ -114,6 +127,8 @@ class RedirectService:
         self.analytics_transport = analytics_transport
         self.clock = clock
         self.tally = RedirectTally(self.name)
+        self.breakers = Breakers(threshold=settings.breaker_threshold, ttl_s=settings.breaker_ttl_s)
+        self.api_breaker: Breaker | None = None
         self.metrics_on = settings.metrics_enabled
         # The tally's rows of redirects by status (301, 302, 307, 308).
         self.get_rows = {s: self.tally.row(SLUG_ROUTE, "GET", s) for s in REDIRECT_STATUSES}
@@ -155,13 +170,19 @@ class RedirectService:
             timeout_s=s.internal_timeout_s,
             transport=self.analytics_transport,
         )
+        self.api_breaker = await self.breakers.get("api", api_unavailable)
         sink: ClickSink = HttpClickSink(self.analytics)
         self.redis = redis_from_settings(s)
         if self.redis is not None:
+            redis_breaker = await self.breakers.get("redis", redis_unavailable)
             self.shared = SharedLinkTier(
-                self.redis, self.names, ttl_s=s.cache_ttl_s, negative_ttl_s=s.negative_cache_ttl_s
+                self.redis,
+                self.names,
+                ttl_s=s.cache_ttl_s,
+                negative_ttl_s=s.negative_cache_ttl_s,
+                breaker=redis_breaker,
             )
-            sink = RedisStreamSink(self.redis, self.names.clicks)
+            sink = RedisStreamSink(self.redis, self.names.clicks, redis_breaker)
             self.invalidations = InvalidationListener(
                 self.redis, self.names.invalidations, self.cache
             )
@@ -176,6 +197,11 @@ class RedirectService:
         self.clicks.start()
         service_started(self.name, s.build_commit, self.tally)
         add_publisher(self.clicks.publish_metrics)
+        admission.configure(
+            max_in_flight=s.max_in_flight,
+            max_api=s.api_in_flight_limit,
+            api_lag_s=s.shed_lag_ms / 1000,
+        )
 
     async def stop(self) -> None:
         service_stopped(self.tally)
@@ -213,12 +239,19 @@ class RedirectService:
         if cached is None:
             if self.metrics_on:
                 self.tally.lookups[LOCAL_MISS] += 1
+            if not admission.admits_redirect():  # misses wait on the api: bounded
+                await refuse(send, self.name, "in_flight")
+                self._observe(SLUG_ROUTE, method, 503, now)
+                return
+            admission.in_flight += 1
             try:
                 target = await self.cache.get_or_load(slug, self._load)
             except ApiUnavailable:
                 await self._page(UNAVAILABLE, scope, send, [(b"retry-after", b"5")])
                 self._observe(SLUG_ROUTE, method, UNAVAILABLE.status, now)
                 return
+            finally:
+                admission.in_flight -= 1
         else:
             target = None if cached is ABSENT else cached  # type: ignore[assignment]
             if target is None and self.metrics_on:
@@ -324,17 +357,18 @@ class RedirectService:
 
     async def _from_api(self, slug: str) -> ResolvedLink | None:
         assert self.api is not None
+        assert self.api_breaker is not None
         try:
-            response = await self.api.get(f"/internal/links/{slug}")
-        except httpx.HTTPError as exc:
+            async with self.api_breaker.guard():
+                response = await self.api.get(f"/internal/links/{slug}")
+                if response.status_code not in (200, 404):
+                    raise ApiUnavailable(f"api answered {response.status_code}")
+        except (httpx.HTTPError, ApiUnavailable, BreakerOpen) as exc:
             CACHE_LOOKUPS.labels("api", "error").inc()
-            raise ApiUnavailable(str(exc)) from exc
+            raise ApiUnavailable(str(exc) or type(exc).__name__) from exc
         if response.status_code == 404:
             CACHE_LOOKUPS.labels("api", "negative").inc()
             return None
-        if response.status_code != 200:
-            CACHE_LOOKUPS.labels("api", "error").inc()
-            raise ApiUnavailable(f"api answered {response.status_code}")
         CACHE_LOOKUPS.labels("api", "hit").inc()
         return ResolvedLink.model_validate_json(response.content)
 
@@ -381,11 +415,12 @@ class RedirectService:
             return await self._json(send, 200, {"status": "ok"})
         flushing = self.clicks is not None and self.clicks.running
         checks = {"click_flusher": "ok" if flushing else "stopped"}
-        return await self._json(
-            send,
-            200 if flushing else 503,
-            {"status": "ok" if flushing else "unavailable", "checks": checks},
-        )
+        if self.api_breaker is not None and self.api_breaker.open:
+            checks["api"] = "degraded: failing, serving cached links only"
+        if self.shared is not None and self.shared.breaker and self.shared.breaker.open:
+            checks["redis"] = "degraded: failing, clicks go to the spool"
+        status, code = readiness_status(checks)
+        return await self._json(send, code, {"status": status, "checks": checks})
 
     async def _internal(self, scope: Scope, receive: Receive, send: Send) -> int:
         token = dict(scope["headers"]).get(_TOKEN_HEADER)

@@ -11,6 +11,7 @@ import httpx
 from redis.asyncio import Redis
 
 from surge.data.events import ClickRow, pack_batch
+from surge.platform.breakers import Breaker
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
 from surge.platform.metrics import (
@@ -58,15 +59,21 @@ class RedisStreamSink:
     one packed entry per batch costs less than the noise (docs/adr/0003-click-batches.md).
     """
 
-    def __init__(self, redis: Redis, stream: str) -> None:
+    def __init__(self, redis: Redis, stream: str, breaker: Breaker | None = None) -> None:
+        """`breaker`: while Redis is failing, a batch goes to the spool at once."""
         self.redis = redis
         self.stream = stream
+        self.breaker = breaker
 
     async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
         fields: dict[Any, Any] = {"events": batch}
         if links:
             fields[LINKS_FIELD] = ",".join(links)
-        await self.redis.xadd(self.stream, fields)
+        if self.breaker is None:
+            await self.redis.xadd(self.stream, fields)
+            return
+        async with self.breaker.guard():
+            await self.redis.xadd(self.stream, fields)
 
 
 class ClickBuffer:

@@ -1,0 +1,121 @@
+"""Load shedding: a bounded number of requests in flight per process, redirects first.
+
+A request "in flight" is one waiting on a dependency: an API call (database, analytics) or a
+redirect whose slug is not cached (the api). A cached redirect never waits on anything, so it is
+never counted and never shed: it costs less to serve than to refuse. Past `max_api` requests in
+flight, API and stats requests are answered 503 at once; redirects that must ask the api are
+refused only past `max_in_flight`. So a viral link keeps its share of the process while a stats
+dashboard or a hung api backs up. One counter per process, shared by the services in it.
+
+The event loop's lag (how late a timer fires) is the process's queueing delay: when it is over
+`api_lag_s`, the process is short of CPU and API requests are shed too, for the redirects' sake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from surge.platform.metrics import IN_FLIGHT, LOOP_LAG, REQUESTS_SHED, add_publisher
+from surge.platform.problems import PROBLEM_CONTENT_TYPE, ProblemType
+
+OVERLOADED = ProblemType("overloaded", 503, "Overloaded")
+RETRY_AFTER_S = 1
+LAG_EVERY_S = 0.05
+_HEADERS = [
+    (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+    (b"retry-after", str(RETRY_AFTER_S).encode()),
+]
+_BODY = OVERLOADED.body("Too many requests in flight; retry shortly.")
+
+
+class Admission:
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.max_in_flight = 512
+        self.max_api = 128
+        self.api_lag_s = 0.25
+        self.lag_s = 0.0
+        self._watching: asyncio.Task[None] | None = None
+        self._watchers = 0
+        add_publisher(self._publish)
+
+    def configure(self, *, max_in_flight: int, max_api: int, api_lag_s: float) -> None:
+        self.max_in_flight = max_in_flight
+        self.max_api = max_api
+        self.api_lag_s = api_lag_s
+
+    def admits_api(self) -> bool:
+        return self.in_flight < self.max_api and self.lag_s < self.api_lag_s
+
+    def admits_redirect(self) -> bool:
+        return self.in_flight < self.max_in_flight
+
+    def watch_lag(self) -> None:
+        """Measure the event loop's lag while at least one service that called this runs."""
+        self._watchers += 1
+        if self._watching is None or self._watching.done():
+            self._watching = asyncio.create_task(self._measure_lag(), name="event-loop-lag")
+
+    async def stop_watching(self) -> None:
+        self._watchers = max(0, self._watchers - 1)
+        if self._watchers == 0 and self._watching is not None:
+            self._watching.cancel()
+            await asyncio.gather(self._watching, return_exceptions=True)
+            self._watching = None
+        self.lag_s = 0.0
+
+    async def _measure_lag(self) -> None:
+        while True:
+            due = time.monotonic() + LAG_EVERY_S
+            await asyncio.sleep(LAG_EVERY_S)
+            self.lag_s = max(0.0, time.monotonic() - due)
+
+    def _publish(self) -> None:
+        IN_FLIGHT.set(self.in_flight)
+        LOOP_LAG.set(self.lag_s)
+
+
+admission = Admission()  # the process's
+
+
+async def refuse(send: Send, service: str, reason: str) -> None:
+    """The immediate 503 of a shed request."""
+    REQUESTS_SHED.labels(service, reason).inc()
+    await send({"type": "http.response.start", "status": 503, "headers": _HEADERS})
+    await send({"type": "http.response.body", "body": _BODY})
+
+
+class ShedApiRequests:
+    """Pure ASGI middleware of the api and analytics: admit a request while the process has
+    room for API work, count it in flight, else answer 503 at once. Health and metrics always
+    pass: an overloaded process must still say so. Internal calls serve redirects and ingest,
+    and have their priority."""
+
+    ALWAYS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.ALWAYS:
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith("/internal/"):
+            # Another service's call on behalf of a redirect (a slug lookup, clicks): a
+            # redirect's priority.
+            admitted, reason = admission.admits_redirect(), "in_flight"
+        else:
+            admitted = admission.admits_api()
+            reason = "in_flight" if admission.in_flight >= admission.max_api else "event_loop_lag"
+        if not admitted:
+            await refuse(send, self.service, reason)
+            return
+        admission.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            admission.in_flight -= 1
