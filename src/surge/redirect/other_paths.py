@@ -1,0 +1,133 @@
+"""The redirect service's paths that are not redirects: error pages, health, /metrics and the
+internal invalidation endpoint, as a mixin of `RedirectService` (kept apart from its hot path)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from surge.data.contracts import SLUG_PATTERN, Invalidation
+from surge.platform.health import readiness_status
+from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_token_ok
+from surge.platform.metrics import UNMATCHED_ROUTE, exposition
+from surge.platform.problems import FORBIDDEN, PROBLEM_CONTENT_TYPE, VALIDATION_ERROR, ProblemType
+from surge.redirect.responses import METHOD_NOT_ALLOWED, NOT_FOUND, Headers, Page
+
+if TYPE_CHECKING:
+    from surge.data.link_tier import SharedLinkTier
+    from surge.platform.breakers import Breaker
+    from surge.platform.cache import LocalCache
+    from surge.platform.config import Settings
+    from surge.redirect.clicks import ClickBuffer
+    from surge.redirect.responses import Target
+
+JSON = b"application/json"
+PROBLEM = PROBLEM_CONTENT_TYPE.encode()
+_TOKEN_HEADER = INTERNAL_TOKEN_HEADER.encode()
+SLUG_ROUTE = "/{slug}"
+INVALIDATE_PATH = "/internal/redirect/invalidate"
+# Paths that are not slugs; each is its own route label.
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", INVALIDATE_PATH})
+
+
+def route_of(path: str) -> str:
+    """The route template of a path: its own name, or the slug route."""
+    if path in OWN_PATHS:
+        return path
+    return SLUG_ROUTE if SLUG_PATTERN.fullmatch(path[1:]) else UNMATCHED_ROUTE
+
+
+class OtherPaths:
+    settings: Settings
+    cache: LocalCache[str, Target]
+    clicks: ClickBuffer | None
+    api_breaker: Breaker | None
+    shared: SharedLinkTier | None
+
+    def _observe(self, route: str, method: str, status: int, start: float) -> None:
+        raise NotImplementedError
+
+    async def _not_a_redirect(
+        self, scope: Scope, receive: Receive, send: Send, start: float
+    ) -> None:
+        path: str = scope["path"]
+        route = route_of(path)
+        if path.startswith("/internal/"):
+            status = await self._internal(scope, receive, send)
+        elif path == "/metrics":
+            body, content_type = exposition()
+            status = await self._reply(send, 200, body, content_type.encode())
+        elif path in ("/healthz", "/readyz"):
+            status = await self._health(path, send)
+        else:
+            status = await self._page(METHOD_NOT_ALLOWED, scope, send, [(b"allow", b"GET, HEAD")])
+        self._observe(route, scope["method"], status, start)
+
+    async def _page(
+        self, page: Page, scope: Scope, send: Send, extra: Headers | None = None
+    ) -> int:
+        accept = b""
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value
+                break
+        body, headers = page.negotiate(accept)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": page.status,
+                "headers": headers + (extra or []),
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+        return page.status
+
+    async def _reply(self, send: Send, status: int, body: bytes, content_type: bytes) -> int:
+        headers = [(b"content-type", content_type)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+    async def _json(self, send: Send, status: int, payload: object) -> int:
+        return await self._reply(send, status, orjson.dumps(payload), JSON)
+
+    async def _problem(self, send: Send, problem: ProblemType, detail: str) -> int:
+        return await self._reply(send, problem.status, problem.body(detail), PROBLEM)
+
+    async def _health(self, path: str, send: Send) -> int:
+        if path == "/healthz":
+            return await self._json(send, 200, {"status": "ok"})
+        flushing = self.clicks is not None and self.clicks.running
+        checks = {"click_flusher": "ok" if flushing else "stopped"}
+        if self.api_breaker is not None and self.api_breaker.open:
+            checks["api"] = "degraded: failing, serving cached links only"
+        if self.shared is not None and self.shared.breaker and self.shared.breaker.open:
+            checks["redis"] = "degraded: failing, clicks go to the spool"
+        status, code = readiness_status(checks)
+        return await self._json(send, code, {"status": status, "checks": checks})
+
+    async def _internal(self, scope: Scope, receive: Receive, send: Send) -> int:
+        token = dict(scope["headers"]).get(_TOKEN_HEADER)
+        if not internal_token_ok(
+            token.decode("latin-1") if token else None, self.settings.internal_token
+        ):
+            return await self._problem(send, FORBIDDEN, "Internal endpoint: token required.")
+        if scope["path"] != INVALIDATE_PATH or scope["method"] != "POST":
+            return await self._page(NOT_FOUND, scope, send)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            slugs = Invalidation.model_validate_json(body).slugs
+        except ValueError:
+            return await self._problem(send, VALIDATION_ERROR, "Invalid invalidation")
+        for slug in slugs:
+            self.cache.evict(slug)
+        return await self._json(send, 200, {"evicted": len(slugs)})
