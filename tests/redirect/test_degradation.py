@@ -98,3 +98,24 @@ async def test_misses_waiting_on_the_api_are_bounded(tmp_path: Path, api: FakeAp
         assert refused.json()["type"] == "urn:surge:problem:overloaded"
         assert admission.in_flight == 0
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_refused_connection_is_retried_once_the_api_is_back(
+    tmp_path: Path, api: FakeApi
+) -> None:
+    """A replica of the api restarting refuses a connection or two: the lookup (idempotent)
+    is tried again after a short jittered wait instead of failing the visitor."""
+    refusals = 2
+    answer = api.handle
+
+    async def restarting(request: httpx.Request) -> httpx.Response:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return await answer(request)
+
+    api.handle = restarting  # type: ignore[method-assign]
+    async for client in started(tmp_path, api):
+        assert (await client.get("/viral")).status_code == 302
+    assert refusals == 0

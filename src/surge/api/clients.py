@@ -11,6 +11,7 @@ import httpx
 from surge.data.contracts import ClickCount, Interval, Invalidation, LinkStats, ResolvedLink
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.breakers import Breaker, BreakerOpen
+from surge.platform.http import idempotent_retries
 from surge.platform.logging import get_logger
 from surge.platform.problems import (
     ANALYTICS_UNAVAILABLE,
@@ -98,12 +99,14 @@ class AnalyticsClient:
         if end is not None:
             params["to"] = end.isoformat()
         try:
-            async with self._guard():
-                response = await self.client.get(
-                    f"/internal/analytics/links/{link_id}/stats", params=params
-                )
-                if response.status_code >= 500:
-                    raise AnalyticsDown(response.status_code)
+            async for attempt in idempotent_retries():
+                with attempt:
+                    async with self._guard():
+                        response = await self.client.get(
+                            f"/internal/analytics/links/{link_id}/stats", params=params
+                        )
+                        if response.status_code >= 500:
+                            raise AnalyticsDown(response.status_code)
         except (httpx.HTTPError, AnalyticsDown, BreakerOpen) as exc:
             raise _stats_unavailable() from exc
         relayed = ProblemError.relayed(response, STATS_PROBLEMS)

@@ -5,6 +5,12 @@ from __future__ import annotations
 import hmac
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from surge.platform.tracing import active as active_tracing
 
@@ -33,6 +39,18 @@ def internal_client(
     if tracing is not None:  # every call then carries the W3C traceparent
         tracing.httpx_client(client)
     return client
+
+
+def idempotent_retries() -> AsyncRetrying:
+    """Retries of an idempotent call that failed before it reached the other side (connection
+    refused or reset: a replica restarting): two more tries after 20-200 ms of jittered backoff.
+    Never after a timeout: the other side may be hung, and its breaker deals with that."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(httpx.ConnectError),
+        stop=stop_after_attempt(3),
+        wait=wait_random_exponential(multiplier=0.02, max=0.2),
+        reraise=True,
+    )
 
 
 def internal_token_ok(presented: str | None, expected: str) -> bool:

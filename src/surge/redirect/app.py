@@ -23,7 +23,7 @@ from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
 from surge.platform.cache import ABSENT, LocalCache
 from surge.platform.config import Settings
-from surge.platform.http import internal_client
+from surge.platform.http import idempotent_retries, internal_client
 from surge.platform.logging import get_logger
 from surge.platform.metrics import (
     CACHE_LOOKUPS,
@@ -318,10 +318,12 @@ class RedirectService(OtherPaths):
         assert self.api is not None
         assert self.api_breaker is not None
         try:
-            async with self.api_breaker.guard():
-                response = await self.api.get(f"/internal/links/{slug}")
-                if response.status_code not in (200, 404):
-                    raise ApiUnavailable(f"api answered {response.status_code}")
+            async for attempt in idempotent_retries():
+                with attempt:
+                    async with self.api_breaker.guard():
+                        response = await self.api.get(f"/internal/links/{slug}")
+                        if response.status_code not in (200, 404):
+                            raise ApiUnavailable(f"api answered {response.status_code}")
         except (httpx.HTTPError, ApiUnavailable, BreakerOpen) as exc:
             CACHE_LOOKUPS.labels("api", "error").inc()
             raise ApiUnavailable(str(exc) or type(exc).__name__) from exc
