@@ -12,6 +12,7 @@ from starlette.routing import Route
 from surge.platform.breakers import Breakers
 from surge.platform.db import ping
 from surge.platform.migrations import is_current
+from surge.platform.readiness import readiness_status
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
@@ -40,15 +41,6 @@ def breakers_check(breakers: Breakers) -> ReadinessCheck:
         }
 
     return check
-
-
-def readiness_status(report: dict[str, str]) -> tuple[str, int]:
-    """ok (200), degraded (200: serving, without some dependency) or unavailable (503)."""
-    if all(v == "ok" for v in report.values()):
-        return "ok", 200
-    if all(v == "ok" or v.startswith("degraded") for v in report.values()):
-        return "degraded", 200
-    return "unavailable", 503
 
 
 async def readiness(checks: list[ReadinessCheck]) -> tuple[str, int, dict[str, str]]:

@@ -9,10 +9,10 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, Invalidation
-from surge.platform.health import readiness_status
 from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_token_ok
 from surge.platform.metrics import UNMATCHED_ROUTE, exposition
 from surge.platform.problems import FORBIDDEN, PROBLEM_CONTENT_TYPE, VALIDATION_ERROR, ProblemType
+from surge.platform.readiness import readiness_status
 from surge.redirect.responses import METHOD_NOT_ALLOWED, NOT_FOUND, Headers, Page
 
 if TYPE_CHECKING:
