@@ -66,6 +66,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _check_before_serving(settings: Settings, service: str, host: str) -> None:
+    """Refuse, in one line, what would run insecurely or fail later with a worse message."""
+    exposed = not settings.is_sqlite or host not in LOOPBACK_HOSTS
+    defaults = settings.default_secrets()
+    if exposed and defaults:
+        where = "a non-SQLite database" if not settings.is_sqlite else f"--host {host}"
+        raise CliError(
+            f"{' and '.join(defaults)} still hold their published defaults; with {where} "
+            "set them (or their _FILE variants) to secrets of your own"
+        )
+    if service != "redirect" and not settings.migrates_on_start:
+        asyncio.run(_require_current_schema(settings))
+
+
+async def _require_current_schema(settings: Settings) -> None:
+    from surge.platform.db import create_engine
+    from surge.platform.logging import get_logger
+    from surge.platform.migrations import is_current
+
+    engine = create_engine(settings.database_url, timeout_s=settings.db_timeout_s)
+    try:
+        current = await is_current(engine)
+    except Exception as exc:  # unreachable now: start anyway, /readyz says why meanwhile
+        get_logger(__name__).warning("database_unreachable_at_start", error=repr(exc)[:300])
+        return
+    finally:
+        await engine.dispose()
+    if not current:
+        raise CliError("the database schema is not current: run `surge migrate` first")
+
+
 def _serve(settings: Settings, service: str, host: str, port: int | None) -> None:
     import uvicorn
 
@@ -74,6 +108,7 @@ def _serve(settings: Settings, service: str, host: str, port: int | None) -> Non
     from surge.platform.tracing import configure_from_environment as configure_tracing
 
     configure_logging(settings.log_level)
+    _check_before_serving(settings, service, host)
     configure_tracing(service)
     app = build_app(service, settings)  # type: ignore[arg-type]
     uvicorn.run(

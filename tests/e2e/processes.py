@@ -32,6 +32,7 @@ def surge_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         SURGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'surge.db'}",
         SURGE_INTERNAL_TOKEN="e2e-internal-token",
+        SURGE_VISITOR_SALT_SECRET="e2e-visitor-salt",
         SURGE_BOOTSTRAP_ADMIN_KEY="false",
         SURGE_LOG_LEVEL="warning",
         SURGE_SPOOL_DIR=str(tmp_path / "spool"),

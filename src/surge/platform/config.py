@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ServiceName = Literal["all", "api", "redirect", "analytics"]
+DEFAULT_INTERNAL_TOKEN = "dev-internal-token"
+DEFAULT_VISITOR_SALT = "change-me-visitor-salt"
+# Secrets that may also come from a file (Docker and Kubernetes secrets): SURGE_<NAME>_FILE.
+SECRET_FILES = ("internal_token", "visitor_salt_secret", "database_url", "redis_url")
 
 
 class Settings(BaseSettings):
@@ -39,7 +44,7 @@ class Settings(BaseSettings):
     analytics_url: str = "http://127.0.0.1:8003"
     # Redirect replicas the api tells about a changed link (without Redis pub/sub).
     redirect_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    internal_token: str = Field(default="dev-internal-token", min_length=8)
+    internal_token: str = Field(default=DEFAULT_INTERNAL_TOKEN, min_length=8)
     internal_timeout_s: float = Field(default=2.0, gt=0)
 
     # Degradation. Connecting and each statement (PostgreSQL) give up after db_timeout_s.
@@ -66,7 +71,7 @@ class Settings(BaseSettings):
     click_buffer_limit: int = Field(default=1_000_000, ge=1)
     country_header: str | None = "cf-ipcountry"
     client_ip_header: str | None = None
-    visitor_salt_secret: str = Field(default="change-me-visitor-salt", min_length=8)
+    visitor_salt_secret: str = Field(default=DEFAULT_VISITOR_SALT, min_length=8)
 
     bootstrap_admin_key: bool = True
     log_level: str = "info"
@@ -76,6 +81,30 @@ class Settings(BaseSettings):
     # The share of redirects logged (one JSON line each): a viral spike must not become a
     # logging outage. API requests are always logged.
     redirect_log_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, values: object) -> object:
+        """`SURGE_<NAME>_FILE=/run/secrets/x` sets <name> to that file's content (stripped)."""
+        if not isinstance(values, dict):
+            return values
+        for name in SECRET_FILES:
+            path = os.environ.get(f"SURGE_{name.upper()}_FILE")
+            if path:
+                try:
+                    values[name] = Path(path).read_text().strip()
+                except OSError as exc:
+                    raise ValueError(f"SURGE_{name.upper()}_FILE: {exc.strerror}: {path}") from exc
+        return values
+
+    def default_secrets(self) -> list[str]:
+        """The secrets still at their published defaults."""
+        found = []
+        if self.internal_token == DEFAULT_INTERNAL_TOKEN:
+            found.append("SURGE_INTERNAL_TOKEN")
+        if self.visitor_salt_secret == DEFAULT_VISITOR_SALT:
+            found.append("SURGE_VISITOR_SALT_SECRET")
+        return found
 
     @field_validator("redirect_urls", mode="before")
     @classmethod
