@@ -55,3 +55,20 @@ def test_secrets_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SURGE_INTERNAL_TOKEN_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="SURGE_INTERNAL_TOKEN_FILE"):
         Settings()
+
+
+def test_keys_list_and_revoke(tmp_path: Path) -> None:
+    env = surge_env(tmp_path)
+    assert surge_cli(env, "migrate").returncode == 0
+    secret = surge_cli(env, "keys", "create", "--name", "deploy-bot").stdout.strip()
+    listed = surge_cli(env, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [line for line in listed.stdout.splitlines() if line.endswith("deploy-bot")]
+    assert secret[:8] in row
+    assert secret not in listed.stdout
+    key_id = row.split()[0]
+    revoked = surge_cli(env, "keys", "revoke", key_id)
+    assert revoked.returncode == 0
+    assert revoked.stdout.strip() == f"revoked key {key_id}"
+    again = surge_cli(env, "keys", "revoke", key_id)
+    assert one_line_error(again).startswith(f"surge: error: no live key with id {key_id}")

@@ -1,4 +1,4 @@
-"""The `surge` command: serve, migrate, maintain, seed, keys."""
+"""The `surge` command: serve, migrate, maintain, seed, keys (create, list, revoke)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create an API key and print it once")
     create.add_argument("--name", required=True)
     create.add_argument("--admin", action="store_true")
+    key_commands.add_parser("list", help="list the keys (never their secrets)")
+    revoke = key_commands.add_parser("revoke", help="revoke a key: it stops working at once")
+    revoke.add_argument("id", type=int, help="the key's id, from `surge keys list`")
     return parser
 
 
@@ -192,6 +195,30 @@ async def _create_key(settings: Settings, name: str, admin: bool) -> str:
     return key.secret
 
 
+async def _keys(settings: Settings, args: argparse.Namespace) -> str:
+    from surge.api.keys.service import KeyService
+
+    if args.keys_command == "create":
+        return await _create_key(settings, args.name, args.admin)
+    async with _current_sessions(settings) as sessions:
+        keys = KeyService(sessions)
+        if args.keys_command == "revoke":
+            if not await keys.revoke(args.id):
+                raise CliError(f"no live key with id {args.id}")
+            return f"revoked key {args.id}"
+        rows = await keys.all()
+    lines = [
+        f"{'id':>6}  {'prefix':<10} {'admin':<5}  {'created (UTC)':<19}  {'revoked':<19}  name"
+    ]
+    for k in rows:
+        revoked = k.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if k.revoked_at else "-"
+        lines.append(
+            f"{k.id:>6}  {k.key_prefix:<10} {'yes' if k.is_admin else 'no':<5}  "
+            f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked:<19}  {k.name}"
+        )
+    return "\n".join(lines)
+
+
 async def _seed(settings: Settings, args: argparse.Namespace) -> str:
     from surge.capacity.seed import SeedPlan, seed
 
@@ -237,7 +264,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "seed":
         print(asyncio.run(_seed(settings, args)))
     elif args.command == "keys":
-        print(asyncio.run(_create_key(settings, args.name, args.admin)))
+        print(asyncio.run(_keys(settings, args)))
     return 0
 
 

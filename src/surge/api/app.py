@@ -8,6 +8,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.api.clients import AnalyticsClient, LinkChangeNotifier, analytics_unavailable
+from surge.api.keys.routes import router as keys_router
 from surge.api.keys.service import KeyService
 from surge.api.links.routes import internal_router, router
 from surge.api.links.service import LinkService
@@ -47,7 +48,7 @@ class ApiService:
             settings,
             self.tally,
             self.breakers,
-            [router, internal_router],
+            [router, keys_router, internal_router],
             self._engine,
             title="Surge API",
             description="Short links and click analytics. Authenticate with `Bearer <API key>`.",

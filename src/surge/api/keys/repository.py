@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import api_keys
@@ -16,6 +16,18 @@ class ApiKey:
     id: int
     name: str
     is_admin: bool
+
+
+@dataclass(slots=True, frozen=True)
+class KeyRow:
+    """A key as an admin sees it: never its secret, nor its hash."""
+
+    id: int
+    name: str
+    key_prefix: str
+    is_admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +66,28 @@ class KeyRepository:
             )
         ).first()
         return ApiKey(id=row.id, name=row.name, is_admin=row.is_admin) if row else None
+
+    async def all(self) -> list[KeyRow]:
+        rows = await self.session.execute(
+            select(
+                api_keys.c.id,
+                api_keys.c.name,
+                api_keys.c.key_prefix,
+                api_keys.c.is_admin,
+                api_keys.c.created_at,
+                api_keys.c.revoked_at,
+            ).order_by(api_keys.c.id)
+        )
+        return [KeyRow(*row) for row in rows]
+
+    async def revoke(self, key_id: int, now: datetime) -> bool:
+        """Revoke a live key; False when there is none with that id (or it was revoked)."""
+        result = await self.session.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def count(self) -> int:
         return int(

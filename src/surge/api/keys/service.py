@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from surge.api.keys.repository import ApiKey, KeyRepository, NewKeyRow
+from surge.api.keys.repository import ApiKey, KeyRepository, KeyRow, NewKeyRow
 from surge.platform.db import SessionMaker, transaction
 
 KEY_PREFIX = "sk_"
@@ -48,6 +48,16 @@ class KeyService:
             if await KeyRepository(session).count():
                 return None
         return await self.create("admin", is_admin=True)
+
+    async def all(self) -> list[KeyRow]:
+        async with self.sessions() as session:
+            return await KeyRepository(session).all()
+
+    async def revoke(self, key_id: int) -> bool:
+        """Every request authenticates against the database, so a revoked key stops working on
+        every replica with the next request."""
+        async with transaction(self.sessions) as session:
+            return await KeyRepository(session).revoke(key_id, datetime.now(UTC))
 
     async def authenticate(self, secret: str) -> ApiKey | None:
         async with self.sessions() as session:
