@@ -88,8 +88,7 @@ async def test_api_requests_past_the_limit_are_shed_at_once(
     slug = (
         await surge.client.post("/api/v1/links", json={"url": "https://e.com"}, headers=key)
     ).json()["slug"]
-    limits = (admission.max_in_flight, admission.max_api, admission.api_lag_s)
-    admission.configure(max_in_flight=limits[0], max_api=1, api_lag_s=limits[2])
+    max_api, admission.max_api = admission.max_api, 1
     try:
         waiting = asyncio.create_task(surge.client.get(f"/api/v1/links/{slug}/stats", headers=key))
         await wait_for(_in_flight(1), what="the stats request to wait on analytics")
@@ -103,7 +102,7 @@ async def test_api_requests_past_the_limit_are_shed_at_once(
         assert (await waiting).status_code == 503
         assert (await surge.client.get("/api/v1/links", headers=key)).status_code == 200
     finally:
-        admission.configure(max_in_flight=limits[0], max_api=limits[1], api_lag_s=limits[2])
+        admission.max_api = max_api
 
 
 def _in_flight(n: int) -> Callable[[], Awaitable[bool]]:

@@ -12,14 +12,13 @@ from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
 from surge.analytics.service import ClickService
-from surge.platform.admission import admission
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
-from surge.platform.fastapi_app import service_app
+from surge.platform.fastapi_app import data_service_stopping, open_data_service, service_app
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
-from surge.platform.metrics import RequestTally, service_started, service_stopped
+from surge.platform.metrics import RequestTally
 
 log = get_logger(__name__)
 UPKEEP_EVERY_S = 12 * 3600
@@ -56,16 +55,9 @@ class AnalyticsService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.data = data = await DataPlane.open(
-            settings, migrate=self.migrate, service=self.name, breakers=self.breakers
+        self.data = data = await open_data_service(
+            settings, self.tally, self.breakers, migrate=self.migrate
         )
-        service_started(self.name, settings.build_commit, self.tally)
-        admission.configure(
-            max_in_flight=settings.max_in_flight,
-            max_api=settings.api_in_flight_limit,
-            api_lag_s=settings.shed_lag_ms / 1000,
-        )
-        admission.watch_lag()
         self.clicks = self.app.state.click_service = ClickService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
@@ -95,8 +87,7 @@ class AnalyticsService:
         await self.upkeep.sleep(UPKEEP_EVERY_S)
 
     async def stop(self) -> None:
-        service_stopped(self.tally)
-        await admission.stop_watching()
+        await data_service_stopping(self.tally)
         await self.upkeep.stop()
         if self.consumer is not None:
             await self.consumer.stop()

@@ -13,13 +13,12 @@ from surge.api.keys.service import KeyService
 from surge.api.links.routes import internal_router, router
 from surge.api.links.service import LinkService
 from surge.data.link_tier import SharedLinkTier
-from surge.platform.admission import admission
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
-from surge.platform.fastapi_app import service_app
+from surge.platform.fastapi_app import data_service_stopping, open_data_service, service_app
 from surge.platform.http import internal_client
-from surge.platform.metrics import RequestTally, service_started, service_stopped
+from surge.platform.metrics import RequestTally
 
 
 class ApiService:
@@ -73,16 +72,9 @@ class ApiService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.data = data = await DataPlane.open(
-            settings, migrate=self.migrate, service=self.name, breakers=self.breakers
+        self.data = data = await open_data_service(
+            settings, self.tally, self.breakers, migrate=self.migrate
         )
-        service_started(self.name, settings.build_commit, self.tally)
-        admission.configure(
-            max_in_flight=settings.max_in_flight,
-            max_api=settings.api_in_flight_limit,
-            api_lag_s=settings.shed_lag_ms / 1000,
-        )
-        admission.watch_lag()
         analytics = self._client(settings.analytics_url, self.analytics_transport)
         if self.redirect_transports is not None:
             replicas = [self._client("http://redirect", t) for t in self.redirect_transports]
@@ -114,8 +106,7 @@ class ApiService:
                 )
 
     async def stop(self) -> None:
-        service_stopped(self.tally)
-        await admission.stop_watching()
+        await data_service_stopping(self.tally)
         for client in self.clients:
             await client.aclose()
         self.clients.clear()

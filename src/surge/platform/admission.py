@@ -18,6 +18,7 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from surge.platform.config import Settings
 from surge.platform.metrics import IN_FLIGHT, LOOP_LAG, REQUESTS_SHED, add_publisher
 from surge.platform.problems import PROBLEM_CONTENT_TYPE, ProblemType
 
@@ -42,10 +43,10 @@ class Admission:
         self._watchers = 0
         add_publisher(self._publish)
 
-    def configure(self, *, max_in_flight: int, max_api: int, api_lag_s: float) -> None:
-        self.max_in_flight = max_in_flight
-        self.max_api = max_api
-        self.api_lag_s = api_lag_s
+    def configure(self, settings: Settings) -> None:
+        self.max_in_flight = settings.max_in_flight
+        self.max_api = settings.api_in_flight_limit
+        self.api_lag_s = settings.shed_lag_ms / 1000
 
     def admits_api(self) -> bool:
         return self.in_flight < self.max_api and self.lag_s < self.api_lag_s

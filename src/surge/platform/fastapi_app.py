@@ -15,13 +15,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from surge import __version__
-from surge.platform.admission import ShedApiRequests
+from surge.platform.admission import ShedApiRequests, admission
 from surge.platform.breakers import BreakerOpen, Breakers
 from surge.platform.config import Settings
+from surge.platform.data_plane import DataPlane
 from surge.platform.db import database_unavailable
 from surge.platform.health import breakers_check, database_check, health_routes
 from surge.platform.logging import get_logger
-from surge.platform.metrics import RequestMetrics, RequestTally, exposition
+from surge.platform.metrics import (
+    RequestMetrics,
+    RequestTally,
+    exposition,
+    service_started,
+    service_stopped,
+)
 from surge.platform.problems import (
     DATABASE_UNAVAILABLE,
     DEPENDENCY_UNAVAILABLE,
@@ -57,6 +64,23 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         ).response()
     log.error("unexpected_error", path=request.url.path, exc_info=exc)
     return INTERNAL_ERROR("Something went wrong.").response()
+
+
+async def open_data_service(
+    settings: Settings, tally: RequestTally, breakers: Breakers, *, migrate: bool
+) -> DataPlane:
+    """The start of api and analytics alike: their data plane, the deploy marker and request
+    tally, and the process's load shedding."""
+    data = await DataPlane.open(settings, migrate=migrate, service=tally.service, breakers=breakers)
+    service_started(tally.service, settings.build_commit, tally)
+    admission.configure(settings)
+    admission.watch_lag()
+    return data
+
+
+async def data_service_stopping(tally: RequestTally) -> None:
+    service_stopped(tally)
+    await admission.stop_watching()
 
 
 def service_app(

@@ -172,11 +172,7 @@ class RedirectService(OtherPaths):
         self.clicks.start()
         service_started(self.name, s.build_commit, self.tally)
         add_publisher(self.clicks.publish_metrics)
-        admission.configure(
-            max_in_flight=s.max_in_flight,
-            max_api=s.api_in_flight_limit,
-            api_lag_s=s.shed_lag_ms / 1000,
-        )
+        admission.configure(s)
 
     async def stop(self) -> None:
         service_stopped(self.tally)
