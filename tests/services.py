@@ -6,11 +6,12 @@ Without the servers these tests skip, saying how to enable them; with SURGE_REQU
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -87,6 +88,18 @@ async def throwaway_database() -> AsyncIterator[str]:
         yield url
     finally:
         await drop_database(url)
+
+
+@contextmanager
+def database_for_processes() -> Iterator[str]:
+    """A fresh PostgreSQL database for tests that drive real processes (no event loop of
+    their own); yields its URL and drops it afterwards. Skips (or fails) without PostgreSQL."""
+    require_postgres()
+    url = asyncio.run(create_database())
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(url))
 
 
 async def truncate_all(database_url: str) -> None:

@@ -4,7 +4,6 @@ stop them; servers of the module's own where it does."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 
@@ -14,21 +13,15 @@ from redis import Redis
 from tests.chaos.faults import PostgresCluster, RedisServer
 from tests.services import (
     REDIS_URL,
-    create_database,
-    drop_database,
-    require_postgres,
+    database_for_processes,
     require_redis,
 )
 
 
 @pytest.fixture(scope="module")
 def shared_database() -> Iterator[str]:
-    require_postgres()
-    url = asyncio.run(create_database())
-    try:
+    with database_for_processes() as url:
         yield url
-    finally:
-        asyncio.run(drop_database(url))
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,12 @@ import pytest
 
 from tests.helpers import BROWSER_UA
 
+# Every scenario: this many redirects per second on each replica, for LOAD_S, the fault
+# injected FAULT_AT_S in and healed FAULT_S later.
+RATE = 150.0
+LOAD_S = 15.0
+FAULT_AT_S, FAULT_S = 4.0, 5.0
+
 # --- load --------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,10 @@ import pytest
 
 from tests.chaos.faults import PostgresCluster, RedisServer, wait_until
 from tests.chaos.load import (
+    FAULT_AT_S,
+    FAULT_S,
+    LOAD_S,
+    RATE,
     Load,
     Outcome,
     Summary,
@@ -26,9 +30,6 @@ from tests.helpers import PROBLEM_JSON
 
 pytestmark = pytest.mark.chaos
 
-RATE = 150.0  # redirects per second on each replica
-LOAD_S = 15.0
-FAULT_AT_S, FAULT_S = 4.0, 5.0
 HUNG_REDIS_P99_S = 0.050
 # With its database refusing connections the api must say so at once, well within its own
 # database timeout (SURGE_DB_TIMEOUT_S, 5 s): an answer, not a hang.

@@ -15,6 +15,10 @@ from redis import Redis
 
 from tests.chaos.faults import kill, wait_until
 from tests.chaos.load import (
+    FAULT_AT_S,
+    FAULT_S,
+    LOAD_S,
+    RATE,
     Load,
     Outcome,
     Summary,
@@ -33,10 +37,7 @@ from tests.services import REDIS_URL
 
 pytestmark = pytest.mark.chaos
 
-RATE = 150.0  # redirects per second on each replica
 MISS_RATE = 5.0  # unknown slugs per second on each replica
-LOAD_S = 15.0
-FAULT_AT_S, FAULT_S = 4.0, 5.0
 # A slug the replica cannot look up answers 503 within the api call's timeout (and a margin
 # for the answer's way back).
 MISS_ANSWER_S = INTERNAL_TIMEOUT_S + 0.25

@@ -21,7 +21,7 @@ from tests.e2e.processes import (
     surge_env,
     wait_for_total,
 )
-from tests.services import create_database, drop_database, require_postgres
+from tests.services import database_for_processes
 
 CLICKS = 300
 
@@ -86,12 +86,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    require_postgres()
-    url = asyncio.run(create_database())
-    try:
+    with database_for_processes() as url:
         yield url
-    finally:
-        asyncio.run(drop_database(url))
 
 
 def spooled_bytes(spool_dir: Path) -> int:

@@ -37,7 +37,7 @@ class AnalyticsService:
         self.consumer: ClickStreamConsumer | None = None
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
         self.tally = RequestTally(self.name)
-        self.breakers = Breakers(threshold=settings.breaker_threshold, ttl_s=settings.breaker_ttl_s)
+        self.breakers = Breakers.from_settings(settings)
         self.app = service_app(
             settings,
             self.tally,

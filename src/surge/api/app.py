@@ -42,7 +42,7 @@ class ApiService:
         self.links: LinkService | None = None
         self.keys: KeyService | None = None
         self.tally = RequestTally(self.name)
-        self.breakers = Breakers(threshold=settings.breaker_threshold, ttl_s=settings.breaker_ttl_s)
+        self.breakers = Breakers.from_settings(settings)
         self.app = service_app(
             settings,
             self.tally,

@@ -18,6 +18,7 @@ from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 
+from surge.platform.config import Settings
 from surge.platform.metrics import BREAKER_OPEN
 
 __all__ = ["Breaker", "BreakerOpen", "Breakers"]
@@ -55,6 +56,10 @@ class Breakers:
         self.factory = AsyncCircuitBreakerFactory(default_threshold=threshold, default_ttl=ttl_s)
         self.factory.add_listener(self._changed)
         self.by_name: dict[str, Breaker] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Breakers:
+        return cls(threshold=settings.breaker_threshold, ttl_s=settings.breaker_ttl_s)
 
     async def get(self, name: str, is_failure: Callable[[BaseException], bool]) -> Breaker:
         breaker = self.by_name.get(name)

@@ -102,7 +102,7 @@ class RedirectService(OtherPaths):
         self.analytics_transport = analytics_transport
         self.clock = clock
         self.tally = RedirectTally(self.name)
-        self.breakers = Breakers(threshold=settings.breaker_threshold, ttl_s=settings.breaker_ttl_s)
+        self.breakers = Breakers.from_settings(settings)
         self.api_breaker: Breaker | None = None
         self.metrics_on = settings.metrics_enabled
         # The tally's rows of redirects by status (301, 302, 307, 308).
