@@ -68,6 +68,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "country_header": "cf-ipcountry",
         "client_ip_header": "x-test-client-ip",
         "spool_dir": tmp_path / "spool",
+        # A busy CI machine stalls the event loop now and then; in-process tests must not see
+        # their API calls shed for it (tests/platform/test_admission.py tests lag shedding).
+        "shed_lag_ms": 60_000,
     }
     values.update(overrides)
     return Settings(**values)
