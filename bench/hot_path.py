@@ -70,7 +70,9 @@ async def started(tmp: Path, *, metrics: bool) -> RedirectService:
     await service.start()
     assert service.clicks is not None
     service.clicks.sink = DropSink()
-    target = Target.build(1, "bench", "https://example.com/landing", 302, None, None, 0)
+    target = Target.build(
+        1, "bench", "https://example.com/landing", 302, None, None, 0, service.redirect_headers
+    )
 
     async def load(_slug: str) -> Target:
         return target

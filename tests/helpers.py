@@ -71,6 +71,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # A busy CI machine stalls the event loop now and then; in-process tests must not see
         # their API calls shed for it (tests/platform/test_admission.py tests lag shedding).
         "shed_lag_ms": 60_000,
+        # Suites send dozens of bad keys a minute from one address on purpose
+        # (tests/api/test_rate_limits.py tests this limit).
+        "rate_limit_auth_failures": "",
     }
     values.update(overrides)
     return Settings(**values)

@@ -7,11 +7,13 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from surge import __version__
+from surge.capacity import commands as capacity_commands
 from surge.platform.config import Settings
 
 if TYPE_CHECKING:  # the CLI imports the database layer only for the commands that need it
@@ -63,9 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create an API key and print it once")
     create.add_argument("--name", required=True)
     create.add_argument("--admin", action="store_true")
+    create.add_argument(
+        "--expires-in-days", type=int, metavar="DAYS", help="the key stops working after DAYS"
+    )
     key_commands.add_parser("list", help="list the keys (never their secrets)")
     revoke = key_commands.add_parser("revoke", help="revoke a key: it stops working at once")
     revoke.add_argument("id", type=int, help="the key's id, from `surge keys list`")
+    capacity_commands.add_commands(commands)  # loadtest, capacity
     return parser
 
 
@@ -185,13 +191,20 @@ async def _current_sessions(settings: Settings) -> AsyncIterator[SessionMaker]:
         await engine.dispose()
 
 
-async def _create_key(settings: Settings, name: str, admin: bool) -> str:
+async def _create_key(
+    settings: Settings, name: str, admin: bool, expires_in_days: int | None = None
+) -> str:
     from surge.api.keys.service import KeyService
 
-    if not name.strip() or len(name) > 100:
-        raise CliError("--name must be 1 to 100 characters")
+    if not name.strip() or len(name) > 100 or not name.isprintable():
+        raise CliError("--name must be 1 to 100 printable characters")
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        raise CliError("--expires-in-days must be 1 to 3650")
+    expires_in = timedelta(days=expires_in_days) if expires_in_days else None
     async with _current_sessions(settings) as sessions:
-        key = await KeyService(sessions).create(name.strip(), is_admin=admin)
+        key = await KeyService(sessions).create(
+            name.strip(), is_admin=admin, expires_in=expires_in
+        )
     return key.secret
 
 
@@ -199,7 +212,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> str:
     from surge.api.keys.service import KeyService
 
     if args.keys_command == "create":
-        return await _create_key(settings, args.name, args.admin)
+        return await _create_key(settings, args.name, args.admin, args.expires_in_days)
     async with _current_sessions(settings) as sessions:
         keys = KeyService(sessions)
         if args.keys_command == "revoke":
@@ -208,15 +221,20 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> str:
             return f"revoked key {args.id}"
         rows = await keys.all()
     lines = [
-        f"{'id':>6}  {'prefix':<10} {'admin':<5}  {'created (UTC)':<19}  {'revoked':<19}  name"
+        f"{'id':>6}  {'prefix':<10} {'admin':<5}  {'created (UTC)':<16}  {'last used':<16}  "
+        f"{'expires':<16}  {'revoked':<16}  name"
     ]
     for k in rows:
-        revoked = k.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if k.revoked_at else "-"
         lines.append(
             f"{k.id:>6}  {k.key_prefix:<10} {'yes' if k.is_admin else 'no':<5}  "
-            f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked:<19}  {k.name}"
+            f"{_minute(k.created_at)}  {_minute(k.last_used_at)}  {_minute(k.expires_at)}  "
+            f"{_minute(k.revoked_at)}  {k.name}"
         )
     return "\n".join(lines)
+
+
+def _minute(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M}" if at else f"{'-':<16}"
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> str:
@@ -265,6 +283,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(asyncio.run(_seed(settings, args)))
     elif args.command == "keys":
         print(asyncio.run(_keys(settings, args)))
+    elif args.command in capacity_commands.NAMES:
+        return capacity_commands.dispatch(args, settings)
     return 0
 
 

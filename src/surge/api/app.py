@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from surge.api.clients import AnalyticsClient, LinkChangeNotifier, analytics_unavailable
 from surge.api.keys.routes import router as keys_router
 from surge.api.keys.service import KeyService
+from surge.api.limits import ApiLimits
 from surge.api.links.routes import internal_router, router
 from surge.api.links.service import LinkService
 from surge.data.link_tier import SharedLinkTier
@@ -19,6 +20,8 @@ from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import data_service_stopping, open_data_service, service_app
 from surge.platform.http import internal_client
 from surge.platform.metrics import RequestTally
+from surge.platform.rate_limits import RateLimits
+from surge.platform.redis import redis_unavailable
 
 
 class ApiService:
@@ -95,6 +98,13 @@ class ApiService:
             AnalyticsClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
         )
         self.keys = self.app.state.key_service = KeyService(data.sessions)
+        limits = RateLimits(
+            self.name,
+            redis=data.redis,
+            prefix=data.names.rate_limits,
+            breaker=await self.breakers.get("redis", redis_unavailable) if data.redis else None,
+        )
+        self.app.state.api_limits = ApiLimits(settings, limits)
         if settings.bootstrap_admin_key:
             key = await self.keys.create_admin_if_none()
             if key is not None:

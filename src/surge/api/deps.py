@@ -8,9 +8,11 @@ from fastapi import Depends, Header, Request
 
 from surge.api.keys.repository import ApiKey
 from surge.api.keys.service import KeyService
+from surge.api.limits import ApiLimits
 from surge.api.links.service import LinkService
 from surge.platform.config import Settings
 from surge.platform.internal_auth import require_internal_token
+from surge.platform.metrics import KEY_PREFIX_SCOPE
 from surge.platform.problems import UNAUTHORIZED
 
 
@@ -34,18 +36,34 @@ LinkServiceDep = Annotated[LinkService, Depends(get_link_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
 
 
+def get_api_limits(request: Request) -> ApiLimits:
+    limits: ApiLimits = request.app.state.api_limits
+    return limits
+
+
+ApiLimitsDep = Annotated[ApiLimits, Depends(get_api_limits)]
+
+
 async def require_api_key(
-    keys: KeyServiceDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    keys: KeyServiceDep,
+    limits: ApiLimitsDep,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> ApiKey:
+    """The request's live key, within its IP's and its own rate limits."""
+    ip = await limits.before_auth(request)
     scheme, _, secret = (authorization or "").partition(" ")
     key = None
     if scheme.lower() == "bearer" and secret.strip():
         key = await keys.authenticate(secret.strip())
     if key is None:
+        await limits.failed_auth(ip)
         raise UNAUTHORIZED(
             "Send a valid API key as 'Authorization: Bearer <key>'.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.scope[KEY_PREFIX_SCOPE] = key.prefix
+    await limits.after_auth(request, key.id)
     return key
 
 

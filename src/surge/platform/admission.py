@@ -20,9 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.platform.config import Settings
 from surge.platform.metrics import IN_FLIGHT, LOOP_LAG, REQUESTS_SHED, add_publisher
-from surge.platform.problems import PROBLEM_CONTENT_TYPE, ProblemType
+from surge.platform.problems import OVERLOADED, PROBLEM_CONTENT_TYPE
 
-OVERLOADED = ProblemType("overloaded", 503, "Overloaded")
 RETRY_AFTER_S = 1
 LAG_EVERY_S = 0.05
 _HEADERS = [

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     client_ip_header: str | None = None
     visitor_salt_secret: str = Field(default=DEFAULT_VISITOR_SALT, min_length=8)
 
+    # Security. Rate limits in the `limits` notation ("1200/minute", "20 per 1 minute"; empty
+    # turns one off), counted in Redis when configured (replicas share one budget), else per
+    # process. Defaults a busy integration never meets; redirects are not limited by default.
+    rate_limit_per_key: str = "1200/minute"
+    rate_limit_per_ip: str = "2400/minute"
+    rate_limit_auth_failures: str = "20/minute"  # failed authentications per client IP
+    rate_limit_redirects_per_ip: str = ""
+    links_per_key_per_day: int | None = Field(default=None, ge=1)  # a quota; unset: none
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # public API request bodies
+    # Hosts links may not point at, besides loopback, private and link-local addresses and the
+    # short domain itself: "evil.example" also blocks its subdomains. Comma-separated.
+    blocked_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     bootstrap_admin_key: bool = True
     log_level: str = "info"
     # Observability. `build_commit` labels surge_build_info (set by the image build).
@@ -111,6 +124,31 @@ class Settings(BaseSettings):
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("blocked_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower().rstrip(".") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "rate_limit_per_key",
+        "rate_limit_per_ip",
+        "rate_limit_auth_failures",
+        "rate_limit_redirects_per_ip",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse  # only where settings name a limit
+
+        value = value.strip()
+        if value:
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit like '1200/minute': {value!r}") from exc
         return value
 
     @field_validator("public_url", "api_url", "analytics_url")

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from surge import __version__
 from surge.platform.admission import ShedApiRequests, admission
+from surge.platform.body_limit import BodyLimit
 from surge.platform.breakers import BreakerOpen, Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
@@ -35,6 +36,7 @@ from surge.platform.problems import (
     INTERNAL_ERROR,
     install_problem_handlers,
 )
+from surge.platform.security_headers import SecurityHeaders
 from surge.platform.tracing import active as active_tracing
 
 log = get_logger(__name__)
@@ -110,7 +112,9 @@ def service_app(
     app.router.routes.append(
         Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ShedApiRequests, service=tally.service)
+    app.add_middleware(SecurityHeaders, public_url=settings.public_url)
     app.add_middleware(
         RequestMetrics,
         tally=tally,

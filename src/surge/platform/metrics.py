@@ -152,6 +152,16 @@ BREAKER_OPEN = Gauge(
     ["breaker"],
     multiprocess_mode="max",
 )
+RATE_LIMITED = Counter(
+    "surge_rate_limited",
+    "Requests answered 429 because a rate limit or quota was spent, by limit.",
+    ["service", "limit"],
+)
+RATE_LIMIT_ERRORS = Counter(
+    "surge_rate_limit_errors",
+    "Rate-limit checks that could not reach their storage (the request was let through).",
+    ["service"],
+)
 REQUESTS_SHED = Counter(
     "surge_requests_shed",
     "Requests answered 503 at once because the process was overloaded.",
@@ -263,6 +273,11 @@ def observe(row: list[float], seconds: float) -> None:
     row[-1] += seconds
 
 
+# Scope key: the prefix of the API key a request authenticated with (never the key itself),
+# so that the request's log line names the key.
+KEY_PREFIX_SCOPE = "surge.key_prefix"
+
+
 class RequestMetrics:
     """Pure ASGI middleware of a FastAPI service: each request into the tally by its route
     template (set on the scope by the router), and one log line per request when `log` is on."""
@@ -304,4 +319,5 @@ class RequestMetrics:
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
+                    **({"key": scope[KEY_PREFIX_SCOPE]} if KEY_PREFIX_SCOPE in scope else {}),
                 )

@@ -64,9 +64,12 @@ NOT_FOUND = ProblemType("not-found", 404, "Not found")
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
 SLUG_TAKEN = ProblemType("slug-taken", 409, "Slug taken")
 BATCH_TOO_LARGE = ProblemType("batch-too-large", 413, "Batch too large")
+BODY_TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
 VALIDATION_ERROR = ProblemType("validation-error", 422, "Invalid request")
+RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
 INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
 SLUG_SPACE_BUSY = ProblemType("slug-space-busy", 503, "Try again")
+OVERLOADED = ProblemType("overloaded", 503, "Overloaded")
 ANALYTICS_UNAVAILABLE = ProblemType("analytics-unavailable", 503, "Stats unavailable")
 DATABASE_UNAVAILABLE = ProblemType("database-unavailable", 503, "Try again shortly")
 DEPENDENCY_UNAVAILABLE = ProblemType("dependency-unavailable", 503, "Try again shortly")
@@ -193,7 +196,7 @@ def _validation_response(_request: Request, exc: Exception) -> Response:
 _HTTP_PROBLEMS = {400: BAD_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
 
 
-def _http_error_response(_request: Request, exc: Exception) -> Response:
+def _http_error_response(request: Request, exc: Exception) -> Response:
     """Starlette's and FastAPI's own errors (no route, wrong method, a body it cannot parse):
     the catalogue's type and title, their text as the detail."""
     from starlette.exceptions import HTTPException
@@ -204,7 +207,23 @@ def _http_error_response(_request: Request, exc: Exception) -> Response:
         body = known.body(str(exc.detail))
     else:  # a status none of our routes raises itself: still problem+json
         body = problem_bytes(exc.status_code, BAD_REQUEST.name, str(exc.detail))
-    return Response(body, exc.status_code, exc.headers, media_type=PROBLEM_CONTENT_TYPE)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return Response(body, exc.status_code, headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes at this path. Starlette's 405 names only the
+    methods of the first route that matched the path; FastAPI makes one route per method."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "NONE"})
+        if match is Match.PARTIAL:  # the path matched, the (impossible) method did not
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _unexpected_error_response(_request: Request, _exc: Exception) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from surge.platform.config import Settings
 from surge.platform.tracing import active as active_tracing
@@ -18,6 +19,11 @@ def create_redis(url: str, *, timeout_s: float) -> Redis:
         socket_connect_timeout=timeout_s,
         health_check_interval=30,
     )
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """What trips a Redis breaker: no answer in time, or no connection."""
+    return isinstance(exc, RedisError | OSError | TimeoutError)
 
 
 def redis_from_settings(settings: Settings) -> Redis | None:
@@ -37,6 +43,10 @@ class RedisNames:
 
     def link(self, slug: str) -> str:
         return f"{self.prefix}link:{slug}"
+
+    @property
+    def rate_limits(self) -> str:
+        return f"{self.prefix}ratelimit:"
 
     @property
     def invalidations(self) -> str:

@@ -13,7 +13,6 @@ from random import random
 
 import httpx
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, ResolvedLink
@@ -36,7 +35,8 @@ from surge.platform.metrics import (
     service_started,
     service_stopped,
 )
-from surge.platform.redis import RedisNames, redis_from_settings
+from surge.platform.redis import RedisNames, redis_from_settings, redis_unavailable
+from surge.platform.security_headers import page_headers, transport_headers
 from surge.platform.tracing import TRACED
 from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
@@ -64,10 +64,6 @@ class ApiUnavailable(Exception):
 def api_unavailable(exc: BaseException) -> bool:
     """What trips the api breaker: no answer, or an answer that is not 200 or 404."""
     return isinstance(exc, httpx.HTTPError | ApiUnavailable)
-
-
-def redis_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, RedisError | OSError | TimeoutError)
 
 
 class RedirectTally(RequestTally):
@@ -119,6 +115,8 @@ class RedirectService(OtherPaths):
         self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()
+        self.redirect_headers = transport_headers(settings.public_url)
+        self.page_headers = page_headers(settings.public_url)
         self.names = RedisNames(settings.redis_prefix)
         self.api: httpx.AsyncClient | None = None
         self.analytics: httpx.AsyncClient | None = None
@@ -308,6 +306,7 @@ class RedirectService(OtherPaths):
             link.expires_at.timestamp() if link.expires_at else None,
             link.max_clicks,
             link.clicks,
+            self.redirect_headers,
         )
 
     async def _from_api(self, slug: str) -> ResolvedLink | None:

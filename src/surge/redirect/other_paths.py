@@ -41,6 +41,7 @@ def route_of(path: str) -> str:
 
 class OtherPaths:
     settings: Settings
+    page_headers: Headers  # security headers of every page (platform/security_headers.py)
     cache: LocalCache[str, Target]
     clicks: ClickBuffer | None
     api_breaker: Breaker | None
@@ -78,7 +79,7 @@ class OtherPaths:
             {
                 "type": "http.response.start",
                 "status": page.status,
-                "headers": headers + (extra or []),
+                "headers": headers + self.page_headers + (extra or []),
             }
         )
         await send(

@@ -46,9 +46,11 @@ class Target:
         expires_at: float | None,
         max_clicks: int | None,
         clicks_before: int,
+        extra: Headers,
     ) -> Target:
+        """`extra`: headers every redirect carries (HSTS on an https short domain)."""
         location = quote(url, safe=_URL_SAFE).encode("ascii")
-        headers: Headers = [(b"location", location), (b"content-length", b"0")]
+        headers: Headers = [(b"location", location), (b"content-length", b"0"), *extra]
         if status in (302, 307):  # temporary: every click comes back to us and is counted
             headers.append(NO_STORE)
         return cls(link_id, slug, status, expires_at, max_clicks, clicks_before, headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import api_keys
@@ -13,9 +13,17 @@ from surge.data.tables import api_keys
 
 @dataclass(slots=True, frozen=True)
 class ApiKey:
+    """The key a request authenticated with."""
+
     id: int
     name: str
+    prefix: str
     is_admin: bool
+
+    @property
+    def owner_scope(self) -> int | None:
+        """Whose links this key sees: its own, or (an admin key) everyone's."""
+        return None if self.is_admin else self.id
 
 
 @dataclass(slots=True, frozen=True)
@@ -28,6 +36,8 @@ class KeyRow:
     is_admin: bool
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,6 +47,7 @@ class NewKeyRow:
     key_prefix: str
     is_admin: bool
     created_at: datetime
+    expires_at: datetime | None
 
 
 class KeyRepository:
@@ -52,20 +63,26 @@ class KeyRepository:
                 key_prefix=key.key_prefix,
                 is_admin=key.is_admin,
                 created_at=key.created_at,
+                expires_at=key.expires_at,
             )
             .returning(api_keys.c.id)
         )
         return int(result.scalar_one())
 
-    async def by_hash(self, key_hash: str) -> ApiKey | None:
+    async def live_by_hash(self, key_hash: str, now: datetime) -> ApiKey | None:
+        """The key with this hash, unless it is revoked or expired."""
         row = (
             await self.session.execute(
-                select(api_keys.c.id, api_keys.c.name, api_keys.c.is_admin).where(
-                    api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+                select(
+                    api_keys.c.id, api_keys.c.name, api_keys.c.key_prefix, api_keys.c.is_admin
+                ).where(
+                    api_keys.c.key_hash == key_hash,
+                    api_keys.c.revoked_at.is_(None),
+                    or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
                 )
             )
         ).first()
-        return ApiKey(id=row.id, name=row.name, is_admin=row.is_admin) if row else None
+        return ApiKey(*row) if row else None
 
     async def all(self) -> list[KeyRow]:
         rows = await self.session.execute(
@@ -76,6 +93,8 @@ class KeyRepository:
                 api_keys.c.is_admin,
                 api_keys.c.created_at,
                 api_keys.c.revoked_at,
+                api_keys.c.expires_at,
+                api_keys.c.last_used_at,
             ).order_by(api_keys.c.id)
         )
         return [KeyRow(*row) for row in rows]
@@ -88,6 +107,11 @@ class KeyRepository:
             .values(revoked_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_used(self, key_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now)
+        )
 
     async def count(self) -> int:
         return int(

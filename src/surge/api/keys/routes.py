@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from surge.api.deps import CurrentKey, KeyServiceDep
 from surge.api.keys.repository import ApiKey
@@ -27,6 +27,9 @@ router = APIRouter(
 )
 
 
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
 class KeyOut(BaseModel):
     id: int
     name: str
@@ -34,16 +37,29 @@ class KeyOut(BaseModel):
     admin: bool
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(
+        description="When the key last authenticated a request (noted at most once a minute)."
+    )
 
 
 class KeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    model_config = ConfigDict(extra="forbid")
+
+    # Printable, not blank (a control character has no place in a name, and PostgreSQL
+    # refuses NUL in text).
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     admin: bool = False
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=3650, description="The key stops working after this many days."
+    )
 
 
 class KeyCreated(BaseModel):
     id: int
     name: str
+    prefix: str
+    expires_at: datetime | None
     key: str = Field(description="The secret: shown this once, stored only as a hash.")
 
 
@@ -57,6 +73,8 @@ async def list_keys(keys: KeyServiceDep) -> list[KeyOut]:
             admin=k.is_admin,
             created_at=k.created_at,
             revoked_at=k.revoked_at,
+            expires_at=k.expires_at,
+            last_used_at=k.last_used_at,
         )
         for k in await keys.all()
     ]
@@ -64,8 +82,15 @@ async def list_keys(keys: KeyServiceDep) -> list[KeyOut]:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_key(body: KeyCreate, keys: KeyServiceDep) -> KeyCreated:
-    created = await keys.create(body.name.strip(), is_admin=body.admin)
-    return KeyCreated(id=created.id, name=created.name, key=created.secret)
+    expires_in = timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    created = await keys.create(body.name.strip(), is_admin=body.admin, expires_in=expires_in)
+    return KeyCreated(
+        id=created.id,
+        name=created.name,
+        prefix=created.prefix,
+        expires_at=created.expires_at,
+        key=created.secret,
+    )
 
 
 @router.delete(

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from surge.api.keys.repository import ApiKey, KeyRepository, KeyRow, NewKeyRow
 from surge.platform.db import SessionMaker, transaction
 
 KEY_PREFIX = "sk_"
+PREFIX_LENGTH = 8  # "sk_" and five characters of the secret: how lists and logs name a key
+# A key's last use is written at most this often per process: an API call costs no write.
+LAST_USED_EVERY_S = 60.0
 
 
 @dataclass(slots=True, frozen=True)
 class NewKey:
     id: int
     name: str
+    prefix: str
+    expires_at: datetime | None
     secret: str  # the only time the plain key exists
 
 
@@ -28,19 +34,24 @@ def hash_key(secret: str) -> str:
 class KeyService:
     def __init__(self, sessions: SessionMaker) -> None:
         self.sessions = sessions
+        self._used_at: dict[int, float] = {}  # key id -> when this process last wrote it
 
-    async def create(self, name: str, *, is_admin: bool = False) -> NewKey:
+    async def create(
+        self, name: str, *, is_admin: bool = False, expires_in: timedelta | None = None
+    ) -> NewKey:
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
         row = NewKeyRow(
             name=name,
             key_hash=hash_key(secret),
-            key_prefix=secret[:8],
+            key_prefix=secret[:PREFIX_LENGTH],
             is_admin=is_admin,
-            created_at=datetime.now(UTC),
+            created_at=now,
+            expires_at=now + expires_in if expires_in else None,
         )
         async with transaction(self.sessions) as session:
             key_id = await KeyRepository(session).add(row)
-        return NewKey(id=key_id, name=name, secret=secret)
+        return NewKey(key_id, name, row.key_prefix, row.expires_at, secret)
 
     async def create_admin_if_none(self) -> NewKey | None:
         """On first start with an empty database, make an admin key (printed once by the caller)."""
@@ -55,10 +66,24 @@ class KeyService:
 
     async def revoke(self, key_id: int) -> bool:
         """Every request authenticates against the database, so a revoked key stops working on
-        every replica with the next request."""
+        every replica with its next request."""
         async with transaction(self.sessions) as session:
             return await KeyRepository(session).revoke(key_id, datetime.now(UTC))
 
     async def authenticate(self, secret: str) -> ApiKey | None:
+        """The live key for this secret (not revoked, not expired), its use noted."""
+        now = datetime.now(UTC)
         async with self.sessions() as session:
-            return await KeyRepository(session).by_hash(hash_key(secret))
+            key = await KeyRepository(session).live_by_hash(hash_key(secret), now)
+        if key is not None:
+            await self._note_use(key.id, now)
+        return key
+
+    async def _note_use(self, key_id: int, now: datetime) -> None:
+        tick = time.monotonic()
+        last = self._used_at.get(key_id)
+        if last is not None and tick - last < LAST_USED_EVERY_S:
+            return
+        self._used_at[key_id] = tick
+        async with transaction(self.sessions) as session:
+            await KeyRepository(session).mark_used(key_id, now)

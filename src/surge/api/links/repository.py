@@ -87,14 +87,18 @@ class LinkRepository:
         return (await self._with_tags([row]))[0] if row else None
 
     async def page(
-        self, owner_id: int, *, before_id: int | None, limit: int, tag: str | None, q: str | None
+        self,
+        owner_id: int | None,
+        *,
+        before_id: int | None,
+        limit: int,
+        tag: str | None,
+        q: str | None,
     ) -> list[Link]:
-        query = (
-            select(links)
-            .where(links.c.owner_id == owner_id)
-            .order_by(links.c.id.desc())
-            .limit(limit)
-        )
+        """Newest first; `owner_id` None: everyone's links."""
+        query = select(links).order_by(links.c.id.desc()).limit(limit)
+        if owner_id is not None:
+            query = query.where(links.c.owner_id == owner_id)
         if before_id is not None:
             query = query.where(links.c.id < before_id)
         if tag is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from surge.api.deps import CurrentKey, InternalOnly, LinkServiceDep, SettingsDep
+from surge.api.deps import ApiLimitsDep, CurrentKey, InternalOnly, LinkServiceDep, SettingsDep
 from surge.api.links.schemas import LinkCreate, LinkOut, LinkPage, LinkUpdate
 from surge.data.contracts import Interval, LinkStats, ResolvedLink, stats_response
 from surge.platform.problems import (
@@ -36,8 +36,14 @@ SlugPath = Annotated[str, Path(max_length=64)]
     responses=problem_responses(UNAUTHORIZED, SLUG_TAKEN, SLUG_SPACE_BUSY),
 )
 async def create_link(
-    body: LinkCreate, key: CurrentKey, links: LinkServiceDep, settings: SettingsDep
+    request: Request,
+    body: LinkCreate,
+    key: CurrentKey,
+    links: LinkServiceDep,
+    limits: ApiLimitsDep,
+    settings: SettingsDep,
 ) -> LinkOut:
+    await limits.link_created(request, key.id)
     return LinkOut.of(await links.create(key.id, body), settings.public_url)
 
 
@@ -51,7 +57,7 @@ async def list_links(
     tag: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> LinkPage:
-    page = await links.page(key.id, cursor=cursor, limit=limit, tag=tag, q=q)
+    page = await links.page(key.owner_scope, cursor=cursor, limit=limit, tag=tag, q=q)
     return LinkPage(
         items=[LinkOut.of(link, settings.public_url) for link in page.items],
         next_cursor=page.next_cursor,
@@ -62,7 +68,7 @@ async def list_links(
 async def get_link(
     slug: SlugPath, key: CurrentKey, links: LinkServiceDep, settings: SettingsDep
 ) -> LinkOut:
-    return LinkOut.of(await links.get(key.id, slug), settings.public_url)
+    return LinkOut.of(await links.get(key.owner_scope, slug), settings.public_url)
 
 
 @router.patch("/links/{slug}", responses=problem_responses(UNAUTHORIZED, NOT_FOUND))
@@ -73,7 +79,7 @@ async def update_link(
     links: LinkServiceDep,
     settings: SettingsDep,
 ) -> LinkOut:
-    return LinkOut.of(await links.update(key.id, slug, body), settings.public_url)
+    return LinkOut.of(await links.update(key.owner_scope, slug, body), settings.public_url)
 
 
 @router.delete(
@@ -82,7 +88,7 @@ async def update_link(
     responses=problem_responses(UNAUTHORIZED, NOT_FOUND),
 )
 async def delete_link(slug: SlugPath, key: CurrentKey, links: LinkServiceDep) -> Response:
-    await links.delete(key.id, slug)
+    await links.delete(key.owner_scope, slug)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -101,7 +107,7 @@ async def link_stats(
     end: Annotated[datetime | None, Query(alias="to")] = None,
     interval: Interval = "day",
 ) -> Response:
-    stats = await links.stats(key.id, slug, start=start, end=end, interval=interval)
+    stats = await links.stats(key.owner_scope, slug, start=start, end=end, interval=interval)
     return stats_response(stats)
 
 

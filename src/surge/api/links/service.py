@@ -6,12 +6,12 @@ import base64
 import binascii
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from urllib.parse import unquote, urlsplit
 
 from surge.api.clients import AnalyticsClient, LinkChangeNotifier
 from surge.api.links.repository import Link, LinkRepository, LinkValues, SlugTaken
 from surge.api.links.schemas import LinkCreate, LinkUpdate
 from surge.api.links.slugs import random_slug
+from surge.api.links.targets import target_problem
 from surge.data.contracts import Interval, LinkStats, ResolvedLink
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
@@ -55,16 +55,6 @@ def decode_cursor(cursor: str) -> int:
     return value
 
 
-def _host_key(host: str | None) -> str:
-    """A host as a browser resolves it: percent-decoded, IDNA-mapped, lower case, no final dot."""
-    host = unquote(host or "")
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
-    return host.lower().rstrip(".")
-
-
 def resolved(link: Link, *, clicks: int) -> ResolvedLink:
     values = link.values
     return ResolvedLink(
@@ -91,14 +81,15 @@ class LinkService:
         self.notifier = notifier
         self.analytics = analytics
 
-    def _refuse_self_link(self, url: str) -> None:
-        if _host_key(urlsplit(url).hostname) == _host_key(self.settings.public_host):
-            raise validation_problem(
-                "url", "a link may not point back at this Surge's short domain"
-            )
+    def _refuse_target(self, url: str) -> None:
+        problem = target_problem(
+            url, public_host=self.settings.public_host, blocked=self.settings.blocked_hosts
+        )
+        if problem:
+            raise validation_problem("url", problem)
 
     async def create(self, owner_id: int, body: LinkCreate) -> Link:
-        self._refuse_self_link(body.url)
+        self._refuse_target(body.url)
         values = LinkValues(
             url=body.url,
             redirect_type=body.redirect_type,
@@ -122,7 +113,8 @@ class LinkService:
             raise SLUG_TAKEN(f"The slug '{body.slug}' is taken.")
         raise SLUG_SPACE_BUSY("Could not find a free slug.")
 
-    async def get(self, owner_id: int, slug: str) -> Link:
+    async def get(self, owner_id: int | None, slug: str) -> Link:
+        """The link `slug` if `owner_id` owns it (None: whoever does, for an admin)."""
         async with self.sessions() as session:
             link = await LinkRepository(session).by_slug(slug, owner_id=owner_id)
         if link is None:
@@ -130,7 +122,13 @@ class LinkService:
         return link
 
     async def page(
-        self, owner_id: int, *, cursor: str | None, limit: int, tag: str | None, q: str | None
+        self,
+        owner_id: int | None,
+        *,
+        cursor: str | None,
+        limit: int,
+        tag: str | None,
+        q: str | None,
     ) -> LinksPage:
         before_id = decode_cursor(cursor) if cursor else None
         async with self.sessions() as session:
@@ -141,10 +139,10 @@ class LinkService:
         next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
         return LinksPage(items=items, next_cursor=next_cursor)
 
-    async def update(self, owner_id: int, slug: str, body: LinkUpdate) -> Link:
+    async def update(self, owner_id: int | None, slug: str, body: LinkUpdate) -> Link:
         changes = body.model_dump(include=body.model_fields_set)
         if body.url is not None:
-            self._refuse_self_link(body.url)
+            self._refuse_target(body.url)
         async with transaction(self.sessions) as session:
             repo = LinkRepository(session)
             link = await repo.by_slug(slug, owner_id=owner_id)
@@ -158,7 +156,7 @@ class LinkService:
         await self.notifier.link_changed(slug, resolved(link, clicks=0))
         return link
 
-    async def delete(self, owner_id: int, slug: str) -> None:
+    async def delete(self, owner_id: int | None, slug: str) -> None:
         async with transaction(self.sessions) as session:
             repo = LinkRepository(session)
             link = await repo.by_slug(slug, owner_id=owner_id)
@@ -169,7 +167,7 @@ class LinkService:
 
     async def stats(
         self,
-        owner_id: int,
+        owner_id: int | None,
         slug: str,
         *,
         start: datetime | None,

@@ -1,0 +1,76 @@
+"""The api's rate limits: per client IP on every API request, per key once authenticated,
+failed authentications per IP, and the optional links-per-day quota per key. Each check adds
+its `RateLimit-*` headers to the answer; a spent budget is a 429 with `Retry-After`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from surge.platform.config import Settings
+from surge.platform.rate_limits import Limit, RateLimits, Verdict
+from surge.platform.security_headers import add_response_headers
+
+VERDICT = "surge.rate_limit"  # scope key: the most restrictive verdict of this request
+
+
+def client_ip(request: Request, trusted_header: str | None) -> str:
+    """The client's address: the trusted proxy header's first entry when one is configured
+    (`SURGE_CLIENT_IP_HEADER`, only behind a proxy that sets it), else the peer's."""
+    if trusted_header:
+        forwarded = request.headers.get(trusted_header)
+        if forwarded:
+            return forwarded.split(",", 1)[0].strip()
+    return request.client.host if request.client else ""
+
+
+class ApiLimits:
+    def __init__(self, settings: Settings, limits: RateLimits) -> None:
+        self.ip_header = settings.client_ip_header
+        self.per_ip = limits.limit("ip", settings.rate_limit_per_ip)
+        self.per_key = limits.limit("key", settings.rate_limit_per_key)
+        self.auth_failures = limits.limit("auth_failures", settings.rate_limit_auth_failures)
+        self.links_per_day = (
+            limits.limit("links_per_day", f"{settings.links_per_key_per_day}/day")
+            if settings.links_per_key_per_day
+            else None
+        )
+
+    async def before_auth(self, request: Request) -> str:
+        """Spend the client IP's budget; refuse an IP that failed authentication too often."""
+        ip = client_ip(request, self.ip_header)
+        if self.per_ip is not None:
+            await self._spend(request, self.per_ip, ip, "Too many requests from this address.")
+        if self.auth_failures is not None and await self.auth_failures.spent(ip):
+            verdict = await self.auth_failures.hit(ip)
+            raise self.auth_failures.refuse(
+                verdict, "Too many failed authentications from this address; wait and retry."
+            )
+        return ip
+
+    async def failed_auth(self, ip: str) -> None:
+        if self.auth_failures is not None:
+            await self.auth_failures.hit(ip)
+
+    async def after_auth(self, request: Request, key_id: int) -> None:
+        if self.per_key is not None:
+            await self._spend(request, self.per_key, str(key_id), "Too many requests for this key.")
+
+    async def link_created(self, request: Request, key_id: int) -> None:
+        """Spend one of the key's links for today (the quota, when one is set)."""
+        if self.links_per_day is not None:
+            verdict = await self.links_per_day.hit(str(key_id))
+            if not verdict.allowed:
+                raise self.links_per_day.refuse(
+                    verdict, "This key has created as many links as it may today."
+                )
+
+    async def _spend(self, request: Request, limit: Limit, identity: str, detail: str) -> Verdict:
+        verdict = await limit.hit(identity)
+        if not verdict.allowed:
+            raise limit.refuse(verdict, detail)
+        # The answer tells of the limit closest to being spent, whatever the route returns.
+        shown: Verdict | None = request.scope.get(VERDICT)
+        if shown is None or verdict.remaining < shown.remaining:
+            request.scope[VERDICT] = verdict
+            add_response_headers(request.scope, verdict.headers())
+        return verdict

@@ -1,0 +1,124 @@
+"""Rate limits and quotas (the `limits` library): how many requests one API key or one client
+IP may make in a window, and how many links a key may create a day.
+
+Counted in Redis when it is configured, so replicas share one budget; otherwise in the
+process. Sliding-window counters: two integers per identity and window, so a limit of 1,200 a
+minute costs what a limit of 10 does (a moving window would keep 1,200 timestamps). A limit
+whose storage fails lets the request through (and counts the error): a Redis outage must not
+turn into an API outage, and the breaker keeps a hung Redis from costing each request its
+timeout.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from limits.util import WindowStats
+from redis.asyncio import Redis
+
+from surge.platform.breakers import Breaker, BreakerOpen
+from surge.platform.metrics import RATE_LIMIT_ERRORS, RATE_LIMITED
+from surge.platform.problems import RATE_LIMITED as RATE_LIMITED_PROBLEM
+from surge.platform.problems import ProblemError
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    """One check of one limit: whether the request may go on, and the `RateLimit-*` headers."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int  # seconds until the window has room again
+    window_s: int
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+            "RateLimit-Policy": f"{self.limit};w={self.window_s}",
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_s))
+        return headers
+
+
+class Limit:
+    """One named limit ("key", "ip", "auth_failures", ...): `hit` spends one request."""
+
+    def __init__(self, name: str, spec: str, limits: RateLimits) -> None:
+        self.name = name
+        self.item: RateLimitItem = parse(spec)
+        self.limits = limits
+
+    async def hit(self, identity: str) -> Verdict:
+        return await self.limits.check(self, identity, spend=True)
+
+    async def spent(self, identity: str) -> bool:
+        """Whether the budget is spent already (spends nothing)."""
+        return not (await self.limits.check(self, identity, spend=False)).allowed
+
+    def refuse(self, verdict: Verdict, detail: str) -> ProblemError:
+        RATE_LIMITED.labels(self.limits.service, self.name).inc()
+        return RATE_LIMITED_PROBLEM(detail, headers=verdict.headers())
+
+
+class RateLimits:
+    def __init__(
+        self,
+        service: str,
+        *,
+        redis: Redis | None = None,
+        prefix: str = "",
+        breaker: Breaker | None = None,
+    ) -> None:
+        self.service = service
+        self.breaker = breaker
+        storage: Storage
+        if redis is None:
+            storage = MemoryStorage()
+        else:
+            # The service's own connection pool: no second pool, same timeouts.
+            storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed through
+                key_prefix=prefix.rstrip(":"),
+                wrap_exceptions=True,
+            )
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
+
+    def limit(self, name: str, spec: str) -> Limit | None:
+        """The limit `spec` ("1200/minute") under `name`, or None when `spec` is empty (off)."""
+        return Limit(name, spec, self) if spec else None
+
+    async def check(self, limit: Limit, identity: str, *, spend: bool) -> Verdict:
+        item = limit.item
+        window_s = item.get_expiry()
+        try:
+            if self.breaker is None:
+                allowed, stats = await self._check(item, limit.name, identity, spend)
+            else:
+                async with self.breaker.guard():
+                    allowed, stats = await self._check(item, limit.name, identity, spend)
+        except (StorageError, BreakerOpen, OSError, TimeoutError):
+            RATE_LIMIT_ERRORS.labels(self.service).inc()
+            return Verdict(True, item.amount, item.amount, window_s, window_s)
+        reset_s = max(0, math.ceil(stats.reset_time - time.time()))
+        return Verdict(allowed, item.amount, stats.remaining, reset_s, window_s)
+
+    async def _check(
+        self, item: RateLimitItem, name: str, identity: str, spend: bool
+    ) -> tuple[bool, WindowStats]:
+        if spend:
+            allowed = await self.limiter.hit(item, name, identity)
+        else:
+            allowed = await self.limiter.test(item, name, identity)
+        return allowed, await self.limiter.get_window_stats(item, name, identity)
