@@ -55,7 +55,6 @@ class ProblemType:
 # Every problem any service answers. Names are part of the API: never rename one.
 
 BAD_REQUEST = ProblemType("http-error", 400, "Bad request")  # e.g. a body that is not UTF-8
-INVALID_CURSOR = ProblemType("invalid-cursor", 400, "Invalid cursor")
 INVALID_RANGE = ProblemType("invalid-range", 400, "Invalid range")
 RANGE_TOO_LARGE = ProblemType("range-too-large", 400, "Range too large")
 UNAUTHORIZED = ProblemType("unauthorized", 401, "Unauthorized")
@@ -63,6 +62,7 @@ FORBIDDEN = ProblemType("forbidden", 403, "Forbidden")
 NOT_FOUND = ProblemType("not-found", 404, "Not found")
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
 SLUG_TAKEN = ProblemType("slug-taken", 409, "Slug taken")
+KEY_IN_USE = ProblemType("key-in-use", 409, "Key in use")
 BATCH_TOO_LARGE = ProblemType("batch-too-large", 413, "Batch too large")
 BODY_TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
 VALIDATION_ERROR = ProblemType("validation-error", 422, "Invalid request")
@@ -143,8 +143,17 @@ _SCHEMA: dict[str, Any] = {
         "errors": {"type": "array", "items": {"type": "object"}},
     },
 }
-# What any route of a FastAPI app can answer, whatever else it documents.
-COMMON_PROBLEMS = (BAD_REQUEST, VALIDATION_ERROR, INTERNAL_ERROR)
+# What any route of a FastAPI app can answer, whatever else it documents: a body it cannot
+# parse or too large, a rate limit, an overloaded process or an unavailable database.
+COMMON_PROBLEMS = (
+    BAD_REQUEST,
+    BODY_TOO_LARGE,
+    VALIDATION_ERROR,
+    RATE_LIMITED,
+    INTERNAL_ERROR,
+    OVERLOADED,
+    DATABASE_UNAVAILABLE,
+)
 
 
 def problem_responses(*problems: ProblemType) -> dict[int | str, dict[str, Any]]:
@@ -213,17 +222,21 @@ def _http_error_response(request: Request, exc: Exception) -> Response:
     return Response(body, exc.status_code, headers, media_type=PROBLEM_CONTENT_TYPE)
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app takes at this path. Starlette's 405 names only the
-    methods of the first route that matched the path; FastAPI makes one route per method."""
+    methods of the first route that matched the path, and FastAPI makes one route per method:
+    ask each route, by its public `matches`, about each method."""
     from starlette.routing import Match
 
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "NONE"})
-        if match is Match.PARTIAL:  # the path matched, the (impossible) method did not
-            methods.update(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
 
 
 def _unexpected_error_response(_request: Request, _exc: Exception) -> Response:

@@ -444,3 +444,27 @@ async def test_docs_page_answers(surge: Surge) -> None:
     response = await surge.client.get("/docs")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+
+
+def _an_hour_ago() -> str:
+    return (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+
+async def test_a_past_expiry_expires_the_link_at_once(surge: Surge, key: dict[str, str]) -> None:
+    created = await surge.client.post(
+        LINKS,
+        json={"url": "https://example.com/landing", "slug": "gone", "expires_at": _an_hour_ago()},
+        headers=key,
+    )
+    assert created.status_code == 201, created.text
+    assert (await surge.client.get("/gone")).status_code == 410
+    live = await surge.client.post(
+        LINKS, json={"url": "https://example.com/landing", "slug": "live"}, headers=key
+    )
+    assert live.status_code == 201
+    assert (await surge.client.get("/live")).status_code == 302
+    expired = await surge.client.patch(
+        f"{LINKS}/live", json={"expires_at": _an_hour_ago()}, headers=key
+    )
+    assert expired.status_code == 200, expired.text
+    assert (await surge.client.get("/live")).status_code == 410  # "expire it now"

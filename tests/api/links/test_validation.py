@@ -7,7 +7,6 @@ shares one app per backend and one `kept` link, created once: after each rejecte
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -193,7 +192,8 @@ BAD_FIELDS = [
     pytest.param({"max_clicks": "5"}, "max_clicks", id="max-clicks-string"),
     pytest.param({"max_clicks": 2**31}, "max_clicks", id="max-clicks-over-int32"),
     pytest.param({"max_clicks": 2**64}, "max_clicks", id="max-clicks-over-int64"),
-    pytest.param({"expires_at": "past"}, "expires_at", id="expires-past"),
+    pytest.param({"expires_at": 1700000000}, "expires_at", id="expires-epoch-number"),
+    pytest.param({"expires_at": "1700000000"}, "expires_at", id="expires-epoch-string"),
     pytest.param({"expires_at": "2999-01-01T00:00:00"}, "expires_at", id="expires-naive"),
     pytest.param({"expires_at": "2999-01-01"}, "expires_at", id="expires-date-only"),
     pytest.param({"expires_at": "soon"}, "expires_at", id="expires-word"),
@@ -412,37 +412,30 @@ async def test_bearer_scheme_is_case_insensitive(
 # --- pagination --------------------------------------------------------------------------------
 
 
-def b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
 @pytest.mark.parametrize(
     "cursor",
     [
-        pytest.param("!!!!", id="not-base64"),
-        pytest.param("%%", id="percent"),
-        pytest.param("a", id="one-char"),
-        pytest.param(b64("abc"), id="not-a-number"),
-        pytest.param(b64("0"), id="zero"),
-        pytest.param(b64("-5"), id="negative"),
-        pytest.param(b64("1.5"), id="fraction"),
-        pytest.param(b64("9" * 29), id="beyond-bigint"),
-        pytest.param(b64(str(2**63)), id="bigint-max-plus-one"),
-        pytest.param(base64.urlsafe_b64encode(b"\xff\xfe").decode(), id="not-utf8"),
+        pytest.param("!!!!", id="not-a-number"),
+        pytest.param("0", id="zero"),
+        pytest.param("-5", id="negative"),
+        pytest.param("1.5", id="fraction"),
+        pytest.param("0012", id="leading-zero"),
+        pytest.param("9" * 19, id="beyond-bigint"),
+        pytest.param("MTIz", id="old-base64-form"),
     ],
 )
-async def test_invalid_cursor_is_400(
+async def test_invalid_cursor_is_422_naming_it(
     surge: Surge, key: dict[str, str], kept: dict[str, Any], cursor: str
 ) -> None:
     response = await surge.client.get(LINKS, params={"cursor": cursor}, headers=key)
-    assert_problem(response, 400, "invalid-cursor")
+    assert_error_at(assert_problem(response, 422, "validation-error"), "cursor")
     await assert_unchanged(surge, key, kept)
 
 
-async def test_cursor_at_bigint_max_is_valid(
+async def test_the_largest_cursor_is_valid(
     surge: Surge, key: dict[str, str], kept: dict[str, Any]
 ) -> None:
-    response = await surge.client.get(LINKS, params={"cursor": b64(str(2**63 - 1))}, headers=key)
+    response = await surge.client.get(LINKS, params={"cursor": "9" * 18}, headers=key)
     assert response.status_code == 200, response.text
     assert response.json()["items"] == [kept]
 

@@ -6,11 +6,18 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from surge.api.deps import CurrentKey, KeyServiceDep
 from surge.api.keys.repository import ApiKey
-from surge.platform.problems import FORBIDDEN, NOT_FOUND, UNAUTHORIZED, problem_responses
+from surge.api.links.schemas import JSON_INTEGER
+from surge.platform.problems import (
+    FORBIDDEN,
+    KEY_IN_USE,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    problem_responses,
+)
 
 
 def require_admin(key: CurrentKey) -> ApiKey:
@@ -49,10 +56,15 @@ class KeyCreate(BaseModel):
     # Printable, not blank (a control character has no place in a name, and PostgreSQL
     # refuses NUL in text).
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
-    admin: bool = False
-    expires_in_days: int | None = Field(
-        default=None, ge=1, le=3650, description="The key stops working after this many days."
-    )
+    admin: StrictBool = False  # 0 is not `false`
+    expires_in_days: (
+        Annotated[
+            int,
+            Field(ge=1, le=3650, description="The key stops working after this many days."),
+            JSON_INTEGER,
+        ]
+        | None
+    ) = None
 
 
 class KeyCreated(BaseModel):
@@ -96,9 +108,13 @@ async def create_key(body: KeyCreate, keys: KeyServiceDep) -> KeyCreated:
 @router.delete(
     "/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(NOT_FOUND),
+    responses=problem_responses(NOT_FOUND, KEY_IN_USE),
 )
-async def revoke_key(key_id: Annotated[int, Path(ge=1, le=2**62)], keys: KeyServiceDep) -> Response:
+async def revoke_key(
+    key_id: Annotated[int, Path(ge=1, le=2**62)], current: CurrentKey, keys: KeyServiceDep
+) -> Response:
+    if key_id == current.id:  # an admin must not lock themselves out by accident
+        raise KEY_IN_USE("A key cannot revoke itself: revoke it with another admin key.")
     if not await keys.revoke(key_id):
         raise NOT_FOUND(f"No live key with id {key_id}.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from surge.api.deps import ApiLimitsDep, CurrentKey, InternalOnly, LinkServiceDep, SettingsDep
-from surge.api.links.schemas import LinkCreate, LinkOut, LinkPage, LinkUpdate
+from surge.api.links.schemas import (
+    SLUG_JSON_PATTERN,
+    TAG_PATTERN,
+    LinkCreate,
+    LinkOut,
+    LinkPage,
+    LinkUpdate,
+    Timestamp,
+)
 from surge.data.contracts import Interval, LinkStats, ResolvedLink, stats_response
 from surge.platform.problems import (
     ANALYTICS_UNAVAILABLE,
-    INVALID_CURSOR,
     INVALID_RANGE,
     NOT_FOUND,
     RANGE_TOO_LARGE,
@@ -27,7 +33,9 @@ internal_router = APIRouter(
     prefix="/internal", dependencies=[InternalOnly], include_in_schema=False
 )
 
-SlugPath = Annotated[str, Path(max_length=64)]
+SlugPath = Annotated[str, Path(pattern=SLUG_JSON_PATTERN)]
+CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL in text
 
 
 @router.post(
@@ -47,15 +55,20 @@ async def create_link(
     return LinkOut.of(await links.create(key.id, body), settings.public_url)
 
 
-@router.get("/links", responses=problem_responses(UNAUTHORIZED, INVALID_CURSOR))
+@router.get("/links", responses=problem_responses(UNAUTHORIZED))
 async def list_links(
     key: CurrentKey,
     links: LinkServiceDep,
     settings: SettingsDep,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the last page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, pattern=PRINTABLE, description="Part of the slug or the URL."),
+    ] = None,
 ) -> LinkPage:
     page = await links.page(key.owner_scope, cursor=cursor, limit=limit, tag=tag, q=q)
     return LinkPage(
@@ -103,8 +116,8 @@ async def link_stats(
     slug: SlugPath,
     key: CurrentKey,
     links: LinkServiceDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[Timestamp | None, Query(alias="from")] = None,
+    end: Annotated[Timestamp | None, Query(alias="to")] = None,
     interval: Interval = "day",
 ) -> Response:
     stats = await links.stats(key.owner_scope, slug, start=start, end=end, interval=interval)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -16,7 +14,6 @@ from surge.data.contracts import Interval, LinkStats, ResolvedLink
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
 from surge.platform.problems import (
-    INVALID_CURSOR,
     SLUG_SPACE_BUSY,
     SLUG_TAKEN,
     VALIDATION_ERROR,
@@ -25,7 +22,6 @@ from surge.platform.problems import (
 )
 
 RANDOM_SLUG_ATTEMPTS = 8
-MAX_LINK_ID = 2**63 - 1  # a cursor beyond any BIGINT id is not one we handed out
 
 
 @dataclass(slots=True, frozen=True)
@@ -41,18 +37,8 @@ def validation_problem(field: str, message: str) -> ProblemError:
 
 
 def encode_cursor(link_id: int) -> str:
-    return base64.urlsafe_b64encode(str(link_id).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    invalid = INVALID_CURSOR("Use next_cursor as given.")
-    try:
-        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise invalid from exc
-    if not 1 <= value <= MAX_LINK_ID:
-        raise invalid
-    return value
+    """A page's next cursor: the id below which the next page starts (ids are not secret)."""
+    return str(link_id)
 
 
 def resolved(link: Link, *, clicks: int) -> ResolvedLink:
@@ -130,7 +116,7 @@ class LinkService:
         tag: str | None,
         q: str | None,
     ) -> LinksPage:
-        before_id = decode_cursor(cursor) if cursor else None
+        before_id = int(cursor) if cursor else None  # the route's pattern makes it an id
         async with self.sessions() as session:
             found = await LinkRepository(session).page(
                 owner_id, before_id=before_id, limit=limit + 1, tag=tag, q=q

@@ -1,0 +1,64 @@
+"""Who may call what: every public API route against no key, a wrong key, a revoked key,
+another owner's key and an admin key. The routes come from the OpenAPI description, so a new
+route without a row here fails this test."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Surge
+
+LINKS = "/api/v1/links"
+# (method, path template) -> expected status per credential
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("post", "/api/v1/links"): {"other": 201, "admin": 201},
+    ("get", "/api/v1/links"): {"other": 200, "admin": 200},
+    ("get", "/api/v1/links/{slug}"): {"other": 404, "admin": 200},
+    ("patch", "/api/v1/links/{slug}"): {"other": 404, "admin": 200},
+    ("get", "/api/v1/links/{slug}/stats"): {"other": 404, "admin": 200},
+    ("delete", "/api/v1/links/{slug}"): {"other": 404, "admin": 204},  # after the others
+    ("get", "/api/v1/keys"): {"other": 403, "admin": 200},
+    ("post", "/api/v1/keys"): {"other": 403, "admin": 201},
+    ("delete", "/api/v1/keys/{key_id}"): {"other": 403, "admin": 204},
+}
+CREDENTIALS = ["none", "wrong", "revoked", "other", "admin"]
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS)
+async def test_every_route_answers_each_credential_as_it_should(
+    surge: Surge, credential: str
+) -> None:
+    spec = (await surge.client.get("/openapi.json")).json()
+    routes = {(m, p) for p, item in spec["paths"].items() if p.startswith("/api/") for m in item}
+    assert routes == set(MATRIX), "a public route has no row in the authorization matrix"
+
+    assert surge.api.keys is not None
+    owner = await surge.new_key("owner")
+    revoked = await surge.api.keys.create("revoked")
+    await surge.api.keys.revoke(revoked.id)
+    admin = await surge.api.keys.create("admin", is_admin=True)
+    headers = {
+        "none": {},
+        "wrong": {"Authorization": "Bearer sk_not-a-key"},
+        "revoked": {"Authorization": f"Bearer {revoked.secret}"},
+        "other": await surge.new_key("other"),
+        "admin": {"Authorization": f"Bearer {admin.secret}"},
+    }[credential]
+    made = await surge.client.post(
+        LINKS, json={"url": "https://e.com", "slug": "owned"}, headers=owner
+    )
+    assert made.status_code == 201
+    spare = await surge.api.keys.create("spare")
+
+    for (method, template), expected in MATRIX.items():
+        path = template.format(slug="owned", key_id=spare.id)
+        body = None
+        if method == "post":
+            body = {"name": "new"} if "keys" in template else {"url": "https://e.com"}
+        elif method == "patch":
+            body = {"tags": ["seen"]}
+        answer = await surge.client.request(method.upper(), path, json=body, headers=headers)
+        want = expected.get(credential, 401)
+        assert answer.status_code == want, (credential, method, template, answer.text)
+        if credential == "other" and (method, template) == ("get", "/api/v1/links"):
+            assert "owned" not in {link["slug"] for link in answer.json()["items"]}

@@ -1,0 +1,86 @@
+"""Schemathesis over `/openapi.json` of a real all-in-one `surge serve`, every check on: no
+server error, no status or problem the description does not list, no schema-valid request
+refused, no schema-violating one accepted, `Allow` on 405 exactly the path's methods. Bounded
+(a fixed seed and example count: about a thousand requests per backend, under a minute)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import free_port, serve, surge_cli, surge_env
+from tests.services import create_database, drop_database, require_postgres
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+MAX_EXAMPLES = "60"
+SEED = "20261201"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fuzz_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    # The budgets a fuzzer spends in seconds are far over the defaults; what limits do is
+    # tested in tests/api/test_rate_limits.py.
+    limits = {
+        "SURGE_RATE_LIMIT_PER_KEY": "1000000/minute",
+        "SURGE_RATE_LIMIT_PER_IP": "1000000/minute",
+        "SURGE_RATE_LIMIT_AUTH_FAILURES": "1000000/minute",
+    }
+    if request.param == "sqlite":
+        yield surge_env(tmp_path, **limits)
+        return
+    require_postgres()
+    database_url = asyncio.run(create_database())
+    try:
+        yield surge_env(tmp_path, SURGE_DATABASE_URL=database_url, **limits)
+    finally:
+        asyncio.run(drop_database(database_url))
+
+
+@pytest.mark.e2e
+def test_the_api_does_what_its_openapi_description_says(
+    fuzz_env: dict[str, str], tmp_path: Path
+) -> None:
+    migrated = surge_cli(fuzz_env, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    made = surge_cli(fuzz_env, "keys", "create", "--name", "fuzzer", "--admin")
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    env = {**fuzz_env, "SURGE_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    with serve(tmp_path, "all", port, env) as server:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--no-color",
+                "--config-file",
+                str(CONFIG),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "all",
+                "--header",
+                f"Authorization: Bearer {made.stdout.strip()}",
+                "--max-examples",
+                MAX_EXAMPLES,
+                "--seed",
+                SEED,
+                "--workers",
+                "1",
+                "--request-timeout",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        report = run.stdout[-6000:]
+        assert run.returncode == 0, f"{report}\n{run.stderr[-2000:]}\n{server.output()}"
+        assert "No issues found" in run.stdout, report
+        assert "9 selected / 9 total" in run.stdout, report  # every operation was fuzzed
