@@ -119,3 +119,25 @@ async def test_a_redis_that_fails_lets_api_requests_through(tmp_path: Path) -> N
         key = await surge.new_key()
         for _ in range(3):  # over the limit, but the limit cannot be counted: not an outage
             assert (await surge.client.get(LINKS, headers=key)).status_code == 200
+
+
+async def test_redirects_have_their_own_per_ip_limit_when_one_is_set(
+    tmp_path: Path, backend: dict[str, Any]
+) -> None:
+    settings = make_settings(tmp_path, **backend, rate_limit_redirects_per_ip="3/minute")
+    async with running_surge(settings) as surge:
+        key = await surge.new_key()
+        made = await surge.client.post(LINKS, json={"url": "https://example.com"}, headers=key)
+        slug = made.json()["slug"]
+        for _ in range(3):
+            assert (
+                await surge.client.get(f"/{slug}", headers=from_ip("198.51.100.4"))
+            ).status_code == 302
+        refused = await surge.client.get(f"/{slug}", headers=from_ip("198.51.100.4"))
+        assert_limited(refused, 3)
+        assert (
+            await surge.client.get(f"/{slug}", headers=from_ip("198.51.100.5"))
+        ).status_code == 302
+        await surge.flush_clicks()
+        stats = await surge.stats(slug, key)
+        assert stats["total"] == 4  # a refused redirect is not a click

@@ -10,6 +10,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable
 from random import random
+from typing import TYPE_CHECKING
 
 import httpx
 from redis.asyncio import Redis
@@ -50,6 +51,9 @@ from surge.redirect.responses import (
 )
 from surge.redirect.spool import Spool
 from surge.redirect.visitor import VisitorHasher
+
+if TYPE_CHECKING:
+    from surge.platform.rate_limits import Limit
 
 log = get_logger(__name__)
 REDIRECT_STATUSES = (301, 302, 307, 308)
@@ -124,6 +128,7 @@ class RedirectService(OtherPaths):
         self.shared: SharedLinkTier | None = None
         self.clicks: ClickBuffer | None = None
         self.invalidations: InvalidationListener | None = None
+        self.ip_limit: Limit | None = None  # off unless SURGE_RATE_LIMIT_REDIRECTS_PER_IP
         self.tracing = active_tracing()
         self.app: ASGIApp = self if self.tracing is None else self.tracing.asgi(self, route_of)
 
@@ -146,6 +151,7 @@ class RedirectService(OtherPaths):
         self.api_breaker = await self.breakers.get("api", api_unavailable)
         sink: ClickSink = HttpClickSink(self.analytics)
         self.redis = redis_from_settings(s)
+        redis_breaker = None
         if self.redis is not None:
             redis_breaker = await self.breakers.get("redis", redis_unavailable)
             self.shared = SharedLinkTier(
@@ -168,6 +174,13 @@ class RedirectService(OtherPaths):
             spool=Spool(s.spool_dir),
         )
         self.clicks.start()
+        if s.rate_limit_redirects_per_ip:
+            from surge.platform.rate_limits import RateLimits  # only when an operator asks
+
+            limits = RateLimits(
+                self.name, redis=self.redis, prefix=self.names.rate_limits, breaker=redis_breaker
+            )
+            self.ip_limit = limits.limit("redirect_ip", s.rate_limit_redirects_per_ip)
         service_started(self.name, s.build_commit, self.tally)
         add_publisher(self.clicks.publish_metrics)
         admission.configure(s)
@@ -203,6 +216,8 @@ class RedirectService(OtherPaths):
         if not SLUG_PATTERN.fullmatch(slug):
             await self._page(NOT_FOUND, scope, send)
             self._observe(UNMATCHED_ROUTE, method, NOT_FOUND.status, now)
+            return
+        if self.ip_limit is not None and await self._over_ip_limit(scope, send, now):
             return
         cached = self.cache.peek(slug)
         if cached is None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from surge.platform.breakers import Breaker
     from surge.platform.cache import LocalCache
     from surge.platform.config import Settings
+    from surge.platform.rate_limits import Limit
     from surge.redirect.clicks import ClickBuffer
     from surge.redirect.responses import Target
 
@@ -41,6 +42,8 @@ def route_of(path: str) -> str:
 
 class OtherPaths:
     settings: Settings
+    ip_limit: Limit | None
+    ip_header: bytes
     page_headers: Headers  # security headers of every page (platform/security_headers.py)
     cache: LocalCache[str, Target]
     clicks: ClickBuffer | None
@@ -86,6 +89,35 @@ class OtherPaths:
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
         return page.status
+
+    async def _over_ip_limit(self, scope: Scope, send: Send, start: float) -> bool:
+        """The optional per-IP limit of redirects: True (and a 429 sent) when it is spent."""
+        assert self.ip_limit is not None
+        ip = None
+        if self.ip_header:
+            for name, value in scope["headers"]:
+                if name == self.ip_header:
+                    ip = value.decode("latin-1").split(",", 1)[0].strip()
+                    break
+        if ip is None:
+            client = scope.get("client")
+            ip = client[0] if client else ""
+        verdict = await self.ip_limit.hit(ip)
+        if verdict.allowed:
+            return False
+        refused = self.ip_limit.refuse(verdict, "Too many requests from this address.")
+        headers = [(k.lower().encode(), v.encode()) for k, v in refused.headers.items()]
+        body = refused.problem.body(refused.detail)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [(b"content-type", PROBLEM), *headers, *self.page_headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        self._observe(SLUG_ROUTE, scope["method"], 429, start)
+        return True
 
     async def _reply(self, send: Send, status: int, body: bytes, content_type: bytes) -> int:
         headers = [(b"content-type", content_type)]
