@@ -237,7 +237,7 @@ async def seeded_link(sessions: SessionMaker, size: int, *, fresh: bool) -> int:
     async with sessions() as session:
         found = await session.execute(
             select(links.c.id)
-            .join(api_keys, api_keys.c.id == links.c.owner_id)
+            .join(api_keys, api_keys.c.user_id == links.c.owner_id)
             .where(api_keys.c.name == SEEDED_MARK.format(size=size))
         )
         existing = found.scalar()

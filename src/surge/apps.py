@@ -11,15 +11,12 @@ from surge.platform.service import Lifespan, Service
 # Services are imported where they are built: a redirect process then never loads FastAPI,
 # SQLAlchemy or ua-parser (seconds of start-up, and twice the objects a GC pass walks).
 
-API_PREFIXES = (
-    "/api/",
-    "/docs",
-    "/redoc",
-    "/openapi.json",
-    "/internal/links/",
-    "/healthz",
-    "/readyz",
+# Whole paths and prefixes the api answers (the dashboard too); anything else may be a slug, so
+# `/docsify` is one, not the docs.
+API_PATHS = frozenset(
+    {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz", "/readyz", "/app"}
 )
+API_PREFIXES = ("/api/", "/internal/links/", "/app/")
 
 
 class AllInOne:
@@ -34,7 +31,7 @@ class AllInOne:
         path: str = scope.get("path", "")
         if path.startswith("/internal/analytics/"):
             app = self.analytics
-        elif path.startswith(API_PREFIXES):
+        elif path in API_PATHS or path.startswith(API_PREFIXES):
             app = self.api
         else:
             app = self.redirect

@@ -5,25 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from surge import __version__
 from surge.capacity import commands as capacity_commands
+from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
 
 if TYPE_CHECKING:  # the CLI imports the database layer only for the commands that need it
-    from surge.platform.db import SessionMaker
+    pass
 
 DEFAULT_PORTS = {"all": 8000, "api": 8001, "redirect": 8002, "analytics": 8003}
-
-
-class CliError(Exception):
-    """An error the user can fix; printed as one line."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("--shuffle", action="store_true", help="ingest out of time order")
 
+    accounts_parsers(commands)  # keys, users
+    capacity_commands.add_commands(commands)  # loadtest, capacity
+    return parser
+
+
+def accounts_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create an API key and print it once")
@@ -68,11 +69,26 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--expires-in-days", type=int, metavar="DAYS", help="the key stops working after DAYS"
     )
+    create.add_argument(
+        "--user", metavar="EMAIL", help="the key's owner (default: a new owner of its own)"
+    )
     key_commands.add_parser("list", help="list the keys (never their secrets)")
     revoke = key_commands.add_parser("revoke", help="revoke a key: it stops working at once")
     revoke.add_argument("id", type=int, help="the key's id, from `surge keys list`")
-    capacity_commands.add_commands(commands)  # loadtest, capacity
-    return parser
+
+    users = commands.add_parser("users", help="manage dashboard users")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    add = user_commands.add_parser("create", help="create a user; prints a password once")
+    add.add_argument("--email", required=True)
+    add.add_argument("--admin", action="store_true")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    reset = user_commands.add_parser("reset-password", help="set a user's password")
+    reset.add_argument("--email", required=True)
+    reset.add_argument("--password-stdin", action="store_true")
+    user_commands.add_parser("list", help="list the users who can sign in")
+    for verb in ("disable", "enable"):
+        toggle = user_commands.add_parser(verb, help=f"{verb} a user (their keys too)")
+        toggle.add_argument("--email", required=True)
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -173,70 +189,6 @@ async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
         await engine.dispose()
 
 
-@asynccontextmanager
-async def _current_sessions(settings: Settings) -> AsyncIterator[SessionMaker]:
-    """Sessions on a database whose schema is current: migrated here where Surge migrates on
-    start (SQLite), refused with a clear line elsewhere."""
-    from surge.platform.db import create_engine, create_sessionmaker
-    from surge.platform.migrations import is_current, upgrade_to_head
-
-    engine = create_engine(settings.database_url)
-    try:
-        if not await is_current(engine):
-            if not settings.migrates_on_start:
-                raise CliError("the database schema is not current: run `surge migrate` first")
-            await upgrade_to_head(engine)
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _create_key(
-    settings: Settings, name: str, admin: bool, expires_in_days: int | None = None
-) -> str:
-    from surge.api.keys.service import KeyService
-
-    if not name.strip() or len(name) > 100 or not name.isprintable():
-        raise CliError("--name must be 1 to 100 printable characters")
-    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
-        raise CliError("--expires-in-days must be 1 to 3650")
-    expires_in = timedelta(days=expires_in_days) if expires_in_days else None
-    async with _current_sessions(settings) as sessions:
-        key = await KeyService(sessions).create(
-            name.strip(), is_admin=admin, expires_in=expires_in
-        )
-    return key.secret
-
-
-async def _keys(settings: Settings, args: argparse.Namespace) -> str:
-    from surge.api.keys.service import KeyService
-
-    if args.keys_command == "create":
-        return await _create_key(settings, args.name, args.admin, args.expires_in_days)
-    async with _current_sessions(settings) as sessions:
-        keys = KeyService(sessions)
-        if args.keys_command == "revoke":
-            if not await keys.revoke(args.id):
-                raise CliError(f"no live key with id {args.id}")
-            return f"revoked key {args.id}"
-        rows = await keys.all()
-    lines = [
-        f"{'id':>6}  {'prefix':<10} {'admin':<5}  {'created (UTC)':<16}  {'last used':<16}  "
-        f"{'expires':<16}  {'revoked':<16}  name"
-    ]
-    for k in rows:
-        lines.append(
-            f"{k.id:>6}  {k.key_prefix:<10} {'yes' if k.is_admin else 'no':<5}  "
-            f"{_minute(k.created_at)}  {_minute(k.last_used_at)}  {_minute(k.expires_at)}  "
-            f"{_minute(k.revoked_at)}  {k.name}"
-        )
-    return "\n".join(lines)
-
-
-def _minute(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M}" if at else f"{'-':<16}"
-
-
 async def _seed(settings: Settings, args: argparse.Namespace) -> str:
     from surge.capacity.seed import SeedPlan, seed
 
@@ -255,7 +207,7 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> str:
         visitors=args.visitors,
         shuffle=args.shuffle,
     )
-    async with _current_sessions(settings) as sessions:
+    async with current_sessions(settings) as sessions:
         result = await seed(sessions, plan, progress=sys.stderr.isatty())
     rate = result.clicks / result.seconds if result.seconds else 0.0
     return (
@@ -281,8 +233,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(line)
     elif args.command == "seed":
         print(asyncio.run(_seed(settings, args)))
-    elif args.command == "keys":
-        print(asyncio.run(_keys(settings, args)))
+    elif args.command in ("keys", "users"):
+        from surge.api.accounts_cli import run_accounts
+
+        print(asyncio.run(run_accounts(settings, args)))
     elif args.command in capacity_commands.NAMES:
         return capacity_commands.dispatch(args, settings)
     return 0

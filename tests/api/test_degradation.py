@@ -100,6 +100,8 @@ async def test_api_requests_past_the_limit_are_shed_at_once(
         assert (await surge.client.get(f"/{slug}")).status_code == 302  # cached redirect too
         release.set()
         assert (await waiting).status_code == 503
+        # The redirect's click is being ingested meanwhile (in flight too, in this one process).
+        await wait_for(_in_flight(0), what="the stats request and the click ingest to end")
         assert (await surge.client.get("/api/v1/links", headers=key)).status_code == 200
     finally:
         admission.max_api = max_api

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,40 @@ async def test_surge_migrate_from_several_processes_at_once(pg_url: str, tmp_pat
     assert [run.returncode for run in runs] == [0] * 4, [err.decode() for _, err in outputs]
     async with engine_on(pg_url) as engine:
         assert await versions(engine) == [head_revision()]
+
+
+def _upgrade_to(revision: str) -> Callable[[Connection], None]:
+    def upgrade(conn: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+    return upgrade
+
+
+async def test_keys_and_links_from_before_users_move_to_one_admin(any_url: str) -> None:
+    async with engine_on(any_url) as engine:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_to("0004"))
+            for key_id in (1, 2):
+                await conn.execute(
+                    text(
+                        "INSERT INTO api_keys (id, name, key_hash, key_prefix, is_admin, "
+                        "created_at) VALUES (:id, 'k', :hash, 'sk_x', false, :now)"
+                    ),
+                    {"id": key_id, "hash": f"{key_id:064d}", "now": datetime.now(UTC)},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO links (slug, url, redirect_type, owner_id, created_at, "
+                        "updated_at) VALUES (:slug, 'https://e.com', 302, :owner, :now, :now)"
+                    ),
+                    {"slug": f"s{key_id}", "owner": key_id, "now": datetime.now(UTC)},
+                )
+        await upgrade_to_head(engine)
+        async with engine.connect() as conn:
+            users = (await conn.execute(text("SELECT id, email, is_admin FROM users"))).all()
+            assert [(u.email, bool(u.is_admin)) for u in users] == [("admin@localhost", True)]
+            owners = (await conn.execute(text("SELECT DISTINCT user_id FROM api_keys"))).all()
+            links = (await conn.execute(text("SELECT DISTINCT owner_id FROM links"))).all()
+            assert owners == links == [(users[0].id,)]

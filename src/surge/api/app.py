@@ -13,6 +13,10 @@ from surge.api.keys.service import KeyService
 from surge.api.limits import ApiLimits
 from surge.api.links.routes import internal_router, router
 from surge.api.links.service import LinkService
+from surge.api.users.bootstrap import create_first_admin, first_admin_banner
+from surge.api.users.service import UserService
+from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
+from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
@@ -44,18 +48,20 @@ class ApiService:
         self.clients: list[httpx.AsyncClient] = []
         self.links: LinkService | None = None
         self.keys: KeyService | None = None
+        self.users: UserService | None = None
         self.tally = RequestTally(self.name)
         self.breakers = Breakers.from_settings(settings)
         self.app = service_app(
             settings,
             self.tally,
             self.breakers,
-            [router, keys_router, internal_router],
+            [router, keys_router, internal_router, *DASHBOARD_ROUTERS],
             self._engine,
             title="Surge API",
             description="Short links and click analytics. Authenticate with `Bearer <API key>`.",
             log_requests=True,
         )
+        install_dashboard(self.app, settings)
 
     def _engine(self) -> AsyncEngine:
         assert self.data is not None, "api service not started"
@@ -105,15 +111,12 @@ class ApiService:
             breaker=await self.breakers.get("redis", redis_unavailable) if data.redis else None,
         )
         self.app.state.api_limits = ApiLimits(settings, limits)
+        self.app.state.sign_in_limit = limits.limit("sign_in", settings.rate_limit_sign_in)
+        self.users = self.app.state.user_service = UserService(data.sessions)
         if settings.bootstrap_admin_key:
-            key = await self.keys.create_admin_if_none()
-            if key is not None:
-                print(
-                    f"\n  Surge created an admin API key (shown once, keep it safe):\n\n"
-                    f"    {key.secret}\n",
-                    file=sys.stdout,
-                    flush=True,
-                )
+            admin = await create_first_admin(data.sessions, settings.bootstrap_admin_email)
+            if admin is not None:
+                print(first_admin_banner(admin, settings.public_url), file=sys.stdout, flush=True)
 
     async def stop(self) -> None:
         await data_service_stopping(self.tally)

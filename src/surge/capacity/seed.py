@@ -1,16 +1,15 @@
 """`surge seed`: fill a database with links and clicks, fast, through the real ingest path.
 
-Links are inserted in bulk for one owner (an API key named "seed"); clicks are generated as the
-redirect would emit them (random ids, realistic user agents, referrers and countries, daily
-visitor ids) and handed to `ClickService.ingest` in batches, so rollups and visitor counters are
-exactly what production traffic would leave. Link popularity follows a Zipf law (the first link
-is the hottest); timestamps spread evenly over the last `days` days, in time order as a redirect
-sends them, or shuffled.
+Links are inserted in bulk for one owner (the user of an API key named "seed"); clicks are
+generated as the redirect would emit them (random ids, realistic user agents, referrers and
+countries, daily visitor ids) and handed to `ClickService.ingest` in batches, so rollups and
+visitor counters are exactly what production traffic would leave. Link popularity follows a Zipf
+law (the first link is the hottest); timestamps spread evenly over the last `days` days, in time
+order as a redirect sends them, or shuffled.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import time
@@ -25,33 +24,12 @@ from tqdm import tqdm
 from surge.analytics.service import ClickService
 from surge.api.keys.service import KeyService
 from surge.api.links.repository import LinkRepository
+from surge.capacity.traffic import BOTS, BROWSERS, COUNTRIES, REFERRERS, zipf_weights
 from surge.data.events import ClickEvent, click_ids
 from surge.platform.db import SessionMaker, transaction
 
-USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.0 Safari/605.1.15",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.0 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-)
-REFERRERS = (
-    None,
-    "https://news.ycombinator.com/item?id=1",
-    "https://t.co/x1",
-    "https://www.google.com/",
-    "https://www.reddit.com/r/programming/",
-    "https://www.linkedin.com/feed/",
-    "https://mail.example.com/",
-)
-COUNTRIES = (None, "US", "DE", "GB", "FR", "IN", "BR", "JP", "NL", "CA")
+# The same visitors as a load test's (surge.capacity.traffic), one bot among them.
+USER_AGENTS = (*BROWSERS, BOTS[0])
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,11 +50,6 @@ class SeedResult:
     clicks: int
     ingested: int
     seconds: float
-
-
-def zipf_weights(n: int, s: float = 1.1) -> list[float]:
-    """Cumulative weights of ranks 1..n under Zipf's law with exponent s."""
-    return list(itertools.accumulate(1 / rank**s for rank in range(1, n + 1)))
 
 
 def click_events(
@@ -123,7 +96,7 @@ async def seed(
 ) -> SeedResult:
     """Seed `plan` for a new owner (an API key named `owner_name`, shown nowhere)."""
     now = datetime.now(UTC)
-    owner = await KeyService(sessions).create(owner_name)
+    owner_id = (await KeyService(sessions).create(owner_name)).user_id
     prefix = os.urandom(3).hex()
     slugs = [f"seed-{prefix}-{i}" for i in range(plan.links)]
     link_ids: list[int] = []
@@ -134,7 +107,7 @@ async def seed(
                 for i, slug in enumerate(slugs[first : first + 10_000])
             ]
             async with transaction(sessions) as session:
-                link_ids += await LinkRepository(session).add_many(owner.id, chunk, now)
+                link_ids += await LinkRepository(session).add_many(owner_id, chunk, now)
             bar.update(len(chunk))
     clicks = ClickService(sessions)
     ingested = 0
@@ -146,7 +119,7 @@ async def seed(
     async with transaction(sessions) as session:
         # Planner statistics for what was just bulk-loaded (autovacuum would, some time later).
         await session.execute(text("ANALYZE" if _is_postgres(session) else "ANALYZE main"))
-    return SeedResult(owner.id, link_ids, plan.clicks, ingested, time.perf_counter() - started)
+    return SeedResult(owner_id, link_ids, plan.clicks, ingested, time.perf_counter() - started)
 
 
 def _is_postgres(session: AsyncSession) -> bool:

@@ -33,10 +33,25 @@ POSTGRESQL_ONLY_INDEXES = frozenset({"ix_links_slug_trgm", "ix_links_url_trgm"})
 
 # --- links (api service) -----------------------------------------------------------------------
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    # None for a key-only owner (`surge keys create` without --user): it cannot sign in.
+    Column("email", String(254), nullable=True, unique=True),
+    Column("password_hash", String(255), nullable=True),  # argon2; None: cannot sign in
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column(
+        "user_id", BigIntId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("name", String(100), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("key_prefix", String(16), nullable=False),
@@ -57,7 +72,7 @@ links = Table(
     Column(
         "owner_id",
         BigIntId,
-        ForeignKey("api_keys.id", ondelete="CASCADE"),
+        ForeignKey("users.id", ondelete="CASCADE"),
         nullable=False,
     ),
     Column("expires_at", UTCDateTime, nullable=True),

@@ -86,7 +86,18 @@ class Settings(BaseSettings):
     # short domain itself: "evil.example" also blocks its subdomains. Comma-separated.
     blocked_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # The dashboard (/app/): how long a sign-in lasts, and sign-in attempts per client IP and
+    # per email (failed ones count). Sessions are signed with a key derived from the internal
+    # token: rotating it signs everyone out.
+    session_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    rate_limit_sign_in: str = "10/minute"
+    # Where a browser opening `/` on the short domain goes (API clients get a JSON 404).
+    root_redirect: str = "/app/"
+
+    # On the first start with an empty database: an admin user (this email, a generated
+    # password) and an admin API key, printed once.
     bootstrap_admin_key: bool = True
+    bootstrap_admin_email: str = "admin@localhost"
     log_level: str = "info"
     # Observability. `build_commit` labels surge_build_info (set by the image build).
     build_commit: str = "unknown"
@@ -138,6 +149,7 @@ class Settings(BaseSettings):
         "rate_limit_per_ip",
         "rate_limit_auth_failures",
         "rate_limit_redirects_per_ip",
+        "rate_limit_sign_in",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -46,7 +46,16 @@ def _current_revision(conn: Connection) -> str | None:
 def _upgrade(conn: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = conn
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite alters a table by copying it into a new one and dropping the old: with foreign
+        # keys enforced, that drop would cascade into the rows that refer to it (every link of
+        # a key). Off for the migration (before its transaction begins: only then does the
+        # pragma apply), checked after it.
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
     command.upgrade(config, "head")
+    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+        raise RuntimeError("the migration left rows whose foreign keys point nowhere")
 
 
 @contextmanager
@@ -74,6 +83,10 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
                 # migrators queue here, then find the schema current and do nothing.
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
             await conn.run_sync(_upgrade)
+    if engine.dialect.name == "sqlite":
+        # The migration's connection may still have foreign keys off (the pragma cannot change
+        # inside its transaction): close the pool; new connections turn them on.
+        await engine.dispose()
 
 
 async def is_current(engine: AsyncEngine) -> bool:

@@ -190,7 +190,7 @@ async def problem_error_handler(_request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-def _validation_response(_request: Request, exc: Exception) -> Response:
+def validation_response(_request: Request, exc: Exception) -> Response:
     from fastapi.exceptions import RequestValidationError
 
     assert isinstance(exc, RequestValidationError)
@@ -251,5 +251,5 @@ def install_problem_handlers(app: Any) -> None:
 
     app.add_exception_handler(Exception, _unexpected_error_response)
     app.add_exception_handler(ProblemError, problem_error_handler)
-    app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(RequestValidationError, validation_response)
     app.add_exception_handler(HTTPException, _http_error_response)

@@ -214,6 +214,9 @@ class RedirectService(OtherPaths):
             return
         slug = path[1:]
         if not SLUG_PATTERN.fullmatch(slug):
+            if path == "/" and await self._to_the_dashboard(scope, send):
+                self._observe(UNMATCHED_ROUTE, method, 302, now)
+                return
             await self._page(NOT_FOUND, scope, send)
             self._observe(UNMATCHED_ROUTE, method, NOT_FOUND.status, now)
             return

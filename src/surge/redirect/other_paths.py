@@ -90,6 +90,18 @@ class OtherPaths:
         )
         return page.status
 
+    async def _to_the_dashboard(self, scope: Scope, send: Send) -> bool:
+        """A browser opening the short domain's root goes to the dashboard (or wherever
+        SURGE_ROOT_REDIRECT says); an API client gets the JSON 404 instead."""
+        accept = next((v for n, v in scope["headers"] if n == b"accept"), b"")
+        if b"text/html" not in accept:
+            return False
+        location = self.settings.root_redirect.encode("latin-1")
+        headers = [(b"location", location), (b"content-length", b"0"), *self.page_headers]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return True
+
     async def _over_ip_limit(self, scope: Scope, send: Send, start: float) -> bool:
         """The optional per-IP limit of redirects: True (and a 429 sent) when it is spent."""
         assert self.ip_limit is not None

@@ -11,7 +11,7 @@ from tests.helpers import analyze, engine_on, plan_nodes, sql_sent
 async def test_a_rare_term_is_found_through_the_trigram_indexes(migrated_pg_url: str) -> None:
     async with engine_on(migrated_pg_url) as engine:
         sessions = create_sessionmaker(engine)
-        owner = (await KeyService(sessions).create("search")).id
+        owner = (await KeyService(sessions).create("search")).user_id
         async with engine.begin() as conn:
             # 200,000 links in one statement: at this size a scan no longer pays, as in use.
             await conn.exec_driver_sql(

@@ -48,6 +48,8 @@ class KeyOut(BaseModel):
     last_used_at: datetime | None = Field(
         description="When the key last authenticated a request (noted at most once a minute)."
     )
+    owner_id: int = Field(description="The user the key and its links belong to.")
+    owner_email: str | None = Field(description="None for a key-only owner (cannot sign in).")
 
 
 class KeyCreate(BaseModel):
@@ -87,6 +89,8 @@ async def list_keys(keys: KeyServiceDep) -> list[KeyOut]:
             revoked_at=k.revoked_at,
             expires_at=k.expires_at,
             last_used_at=k.last_used_at,
+            owner_id=k.user_id,
+            owner_email=k.owner_email,
         )
         for k in await keys.all()
     ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from surge.api.keys.repository import ApiKey, KeyRepository, KeyRow, NewKeyRow
+from surge.api.users.repository import UserRepository
 from surge.platform.db import SessionMaker, transaction
 
 KEY_PREFIX = "sk_"
@@ -20,6 +21,7 @@ LAST_USED_EVERY_S = 60.0
 @dataclass(slots=True, frozen=True)
 class NewKey:
     id: int
+    user_id: int
     name: str
     prefix: str
     expires_at: datetime | None
@@ -37,38 +39,42 @@ class KeyService:
         self._used_at: dict[int, float] = {}  # key id -> when this process last wrote it
 
     async def create(
-        self, name: str, *, is_admin: bool = False, expires_in: timedelta | None = None
+        self,
+        name: str,
+        *,
+        is_admin: bool = False,
+        expires_in: timedelta | None = None,
+        user_id: int | None = None,
     ) -> NewKey:
+        """A key of user `user_id`; without one, of a new owner of its own (a user who cannot
+        sign in), so that keys made apart cannot see each other's links."""
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         now = datetime.now(UTC)
-        row = NewKeyRow(
-            name=name,
-            key_hash=hash_key(secret),
-            key_prefix=secret[:PREFIX_LENGTH],
-            is_admin=is_admin,
-            created_at=now,
-            expires_at=now + expires_in if expires_in else None,
-        )
         async with transaction(self.sessions) as session:
+            if user_id is None:
+                user_id = await UserRepository(session).add(None, None, is_admin=is_admin, now=now)
+            row = NewKeyRow(
+                user_id=user_id,
+                name=name,
+                key_hash=hash_key(secret),
+                key_prefix=secret[:PREFIX_LENGTH],
+                is_admin=is_admin,
+                created_at=now,
+                expires_at=now + expires_in if expires_in else None,
+            )
             key_id = await KeyRepository(session).add(row)
-        return NewKey(key_id, name, row.key_prefix, row.expires_at, secret)
+        return NewKey(key_id, user_id, name, row.key_prefix, row.expires_at, secret)
 
-    async def create_admin_if_none(self) -> NewKey | None:
-        """On first start with an empty database, make an admin key (printed once by the caller)."""
+    async def all(self, user_id: int | None = None) -> list[KeyRow]:
+        """Every key, or the keys of `user_id`."""
         async with self.sessions() as session:
-            if await KeyRepository(session).count():
-                return None
-        return await self.create("admin", is_admin=True)
+            return await KeyRepository(session).listed(user_id)
 
-    async def all(self) -> list[KeyRow]:
-        async with self.sessions() as session:
-            return await KeyRepository(session).all()
-
-    async def revoke(self, key_id: int) -> bool:
+    async def revoke(self, key_id: int, *, user_id: int | None = None) -> bool:
         """Every request authenticates against the database, so a revoked key stops working on
-        every replica with its next request."""
+        every replica with its next request. With `user_id`, only that user's key."""
         async with transaction(self.sessions) as session:
-            return await KeyRepository(session).revoke(key_id, datetime.now(UTC))
+            return await KeyRepository(session).revoke(key_id, datetime.now(UTC), user_id=user_id)
 
     async def authenticate(self, secret: str) -> ApiKey | None:
         """The live key for this secret (not revoked, not expired), its use noted."""

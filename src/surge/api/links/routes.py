@@ -52,7 +52,7 @@ async def create_link(
     settings: SettingsDep,
 ) -> LinkOut:
     await limits.link_created(request, key.id)
-    return LinkOut.of(await links.create(key.id, body), settings.public_url)
+    return LinkOut.of(await links.create(key.user_id, body), settings.public_url)
 
 
 @router.get("/links", responses=problem_responses(UNAUTHORIZED))

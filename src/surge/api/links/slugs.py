@@ -28,6 +28,8 @@ RESERVED_SLUGS = frozenset(
         "robots.txt",
         "login",
         "logout",
+        "app",  # the dashboard
+        "rest",  # Shlink's REST API
     }
 )
 

@@ -1,0 +1,244 @@
+"""Dashboard pages of links: the list, create, edit, delete, and a link's page with its stats,
+chart and QR code."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from surge.api.links.schemas import LinkCreate, LinkOut, LinkUpdate
+from surge.api.users.repository import User
+from surge.dashboard.charts import clicks_chart
+from surge.dashboard.pages import (
+    CheckedForm,
+    LinkServiceDep,
+    SettingsDep,
+    SignedIn,
+    render,
+    see_other,
+)
+from surge.data.contracts import Interval, LinkStats
+from surge.platform.problems import ProblemError
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+SlugPath = Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+def scope(user: User) -> int | None:
+    """Whose links a user's pages show and open: their own; an admin opens anyone's."""
+    return None if user.is_admin else user.id
+
+
+@router.get("/")
+async def home() -> Response:
+    return see_other("/app/links")
+
+
+@router.get("/links")
+async def link_list(
+    request: Request,
+    user: SignedIn,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,17}$")] = None,
+    every: bool = False,
+) -> Response:
+    owner = None if (every and user.is_admin) else user.id
+    page = await links.page(owner, cursor=cursor, limit=25, tag=tag or None, q=q or None)
+    items = [LinkOut.of(link, settings.public_url) for link in page.items]
+    return render(
+        request,
+        "links.html",
+        user,
+        links=items,
+        next_cursor=page.next_cursor,
+        q=q or "",
+        tag=tag or "",
+        every=owner is None,
+    )
+
+
+def _form_values(form: dict[str, str]) -> dict[str, Any]:
+    """A form's strings as the API's JSON body: empty fields absent, tags split, the
+    datetime-local field read as UTC."""
+    body: dict[str, Any] = {"url": form.get("url", "").strip()}
+    if form.get("slug", "").strip():
+        body["slug"] = form["slug"].strip()
+    body["tags"] = [t for t in form.get("tags", "").replace(",", " ").split() if t]
+    body["redirect_type"] = int(form.get("redirect_type") or 302)
+    expires = form.get("expires_at", "").strip()
+    body["expires_at"] = f"{expires}:00Z" if len(expires) == 16 else (expires or None)
+    clicks = form.get("max_clicks", "").strip()
+    body["max_clicks"] = int(clicks) if clicks.isdigit() else (clicks or None)
+    return body
+
+
+def _errors(exc: ValidationError | ProblemError) -> list[str]:
+    if isinstance(exc, ProblemError):
+        return [exc.detail or exc.problem.title]
+    return [f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors()]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+@router.get("/links/new")
+async def link_new(request: Request, user: SignedIn) -> Response:
+    return render(request, "link_form.html", user, link=None, values={})
+
+
+@router.post("/links/new", dependencies=[CheckedForm])
+async def link_create(request: Request, user: SignedIn, links: LinkServiceDep) -> Response:
+    form = await _form(request)
+    try:
+        link = await links.create(user.id, LinkCreate.model_validate(_form_values(form)))
+    except (ValidationError, ProblemError) as exc:
+        return render(
+            request, "link_form.html", user, 422, link=None, values=form, errors=_errors(exc)
+        )
+    return see_other(f"/app/links/{link.slug}")
+
+
+@router.get("/links/{slug}/edit")
+async def link_edit(
+    request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
+) -> Response:
+    link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+    values = {
+        "url": link.url,
+        "tags": " ".join(link.tags),
+        "redirect_type": str(link.redirect_type),
+        "expires_at": link.expires_at.strftime("%Y-%m-%dT%H:%M") if link.expires_at else "",
+        "max_clicks": str(link.max_clicks or ""),
+    }
+    return render(request, "link_form.html", user, link=link, values=values)
+
+
+@router.post("/links/{slug}/edit", dependencies=[CheckedForm])
+async def link_update(
+    request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
+) -> Response:
+    form = await _form(request)
+    body = _form_values(form)
+    body.pop("slug", None)
+    try:
+        await links.update(scope(user), slug, LinkUpdate.model_validate(body))
+    except (ValidationError, ProblemError) as exc:
+        if isinstance(exc, ProblemError) and exc.status == 404:
+            raise
+        link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+        return render(
+            request, "link_form.html", user, 422, link=link, values=form, errors=_errors(exc)
+        )
+    return see_other(f"/app/links/{slug}")
+
+
+@router.get("/links/{slug}/delete")
+async def link_delete_confirm(
+    request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
+) -> Response:
+    link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+    return render(request, "confirm_delete.html", user, link=link)
+
+
+@router.post("/links/{slug}/delete", dependencies=[CheckedForm])
+async def link_delete(slug: str, user: SignedIn, links: LinkServiceDep) -> Response:
+    await links.delete(scope(user), slug)
+    return see_other("/app/links")
+
+
+# --- a link's page -----------------------------------------------------------------------------
+
+
+def _range(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """Whole UTC days: from the start of `start` to the end of `end`."""
+    begin = datetime.combine(start, time(), UTC) if start else None
+    until = datetime.combine(end, time(), UTC) + timedelta(days=1) if end else None
+    return begin, until
+
+
+async def _stats(
+    links: LinkServiceDep,
+    user: User,
+    slug: str,
+    interval: Interval,
+    start: date | None,
+    end: date | None,
+) -> LinkStats:
+    begin, until = _range(start, end)
+    return await links.stats(scope(user), slug, start=begin, end=until, interval=interval)
+
+
+@router.get("/links/{slug}")
+async def link_page(
+    request: Request,
+    slug: str,
+    user: SignedIn,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    interval: Interval = "day",
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+    stats, problem = None, None
+    try:
+        stats = await _stats(links, user, slug, interval, start, end)
+    except ProblemError as exc:
+        if exc.status == 404:
+            raise
+        problem = exc.detail or exc.problem.title
+    return render(
+        request,
+        "link.html",
+        user,
+        link=link,
+        stats=stats,
+        problem=problem,
+        interval=interval,
+        start=start.isoformat() if start else "",
+        end=end.isoformat() if end else "",
+        query=request.url.query,
+    )
+
+
+@router.get("/links/{slug}/chart.svg")
+async def link_chart(
+    slug: str,
+    user: SignedIn,
+    links: LinkServiceDep,
+    interval: Interval = "day",
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    stats = await _stats(links, user, slug, interval, start, end)
+    return Response(clicks_chart(stats), media_type="image/svg+xml")
+
+
+@router.get("/links/{slug}/qr.{kind}")
+async def link_qr(
+    slug: str,
+    kind: str,
+    user: SignedIn,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    download: bool = False,
+) -> Response:
+    if kind not in ("svg", "png"):
+        return Response(status_code=404)
+    link = await links.get(scope(user), slug)
+    qr = segno.make(f"{settings.public_url}/{link.slug}", error="m")
+    out = io.BytesIO()
+    qr.save(out, kind=kind, scale=8 if kind == "png" else 6, border=2)
+    headers = {"Content-Disposition": f'attachment; filename="{slug}.{kind}"'} if download else {}
+    media = "image/svg+xml" if kind == "svg" else "image/png"
+    return Response(out.getvalue(), media_type=media, headers=headers)
