@@ -444,7 +444,13 @@ def test_api_paths_reach_the_api(stack: Stack) -> None:
         unauthenticated = client.get("/api/v1/links")
         spec = client.get("/openapi.json")
         docs = client.get("/docs")
+        dashboard = client.get("/app/links")
+        root = client.get("/", headers={"accept": "text/html"})
     assert unauthenticated.status_code == 401, unauthenticated.text
+    assert dashboard.status_code == 303  # the dashboard asks to sign in first
+    assert dashboard.headers["location"].startswith("/app/sign-in")
+    assert root.status_code == 302  # a browser on the short domain's root: the dashboard
+    assert root.headers["location"] == "/app/"
     assert unauthenticated.headers["content-type"].startswith("application/problem+json")
     assert spec.status_code == 200
     assert spec.json()["openapi"].startswith("3.")
@@ -488,8 +494,9 @@ def test_links_redirect_through_both_replicas(stack: Stack, key: dict[str, str])
 
 
 def test_slugs_that_start_like_api_paths_are_short_links(stack: Stack, key: dict[str, str]) -> None:
-    """Only /api/..., /docs, /docs/... and /openapi.json are the api's: /docsify is a link."""
-    for slug in ("docsify", "apis", "openapi"):
+    """Only /api/..., /docs, /docs/..., /openapi.json and /app/... are the api's: /docsify is a
+    link."""
+    for slug in ("docsify", "apis", "openapi", "apps"):
         with edge_client(stack) as client:
             created = client.post(
                 "/api/v1/links",

@@ -41,10 +41,13 @@ def surge_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def surge_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def surge_cli(
+    env: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "surge.cli", *args],
         env=env,
+        input=input,
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,170 @@
+"""The dashboard in a real Chromium (Debian's chromium + chromedriver, driven by Selenium)
+against a real `surge serve`: sign in, create a link, see it listed, see its clicks and chart,
+download its QR code, keep other users out, sign out; a form without its CSRF token is
+refused. Screenshots of each page land in tests/dashboard/screenshots/ (git ignores it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.e2e.processes import free_port, serve, surge_cli, surge_env
+from tests.helpers import BROWSER_UA
+
+SHOTS = Path(__file__).with_name("screenshots")
+PASSWORD = "a long enough password"
+DEADLINE_S = 15.0
+
+
+def chromium() -> tuple[str, str]:
+    browser = shutil.which("chromium")
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    message = "Chromium is not installed: `apt-get install chromium chromium-driver`"
+    if os.environ.get("SURGE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} (SURGE_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    binary, driver_path = chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1280,900")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(20)
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def sign_in(driver: WebDriver, base: str, email: str) -> None:
+    driver.get(f"{base}/app/sign-in")
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_until(lambda: driver.current_url.endswith("/app/links"), f"{email} to be signed in")
+
+
+def sign_out(driver: WebDriver) -> None:
+    driver.find_element(By.CSS_SELECTOR, "header form button[type=submit]").click()
+    wait_until(lambda: "/app/sign-in" in driver.current_url, "the sign-out")
+
+
+def wait_until(check: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {DEADLINE_S}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.e2e
+def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = surge_env(tmp_path, SURGE_PUBLIC_URL=base)
+    for email in ("alice@example.com", "bob@example.com"):
+        made = surge_cli(
+            env, "users", "create", "--email", email, "--password-stdin", input=PASSWORD
+        )
+        assert made.returncode == 0, made.stderr
+    with serve(tmp_path, "all", port, env):
+        # A browser on the short domain's root lands on the sign-in form.
+        browser.get(f"{base}/")
+        assert "/app/sign-in" in browser.current_url
+        shot(browser, "sign-in")
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)  # keyboard only
+        focused = []
+        for _ in range(8):
+            focused.append(browser.switch_to.active_element.get_attribute("id"))
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+        assert focused.index("email") < focused.index("password"), focused
+
+        sign_in(browser, base, "alice@example.com")
+        browser.get(f"{base}/app/links/new")
+        shot(browser, "new-link")
+        browser.find_element(By.ID, "url").send_keys("https://example.com/launch")
+        browser.find_element(By.ID, "slug").send_keys("launch")
+        browser.find_element(By.ID, "tags").send_keys("q4 news")
+        browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait_until(lambda: browser.current_url.endswith("/app/links/launch"), "the link's page")
+
+        browser.get(f"{base}/app/links")
+        assert browser.find_element(By.LINK_TEXT, "launch")
+        shot(browser, "links")
+
+        for _ in range(3):  # three visitors' clicks on the short URL
+            answer = httpx.get(f"{base}/launch", headers={"user-agent": BROWSER_UA})
+            assert answer.status_code == 302
+
+        def three_clicks() -> bool:
+            browser.get(f"{base}/app/links/launch")
+            return browser.find_element(By.ID, "total-clicks").text == "3"
+
+        wait_until(three_clicks, "the link page to show 3 clicks")
+        chart_width = browser.execute_script(
+            "const c = document.getElementById('chart'); return c.complete && c.naturalWidth"
+        )
+        assert chart_width, "the chart did not load"
+        shot(browser, "link")
+
+        browser.find_element(By.ID, "qr-png").click()
+        qr = browser.downloads / "launch.png"  # type: ignore[attr-defined]
+        wait_until(qr.exists, "the QR code to download")
+        assert qr.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+        # A form posted without this session's CSRF token changes nothing.
+        cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+        forged = httpx.post(
+            f"{base}/app/links/new",
+            data={"url": "https://evil.example/", "slug": "forged"},
+            cookies=cookies,
+        )
+        assert forged.status_code == 403
+        assert httpx.get(f"{base}/forged").status_code == 404
+
+        browser.get(f"{base}/app/keys")
+        shot(browser, "keys")
+        browser.set_window_size(390, 844)  # a phone
+        browser.get(f"{base}/app/links")
+        shot(browser, "links-phone")
+        browser.set_window_size(1280, 900)
+
+        sign_out(browser)
+        browser.get(f"{base}/app/links")
+        assert "/app/sign-in" in browser.current_url  # the session ended
+
+        sign_in(browser, base, "bob@example.com")
+        browser.get(f"{base}/app/links/launch")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+        assert "launch" not in browser.find_element(By.TAG_NAME, "main").text.split()
+        shot(browser, "other-users-link")
