@@ -1,0 +1,127 @@
+"""Dashboard pages in-process: edit, delete with confirmation, keys, admin users, errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Surge, running_surge
+from tests.helpers import make_settings
+
+PASSWORD = "a long enough password"
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text[:500]
+    return found.group(1)
+
+
+async def sign_in(surge: Surge, email: str) -> str:
+    """Sign in on surge.client; this session's CSRF token."""
+    page = await surge.client.get("/app/sign-in")
+    answer = await surge.client.post(
+        "/app/sign-in", data={"email": email, "password": PASSWORD, "csrf": csrf_of(page)}
+    )
+    assert answer.status_code == 303, answer.text
+    return csrf_of(await surge.client.get("/app/links"))
+
+
+@pytest.fixture
+async def admin(tmp_path: Path) -> AsyncIterator[tuple[Surge, str]]:
+    async with running_surge(make_settings(tmp_path)) as surge:
+        assert surge.api.users is not None
+        await surge.api.users.create("root@example.com", password=PASSWORD, is_admin=True)
+        yield surge, await sign_in(surge, "root@example.com")
+
+
+async def test_create_edit_and_delete_a_link(admin: tuple[Surge, str]) -> None:
+    surge, csrf = admin
+    form = {"csrf": csrf, "url": "https://example.com/a", "slug": "edit-me", "tags": "one two"}
+    made = await surge.client.post("/app/links/new", data={**form, "max_clicks": "5"})
+    assert made.status_code == 303
+    assert made.headers["location"] == "/app/links/edit-me"
+    bad = await surge.client.post("/app/links/new", data={**form, "slug": "x y"})
+    assert bad.status_code == 422
+    assert "slug" in bad.text  # the form again, saying what is wrong
+
+    edit = await surge.client.get("/app/links/edit-me/edit")
+    assert 'value="one two"' in edit.text
+    changed = await surge.client.post(
+        "/app/links/edit-me/edit",
+        data={"csrf": csrf, "url": "https://example.com/b", "tags": "three", "max_clicks": ""},
+    )
+    assert changed.status_code == 303
+    redirect = await surge.client.get("/edit-me")
+    assert redirect.headers["location"] == "https://example.com/b"
+    page = await surge.client.get("/app/links/edit-me")
+    assert "three" in page.text
+    assert "at most" not in page.text  # the click limit was cleared
+
+    confirm = await surge.client.get("/app/links/edit-me/delete")
+    assert "Delete" in confirm.text
+    deleted = await surge.client.post("/app/links/edit-me/delete", data={"csrf": csrf})
+    assert deleted.status_code == 303
+    assert (await surge.client.get("/edit-me")).status_code == 404
+    gone = await surge.client.get("/app/links/edit-me")
+    assert gone.status_code == 404
+    assert "text/html" in gone.headers["content-type"]
+
+
+async def test_keys_are_made_shown_once_listed_by_prefix_and_revoked(
+    admin: tuple[Surge, str],
+) -> None:
+    surge, csrf = admin
+    made = await surge.client.post("/app/keys", data={"csrf": csrf, "name": "ci"})
+    assert made.status_code == 201
+    secret = re.search(r'id="new-key">(sk_[^<]+)<', made.text)
+    assert secret is not None
+    key = {"Authorization": f"Bearer {secret.group(1)}"}
+    assert (await surge.client.get("/api/v1/links", headers=key)).status_code == 200
+    listed = await surge.client.get("/app/keys")
+    assert secret.group(1) not in listed.text
+    assert secret.group(1)[:8] in listed.text
+    key_id = re.search(r'action="/app/keys/(\d+)/revoke"', listed.text)
+    assert key_id is not None
+    revoked = await surge.client.post(f"/app/keys/{key_id.group(1)}/revoke", data={"csrf": csrf})
+    assert revoked.status_code == 303
+    assert (await surge.client.get("/api/v1/links", headers=key)).status_code == 401
+
+
+async def test_admins_create_and_disable_users(admin: tuple[Surge, str]) -> None:
+    surge, csrf = admin
+    made = await surge.client.post("/app/admin/users", data={"csrf": csrf, "email": "x@e.com"})
+    assert made.status_code == 201
+    assert re.search(r'id="new-password">[^<]{10,}<', made.text)
+    again = await surge.client.post("/app/admin/users", data={"csrf": csrf, "email": "x@e.com"})
+    assert again.status_code == 422
+    assert surge.api.users is not None
+    user = next(u for u in await surge.api.users.all() if u.email == "x@e.com")
+    off = await surge.client.post(f"/app/admin/users/{user.id}/disable", data={"csrf": csrf})
+    assert off.status_code == 303
+    assert (await surge.api.users.get(user.id)).disabled_at is not None  # type: ignore[union-attr]
+
+
+async def test_users_pages_are_for_admins_only(tmp_path: Path) -> None:
+    async with running_surge(make_settings(tmp_path)) as surge:
+        assert surge.api.users is not None
+        await surge.api.users.create("plain@example.com", password=PASSWORD)
+        await sign_in(surge, "plain@example.com")
+        answer = await surge.client.get("/app/admin/users")
+        assert answer.status_code == 303  # not there for them
+
+
+async def test_every_page_asks_to_sign_in_first(surge: Surge) -> None:
+    for path in ("/app/links", "/app/links/new", "/app/keys", "/app/links/x", "/app/admin/users"):
+        answer = await surge.client.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"] == f"/app/sign-in?next={path}"
+    page = await surge.client.get("/app/sign-in")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    posted = await surge.client.post("/app/keys", data={"name": "x"})  # no session, no token
+    assert posted.status_code == 403
