@@ -475,6 +475,7 @@ def test_the_ingress_routes_the_api_and_the_rest_to_redirect(objects: list[dict[
         ("/api/", "Prefix"): "surge-api",
         ("/docs", "Prefix"): "surge-api",
         ("/openapi.json", "Exact"): "surge-api",
+        ("/app", "Prefix"): "surge-api",  # the dashboard (Prefix matches /app/..., not /apps)
         ("/", "Prefix"): "surge-redirect",
     }
     deny = by_kind(objects, "Ingress")["surge-deny-internal"]
