@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,7 +18,7 @@ from surge.platform.service import Lifespan, Service
 API_PATHS = frozenset(
     {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz", "/readyz", "/app"}
 )
-API_PREFIXES = ("/api/", "/internal/links/", "/app/")
+API_PREFIXES = ("/api/", "/internal/links/", "/app/", "/rest/")
 
 
 class AllInOne:
@@ -77,3 +79,19 @@ def build_app(service: ServiceName = "all", settings: Settings | None = None) ->
     """The app a server process runs."""
     app, services = build_services(service, settings or Settings())
     return Lifespan(app, services, freeze_gc=True)
+
+
+SERVE_SERVICE_VARIABLE = "SURGE_SERVE_SERVICE"  # set by `surge serve --workers N` for its workers
+
+
+def app_from_environment() -> Lifespan:
+    """A worker's app under `surge serve --workers N`: the service the parent was asked for,
+    with Settings from the same environment."""
+    from surge.platform.logging import configure_logging
+    from surge.platform.tracing import configure_from_environment as configure_tracing
+
+    settings = Settings()
+    service = os.environ.get(SERVE_SERVICE_VARIABLE, "all")
+    configure_logging(settings.log_level)
+    configure_tracing(service)
+    return build_app(service, settings)  # type: ignore[arg-type]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -14,6 +16,7 @@ from surge import __version__
 from surge.capacity import commands as capacity_commands
 from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
+from surge.transfer import commands as transfer_commands
 
 if TYPE_CHECKING:  # the CLI imports the database layer only for the commands that need it
     pass
@@ -31,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument(
         "--port", type=int, help="default: all 8000, api 8001, redirect 8002, analytics 8003"
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (one per core)"
     )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
@@ -57,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
     accounts_parsers(commands)  # keys, users
     capacity_commands.add_commands(commands)  # loadtest, capacity
+    transfer_commands.add_commands(commands)  # import, export
     return parser
 
 
@@ -125,19 +132,34 @@ async def _require_current_schema(settings: Settings) -> None:
         raise CliError("the database schema is not current: run `surge migrate` first")
 
 
-def _serve(settings: Settings, service: str, host: str, port: int | None) -> None:
+def _serve(settings: Settings, service: str, host: str, port: int | None, workers: int = 1) -> None:
+    from surge.apps import SERVE_SERVICE_VARIABLE, build_app
+
+    if not 1 <= workers <= 64:
+        raise CliError("--workers must be 1 to 64")
+    if workers > 1:
+        # Each worker is a fresh interpreter that builds its own app from the environment; set
+        # before anything imports prometheus_client, so /metrics sums every worker.
+        os.environ[SERVE_SERVICE_VARIABLE] = service
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-metrics-")
     import uvicorn
 
-    from surge.apps import build_app
     from surge.platform.logging import configure_logging
     from surge.platform.tracing import configure_from_environment as configure_tracing
 
     configure_logging(settings.log_level)
     _check_before_serving(settings, service, host)
     configure_tracing(service)
-    app = build_app(service, settings)  # type: ignore[arg-type]
+    options: dict[str, Any] = {}
+    if workers > 1:
+        target: Any = "surge.apps:app_from_environment"
+        options = {"factory": True, "workers": workers}
+    else:
+        target = build_app(service, settings)  # type: ignore[arg-type]
     uvicorn.run(
-        app,
+        target,
+        **options,
         host=host,
         port=port or DEFAULT_PORTS[service],
         lifespan="on",
@@ -224,7 +246,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         error = exc.errors()[0]
         raise CliError(f"SURGE_{str(error['loc'][0]).upper()}: {error['msg']}") from exc
     if args.command == "serve":
-        _serve(settings, args.service, args.host, args.port)
+        _serve(settings, args.service, args.host, args.port, args.workers)
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
@@ -239,6 +261,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(asyncio.run(run_accounts(settings, args)))
     elif args.command in capacity_commands.NAMES:
         return capacity_commands.dispatch(args, settings)
+    elif args.command in transfer_commands.NAMES:
+        return transfer_commands.dispatch(args, settings)
     return 0
 
 
