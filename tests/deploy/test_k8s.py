@@ -476,6 +476,7 @@ def test_the_ingress_routes_the_api_and_the_rest_to_redirect(objects: list[dict[
         ("/docs", "Prefix"): "surge-api",
         ("/openapi.json", "Exact"): "surge-api",
         ("/app", "Prefix"): "surge-api",  # the dashboard (Prefix matches /app/..., not /apps)
+        ("/rest", "Prefix"): "surge-api",  # Shlink's REST API
         ("/", "Prefix"): "surge-redirect",
     }
     deny = by_kind(objects, "Ingress")["surge-deny-internal"]
