@@ -33,9 +33,10 @@ types: $(VENV_STAMP)
 test: lint types ## lint, types, the whole suite
 	$(UV) run --frozen pytest
 
-bench: $(VENV_STAMP) ## redirect vs bare ASGI, metrics on/off; the all-in-one under load; analytics at scale
+bench: $(VENV_STAMP) ## redirect vs bare ASGI, metrics on/off, memory with 1M links; the all-in-one under load; analytics at scale
 	$(UV) run --frozen python bench/redirect.py
 	$(UV) run --frozen python bench/hot_path.py
+	$(UV) run --frozen python bench/memory.py
 	$(UV) run --frozen python bench/all_in_one.py
 	$(UV) run --frozen python bench/analytics.py
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, bindparam, func, select
+from sqlalchemy import BigInteger, ColumnElement, Date, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
@@ -21,7 +21,7 @@ from surge.analytics.ingest_sql import (
     SQLITE_STORE,
     STAGING_TABLE,
 )
-from surge.data.tables import daily_breakdowns, hourly_clicks
+from surge.data.tables import clicks, daily_breakdowns, hourly_clicks
 from surge.data.types import EpochSeconds, UTCDateTime
 
 VISITORS = "visitors"  # the daily_breakdowns dimension that counts unique visitors
@@ -200,3 +200,78 @@ class StatsRepository:
             )
         )
         return int(result.scalar_one())
+
+
+class VisitRepository:
+    """Clicks of many links at once: all-time counts from the rollups, and raw clicks listed.
+
+    Listing reads `clicks`, which has no index by link (only by time): a page of a link's
+    visits scans the range's clicks. Fine for a range of days; a wide range on a big table
+    is slow."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def counts(self, link_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """link id → (human clicks, bot clicks), all time; links without clicks are absent."""
+        found: dict[int, tuple[int, int]] = {}
+        for first in range(0, len(link_ids), ID_CHUNK):
+            rows = await self.session.execute(
+                select(
+                    hourly_clicks.c.link_id,
+                    hourly_clicks.c.is_bot,
+                    func.sum(hourly_clicks.c.clicks),
+                )
+                .where(hourly_clicks.c.link_id.in_(link_ids[first : first + ID_CHUNK]))
+                .group_by(hourly_clicks.c.link_id, hourly_clicks.c.is_bot)
+            )
+            for link_id, is_bot, n in rows:
+                humans, bots = found.get(int(link_id), (0, 0))
+                found[int(link_id)] = (humans, bots + int(n)) if is_bot else (humans + int(n), bots)
+        return found
+
+    async def visits(
+        self,
+        link_ids: Sequence[int],
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        exclude_bots: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[Any]]:
+        """(matching clicks, one page of them newest first)."""
+        if not link_ids:
+            return 0, []
+        where: list[ColumnElement[bool]] = [clicks.c.link_id.in_(list(link_ids))]
+        if start is not None:
+            where.append(clicks.c.occurred_at >= start)
+        if end is not None:
+            where.append(clicks.c.occurred_at <= end)
+        if exclude_bots:
+            where.append(clicks.c.is_bot.is_(False))
+        total = (
+            await self.session.execute(select(func.count()).select_from(clicks).where(*where))
+        ).scalar_one()
+        rows = (
+            await self.session.execute(
+                select(
+                    clicks.c.link_id,
+                    clicks.c.occurred_at,
+                    clicks.c.referrer_host,
+                    clicks.c.country,
+                    clicks.c.device,
+                    clicks.c.browser,
+                    clicks.c.os,
+                    clicks.c.is_bot,
+                )
+                .where(*where)
+                .order_by(clicks.c.occurred_at.desc(), clicks.c.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+        ).all()
+        return int(total), list(rows)
+
+
+ID_CHUNK = 5000  # ids per IN (...): SQLite allows 32,766 parameters a statement

@@ -8,7 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from surge.analytics.service import ClickService
-from surge.data.contracts import ClickCount, Interval, stats_response
+from surge.data.contracts import (
+    ClickCount,
+    Interval,
+    VisitCountsOut,
+    VisitCountsQuery,
+    VisitsPage,
+    VisitsQuery,
+    stats_response,
+)
 from surge.data.events import unpack_batch
 from surge.platform.internal_auth import require_internal_token
 from surge.platform.problems import (
@@ -65,3 +73,15 @@ async def link_stats(
 @router.get("/links/{link_id}/count")
 async def link_click_count(link_id: int, clicks: ClickServiceDep) -> ClickCount:
     return ClickCount(link_id=link_id, clicks=await clicks.click_count(link_id))
+
+
+@router.post("/visit-counts")
+async def visit_counts(query: VisitCountsQuery, clicks: ClickServiceDep) -> VisitCountsOut:
+    """All-time clicks of many links (a POST: the ids do not fit in a URL)."""
+    return await clicks.visit_counts(query.link_ids)
+
+
+@router.post("/visits")
+async def visits(query: VisitsQuery, clicks: ClickServiceDep) -> VisitsPage:
+    """One page of the raw clicks of some links, newest first."""
+    return await clicks.visits(query)

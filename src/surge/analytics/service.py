@@ -9,8 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from surge.analytics.enrich import Click, enrich
-from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository
-from surge.data.contracts import DIMENSIONS, Interval, LinkStats
+from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
+from surge.data.contracts import (
+    DIMENSIONS,
+    Interval,
+    LinkStats,
+    VisitCounts,
+    VisitCountsOut,
+    VisitOut,
+    VisitsPage,
+    VisitsQuery,
+)
 from surge.data.events import ClickEvent
 from surge.platform.db import SessionMaker, transaction
 from surge.platform.metrics import CLICKS_DUPLICATES, CLICKS_INGESTED, INGEST_DURATION
@@ -122,3 +131,26 @@ class ClickService:
         """All clicks a link has served, bots included: what `max_clicks` is measured against."""
         async with self.sessions() as session:
             return await StatsRepository(session).all_time_clicks(link_id)
+
+    async def visit_counts(self, link_ids: Sequence[int]) -> VisitCountsOut:
+        """All-time clicks of each link, humans and bots apart (rollups only)."""
+        async with self.sessions() as session:
+            found = await VisitRepository(session).counts(link_ids)
+        return VisitCountsOut(
+            items=[VisitCounts(link_id=i, humans=h, bots=b) for i, (h, b) in found.items()]
+        )
+
+    async def visits(self, query: VisitsQuery) -> VisitsPage:
+        """One page of the raw clicks of some links, newest first."""
+        async with self.sessions() as session:
+            total, rows = await VisitRepository(session).visits(
+                query.link_ids,
+                start=query.start,
+                end=query.end,
+                exclude_bots=query.exclude_bots,
+                offset=query.offset,
+                limit=query.limit,
+            )
+        return VisitsPage(
+            total=total, items=[VisitOut.model_validate(row, from_attributes=True) for row in rows]
+        )

@@ -26,6 +26,7 @@ from surge.platform.http import internal_client
 from surge.platform.metrics import RequestTally
 from surge.platform.rate_limits import RateLimits
 from surge.platform.redis import redis_unavailable
+from surge.shlink.routes import router as shlink_router
 
 
 class ApiService:
@@ -55,7 +56,7 @@ class ApiService:
             settings,
             self.tally,
             self.breakers,
-            [router, keys_router, internal_router, *DASHBOARD_ROUTERS],
+            [router, keys_router, internal_router, *DASHBOARD_ROUTERS, shlink_router],
             self._engine,
             title="Surge API",
             description="Short links and click analytics. Authenticate with `Bearer <API key>`.",

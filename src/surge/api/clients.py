@@ -5,10 +5,23 @@ from __future__ import annotations
 import asyncio
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
+from typing import TypeVar
 
 import httpx
+from pydantic import BaseModel
 
-from surge.data.contracts import ClickCount, Interval, Invalidation, LinkStats, ResolvedLink
+from surge.data.contracts import (
+    ClickCount,
+    Interval,
+    Invalidation,
+    LinkStats,
+    ResolvedLink,
+    VisitCounts,
+    VisitCountsOut,
+    VisitCountsQuery,
+    VisitsPage,
+    VisitsQuery,
+)
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.breakers import Breaker, BreakerOpen
 from surge.platform.http import idempotent_retries
@@ -124,3 +137,41 @@ def _stats_unavailable() -> ProblemError:
     return ANALYTICS_UNAVAILABLE(
         "Analytics did not answer; try again shortly.", headers={"Retry-After": "5"}
     )
+
+
+class VisitsClient(AnalyticsClient):
+    """Analytics' answers about many links at once (the Shlink REST API's visits). Anything but
+    a readable 200 is a 503, as for stats."""
+
+    async def visit_counts(self, link_ids: list[int]) -> dict[int, VisitCounts]:
+        """All-time clicks per link id; a link without clicks is absent."""
+        if not link_ids:
+            return {}
+        body = VisitCountsQuery(link_ids=link_ids).model_dump(mode="json")
+        found = await self._post("/internal/analytics/visit-counts", body, VisitCountsOut)
+        return {counts.link_id: counts for counts in found.items}
+
+    async def visits(self, query: VisitsQuery) -> VisitsPage:
+        return await self._post(
+            "/internal/analytics/visits", query.model_dump(mode="json"), VisitsPage
+        )
+
+    async def _post(self, path: str, body: dict[str, object], model: type[_Answer]) -> _Answer:
+        try:
+            async for attempt in idempotent_retries():  # a read: safe to send again
+                with attempt:
+                    async with self._guard():
+                        response = await self.client.post(path, json=body)
+                        if response.status_code >= 500:
+                            raise AnalyticsDown(response.status_code)
+        except (httpx.HTTPError, AnalyticsDown, BreakerOpen) as exc:
+            raise _stats_unavailable() from exc
+        if response.status_code == 200:
+            try:
+                return model.model_validate_json(response.content)
+            except ValueError:
+                log.warning("visits_unreadable", path=path)
+        raise _stats_unavailable()
+
+
+_Answer = TypeVar("_Answer", bound=BaseModel)

@@ -76,3 +76,53 @@ def stats_response(stats: LinkStats) -> Response:
     """A validated LinkStats as its JSON, serialized once by pydantic: a route returning the
     model itself would have FastAPI validate it again (an hourly series is 2,160 points)."""
     return Response(stats.model_dump_json(by_alias=True), media_type="application/json")
+
+
+# --- visits of many links (the api's Shlink REST API) ------------------------------------------
+
+
+class VisitCounts(BaseModel):
+    """A link's all-time clicks, humans and bots apart (from the hourly rollups)."""
+
+    link_id: int
+    humans: int
+    bots: int
+
+
+class VisitCountsQuery(BaseModel):
+    link_ids: list[int] = Field(max_length=100_000)
+
+
+class VisitCountsOut(BaseModel):
+    items: list[VisitCounts]  # only the links that have clicks
+
+
+# A statement takes at most ~32,000 parameters (SQLite, asyncpg): one per link id.
+MAX_VISITS_LINKS = 20_000
+
+
+class VisitsQuery(BaseModel):
+    """Raw clicks of some links, newest first, one page of them."""
+
+    link_ids: list[int] = Field(max_length=MAX_VISITS_LINKS)
+    start: datetime | None = None
+    end: datetime | None = None
+    exclude_bots: bool = False
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=10, ge=1, le=5000)
+
+
+class VisitOut(BaseModel):
+    link_id: int
+    occurred_at: datetime
+    referrer_host: str | None
+    country: str | None
+    device: str
+    browser: str
+    os: str
+    is_bot: bool
+
+
+class VisitsPage(BaseModel):
+    total: int  # clicks matching the query, all pages
+    items: list[VisitOut]

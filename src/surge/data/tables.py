@@ -79,6 +79,11 @@ links = Table(
     Column("max_clicks", Integer, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Clicks (human, bots) the link had at the shortener it came from (`surge import`; None:
+    # made here). Stats add them to any range that includes created_at, and max_clicks counts
+    # them (surge.transfer.baseline).
+    Column("imported_clicks", BigInteger, nullable=True),
+    Column("imported_bot_clicks", BigInteger, nullable=True),
     Index("ix_links_owner_id_id", "owner_id", "id"),
     # Search (`?q=`, ILIKE '%q%'): trigram indexes on PostgreSQL (migration 0003, when pg_trgm
     # can be created); SQLite has none and scans the owner's links.

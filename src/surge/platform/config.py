@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     rate_limit_sign_in: str = "10/minute"
     # Where a browser opening `/` on the short domain goes (API clients get a JSON 404).
     root_redirect: str = "/app/"
+    # Origins whose pages may call the Shlink REST API (/rest/) from a browser (CORS),
+    # comma-separated; "*": any. Safe as any by default: that API takes a key in a header,
+    # never a cookie, so a page can only use a key it already holds.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
 
     # On the first start with an empty database: an admin user (this email, a generated
     # password) and an admin API key, printed once.
@@ -133,6 +137,13 @@ class Settings(BaseSettings):
     @field_validator("redirect_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,13 +106,7 @@ class LinkRepository:
                 links.c.id.in_(select(link_tags.c.link_id).where(link_tags.c.tag == tag))
             )
         if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(
-                or_(
-                    links.c.slug.ilike(pattern, escape="\\"),
-                    links.c.url.ilike(pattern, escape="\\"),
-                )
-            )
+            query = query.where(search_clause(q))
         rows = (await self.session.execute(query)).all()
         return await self._with_tags(rows)
 
@@ -180,3 +174,102 @@ def _columns(values: LinkValues, now: datetime) -> dict[str, Any]:
         "max_clicks": values.max_clicks,
         "updated_at": now,
     }
+
+
+@dataclass(slots=True, frozen=True)
+class LinkFilter:
+    """Which links a listing matches (the Shlink REST API's filters)."""
+
+    search: str | None = None  # part of the slug or the URL, as `q` of /api/v1/links
+    tags: tuple[str, ...] = ()
+    all_tags: bool = False  # with `tags`: links with every one of them, else with any
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    live_at: datetime | None = None  # only links whose expires_at is unset or after this
+
+
+@dataclass(slots=True, frozen=True)
+class LinkHead:
+    """What ordering and filtering by clicks need of a link, without loading it."""
+
+    id: int
+    slug: str
+    url: str
+    max_clicks: int | None
+
+
+LINK_ORDERS = {"dateCreated": links.c.id, "shortCode": links.c.slug, "longUrl": links.c.url}
+
+
+class LinkQueries:
+    """Listings by filter, count and order (offset pages), and tags with their links."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def heads(
+        self, owner_id: int | None, match: LinkFilter, *, order: str, descending: bool
+    ) -> list[LinkHead]:
+        """Every matching link, in order (`order`: a key of LINK_ORDERS; ties by id)."""
+        column = LINK_ORDERS[order]
+        query = select(links.c.id, links.c.slug, links.c.url, links.c.max_clicks).order_by(
+            column.desc() if descending else column.asc(),
+            links.c.id.desc() if descending else links.c.id.asc(),
+        )
+        if owner_id is not None:
+            query = query.where(links.c.owner_id == owner_id)
+        if match.search:
+            query = query.where(search_clause(match.search))
+        for tag_set in [match.tags] if not match.all_tags else [(t,) for t in match.tags]:
+            if tag_set:
+                query = query.where(
+                    links.c.id.in_(select(link_tags.c.link_id).where(link_tags.c.tag.in_(tag_set)))
+                )
+        if match.created_from is not None:
+            query = query.where(links.c.created_at >= match.created_from)
+        if match.created_to is not None:
+            query = query.where(links.c.created_at <= match.created_to)
+        if match.live_at is not None:
+            query = query.where(
+                or_(links.c.expires_at.is_(None), links.c.expires_at > match.live_at)
+            )
+        return [LinkHead(*row) for row in (await self.session.execute(query)).all()]
+
+    async def by_ids(self, ids: Sequence[int]) -> list[Link]:
+        """These links, in the order of `ids` (ids not found are left out)."""
+        if not ids:
+            return []
+        rows = (await self.session.execute(select(links).where(links.c.id.in_(ids)))).all()
+        found = {link.id: link for link in await LinkRepository(self.session)._with_tags(rows)}
+        return [found[i] for i in ids if i in found]
+
+    async def newest_to(self, owner_id: int, url: str) -> list[Link]:
+        """The owner's links to exactly `url`, newest first."""
+        rows = (
+            await self.session.execute(
+                select(links)
+                .where(links.c.owner_id == owner_id, links.c.url == url)
+                .order_by(links.c.id.desc())
+            )
+        ).all()
+        return await LinkRepository(self.session)._with_tags(rows)
+
+    async def tagged(self, owner_id: int | None) -> list[tuple[str, int]]:
+        """(tag, link id) of every tag on the owner's links (None: everyone's), by tag."""
+        query = (
+            select(link_tags.c.tag, link_tags.c.link_id)
+            .join(links, links.c.id == link_tags.c.link_id)
+            .order_by(link_tags.c.tag, link_tags.c.link_id)
+        )
+        if owner_id is not None:
+            query = query.where(links.c.owner_id == owner_id)
+        return [(tag, int(link_id)) for tag, link_id in (await self.session.execute(query)).all()]
+
+
+def search_clause(q: str) -> ColumnElement[bool]:
+    """Links whose slug or URL contains `q`, case-insensitively (LIKE wildcards taken as text)."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(
+        links.c.slug.ilike(pattern, escape="\\"),
+        links.c.url.ilike(pattern, escape="\\"),
+    )

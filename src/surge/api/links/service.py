@@ -6,7 +6,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from surge.api.clients import AnalyticsClient, LinkChangeNotifier
-from surge.api.links.repository import Link, LinkRepository, LinkValues, SlugTaken
+from surge.api.links.repository import (
+    Link,
+    LinkFilter,
+    LinkHead,
+    LinkQueries,
+    LinkRepository,
+    LinkValues,
+    SlugTaken,
+)
 from surge.api.links.schemas import LinkCreate, LinkUpdate
 from surge.api.links.slugs import random_slug
 from surge.api.links.targets import target_problem
@@ -20,6 +28,7 @@ from surge.platform.problems import (
     ProblemError,
     not_found,
 )
+from surge.transfer.baseline import imported_click_count, with_imported_clicks
 
 RANDOM_SLUG_ATTEMPTS = 8
 
@@ -162,7 +171,9 @@ class LinkService:
     ) -> LinkStats:
         """The link's stats from analytics, once the link is known to be the caller's."""
         link = await self.get(owner_id, slug)
-        return await self.analytics.stats(link.id, start=start, end=end, interval=interval)
+        stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
+        # Plus the clicks it had before `surge import` brought it here, if it came that way.
+        return await with_imported_clicks(self.sessions, link.id, link.created_at, stats)
 
     async def resolve(self, slug: str) -> ResolvedLink:
         """For the redirect service: where a slug goes, whoever owns it."""
@@ -170,5 +181,45 @@ class LinkService:
             link = await LinkRepository(session).by_slug(slug)
         if link is None:
             raise not_found("link")
-        clicks = await self.analytics.click_count(link.id) if link.values.max_clicks else 0
+        clicks = 0
+        if link.values.max_clicks:  # the clicks it had before an import count towards it too
+            clicks = await self.analytics.click_count(link.id)
+            clicks += await imported_click_count(self.sessions, link.id)
         return resolved(link, clicks=clicks)
+
+    # --- listings for the Shlink REST API (surge.shlink) ---------------------------------------
+
+    async def heads(
+        self, owner_id: int | None, match: LinkFilter, *, order: str, descending: bool
+    ) -> list[LinkHead]:
+        """Every link of the owner (None: everyone's) that matches, in order."""
+        async with self.sessions() as session:
+            return await LinkQueries(session).heads(
+                owner_id, match, order=order, descending=descending
+            )
+
+    async def by_ids(self, ids: list[int]) -> list[Link]:
+        async with self.sessions() as session:
+            return await LinkQueries(session).by_ids(ids)
+
+    async def tagged(self, owner_id: int | None) -> list[tuple[str, int]]:
+        """(tag, link id) of every tag on the owner's links (None: everyone's)."""
+        async with self.sessions() as session:
+            return await LinkQueries(session).tagged(owner_id)
+
+    async def find_same(self, owner_id: int, body: LinkCreate) -> Link | None:
+        """The owner's newest link that `body` would create again: same URL, and the same
+        slug, tags, expiry and click limit where `body` sets them."""
+        async with self.sessions() as session:
+            candidates = await LinkQueries(session).newest_to(owner_id, body.url)
+        sent = body.model_fields_set
+        for link in candidates:
+            values = link.values
+            if (
+                (body.slug is None or link.slug == body.slug)
+                and ("tags" not in sent or set(values.tags) == set(body.tags))
+                and ("expires_at" not in sent or values.expires_at == body.expires_at)
+                and ("max_clicks" not in sent or values.max_clicks == body.max_clicks)
+            ):
+                return link
+        return None

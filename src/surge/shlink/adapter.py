@@ -1,0 +1,181 @@
+"""Surge's links and clicks in Shlink's shapes, and Shlink's requests as Surge's."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from surge.api.links.repository import Link
+from surge.api.links.schemas import LinkCreate, LinkUpdate, Timestamp
+from surge.data.contracts import VisitCounts, VisitOut
+from surge.platform.problems import ProblemError
+from surge.shlink.errors import SHLINK_FIELDS, invalid_data
+from surge.shlink.schemas import (
+    DeviceLongUrls,
+    Pagination,
+    ShortUrl,
+    ShortUrlCreation,
+    ShortUrlEdition,
+    ShortUrlMeta,
+    Visit,
+    VisitLocation,
+    VisitsSummary,
+)
+
+DEFAULT_ITEMS_PER_PAGE = 10
+MAX_ITEMS_PER_PAGE = 5000  # also what "all" (-1) gets: Shlink's web client pages visits by 5000
+MIN_SHORT_CODE_LENGTH = 4  # Shlink's rule for shortCodeLength
+DIRECT = "(direct)"  # what analytics stores for a click without a referrer
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
+SURGE_FIELDS = {shlink: surge for surge, shlink in SHLINK_FIELDS.items()}
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Page:
+    number: int
+    size: int
+
+    @classmethod
+    def of(cls, page: int | None, items_per_page: int | None) -> Page:
+        """Shlink's paging: page from 1 (default 1), itemsPerPage default 10, below 1 all."""
+        size = DEFAULT_ITEMS_PER_PAGE if items_per_page is None else items_per_page
+        if size < 1 or size > MAX_ITEMS_PER_PAGE:
+            size = MAX_ITEMS_PER_PAGE
+        return cls(max(1, page or 1), size)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    def pagination(self, total: int, in_page: int) -> Pagination:
+        return Pagination(
+            currentPage=self.number,
+            pagesCount=max(1, math.ceil(total / self.size)),  # Shlink: one page, even empty
+            itemsPerPage=self.size,
+            itemsInCurrentPage=in_page,
+            totalItems=total,
+        )
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def summary(counts: VisitCounts | None) -> VisitsSummary:
+    humans, bots = (counts.humans, counts.bots) if counts else (0, 0)
+    return VisitsSummary(total=humans + bots, nonBots=humans, bots=bots)
+
+
+def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortUrl:
+    values = link.values
+    visits = summary(counts)
+    return ShortUrl(
+        shortCode=link.slug,
+        shortUrl=f"{public_url}/{link.slug}",
+        longUrl=values.url,
+        deviceLongUrls=DeviceLongUrls(),
+        dateCreated=link.created_at,
+        visitsCount=visits.total,
+        visitsSummary=visits,
+        tags=list(values.tags),
+        meta=ShortUrlMeta(
+            validSince=None, validUntil=values.expires_at, maxVisits=values.max_clicks
+        ),
+        domain=None,  # Shlink's "the default domain"; Surge has only that one
+        title=None,
+        crawlable=False,
+        # What Surge does: a redirect goes to the URL as stored, the short URL's query dropped.
+        forwardQuery=False,
+        hasRedirectRules=False,
+    )
+
+
+def visit(click: VisitOut, visited_url: str) -> Visit:
+    location = None
+    if click.country:
+        # Only the country is known (the edge's header): Shlink's "located" with the rest empty.
+        location = VisitLocation(
+            countryCode=click.country,
+            countryName=click.country,
+            regionName="",
+            cityName="",
+            latitude=0.0,
+            longitude=0.0,
+            timezone="",
+            isEmpty=False,
+        )
+    referrer = click.referrer_host
+    return Visit(
+        referer="" if referrer in (None, DIRECT) else referrer,
+        date=click.occurred_at,
+        userAgent="",  # Surge keeps the parsed families, never the raw user agent
+        visitLocation=location,
+        potentialBot=click.is_bot,
+        visitedUrl=visited_url,
+    )
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def _checked_valid_since(value: Any) -> None:
+    """Surge links are valid from their creation: a validSince in the past (or now) means
+    the same and is accepted; a future one cannot be honoured and is refused."""
+    if value is None:
+        return
+    try:
+        since = _TIMESTAMP.validate_python(value)
+    except ValidationError as exc:
+        raise invalid_data(["validSince"], f"validSince: {exc.errors()[0]['msg']}") from exc
+    if since > datetime.now(UTC):
+        raise invalid_data(["validSince"], "validSince: links are valid from their creation")
+
+
+def _surge_body(body: ShortUrlEdition, fields: set[str]) -> dict[str, Any]:
+    mapped: dict[str, Any] = {}
+    for shlink_name, surge_name in SURGE_FIELDS.items():
+        if shlink_name in fields:
+            mapped[surge_name] = getattr(body, shlink_name)
+    return mapped
+
+
+def _invalid(exc: ValidationError) -> ProblemError:
+    elements = [SHLINK_FIELDS.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()]
+    detail = "; ".join(
+        f"{SHLINK_FIELDS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()
+    )
+    return invalid_data(elements, detail)
+
+
+def link_create(body: ShortUrlCreation) -> LinkCreate:
+    """Surge's creation request for Shlink's, validated by Surge's own rules."""
+    _checked_valid_since(body.validSince)
+    if body.shortCodeLength is not None and body.shortCodeLength < MIN_SHORT_CODE_LENGTH:
+        raise invalid_data(["shortCodeLength"], "shortCodeLength: at least 4")
+    fields = set(body.model_fields_set) | {"longUrl"}
+    if body.customSlug is not None:
+        fields.add("customSlug")
+    mapped = {k: v for k, v in _surge_body(body, fields).items() if v is not None or k == "url"}
+    try:
+        return LinkCreate.model_validate(mapped)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+def link_update(body: ShortUrlEdition) -> LinkUpdate:
+    """Surge's change request for Shlink's: only the fields sent; null clears a limit."""
+    _checked_valid_since(body.validSince)
+    mapped = _surge_body(body, set(body.model_fields_set))
+    for never_null in ("url", "tags"):
+        if never_null in mapped and mapped[never_null] is None:
+            del mapped[never_null]  # Shlink: null is "unchanged" for these
+    try:
+        return LinkUpdate.model_validate(mapped)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc

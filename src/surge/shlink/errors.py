@@ -1,0 +1,136 @@
+"""Shlink's problem types (RFC 9457 with `https://shlink.io/api/error/<name>` types) and the
+route class that answers every error of a /rest/ route in them.
+
+Surge's own problems raised by the services underneath (a taken slug, a refused URL, an unknown
+link) are translated here, once; problems Shlink has no type for (429, 413, 503: limits and
+outages) keep Surge's `urn:surge:problem:` type, still problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from surge.platform.problems import (
+    BAD_REQUEST,
+    NOT_FOUND,
+    PROBLEM_CONTENT_TYPE,
+    SLUG_TAKEN,
+    UNAUTHORIZED,
+    VALIDATION_ERROR,
+    ProblemError,
+    ProblemType,
+)
+from surge.shlink.cors import with_cors
+
+SHLINK_TYPE_PREFIX = "https://shlink.io/api/error/"
+
+# Shlink's names of the fields Surge's validation names (an error's `loc`).
+SHLINK_FIELDS = {
+    "url": "longUrl",
+    "slug": "customSlug",
+    "expires_at": "validUntil",
+    "max_clicks": "maxVisits",
+    "tags": "tags",
+}
+
+
+class ShlinkType(ProblemType):
+    """A Shlink problem type: its `type` is Shlink's URL, not Surge's URN."""
+
+    @property
+    def uri(self) -> str:
+        return SHLINK_TYPE_PREFIX + self.name
+
+    def __call__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> ProblemError:
+        return ShlinkError(self, detail, headers=headers, **extra)
+
+
+class ShlinkError(ProblemError):
+    def response(self) -> Response:
+        body = {
+            "type": self.problem.uri,
+            "title": self.problem.title,
+            "detail": self.detail or self.problem.title,  # Shlink's Error requires a detail
+            "status": self.status,
+            **self.extra,
+        }
+        return Response(
+            orjson.dumps(body), self.status, self.headers, media_type=PROBLEM_CONTENT_TYPE
+        )
+
+
+INVALID_DATA = ShlinkType("invalid-data", 400, "Invalid data")
+NON_UNIQUE_SLUG = ShlinkType("non-unique-slug", 400, "Invalid custom slug")
+MISSING_AUTHENTICATION = ShlinkType("missing-authentication", 401, "Invalid authorization")
+INVALID_API_KEY = ShlinkType("invalid-api-key", 401, "Invalid API key")
+FORBIDDEN_TAG_OPERATION = ShlinkType("forbidden-tag-operation", 403, "Forbidden tag operation")
+SHORT_URL_NOT_FOUND = ShlinkType("short-url-not-found", 404, "Short URL not found")
+TAG_NOT_FOUND = ShlinkType("tag-not-found", 404, "Tag not found")
+DOMAIN_NOT_FOUND = ShlinkType("domain-not-found", 404, "Domain not found")
+NOT_FOUND_SHLINK = ShlinkType("not-found", 404, "Not found")
+TAG_CONFLICT = ShlinkType("tag-conflict", 409, "Tag conflict")
+MERCURE_NOT_CONFIGURED = ShlinkType(
+    "mercure-not-configured", 501, "Mercure integration not configured"
+)
+
+
+def invalid_data(elements: list[str], detail: str | None = None) -> ProblemError:
+    return INVALID_DATA(
+        detail or "Provided data is not valid", invalidElements=sorted(set(elements))
+    )
+
+
+def _element(loc: list[Any] | tuple[Any, ...]) -> str:
+    """The Shlink name of the field an error's location points at (`body.url` → longUrl)."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    name = parts[1] if len(parts) > 1 and parts[0] in ("body", "query", "path") else ".".join(parts)
+    return SHLINK_FIELDS.get(name, name or "body")
+
+
+def shlink_problem(exc: ProblemError) -> ProblemError:
+    """A problem of Surge's services as Shlink would answer it (others as they are)."""
+    if isinstance(exc, ShlinkError):
+        return exc
+    if exc.problem in (VALIDATION_ERROR, BAD_REQUEST):
+        errors = exc.extra.get("errors") or []
+        return invalid_data([_element(e.get("loc", ())) for e in errors] or ["body"], exc.detail)
+    if exc.problem is SLUG_TAKEN:
+        return NON_UNIQUE_SLUG(exc.detail)
+    if exc.problem is UNAUTHORIZED:
+        return INVALID_API_KEY("Provided API key does not exist or is invalid.")
+    if exc.problem is NOT_FOUND:
+        return NOT_FOUND_SHLINK(exc.detail)
+    return exc
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class ShlinkRoute(APIRoute):
+    """A /rest/ route: its errors in Shlink's problem types, its answers with CORS headers."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def shlink_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except RequestValidationError as exc:
+                elements = [_element(e.get("loc", ())) for e in exc.errors()]
+                detail = "; ".join(
+                    f"{_element(e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()
+                )
+                response = invalid_data(elements, detail).response()
+            except ProblemError as exc:
+                response = shlink_problem(exc).response()
+            return with_cors(request, response)
+
+        return shlink_handler

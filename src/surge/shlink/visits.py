@@ -1,0 +1,186 @@
+"""Shlink's visits endpoints: per short URL, per tag, per domain, non-orphan, orphan, overview.
+
+Visits are analytics' raw clicks, listed through `VisitsClient` for the links the key may see
+(ownership is decided here, by `LinkService`, before analytics is asked)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from surge.api.clients import VisitsClient
+from surge.api.deps import LinkServiceDep, SettingsDep
+from surge.api.keys.repository import ApiKey
+from surge.api.links.repository import LinkFilter
+from surge.api.links.schemas import Timestamp
+from surge.api.links.service import LinkService
+from surge.data.contracts import MAX_VISITS_LINKS, VisitsQuery
+from surge.platform.config import Settings
+from surge.shlink.adapter import Page, summary, visit
+from surge.shlink.deps import ShlinkKey, VisitsDep
+from surge.shlink.errors import DOMAIN_NOT_FOUND, TAG_NOT_FOUND, ShlinkRoute, invalid_data
+from surge.shlink.schemas import VisitsList, VisitsOverview, VisitsOverviewBody, VisitsPage
+from surge.shlink.short_urls import Version, check_domain, owned_link
+
+router = APIRouter(prefix="/rest/v{version}", route_class=ShlinkRoute, include_in_schema=False)
+
+PageNumber = Annotated[int | None, Query(alias="page")]
+ItemsPerPage = Annotated[int | None, Query(alias="itemsPerPage")]
+StartDate = Annotated[Timestamp | None, Query(alias="startDate")]
+EndDate = Annotated[Timestamp | None, Query(alias="endDate")]
+ExcludeBots = Annotated[bool, Query(alias="excludeBots")]
+
+
+async def visits_of(
+    visits: VisitsClient,
+    settings: Settings,
+    slugs: dict[int, str],
+    paging: Page,
+    start: StartDate,
+    end: EndDate,
+    exclude_bots: bool,
+) -> VisitsList:
+    """One page of the visits of these links (id → slug), newest first."""
+    if len(slugs) > MAX_VISITS_LINKS:
+        raise invalid_data(
+            ["shortCode"], f"Visits of at most {MAX_VISITS_LINKS} short URLs at once."
+        )
+    found = await visits.visits(
+        VisitsQuery(
+            link_ids=list(slugs),
+            start=start,
+            end=end,
+            exclude_bots=exclude_bots,
+            offset=paging.offset,
+            limit=paging.size,
+        )
+    )
+    data = [visit(c, f"{settings.public_url}/{slugs[c.link_id]}") for c in found.items]
+    return VisitsList(
+        visits=VisitsPage(data=data, pagination=paging.pagination(found.total, len(data)))
+    )
+
+
+async def all_links(links: LinkService, key: ApiKey, match: LinkFilter) -> dict[int, str]:
+    heads = await links.heads(key.owner_scope, match, order="dateCreated", descending=True)
+    return {h.id: h.slug for h in heads}
+
+
+@router.get("/short-urls/{short_code}/visits")
+async def short_url_visits(
+    version: Version,
+    short_code: str,
+    key: ShlinkKey,
+    links: LinkServiceDep,
+    visits: VisitsDep,
+    settings: SettingsDep,
+    page: PageNumber = None,
+    items_per_page: ItemsPerPage = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    exclude_bots: ExcludeBots = False,
+    domain: str | None = None,
+) -> VisitsList:
+    check_domain(settings, domain, short_code)
+    link = await owned_link(links, key, short_code)
+    paging = Page.of(page, items_per_page)
+    return await visits_of(
+        visits, settings, {link.id: link.slug}, paging, start_date, end_date, exclude_bots
+    )
+
+
+@router.get("/tags/{tag}/visits")
+async def tag_visits(
+    version: Version,
+    tag: str,
+    key: ShlinkKey,
+    links: LinkServiceDep,
+    visits: VisitsDep,
+    settings: SettingsDep,
+    page: PageNumber = None,
+    items_per_page: ItemsPerPage = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    exclude_bots: ExcludeBots = False,
+) -> VisitsList:
+    slugs = await all_links(links, key, LinkFilter(tags=(tag,)))
+    if not slugs:
+        raise TAG_NOT_FOUND(f'Tag with name "{tag}" could not be found', tag=tag)
+    paging = Page.of(page, items_per_page)
+    return await visits_of(visits, settings, slugs, paging, start_date, end_date, exclude_bots)
+
+
+@router.get("/domains/{domain}/visits")
+async def domain_visits(
+    version: Version,
+    domain: str,
+    key: ShlinkKey,
+    links: LinkServiceDep,
+    visits: VisitsDep,
+    settings: SettingsDep,
+    page: PageNumber = None,
+    items_per_page: ItemsPerPage = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    exclude_bots: ExcludeBots = False,
+) -> VisitsList:
+    if domain.lower() not in ("default", settings.public_host):
+        raise DOMAIN_NOT_FOUND(
+            f'Domain with authority "{domain}" could not be found', authority=domain
+        )
+    slugs = await all_links(links, key, LinkFilter())
+    paging = Page.of(page, items_per_page)
+    return await visits_of(visits, settings, slugs, paging, start_date, end_date, exclude_bots)
+
+
+@router.get("/visits/non-orphan")
+async def non_orphan_visits(
+    version: Version,
+    key: ShlinkKey,
+    links: LinkServiceDep,
+    visits: VisitsDep,
+    settings: SettingsDep,
+    page: PageNumber = None,
+    items_per_page: ItemsPerPage = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    exclude_bots: ExcludeBots = False,
+) -> VisitsList:
+    slugs = await all_links(links, key, LinkFilter())
+    paging = Page.of(page, items_per_page)
+    return await visits_of(visits, settings, slugs, paging, start_date, end_date, exclude_bots)
+
+
+@router.get("/visits/orphan")
+async def orphan_visits(
+    version: Version,
+    key: ShlinkKey,
+    page: PageNumber = None,
+    items_per_page: ItemsPerPage = None,
+) -> VisitsList:
+    """Surge does not track visits to unknown slugs: the list is empty, as Shlink's is with
+    orphan-visit tracking off."""
+    paging = Page.of(page, items_per_page)
+    return VisitsList(visits=VisitsPage(data=[], pagination=paging.pagination(0, 0)))
+
+
+@router.get("/visits")
+async def visits_overview(
+    version: Version, key: ShlinkKey, links: LinkServiceDep, visits: VisitsDep
+) -> VisitsOverview:
+    slugs = await all_links(links, key, LinkFilter())
+    counts = await visits.visit_counts(list(slugs))
+    humans = sum(c.humans for c in counts.values())
+    bots = sum(c.bots for c in counts.values())
+    total = summary(None).model_copy(
+        update={"total": humans + bots, "nonBots": humans, "bots": bots}
+    )
+    return VisitsOverview(
+        visits=VisitsOverviewBody(
+            nonOrphanVisits=total,
+            orphanVisits=summary(None),
+            visitsCount=total.total,
+            orphanVisitsCount=0,
+        )
+    )

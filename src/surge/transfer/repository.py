@@ -1,0 +1,193 @@
+"""All SQL of `surge import` and `surge export`, and of the imported click baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from surge.data.tables import hourly_clicks, link_tags, links, users
+
+
+@dataclass(slots=True, frozen=True)
+class NewLink:
+    """A checked row of an import, ready to write."""
+
+    slug: str
+    url: str
+    redirect_type: int
+    expires_at: datetime | None
+    max_clicks: int | None
+    tags: tuple[str, ...]
+    created_at: datetime
+    clicks: int
+    bot_clicks: int
+
+
+@dataclass(slots=True, frozen=True)
+class Owner:
+    id: int
+    email: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class ExportedLink:
+    slug: str
+    url: str
+    redirect_type: int
+    expires_at: datetime | None
+    max_clicks: int | None
+    tags: tuple[str, ...]
+    created_at: datetime
+    clicks: int  # human clicks, all time, the imported baseline included
+    bot_clicks: int
+    owner: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class Baseline:
+    clicks: int
+    bot_clicks: int
+
+
+class TransferRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first_admin(self) -> Owner | None:
+        """The first active admin who can sign in (the one `make run` printed, usually)."""
+        row = (
+            await self.session.execute(
+                select(users.c.id, users.c.email)
+                .where(
+                    users.c.is_admin.is_(True),
+                    users.c.email.is_not(None),
+                    users.c.disabled_at.is_(None),
+                )
+                .order_by(users.c.id)
+                .limit(1)
+            )
+        ).first()
+        return Owner(int(row.id), row.email) if row else None
+
+    async def targets_of(self, slugs: Iterable[str]) -> dict[str, str]:
+        """The URL of each of `slugs` that is taken, whoever owns it."""
+        wanted = list(slugs)
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            select(links.c.slug, links.c.url).where(links.c.slug.in_(wanted))
+        )
+        return {str(slug): str(url) for slug, url in rows.all()}
+
+    async def add(self, owner_id: int, new: Sequence[NewLink], now: datetime) -> None:
+        """Insert `new` (slugs known to be free) with their tags and click baselines."""
+        if not new:
+            return
+        rows = [
+            {
+                "slug": link.slug,
+                "url": link.url,
+                "redirect_type": link.redirect_type,
+                "owner_id": owner_id,
+                "expires_at": link.expires_at,
+                "max_clicks": link.max_clicks,
+                "created_at": link.created_at,
+                "updated_at": now,
+                "imported_clicks": link.clicks,
+                "imported_bot_clicks": link.bot_clicks,
+            }
+            for link in new
+        ]
+        result = await self.session.execute(
+            insert(links).returning(links.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = [int(link_id) for link_id in result.scalars()]
+        tags = [
+            {"link_id": link_id, "tag": tag}
+            for link_id, link in zip(ids, new, strict=True)
+            for tag in sorted(set(link.tags))
+        ]
+        if tags:
+            await self.session.execute(insert(link_tags), tags)
+
+    async def export_page(
+        self, owner_id: int | None, *, after_id: int, limit: int
+    ) -> tuple[int, list[ExportedLink]]:
+        """Up to `limit` links with ids above `after_id`, oldest first, and the last id read."""
+        query = (
+            select(links, users.c.email)
+            .join(users, users.c.id == links.c.owner_id)
+            .where(links.c.id > after_id)
+            .order_by(links.c.id)
+            .limit(limit)
+        )
+        if owner_id is not None:
+            query = query.where(links.c.owner_id == owner_id)
+        rows = (await self.session.execute(query)).all()
+        if not rows:
+            return after_id, []
+        ids = [row.id for row in rows]
+        tags: dict[int, list[str]] = {i: [] for i in ids}
+        for link_id, tag in await self.session.execute(
+            select(link_tags.c.link_id, link_tags.c.tag)
+            .where(link_tags.c.link_id.in_(ids))
+            .order_by(link_tags.c.tag)
+        ):
+            tags[link_id].append(tag)
+        counted: dict[tuple[int, bool], int] = {}
+        for link_id, is_bot, n in await self.session.execute(
+            select(
+                hourly_clicks.c.link_id, hourly_clicks.c.is_bot, func.sum(hourly_clicks.c.clicks)
+            )
+            .where(hourly_clicks.c.link_id.in_(ids))
+            .group_by(hourly_clicks.c.link_id, hourly_clicks.c.is_bot)
+        ):
+            counted[(link_id, bool(is_bot))] = int(n)
+        found = [
+            ExportedLink(
+                slug=row.slug,
+                url=row.url,
+                redirect_type=row.redirect_type,
+                expires_at=row.expires_at,
+                max_clicks=row.max_clicks,
+                tags=tuple(tags[row.id]),
+                created_at=row.created_at,
+                clicks=counted.get((row.id, False), 0) + (row.imported_clicks or 0),
+                bot_clicks=counted.get((row.id, True), 0) + (row.imported_bot_clicks or 0),
+                owner=row.email,
+            )
+            for row in rows
+        ]
+        return int(ids[-1]), found
+
+
+async def baseline_of(session: AsyncSession, link_id: int) -> Baseline | None:
+    """The clicks `link_id` brought from another shortener, if it came from one."""
+    row = (
+        await session.execute(
+            select(links.c.imported_clicks, links.c.imported_bot_clicks).where(
+                links.c.id == link_id
+            )
+        )
+    ).first()
+    if row is None or (row.imported_clicks is None and row.imported_bot_clicks is None):
+        return None
+    return Baseline(int(row.imported_clicks or 0), int(row.imported_bot_clicks or 0))
+
+
+async def baselines_of(session: AsyncSession, link_ids: list[int]) -> dict[int, Baseline]:
+    """The imported clicks of those of `link_ids` that came from another shortener."""
+    rows = await session.execute(
+        select(links.c.id, links.c.imported_clicks, links.c.imported_bot_clicks).where(
+            links.c.id.in_(link_ids),
+            or_(links.c.imported_clicks.is_not(None), links.c.imported_bot_clicks.is_not(None)),
+        )
+    )
+    return {
+        int(row.id): Baseline(int(row.imported_clicks or 0), int(row.imported_bot_clicks or 0))
+        for row in rows
+    }

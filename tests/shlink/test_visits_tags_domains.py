@@ -1,0 +1,202 @@
+"""Shlink's visits, tags, domains, health and Mercure endpoints, and CORS, against Surge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+
+from surge.shlink.cors import preflight
+from surge.shlink.schemas import (
+    DomainsList,
+    Health,
+    TagsList,
+    TagsStats,
+    VisitsList,
+    VisitsOverview,
+)
+from tests.conftest import Surge
+from tests.helpers import BROWSER_UA, GOOGLEBOT, make_settings
+from tests.shlink.contract import REST, shlink_key, shlink_problem, valid
+
+
+async def make(surge: Surge, api_key: dict[str, str], slug: str, *tags: str) -> None:
+    body = {"longUrl": f"https://example.com/{slug}", "customSlug": slug, "tags": list(tags)}
+    assert (await surge.client.post(f"{REST}/short-urls", json=body, headers=api_key)).is_success
+
+
+async def click(surge: Surge, slug: str, agent: str = BROWSER_UA, **headers: str) -> None:
+    response = await surge.client.get(f"/{slug}", headers={"User-Agent": agent, **headers})
+    assert response.status_code == 302
+
+
+async def test_visits_of_a_short_url_newest_first_paginated(
+    surge: Surge, key: dict[str, str]
+) -> None:
+    api_key = shlink_key(key)
+    await make(surge, api_key, "vis")
+    await click(surge, "vis", Referer="https://news.example/item", **{"cf-ipcountry": "DE"})
+    await click(surge, "vis", GOOGLEBOT)
+    await click(surge, "vis")
+    await surge.flush_clicks()
+    url = f"{REST}/short-urls/vis/visits"
+    first = valid(
+        await surge.client.get(url, params={"itemsPerPage": 2}, headers=api_key), VisitsList
+    )
+    assert first.visits.pagination.totalItems == 3
+    assert first.visits.pagination.pagesCount == 2
+    everything = valid(await surge.client.get(url, headers=api_key), VisitsList).visits.data
+    assert [v.date for v in everything] == sorted((v.date for v in everything), reverse=True)
+    assert [v.potentialBot for v in everything].count(True) == 1
+    located = [v for v in everything if v.visitLocation is not None]
+    assert [v.visitLocation.countryCode for v in located if v.visitLocation] == ["DE"]
+    assert located[0].referer == "news.example"
+    assert all(v.visitedUrl == "http://sho.rt/vis" for v in everything)
+    humans = valid(
+        await surge.client.get(url, params={"excludeBots": "true"}, headers=api_key), VisitsList
+    )
+    assert humans.visits.pagination.totalItems == 2
+    later = valid(
+        await surge.client.get(url, params={"startDate": "2100-01-01T00:00:00Z"}, headers=api_key),
+        VisitsList,
+    )
+    assert later.visits.data == []
+    shlink_problem(
+        await surge.client.get(f"{REST}/short-urls/nope/visits", headers=api_key),
+        404,
+        "short-url-not-found",
+    )
+
+
+async def test_tag_domain_non_orphan_visits_and_overview(surge: Surge, key: dict[str, str]) -> None:
+    api_key = shlink_key(key)
+    await make(surge, api_key, "t1", "red")
+    await make(surge, api_key, "t2", "blue")
+    await click(surge, "t1")
+    await click(surge, "t2")
+    await click(surge, "t2", GOOGLEBOT)
+    await surge.flush_clicks()
+    get = surge.client.get
+    red = valid(await get(f"{REST}/tags/red/visits", headers=api_key), VisitsList)
+    assert red.visits.pagination.totalItems == 1
+    shlink_problem(await get(f"{REST}/tags/green/visits", headers=api_key), 404, "tag-not-found")
+    every = valid(await get(f"{REST}/visits/non-orphan", headers=api_key), VisitsList)
+    assert every.visits.pagination.totalItems == 3
+    by_domain = valid(await get(f"{REST}/domains/DEFAULT/visits", headers=api_key), VisitsList)
+    assert by_domain.visits.pagination.totalItems == 3
+    shlink_problem(
+        await get(f"{REST}/domains/other.example/visits", headers=api_key), 404, "domain-not-found"
+    )
+    orphans = valid(await get(f"{REST}/visits/orphan", headers=api_key), VisitsList)
+    assert orphans.visits.data == []
+    overview = valid(await get(f"{REST}/visits", headers=api_key), VisitsOverview).visits
+    assert overview.nonOrphanVisits.model_dump() == {"total": 3, "nonBots": 2, "bots": 1}
+    assert overview.orphanVisits.total == 0
+    # Another key's visits are not this key's.
+    other = shlink_key(await surge.new_key("other"))
+    mine = valid(await get(f"{REST}/visits/non-orphan", headers=other), VisitsList)
+    assert mine.visits.pagination.totalItems == 0
+
+
+async def test_tags_list_and_stats(surge: Surge, key: dict[str, str]) -> None:
+    api_key = shlink_key(key)
+    await make(surge, api_key, "a1", "alpha", "beta")
+    await make(surge, api_key, "a2", "beta")
+    await click(surge, "a2")
+    await surge.flush_clicks()
+    tags = valid(await surge.client.get(f"{REST}/tags", headers=api_key), TagsList)
+    assert tags.tags.data == ["alpha", "beta"]
+    stats = valid(await surge.client.get(f"{REST}/tags/stats", headers=api_key), TagsStats)
+    beta = next(t for t in stats.tags.data if t.tag == "beta")
+    assert (beta.shortUrlsCount, beta.visitsSummary.total) == (2, 1)
+    paged = valid(
+        await surge.client.get(
+            f"{REST}/tags/stats",
+            params={"orderBy": "shortUrlsCount-DESC", "itemsPerPage": 1},
+            headers=api_key,
+        ),
+        TagsStats,
+    )
+    assert [t.tag for t in paged.tags.data] == ["beta"]
+    assert paged.tags.pagination.pagesCount == 2
+    renamed = await surge.client.put(
+        f"{REST}/tags", json={"oldName": "beta", "newName": "gamma"}, headers=api_key
+    )
+    shlink_problem(renamed, 403, "forbidden-tag-operation")
+
+
+async def test_domains_health_and_mercure(surge: Surge, key: dict[str, str]) -> None:
+    api_key = shlink_key(key)
+    domains = valid(await surge.client.get(f"{REST}/domains", headers=api_key), DomainsList)
+    assert [(d.domain, d.isDefault) for d in domains.domains.data] == [("sho.rt", True)]
+    health = await surge.client.get("/rest/health")
+    assert health.status_code == 200
+    assert health.headers["content-type"] == "application/health+json"
+    assert Health.model_validate_json(health.content).status == "pass"
+    shlink_problem(
+        await surge.client.get(f"{REST}/mercure-info", headers=api_key),
+        501,
+        "mercure-not-configured",
+    )
+
+
+async def test_a_browser_preflight_from_another_origin_is_granted(
+    surge: Surge, key: dict[str, str]
+) -> None:
+    preflight = await surge.client.options(
+        f"{REST}/short-urls",
+        headers={
+            "Origin": "https://app.shlink.io",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key, content-type",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in preflight.headers
+    real = await surge.client.get(
+        f"{REST}/short-urls", headers={**shlink_key(key), "Origin": "https://app.shlink.io"}
+    )
+    assert real.headers["access-control-allow-origin"] == "*"
+    refused = await surge.client.get(f"{REST}/short-urls", headers={"Origin": "https://x.example"})
+    assert refused.headers["access-control-allow-origin"] == "*"  # errors carry it too
+
+
+def test_cors_origins_can_be_limited(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, cors_origins="https://app.example")
+
+    def asked_from(origin: str) -> dict[str, str]:
+        app = type("App", (), {"state": type("State", (), {"settings": settings})()})()
+        scope = {
+            "type": "http",
+            "method": "OPTIONS",
+            "headers": [(b"origin", origin.encode())],
+            "app": app,
+        }
+        return dict(preflight(Request(scope)).headers)
+
+    assert asked_from("https://app.example")["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-origin" not in asked_from("https://evil.example")
+    assert asked_from("https://evil.example")["vary"] == "Origin"
+
+
+async def test_what_surge_lacks_answers_as_shlink_with_the_feature_off(
+    surge: Surge, key: dict[str, str]
+) -> None:
+    api_key = shlink_key(key)
+    await make(surge, api_key, "rr")
+    rules = await surge.client.get(f"{REST}/short-urls/rr/redirect-rules", headers=api_key)
+    assert rules.status_code == 200
+    assert rules.json() == {"defaultLongUrl": "https://example.com/rr", "redirectRules": []}
+    for method, path in (
+        ("POST", f"{REST}/short-urls/rr/redirect-rules"),
+        ("DELETE", f"{REST}/short-urls/rr/visits"),
+        ("PATCH", f"{REST}/domains/redirects"),
+    ):
+        answer = await surge.client.request(method, path, json={}, headers=api_key)
+        shlink_problem(answer, 404, "not-found")
+    # Older clients' versions get v3's answers.
+    v2 = await surge.client.get("/rest/v2/short-urls/rr", headers=api_key)
+    assert v2.json()["shortCode"] == "rr"
