@@ -37,6 +37,7 @@ bench: $(VENV_STAMP) ## redirect vs bare ASGI, metrics on/off, memory with 1M li
 	$(UV) run --frozen python bench/redirect.py
 	$(UV) run --frozen python bench/hot_path.py
 	$(UV) run --frozen python bench/memory.py
+	$(UV) run --frozen python bench/workers.py
 	$(UV) run --frozen python bench/all_in_one.py
 	$(UV) run --frozen python bench/analytics.py
 
