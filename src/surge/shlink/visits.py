@@ -5,9 +5,11 @@ Visits are analytics' raw clicks, listed through `VisitsClient` for the links th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from surge.api.clients import VisitsClient
 from surge.api.deps import LinkServiceDep, SettingsDep
@@ -32,14 +34,31 @@ EndDate = Annotated[Timestamp | None, Query(alias="endDate")]
 ExcludeBots = Annotated[bool, Query(alias="excludeBots")]
 
 
+@dataclass(frozen=True, slots=True)
+class VisitsParams:
+    """The query every visits list takes: page, size, time range, bots or not."""
+
+    paging: Page
+    start: datetime | None
+    end: datetime | None
+    exclude_bots: bool
+
+
+def visits_params(
+    page: PageNumber = None,
+    items_per_page: ItemsPerPage = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    exclude_bots: ExcludeBots = False,
+) -> VisitsParams:
+    return VisitsParams(Page.of(page, items_per_page), start_date, end_date, exclude_bots)
+
+
+VisitsParamsDep = Annotated[VisitsParams, Depends(visits_params)]
+
+
 async def visits_of(
-    visits: VisitsClient,
-    settings: Settings,
-    slugs: dict[int, str],
-    paging: Page,
-    start: StartDate,
-    end: EndDate,
-    exclude_bots: bool,
+    visits: VisitsClient, settings: Settings, slugs: dict[int, str], params: VisitsParams
 ) -> VisitsList:
     """One page of the visits of these links (id → slug), newest first."""
     if len(slugs) > MAX_VISITS_LINKS:
@@ -49,16 +68,16 @@ async def visits_of(
     found = await visits.visits(
         VisitsQuery(
             link_ids=list(slugs),
-            start=start,
-            end=end,
-            exclude_bots=exclude_bots,
-            offset=paging.offset,
-            limit=paging.size,
+            start=params.start,
+            end=params.end,
+            exclude_bots=params.exclude_bots,
+            offset=params.paging.offset,
+            limit=params.paging.size,
         )
     )
     data = [visit(c, f"{settings.public_url}/{slugs[c.link_id]}") for c in found.items]
     return VisitsList(
-        visits=VisitsPage(data=data, pagination=paging.pagination(found.total, len(data)))
+        visits=VisitsPage(data=data, pagination=params.paging.pagination(found.total, len(data)))
     )
 
 
@@ -75,19 +94,12 @@ async def short_url_visits(
     links: LinkServiceDep,
     visits: VisitsDep,
     settings: SettingsDep,
-    page: PageNumber = None,
-    items_per_page: ItemsPerPage = None,
-    start_date: StartDate = None,
-    end_date: EndDate = None,
-    exclude_bots: ExcludeBots = False,
+    params: VisitsParamsDep,
     domain: str | None = None,
 ) -> VisitsList:
     check_domain(settings, domain, short_code)
     link = await owned_link(links, key, short_code)
-    paging = Page.of(page, items_per_page)
-    return await visits_of(
-        visits, settings, {link.id: link.slug}, paging, start_date, end_date, exclude_bots
-    )
+    return await visits_of(visits, settings, {link.id: link.slug}, params)
 
 
 @router.get("/tags/{tag}/visits")
@@ -98,17 +110,12 @@ async def tag_visits(
     links: LinkServiceDep,
     visits: VisitsDep,
     settings: SettingsDep,
-    page: PageNumber = None,
-    items_per_page: ItemsPerPage = None,
-    start_date: StartDate = None,
-    end_date: EndDate = None,
-    exclude_bots: ExcludeBots = False,
+    params: VisitsParamsDep,
 ) -> VisitsList:
     slugs = await all_links(links, key, LinkFilter(tags=(tag,)))
     if not slugs:
         raise TAG_NOT_FOUND(f'Tag with name "{tag}" could not be found', tag=tag)
-    paging = Page.of(page, items_per_page)
-    return await visits_of(visits, settings, slugs, paging, start_date, end_date, exclude_bots)
+    return await visits_of(visits, settings, slugs, params)
 
 
 @router.get("/domains/{domain}/visits")
@@ -119,19 +126,14 @@ async def domain_visits(
     links: LinkServiceDep,
     visits: VisitsDep,
     settings: SettingsDep,
-    page: PageNumber = None,
-    items_per_page: ItemsPerPage = None,
-    start_date: StartDate = None,
-    end_date: EndDate = None,
-    exclude_bots: ExcludeBots = False,
+    params: VisitsParamsDep,
 ) -> VisitsList:
     if domain.lower() not in ("default", settings.public_host):
         raise DOMAIN_NOT_FOUND(
             f'Domain with authority "{domain}" could not be found', authority=domain
         )
     slugs = await all_links(links, key, LinkFilter())
-    paging = Page.of(page, items_per_page)
-    return await visits_of(visits, settings, slugs, paging, start_date, end_date, exclude_bots)
+    return await visits_of(visits, settings, slugs, params)
 
 
 @router.get("/visits/non-orphan")
@@ -141,15 +143,10 @@ async def non_orphan_visits(
     links: LinkServiceDep,
     visits: VisitsDep,
     settings: SettingsDep,
-    page: PageNumber = None,
-    items_per_page: ItemsPerPage = None,
-    start_date: StartDate = None,
-    end_date: EndDate = None,
-    exclude_bots: ExcludeBots = False,
+    params: VisitsParamsDep,
 ) -> VisitsList:
     slugs = await all_links(links, key, LinkFilter())
-    paging = Page.of(page, items_per_page)
-    return await visits_of(visits, settings, slugs, paging, start_date, end_date, exclude_bots)
+    return await visits_of(visits, settings, slugs, params)
 
 
 @router.get("/visits/orphan")
