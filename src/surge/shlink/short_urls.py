@@ -3,6 +3,8 @@ redirect rules. Each is a thin adapter over `LinkService`, which owns every rule
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -64,15 +66,32 @@ def check_domain(settings: Settings, domain: str | None, short_code: str = "") -
         )
 
 
-async def owned_link(links: LinkService, key: ApiKey, short_code: str) -> Link:
+@contextmanager
+def short_code_found(short_code: str) -> Iterator[None]:
+    """Surge's not-found of a link, said as Shlink says it."""
     try:
-        return await links.get(key.owner_scope, short_code)
+        yield
     except ProblemError as exc:
         if exc.problem is NOT_FOUND:
             raise SHORT_URL_NOT_FOUND(
                 f'No URL found with short code "{short_code}"', shortCode=short_code
             ) from exc
         raise
+
+
+async def owned_link(
+    links: LinkService, key: ApiKey, settings: Settings, short_code: str, domain: str | None
+) -> Link:
+    """The key's link `short_code` on `domain` (Surge's one domain), or Shlink's not-found."""
+    check_domain(settings, domain, short_code)
+    with short_code_found(short_code):
+        return await links.get(key.owner_scope, short_code)
+
+
+async def counted(link: Link, visits: VisitsClient, settings: Settings) -> ShortUrl:
+    """A short URL as Shlink shows it, with its visits."""
+    counts = await visits.visit_counts([link.id])
+    return short_url(link, settings.public_url, counts.get(link.id))
 
 
 @router.get("/short-urls")
@@ -156,8 +175,7 @@ async def create(
     if body.findIfExists:
         existing = await links.find_same(key.user_id, wanted)
         if existing is not None:
-            counts = await visits.visit_counts([existing.id])
-            return short_url(existing, settings.public_url, counts.get(existing.id))
+            return await counted(existing, visits, settings)
     await limits.link_created(request, key.id)
     try:
         link = await links.create(key.user_id, wanted)
@@ -224,10 +242,9 @@ async def get_short_url(
     settings: SettingsDep,
     domain: str | None = None,
 ) -> ShortUrl:
-    check_domain(settings, domain, short_code)
-    link = await owned_link(links, key, short_code)
-    counts = await visits.visit_counts([link.id])
-    return short_url(link, settings.public_url, counts.get(link.id))
+    return await counted(
+        await owned_link(links, key, settings, short_code, domain), visits, settings
+    )
 
 
 @router.patch("/short-urls/{short_code}")
@@ -241,12 +258,10 @@ async def edit_short_url(
     settings: SettingsDep,
     domain: str | None = None,
 ) -> ShortUrl:
-    check_domain(settings, domain, short_code)
     changes = link_update(body)
-    await owned_link(links, key, short_code)  # Shlink's not-found, before any change
+    await owned_link(links, key, settings, short_code, domain)  # not-found before the checks
     link = await links.update(key.owner_scope, short_code, changes)
-    counts = await visits.visit_counts([link.id])
-    return short_url(link, settings.public_url, counts.get(link.id))
+    return await counted(link, visits, settings)
 
 
 @router.delete("/short-urls/{short_code}", status_code=204)
@@ -260,8 +275,8 @@ async def delete_short_url(
 ) -> Response:
     """Deleted whatever its visits: Shlink's visits threshold is a setting Surge does not have."""
     check_domain(settings, domain, short_code)
-    await owned_link(links, key, short_code)
-    await links.delete(key.owner_scope, short_code)
+    with short_code_found(short_code):
+        await links.delete(key.owner_scope, short_code)
     return Response(status_code=204)
 
 
@@ -275,6 +290,5 @@ async def redirect_rules(
     domain: str | None = None,
 ) -> RedirectRules:
     """Surge has no redirect rules: every short URL answers an empty list."""
-    check_domain(settings, domain, short_code)
-    link = await owned_link(links, key, short_code)
+    link = await owned_link(links, key, settings, short_code, domain)
     return RedirectRules(defaultLongUrl=link.values.url)

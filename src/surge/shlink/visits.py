@@ -23,7 +23,7 @@ from surge.shlink.adapter import Page, summary, visit
 from surge.shlink.deps import ShlinkKey, VisitsDep
 from surge.shlink.errors import DOMAIN_NOT_FOUND, TAG_NOT_FOUND, ShlinkRoute, invalid_data
 from surge.shlink.schemas import VisitsList, VisitsOverview, VisitsOverviewBody, VisitsPage
-from surge.shlink.short_urls import Version, check_domain, owned_link
+from surge.shlink.short_urls import Version, owned_link
 
 router = APIRouter(prefix="/rest/v{version}", route_class=ShlinkRoute, include_in_schema=False)
 
@@ -97,8 +97,7 @@ async def short_url_visits(
     params: VisitsParamsDep,
     domain: str | None = None,
 ) -> VisitsList:
-    check_domain(settings, domain, short_code)
-    link = await owned_link(links, key, short_code)
+    link = await owned_link(links, key, settings, short_code, domain)
     return await visits_of(visits, settings, {link.id: link.slug}, params)
 
 
