@@ -40,8 +40,10 @@ class ApiLimits:
         ip = client_ip(request, self.ip_header)
         if self.per_ip is not None:
             await self._spend(request, self.per_ip, ip, "Too many requests from this address.")
-        if self.auth_failures is not None and await self.auth_failures.spent(ip):
-            verdict = await self.auth_failures.hit(ip)
+        if (
+            self.auth_failures is not None
+            and not (verdict := await self.auth_failures.peek(ip)).allowed
+        ):
             raise self.auth_failures.refuse(
                 verdict, "Too many failed authentications from this address; wait and retry."
             )

@@ -49,7 +49,7 @@ async def sign_in_submit(
 ) -> Response:
     limit: Limit | None = request.app.state.sign_in_limit
     who = (f"ip:{client_ip(request, settings.client_ip_header)}", f"email:{email.lower()}")
-    if limit is not None and any([await limit.spent(identity) for identity in who]):
+    if limit is not None and any([not (await limit.peek(identity)).allowed for identity in who]):
         return render(
             request,
             "sign_in.html",

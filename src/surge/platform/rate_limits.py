@@ -61,9 +61,9 @@ class Limit:
     async def hit(self, identity: str) -> Verdict:
         return await self.limits.check(self, identity, spend=True)
 
-    async def spent(self, identity: str) -> bool:
-        """Whether the budget is spent already (spends nothing)."""
-        return not (await self.limits.check(self, identity, spend=False)).allowed
+    async def peek(self, identity: str) -> Verdict:
+        """Where the budget stands, spending nothing (`allowed`: one more hit would pass)."""
+        return await self.limits.check(self, identity, spend=False)
 
     def refuse(self, verdict: Verdict, detail: str) -> ProblemError:
         RATE_LIMITED.labels(self.limits.service, self.name).inc()
