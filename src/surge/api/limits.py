@@ -7,25 +7,16 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from surge.platform.config import Settings
+from surge.platform.http import client_ip
 from surge.platform.rate_limits import Limit, RateLimits, Verdict
 from surge.platform.security_headers import add_response_headers
 
 VERDICT = "surge.rate_limit"  # scope key: the most restrictive verdict of this request
 
 
-def client_ip(request: Request, trusted_header: str | None) -> str:
-    """The client's address: the trusted proxy header's first entry when one is configured
-    (`SURGE_CLIENT_IP_HEADER`, only behind a proxy that sets it), else the peer's."""
-    if trusted_header:
-        forwarded = request.headers.get(trusted_header)
-        if forwarded:
-            return forwarded.split(",", 1)[0].strip()
-    return request.client.host if request.client else ""
-
-
 class ApiLimits:
     def __init__(self, settings: Settings, limits: RateLimits) -> None:
-        self.ip_header = settings.client_ip_header
+        self.ip_header = (settings.client_ip_header or "").encode()
         self.per_ip = limits.limit("ip", settings.rate_limit_per_ip)
         self.per_key = limits.limit("key", settings.rate_limit_per_key)
         self.auth_failures = limits.limit("auth_failures", settings.rate_limit_auth_failures)
@@ -37,7 +28,7 @@ class ApiLimits:
 
     async def before_auth(self, request: Request) -> str:
         """Spend the client IP's budget; refuse an IP that failed authentication too often."""
-        ip = client_ip(request, self.ip_header)
+        ip = client_ip(request.scope, self.ip_header)
         if self.per_ip is not None:
             await self._spend(request, self.per_ip, ip, "Too many requests from this address.")
         if (

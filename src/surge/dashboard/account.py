@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from surge.api.limits import client_ip
 from surge.api.users.service import AccountError
 from surge.dashboard.pages import (
     AdminUser,
@@ -21,6 +20,7 @@ from surge.dashboard.pages import (
     see_other,
 )
 from surge.dashboard.sessions import sign_in, sign_out
+from surge.platform.http import client_ip
 from surge.platform.rate_limits import Limit
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -48,7 +48,8 @@ async def sign_in_submit(
     next: Annotated[str, Form(max_length=2048)] = "/app/links",
 ) -> Response:
     limit: Limit | None = request.app.state.sign_in_limit
-    who = (f"ip:{client_ip(request, settings.client_ip_header)}", f"email:{email.lower()}")
+    ip = client_ip(request.scope, (settings.client_ip_header or "").encode())
+    who = (f"ip:{ip}", f"email:{email.lower()}")
     if limit is not None and any([not (await limit.peek(identity)).allowed for identity in who]):
         return render(
             request,

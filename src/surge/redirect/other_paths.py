@@ -9,7 +9,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, Invalidation
-from surge.platform.http import INTERNAL_TOKEN_HEADER, internal_token_ok
+from surge.platform.http import INTERNAL_TOKEN_HEADER, client_ip, internal_token_ok
 from surge.platform.metrics import UNMATCHED_ROUTE, exposition
 from surge.platform.problems import FORBIDDEN, PROBLEM_CONTENT_TYPE, VALIDATION_ERROR, ProblemType
 from surge.platform.readiness import readiness_status
@@ -105,16 +105,7 @@ class OtherPaths:
     async def _over_ip_limit(self, scope: Scope, send: Send, start: float) -> bool:
         """The optional per-IP limit of redirects: True (and a 429 sent) when it is spent."""
         assert self.ip_limit is not None
-        ip = None
-        if self.ip_header:
-            for name, value in scope["headers"]:
-                if name == self.ip_header:
-                    ip = value.decode("latin-1").split(",", 1)[0].strip()
-                    break
-        if ip is None:
-            client = scope.get("client")
-            ip = client[0] if client else ""
-        verdict = await self.ip_limit.hit(ip)
+        verdict = await self.ip_limit.hit(client_ip(scope, self.ip_header))
         if verdict.allowed:
             return False
         refused = self.ip_limit.refuse(verdict, "Too many requests from this address.")
