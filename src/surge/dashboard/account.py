@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from surge.api.deps import KeyServiceDep, SettingsDep
 from surge.api.users.service import AccountError
 from surge.dashboard.pages import (
     AdminUser,
     CheckedForm,
-    KeyServiceDep,
-    SettingsDep,
     SignedIn,
     UserServiceDep,
     render,

@@ -12,13 +12,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from surge.api.deps import LinkServiceDep, SettingsDep
 from surge.api.links.schemas import LinkCreate, LinkOut, LinkUpdate
 from surge.api.users.repository import User
 from surge.dashboard.charts import clicks_chart
 from surge.dashboard.pages import (
     CheckedForm,
-    LinkServiceDep,
-    SettingsDep,
     SignedIn,
     render,
     see_other,

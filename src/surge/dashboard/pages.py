@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
-from surge.api.deps import KeyServiceDep, LinkServiceDep, SettingsDep
+from surge.api.deps import SettingsDep
 from surge.api.users.repository import User
 from surge.api.users.service import UserService
 from surge.dashboard.sessions import csrf_ok, csrf_token, current_user
@@ -90,16 +90,3 @@ async def csrf_refused(request: Request, _exc: Exception) -> Response:
         title="Form expired",
         message="This form was not sent by this session's page. Reload the page and try again.",
     )
-
-
-__all__ = [
-    "AdminUser",
-    "CheckedForm",
-    "KeyServiceDep",
-    "LinkServiceDep",
-    "SettingsDep",
-    "SignedIn",
-    "UserServiceDep",
-    "render",
-    "see_other",
-]
