@@ -81,7 +81,7 @@ links = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Clicks (human, bots) the link had at the shortener it came from (`surge import`; None:
     # made here). Stats add them to any range that includes created_at, and max_clicks counts
-    # them (surge.transfer.baseline).
+    # them (api/links/service.py, with_imported_clicks).
     Column("imported_clicks", BigInteger, nullable=True),
     Column("imported_bot_clicks", BigInteger, nullable=True),
     Index("ix_links_owner_id_id", "owner_id", "id"),

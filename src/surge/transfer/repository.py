@@ -165,20 +165,6 @@ class TransferRepository:
         return int(ids[-1]), found
 
 
-async def baseline_of(session: AsyncSession, link_id: int) -> Baseline | None:
-    """The clicks `link_id` brought from another shortener, if it came from one."""
-    row = (
-        await session.execute(
-            select(links.c.imported_clicks, links.c.imported_bot_clicks).where(
-                links.c.id == link_id
-            )
-        )
-    ).first()
-    if row is None or (row.imported_clicks is None and row.imported_bot_clicks is None):
-        return None
-    return Baseline(int(row.imported_clicks or 0), int(row.imported_bot_clicks or 0))
-
-
 async def baselines_of(session: AsyncSession, link_ids: list[int]) -> dict[int, Baseline]:
     """The imported clicks of those of `link_ids` that came from another shortener."""
     rows = await session.execute(

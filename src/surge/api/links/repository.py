@@ -33,6 +33,9 @@ class Link:
     values: LinkValues
     created_at: datetime
     updated_at: datetime
+    # Clicks it had at another shortener before `surge import` brought it here (humans, bots).
+    imported_clicks: int = 0
+    imported_bot_clicks: int = 0
 
 
 class SlugTaken(Exception):
@@ -160,6 +163,8 @@ class LinkRepository:
                 ),
                 created_at=row.created_at,
                 updated_at=row.updated_at,
+                imported_clicks=row.imported_clicks or 0,
+                imported_bot_clicks=row.imported_bot_clicks or 0,
             )
             for row in rows
         ]

@@ -28,7 +28,6 @@ from surge.platform.problems import (
     ProblemError,
     not_found,
 )
-from surge.transfer.baseline import imported_click_count, with_imported_clicks
 
 RANDOM_SLUG_ATTEMPTS = 8
 
@@ -48,6 +47,25 @@ def validation_problem(field: str, message: str) -> ProblemError:
 def encode_cursor(link_id: int) -> str:
     """A page's next cursor: the id below which the next page starts (ids are not secret)."""
     return str(link_id)
+
+
+def with_imported_clicks(link: Link, stats: LinkStats) -> LinkStats:
+    """Stats plus the clicks the link brought from another shortener (`surge import`).
+
+    A peer's export has a total, not when or from where its clicks came, so they are placed at
+    the link's creation (kept from the peer): they count in `total` and `bot_clicks` of any
+    range that includes that moment, and in neither the time series nor the breakdowns, which
+    would have to invent a date and a referrer for them."""
+    if not (link.imported_clicks or link.imported_bot_clicks):
+        return stats
+    if not stats.from_ <= link.created_at < stats.to:
+        return stats
+    return stats.model_copy(
+        update={
+            "total": stats.total + link.imported_clicks,
+            "bot_clicks": stats.bot_clicks + link.imported_bot_clicks,
+        }
+    )
 
 
 def resolved(link: Link, *, clicks: int) -> ResolvedLink:
@@ -172,8 +190,7 @@ class LinkService:
         """The link's stats from analytics, once the link is known to be the caller's."""
         link = await self.get(owner_id, slug)
         stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
-        # Plus the clicks it had before `surge import` brought it here, if it came that way.
-        return await with_imported_clicks(self.sessions, link.id, link.created_at, stats)
+        return with_imported_clicks(link, stats)
 
     async def resolve(self, slug: str) -> ResolvedLink:
         """For the redirect service: where a slug goes, whoever owns it."""
@@ -184,7 +201,7 @@ class LinkService:
         clicks = 0
         if link.values.max_clicks:  # the clicks it had before an import count towards it too
             clicks = await self.analytics.click_count(link.id)
-            clicks += await imported_click_count(self.sessions, link.id)
+            clicks += link.imported_clicks + link.imported_bot_clicks
         return resolved(link, clicks=clicks)
 
     # --- listings for the Shlink REST API (surge.shlink) ---------------------------------------
