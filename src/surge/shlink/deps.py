@@ -11,11 +11,11 @@ from surge.api.deps import ApiLimitsDep, KeyServiceDep, LinkServiceDep
 from surge.api.keys.repository import ApiKey
 from surge.api.keys.service import KeyService
 from surge.api.limits import ApiLimits
+from surge.api.links.repository import LinkRepository
 from surge.api.links.service import LinkService
 from surge.data.contracts import VisitCounts
 from surge.platform.metrics import KEY_PREFIX_SCOPE
 from surge.shlink.errors import INVALID_API_KEY, MISSING_AUTHENTICATION
-from surge.transfer.repository import baselines_of
 
 
 async def authenticate(
@@ -62,13 +62,11 @@ class VisitsWithImported(VisitsClient):
         if not link_ids:
             return counts
         async with self.sessions() as session:
-            baselines = await baselines_of(session, link_ids)
-        for link_id, baseline in baselines.items():
+            imported = await LinkRepository(session).imported_counts(link_ids)
+        for link_id, (humans, bots) in imported.items():
             counted = counts.get(link_id) or VisitCounts(link_id=link_id, humans=0, bots=0)
             counts[link_id] = VisitCounts(
-                link_id=link_id,
-                humans=counted.humans + baseline.clicks,
-                bots=counted.bots + baseline.bot_clicks,
+                link_id=link_id, humans=counted.humans + humans, bots=counted.bots + bots
             )
         return counts
 

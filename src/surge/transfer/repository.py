@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import hourly_clicks, link_tags, links, users
@@ -45,12 +45,6 @@ class ExportedLink:
     clicks: int  # human clicks, all time, the imported baseline included
     bot_clicks: int
     owner: str | None
-
-
-@dataclass(slots=True, frozen=True)
-class Baseline:
-    clicks: int
-    bot_clicks: int
 
 
 class TransferRepository:
@@ -163,17 +157,3 @@ class TransferRepository:
             for row in rows
         ]
         return int(ids[-1]), found
-
-
-async def baselines_of(session: AsyncSession, link_ids: list[int]) -> dict[int, Baseline]:
-    """The imported clicks of those of `link_ids` that came from another shortener."""
-    rows = await session.execute(
-        select(links.c.id, links.c.imported_clicks, links.c.imported_bot_clicks).where(
-            links.c.id.in_(link_ids),
-            or_(links.c.imported_clicks.is_not(None), links.c.imported_bot_clicks.is_not(None)),
-        )
-    )
-    return {
-        int(row.id): Baseline(int(row.imported_clicks or 0), int(row.imported_bot_clicks or 0))
-        for row in rows
-    }

@@ -113,6 +113,19 @@ class LinkRepository:
         rows = (await self.session.execute(query)).all()
         return await self._with_tags(rows)
 
+    async def imported_counts(self, link_ids: list[int]) -> dict[int, tuple[int, int]]:
+        """(humans, bots) each of `link_ids` brought from another shortener, if it did."""
+        rows = await self.session.execute(
+            select(links.c.id, links.c.imported_clicks, links.c.imported_bot_clicks).where(
+                links.c.id.in_(link_ids),
+                or_(links.c.imported_clicks.is_not(None), links.c.imported_bot_clicks.is_not(None)),
+            )
+        )
+        return {
+            int(row.id): (int(row.imported_clicks or 0), int(row.imported_bot_clicks or 0))
+            for row in rows
+        }
+
     async def update(self, link_id: int, values: LinkValues, now: datetime) -> Link:
         await self.session.execute(
             update(links).where(links.c.id == link_id).values(**_columns(values, now))
