@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Date, bindparam, func, select
+from sqlalchemy import BigInteger, ColumnElement, Date, String, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
@@ -25,6 +25,7 @@ from surge.data.tables import clicks, daily_breakdowns, hourly_clicks
 from surge.data.types import EpochSeconds, UTCDateTime
 
 VISITORS = "visitors"  # the daily_breakdowns dimension that counts unique visitors
+HOUR_S = 3600
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -105,17 +106,28 @@ def _stats_queries() -> dict[str, Any]:
         hourly_clicks.c.bucket >= start,
         hourly_clicks.c.bucket < end,
     )
-    totals = (
-        select(hourly_clicks.c.is_bot, func.sum(hourly_clicks.c.clicks))
+    # Totals and the series in one read of the range (one round trip less per request), and
+    # the series as one string per kind of click ("slot:clicks,..."): an hourly series is 2,160
+    # rows, and a row costs the driver and SQLAlchemy ~1 µs each way, more than the query. By
+    # the hour the rollup rows are the series already (one per hour and bot, by the key), so
+    # there is nothing to group; by the day, the database sums each day's hours.
+    epoch = EpochSeconds(hourly_clicks.c.bucket)
+    is_bot, clicks = hourly_clicks.c.is_bot, hourly_clicks.c.clicks
+    hourly = select(epoch.label("slot"), is_bot, clicks.label("n")).where(*hours)
+    slot = (epoch // step) * step
+    daily = (
+        select(slot.label("slot"), is_bot, func.sum(clicks).label("n"))
         .where(*hours)
-        .group_by(hourly_clicks.c.is_bot)
+        .group_by(slot, is_bot)
     )
-    slot = (EpochSeconds(hourly_clicks.c.bucket) // step) * step
-    series = (
-        select(slot, func.sum(hourly_clicks.c.clicks))
-        .where(*hours, hourly_clicks.c.is_bot.is_(False))
-        .group_by(slot)
-    )
+
+    def per_kind(slots: Any) -> Any:
+        rows = slots.subquery()
+        pairs = cast(rows.c.slot, String) + ":" + cast(rows.c.n, String)
+        return select(
+            rows.c.is_bot, func.sum(rows.c.n), func.aggregate_strings(pairs, ",")
+        ).group_by(rows.c.is_bot)
+
     clicks_sum = func.sum(daily_breakdowns.c.clicks)
     ranked = (
         select(
@@ -144,7 +156,7 @@ def _stats_queries() -> dict[str, Any]:
         .where(ranked.c.rank <= bindparam("limit", type_=BigInteger()))
         .order_by(ranked.c.dimension, ranked.c.rank)
     )
-    return {"totals": totals, "series": series, "breakdowns": breakdowns}
+    return {"hourly": per_kind(hourly), "daily": per_kind(daily), "breakdowns": breakdowns}
 
 
 STATS_QUERIES = _stats_queries()
@@ -161,19 +173,23 @@ class StatsRepository:
         # .all() fetches in one go; iterating a result fetches row by row (3x slower here).
         return (await self.session.execute(STATS_QUERIES[query], params)).all()
 
-    async def totals(self, link_id: int, start: datetime, end: datetime) -> dict[bool, int]:
-        rows = await self._rows("totals", link_id=link_id, start=hour_of(start), end=end)
-        return {bool(is_bot): int(n) for is_bot, n in rows}
-
-    async def series(
+    async def slots(
         self, link_id: int, start: datetime, end: datetime, step_s: int
-    ) -> dict[int, int]:
+    ) -> tuple[dict[int, int], dict[bool, int]]:
         """Human clicks per `step_s` slot of the range that has any, keyed by the slot's start
-        in epoch seconds."""
-        rows = await self._rows(
-            "series", link_id=link_id, start=hour_of(start), end=end, step=step_s
-        )
-        return {int(ts): int(n) for ts, n in rows}
+        in epoch seconds; and the range's totals, humans (False) and bots (True) apart."""
+        query, params = "daily", {"step": step_s}
+        if step_s == HOUR_S:
+            query, params = "hourly", {}
+        rows = await self._rows(query, link_id=link_id, start=hour_of(start), end=end, **params)
+        humans: dict[int, int] = {}
+        totals = {False: 0, True: 0}
+        for is_bot, total, pairs in rows:
+            totals[bool(is_bot)] = int(total)  # a sum is NUMERIC on PostgreSQL
+            if not is_bot:
+                numbers = [int(n) for n in pairs.replace(":", ",").split(",")]
+                humans = dict(zip(numbers[::2], numbers[1::2], strict=True))
+        return humans, totals
 
     async def breakdowns(
         self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int

@@ -15,7 +15,6 @@ from surge.data.contracts import (
     VisitCountsQuery,
     VisitsPage,
     VisitsQuery,
-    stats_response,
 )
 from surge.data.events import unpack_batch
 from surge.platform.internal_auth import require_internal_token
@@ -66,8 +65,8 @@ async def link_stats(
     end: Annotated[datetime | None, Query(alias="to")] = None,
     interval: Annotated[Interval, Query()] = "day",
 ) -> Response:
-    stats = await clicks.link_stats(link_id, start, end, interval)
-    return stats_response(stats)
+    body = await clicks.link_stats_json(link_id, start, end, interval)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/links/{link_id}/count")

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from surge.analytics.enrich import Click, enrich
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
 from surge.data.contracts import (
@@ -67,9 +69,9 @@ def _series(
 ) -> list[dict[str, Any]]:
     """Zero-filled human clicks per slot, from the first slot of the range to the last.
 
-    In epoch seconds (UTC has no DST, so a day is 86,400 of them), as plain dicts validated once
-    with the whole answer: a 90-day hourly series is 2,160 points, and per-point model building
-    costs more than every query of the request together."""
+    In epoch seconds (UTC has no DST, so a day is 86,400 of them), as plain dicts: a 90-day
+    hourly series is 2,160 points, and per-point model building costs more than every query of
+    the request together."""
     step = _step_s(interval)
     first = int(_floor(start, interval).timestamp())
     last = int(end.timestamp()) + (end.microsecond > 0)
@@ -103,22 +105,31 @@ class ClickService:
     async def link_stats(
         self, link_id: int, start: datetime | None, end: datetime | None, interval: Interval
     ) -> LinkStats:
+        return LinkStats.model_validate_json(
+            await self.link_stats_json(link_id, start, end, interval)
+        )
+
+    async def link_stats_json(
+        self, link_id: int, start: datetime | None, end: datetime | None, interval: Interval
+    ) -> bytes:
+        """The link's stats as the JSON of a `LinkStats`, what the route answers. Built by
+        orjson from plain values, not validated here: the api validates it once, as it reads
+        it (validating 2,160 hourly points on both sides cost ~2 ms of the request)."""
         start, end = stats_range(start, end, interval, datetime.now(UTC))
         async with self.sessions() as session:
             repo = StatsRepository(session)
-            totals = await repo.totals(link_id, start, end)
-            counts = await repo.series(link_id, start, end, _step_s(interval))
+            counts, totals = await repo.slots(link_id, start, end, _step_s(interval))
             # Breakdowns and unique visitors count by UTC day: the days the range touches.
             first, last = start.date(), (end - timedelta(microseconds=1)).date()
             tops = await repo.breakdowns(link_id, [*DIMENSIONS, VISITORS], first, last, TOP)
-        return LinkStats.model_validate(
+        return orjson.dumps(
             {
                 "from": start,
                 "to": end,
                 "interval": interval,
-                "total": totals.get(False, 0),
+                "total": totals[False],
                 "unique_visitors": sum(n for _, n in tops[VISITORS]),
-                "bot_clicks": totals.get(True, 0),
+                "bot_clicks": totals[True],
                 "timeseries": _series(counts, start, end, interval),
                 **{
                     field: [{"value": v, "clicks": n} for v, n in tops[dim]]
