@@ -187,7 +187,7 @@ class StatsRepository:
         for is_bot, total, pairs in rows:
             totals[bool(is_bot)] = int(total)  # a sum is NUMERIC on PostgreSQL
             if not is_bot:
-                numbers = [int(n) for n in pairs.replace(":", ",").split(",")]
+                numbers = list(map(int, pairs.replace(":", ",").split(",")))
                 humans = dict(zip(numbers[::2], numbers[1::2], strict=True))
         return humans, totals
 
