@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -74,10 +75,10 @@ class _Connection(asyncio.Protocol):
         self.pacer.idle.append(self)
         self.pacer.pump()
 
-    def send(self, due: float, seen: float, now: float) -> None:
+    def send(self, due: float, seen: float, now: float, request: bytes) -> None:
         assert self.transport is not None
         self.due, self.seen, self.sent, self.in_flight = due, seen, now, True
-        self.transport.write(self.pacer.request)
+        self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -100,19 +101,29 @@ class _Connection(asyncio.Protocol):
 class _Pacer:
     """Makes requests due on schedule and hands them to idle connections; keeps the samples."""
 
-    def __init__(self, url: str, rate: float, warmup_s: float, seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        warmup_s: float,
+        seconds: float,
+        paths: Sequence[str] | None = None,
+    ) -> None:
         parts = httpx.URL(url)
         self.host, self.port = parts.host, parts.port or 80
-        self.request = (
-            f"GET {parts.raw_path.decode()} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n"
-        ).encode()
+        # Request i asks for paths[i % len(paths)]: a traffic mix is a list in which each path
+        # appears as often as its share (bench/viral.py: weighted_paths). Built once, up front.
+        self.requests = [
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+            for path in (paths or [parts.raw_path.decode()])
+        ]
         self.rate, self.interval = rate, 1.0 / rate
         self.total = max(1, round((warmup_s + seconds) * rate))
         self.warmup_s = warmup_s
         self.start = self.measure_from = self.end = 0.0
         self.scheduled = 0  # requests that have come due so far
-        # (due, seen due) of the requests not yet sent
-        self.backlog: collections.deque[tuple[float, float]] = collections.deque()
+        # (due, seen due, number) of the requests not yet sent
+        self.backlog: collections.deque[tuple[float, float, int]] = collections.deque()
         self.idle: collections.deque[_Connection] = collections.deque()  # FIFO: all stay warm
         self.finished: asyncio.Future[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -139,11 +150,12 @@ class _Pacer:
         now = time.perf_counter()
         due_count = min(self.total, int((now - self.start) * self.rate) + 1)
         while self.scheduled < due_count:
-            self.backlog.append((self.start + self.scheduled * self.interval, now))
+            self.backlog.append((self.start + self.scheduled * self.interval, now, self.scheduled))
             self.scheduled += 1
+        requests = self.requests
         while self.backlog and self.idle:
-            due, seen = self.backlog.popleft()
-            self.idle.popleft().send(due, seen, now)
+            due, seen, number = self.backlog.popleft()
+            self.idle.popleft().send(due, seen, now, requests[number % len(requests)])
             if due >= self.measure_from and now <= self.end:
                 self.sent_in_window += 1
         if self.scheduled < self.total and self.timer is None:
@@ -205,8 +217,15 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
-async def _run(url: str, rate: float, warmup_s: float, seconds: float, connections: int) -> _Pacer:
-    pacer = _Pacer(url, rate, warmup_s, seconds)
+async def _run(
+    url: str,
+    rate: float,
+    warmup_s: float,
+    seconds: float,
+    connections: int,
+    paths: Sequence[str] | None,
+) -> _Pacer:
+    pacer = _Pacer(url, rate, warmup_s, seconds, paths)
     loop = asyncio.get_running_loop()
     pacer.finished = loop.create_future()
     # All connections open before the clock starts, so the first requests do not pay for them.
@@ -230,10 +249,18 @@ async def _run(url: str, rate: float, warmup_s: float, seconds: float, connectio
     return pacer
 
 
-def open_loop(url: str, rate: float, warmup_s: float, seconds: float, connections: int) -> OpenLoad:
-    """`rate` requests/s for warmup_s + seconds; only the requests due after the warmup count."""
+def open_loop(
+    url: str,
+    rate: float,
+    warmup_s: float,
+    seconds: float,
+    connections: int,
+    paths: Sequence[str] | None = None,
+) -> OpenLoad:
+    """`rate` requests/s for warmup_s + seconds; only the requests due after the warmup count.
+    `paths`: on `url`'s host, request i asks for paths[i % len(paths)] (default: url's path)."""
     cpu_before, wall_before = time.process_time(), time.perf_counter()
-    pacer = asyncio.run(_run(url, rate, warmup_s, seconds, connections))
+    pacer = asyncio.run(_run(url, rate, warmup_s, seconds, connections, paths))
     client_cores = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
     if not pacer.latencies:
         raise BenchError(f"no request to {url} in the measured window succeeded")

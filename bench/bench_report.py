@@ -80,6 +80,15 @@ def save(payload: dict[str, Any]) -> Path:
     return path
 
 
+def save_named(payload: dict[str, Any], name: str) -> Path:
+    """bench/results/<name>-<UTC time>.json, for the other benches (bench/summary.py reads the
+    newest of each name); `save` keeps redirect-*.json, which the CI gate globs, to itself."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
 def display(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))

@@ -1,0 +1,214 @@
+"""One table of every benchmark figure, its target and whether it was met; and summary.json.
+
+Reads the newest results each bench left in bench/results/ (it runs nothing itself), so `make
+bench` ends with it and `make bench-quick` prints the redirect ratio's row alone. A bench whose
+results are missing, or older than --max-age minutes (i.e. not from this `make bench`), is
+listed as such, and then the exit status is 1: the table would otherwise pass off stale figures.
+Targets not met are reported, not a failure: this is a report; deploy/ci/perf_gate.py gates.
+
+    uv run --frozen python bench/summary.py [--only redirect] [--max-age 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+UV = "uv run --frozen python"
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    target: str
+    met: str  # yes, NO, invalid (the run could not tell), "-" (no target), missing, stale
+    command: str
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def p99_met(run: Any, target_ms: float = 5.0) -> str:
+    """An open-loop run's p99 against its target. If the generator fell behind its schedule,
+    its own delays are in the figure: only a miss that remains without them is conclusive."""
+    if run["keeps_up"]:
+        return yes(run["p99_ms"] < target_ms)
+    return "NO" if run["p99_lower_ms"] >= target_ms else "invalid"
+
+
+def redirect_rows(data: Any) -> list[Row]:
+    s, cmd = data["summary"], f"{UV} bench/redirect.py"
+    ratio = s["ratio_surge_over_bare_rps"]
+    rps = f"{s['surge']['median_rps']:,.0f} / {s['bare']['median_rps']:,.0f} req/s"
+    return [
+        Row("redirect: Surge / bare ASGI 302, both uvicorn", f"{ratio:.2f}", ">= 1.0",
+            yes(ratio >= 1.0), cmd),
+        Row("redirect: Surge, bare (median req/s)", rps, "", "-", cmd),
+    ]  # fmt: skip
+
+
+def servers_rows(data: Any) -> list[Row]:
+    s, cmd = data["summary"], f"{UV} bench/servers.py"
+    m = s["median_rps"]
+    tail = s["tail"]
+    bare = f"{m['bare-uvicorn']:,.0f} / {m['bare-granian']:,.0f} / {m['rsgi-granian']:,.0f}"
+    surge = f"{m['surge-uvicorn']:,.0f} / {m['surge-granian']:,.0f}"
+    cost = s.get("cpu_us_per_request", {})
+    cpu = " / ".join(
+        f"{cost[n]:.1f}" if n in cost else "n/a" for n in ("surge-uvicorn", "surge-granian")
+    )
+    best = s["surge_best_over_bare_uvicorn"]
+    own = s["surge_uvicorn_over_bare_uvicorn"]  # `surge serve` runs uvicorn
+    p99, tail_met = tail["p99_ms"], p99_met(tail)
+    return [
+        Row("servers: bare 302 req/s, uvicorn / granian ASGI / RSGI", bare, "", "-", cmd),
+        Row("servers: Surge req/s, uvicorn / granian ASGI", surge, "", "-", cmd),
+        Row("servers: Surge CPU us/request, uvicorn / granian ASGI", cpu, "", "-", cmd),
+        Row(f"servers: Surge on its best server ({s['best_for_surge']}) / bare on uvicorn",
+            f"{best:.2f}", ">= 1.0", yes(best >= 1.0), cmd),
+        Row("servers: Surge / bare on Surge's server (uvicorn)", f"{own:.2f}", ">= 0.8",
+            yes(own >= 0.8), cmd),
+        Row("servers: Surge / bare, both granian ASGI",
+            f"{s['surge_granian_over_bare_granian']:.2f}", "", "-", cmd),
+        Row(f"tail: cached redirect p99, open loop {tail['intended_rps']:,.0f}/s (50% sat.)",
+            f"{p99:.2f} ms (p50 {tail['p50_ms']:.2f})", "< 5 ms", tail_met, cmd),
+    ]  # fmt: skip
+
+
+def viral_rows(data: Any) -> list[Row]:
+    s, cmd = data["summary"], f"{UV} bench/viral.py"
+    p1, p2 = data["phases"]["phase1"], data["phases"]["phase2"]
+    redis = f"{p1['redis_calls_per_s']:,.0f} -> {p2['redis_calls_per_s']:,.0f}/s"
+    return [
+        Row("viral: errors", str(s["errors"]), "0", yes(s["met"]["errors"]), cmd),
+        Row(f"viral: p99 phase 1 ({p1['intended_rps']:,.0f}/s, hot 10%)",
+            f"{p1['p99_ms']:.2f} ms", "< 5 ms", p99_met(p1), cmd),
+        Row(f"viral: p99 phase 2 ({p2['intended_rps']:,.0f}/s, hot 90%)",
+            f"{p2['p99_ms']:.2f} ms", "< 5 ms", p99_met(p2), cmd),
+        Row(f"viral: Redis commands/s, phase 2 / phase 1 ({redis})",
+            f"{s['redis_ratio']:.2f}", "<= 1.5", yes(s["met"]["redis_flat"]), cmd),
+    ]  # fmt: skip
+
+
+def memory_rows(data: Any) -> list[Row]:
+    value = f"{data['rss_peak_mb']:.0f} MB"
+    target = f"< {data['target_mb']:.0f} MB"
+    return [
+        Row(f"memory: redirect RSS after {data['links_served']:,} links", value, target,
+            yes(data["met"]), f"{UV} bench/memory.py"),
+    ]  # fmt: skip
+
+
+def workers_rows(data: Any) -> list[Row]:
+    return [
+        Row("workers: req/s with 2 workers / 1", f"{data['ratio']:.2f}", "", "-",
+            f"{UV} bench/workers.py"),
+    ]  # fmt: skip
+
+
+def all_in_one_rows(data: Any) -> list[Row]:
+    met = {"pass": "yes", "FAIL": "NO", "invalid": "invalid"}
+    return [
+        Row(f"all-in-one: {r['measure']}", r["value"], r["target"], met.get(r["result"], "-"),
+            f"{UV} bench/all_in_one.py")
+        for r in data["rows"]
+        if r["target"]
+    ]  # fmt: skip
+
+
+def analytics_rows(data: Any) -> list[Row]:
+    return [
+        Row(f"analytics: {r['what']} ({r['backend']})", f"{r['value']:,.1f} {r['unit']}",
+            r["target"], yes(r["ok"]), f"{UV} bench/analytics.py")
+        for r in data
+        if r["ok"] is not None
+    ]  # fmt: skip
+
+
+# Name, how its results file is named (newest wins), how it becomes rows; in `make bench` order.
+SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
+    ("redirect", "redirect-*.json", redirect_rows),
+    ("servers", "servers-*.json", servers_rows),
+    ("memory", "memory.json", memory_rows),
+    ("workers", "workers.json", workers_rows),
+    ("all_in_one", "all-in-one-*.json", all_in_one_rows),
+    ("analytics", "analytics-*.json", analytics_rows),
+    ("viral", "viral-*.json", viral_rows),
+)
+
+
+def newest(pattern: str) -> Path | None:
+    found = sorted(RESULTS_DIR.glob(pattern), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def collect(names: Sequence[str], max_age_min: float | None) -> list[Row]:
+    rows: list[Row] = []
+    for name, pattern, to_rows in SOURCES:
+        if name not in names:
+            continue
+        command = f"{UV} bench/{name}.py"
+        path = newest(pattern)
+        if path is None:
+            rows.append(Row(f"{name}: no results in bench/results/", "", "", "missing", command))
+            continue
+        age_min = (time.time() - path.stat().st_mtime) / 60
+        try:
+            found = to_rows(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            rows.append(Row(f"{name}: unreadable {path.name}: {exc!r}", "", "", "missing", command))
+            continue
+        if max_age_min is not None and age_min > max_age_min:
+            for row in found:
+                row.met = "stale"
+        rows.extend(found)
+    return rows
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    width = max(len(r.figure) for r in rows)
+    value_width = max(10, *(len(r.value) for r in rows))
+    print(f"\n{'figure':<{width}}  {'value':>{value_width}}  {'target':<8}  met")
+    for r in rows:
+        print(f"{r.figure:<{width}}  {r.value:>{value_width}}  {r.target:<8}  {r.met}")
+    targets = [r for r in rows if r.met not in ("-", "missing", "stale")]
+    met = sum(r.met == "yes" for r in targets)
+    print(f"\n{met} of {len(targets)} targets met; commands in bench/results/summary.json")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    names = [name for name, _, _ in SOURCES]
+    parser.add_argument("--only", action="append", choices=names, help="repeatable")
+    parser.add_argument("--max-age", type=float, help="minutes; older results are stale")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "summary.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    rows = collect(args.only or [name for name, _, _ in SOURCES], args.max_age)
+    print_table(rows)
+    payload = {
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": [asdict(r) for r in rows],
+        "not_met": [r.figure for r in rows if r.met == "NO"],
+        "incomplete": [r.figure for r in rows if r.met in ("missing", "stale")],
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(payload, indent=2) + "\n")
+    return 1 if payload["incomplete"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
