@@ -68,6 +68,22 @@ async def test_close_lets_a_send_under_way_finish_then_sends_the_rest(spool: Spo
     assert [[e.id for e in batch] for batch in sink.batches] == [["id-0"], ["id-1"]]
 
 
+async def test_a_flush_sends_what_was_buffered_when_it_began(spool: Spool) -> None:
+    """Clicks arriving during a send wait for the next round: under steady traffic a flush is
+    one send per round, not a stream of small sends (Redis commands per second stay flat)."""
+    sink = SlowSink()
+    buffer = ClickBuffer(sink, interval_s=60, batch_size=500, limit=1000, spool=spool)
+    buffer.add(click(0))
+    flushing = asyncio.create_task(buffer.flush())
+    await asyncio.wait_for(sink.started.wait(), timeout=5)
+    buffer.add(click(1))  # arrives while the flush is sending
+    await flushing
+    assert sink.ids() == ["id-0"]
+    assert [event[0] for event in buffer.events] == ["id-1"]
+    await buffer.close()
+    assert sink.ids() == ["id-0", "id-1"]
+
+
 async def test_a_refused_batch_waits_in_the_spool_and_keeps_its_place(spool: Spool) -> None:
     sink = SlowSink()
     sink.down = True

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     cache_ttl_s: float = Field(default=60.0, gt=0)
     negative_cache_ttl_s: float = Field(default=5.0, ge=0)
     click_flush_interval_ms: int = Field(default=100, ge=1, le=60_000)
-    click_batch_size: int = Field(default=500, ge=1)
+    click_batch_size: int = Field(default=5_000, ge=1)
     click_buffer_limit: int = Field(default=1_000_000, ge=1)
     country_header: str | None = "cf-ipcountry"
     client_ip_header: str | None = None
