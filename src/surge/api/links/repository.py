@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from surge.data.tables import link_tags, links
+from surge.data.tables import LINK_SEARCH_TEXT, link_tags, links
 
 
 @dataclass(slots=True, frozen=True)
@@ -110,8 +110,25 @@ class LinkRepository:
             )
         if q:
             query = query.where(search_clause(q))
+            await self._plan_for_each_term()
         rows = (await self.session.execute(query)).all()
         return await self._with_tags(rows)
+
+    async def _plan_for_each_term(self) -> None:
+        """Have PostgreSQL plan the next statements of this transaction for their parameters.
+
+        asyncpg prepares a statement once per connection, and after five runs PostgreSQL may
+        settle on one generic plan for it, costed for an unknown pattern (~1% of links
+        matching): newest first by id until a page is full. For a term that matches nothing
+        that reads every link of the owner (100k links: 130-400 ms, where the trigram index
+        answers in under a millisecond); the index alone did not prevent it for a next page
+        (`id < ?`). Planned for the term, a selective one takes the index and a common one
+        still the walk, which a full page soon ends. Costs a round trip and ~0.3 ms of planning.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+            )
 
     async def imported_counts(self, link_ids: list[int]) -> dict[int, tuple[int, int]]:
         """(humans, bots) each of `link_ids` brought from another shortener, if it did."""
@@ -285,9 +302,20 @@ class LinkQueries:
 
 
 def search_clause(q: str) -> ColumnElement[bool]:
-    """Links whose slug or URL contains `q`, case-insensitively (LIKE wildcards taken as text)."""
+    """Links whose slug or URL contains `q`, case-insensitively (LIKE wildcards taken as text).
+
+    Matched over LINK_SEARCH_TEXT, slug and URL with a space between, as its trigram index on
+    PostgreSQL is built; only a term with a space in it could match across the two, so such a
+    term is also matched column by column.
+    """
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return or_(
-        links.c.slug.ilike(pattern, escape="\\"),
-        links.c.url.ilike(pattern, escape="\\"),
-    )
+    clause: ColumnElement[bool] = LINK_SEARCH_TEXT.ilike(pattern, escape="\\")
+    if " " in q:
+        clause = and_(
+            clause,
+            or_(
+                links.c.slug.ilike(pattern, escape="\\"),
+                links.c.url.ilike(pattern, escape="\\"),
+            ),
+        )
+    return clause
