@@ -98,6 +98,9 @@ def accounts_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
         toggle.add_argument("--email", required=True)
 
 
+# How long in-flight requests and the click flush may take after SIGTERM (the Kubernetes grace
+# periods in deploy/k8s are sized from it).
+GRACEFUL_SHUTDOWN_S = 20
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -143,13 +146,17 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
         os.environ[SERVE_SERVICE_VARIABLE] = service
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-metrics-")
-    import uvicorn
-
     from surge.platform.logging import configure_logging
     from surge.platform.tracing import configure_from_environment as configure_tracing
 
     configure_logging(settings.log_level)
     _check_before_serving(settings, service, host)
+    port = port or DEFAULT_PORTS[service]
+    if settings.server == "granian":
+        _serve_granian(settings, service, host, port, workers)
+        return
+    import uvicorn
+
     configure_tracing(service)
     options: dict[str, Any] = {}
     if workers > 1:
@@ -161,12 +168,38 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
         target,
         **options,
         host=host,
-        port=port or DEFAULT_PORTS[service],
+        port=port,
         lifespan="on",
         log_level=settings.log_level,
         access_log=False,  # one log line per redirect would cost more than the redirect
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
+
+
+def _serve_granian(settings: Settings, service: str, host: str, port: int, workers: int) -> None:
+    """granian (HTTP in Rust) runs the app in worker processes it starts, each building it from
+    the environment, whatever their number."""
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    from surge.apps import SERVE_SERVICE_VARIABLE
+
+    os.environ[SERVE_SERVICE_VARIABLE] = service
+    Server(
+        "surge.apps:app_from_environment",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.auto,  # uvloop, as uvicorn's "auto"
+        http=HTTPModes.http1,  # as uvicorn: HTTP/2 ends at the edge
+        websockets=False,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_access=False,  # one log line per redirect would cost more than the redirect
+        workers_kill_timeout=GRACEFUL_SHUTDOWN_S,
+    ).serve()
 
 
 async def _migrate(settings: Settings) -> None:

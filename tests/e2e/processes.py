@@ -37,6 +37,8 @@ def surge_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         SURGE_LOG_LEVEL="warning",
         SURGE_SPOOL_DIR=str(tmp_path / "spool"),
     )
+    if server := os.environ.get("SURGE_TEST_SERVER"):  # run the process tests on that server
+        env["SURGE_SERVER"] = server
     env.update(extra)
     return env
 

@@ -44,10 +44,16 @@ def exercise(api: str, redirect: str, key: dict[str, str]) -> None:
     assert httpx.get(f"{redirect}/{slug}").status_code == 404
 
 
+# `surge serve` runs on uvicorn (the default) or granian (SURGE_SERVER): both serve the whole
+# flow and flush every buffered click on SIGTERM.
+SERVERS = pytest.mark.parametrize("server_name", ["uvicorn", "granian"])
+
+
 @pytest.mark.e2e
-def test_all_in_one_process(tmp_path: Path) -> None:
+@SERVERS
+def test_all_in_one_process(tmp_path: Path, server_name: str) -> None:
     port = free_port()
-    env = surge_env(tmp_path, SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    env = surge_env(tmp_path, SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}", SURGE_SERVER=server_name)
     key = create_key(env)
     with serve(tmp_path, "all", port, env) as server:
         exercise(server.url, server.url, key)
@@ -75,12 +81,14 @@ def test_three_services_as_three_processes(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_sigterm_flushes_buffered_clicks(tmp_path: Path) -> None:
+@SERVERS
+def test_sigterm_flushes_buffered_clicks(tmp_path: Path, server_name: str) -> None:
     """A graceful shutdown loses no click, even with the flush interval far away."""
     port = free_port()
     env = surge_env(
         tmp_path,
         SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SURGE_SERVER=server_name,
         SURGE_CLICK_FLUSH_INTERVAL_MS="60000",
         SURGE_CLICK_BATCH_SIZE="100000",
     )

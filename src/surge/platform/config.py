@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     bootstrap_admin_key: bool = True
     bootstrap_admin_email: str = "admin@localhost"
     log_level: str = "info"
+    # The HTTP server `surge serve` runs the app on (docs/performance.md: measured, and why).
+    server: Literal["uvicorn", "granian"] = "uvicorn"
     # Observability. `build_commit` labels surge_build_info (set by the image build).
     build_commit: str = "unknown"
     metrics_enabled: bool = True
