@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
+from collections.abc import Iterator
 
 CLEANUP_RESERVE_S = 12.0  # kept back from every step so cleanup always has time
 
@@ -26,3 +29,17 @@ class Budget:
         """Fail now, cleanly, rather than be killed halfway through a step."""
         if self.remaining() - CLEANUP_RESERVE_S < seconds:
             raise BenchError(f"time budget of {self.limit_s:.0f}s exhausted before {what}")
+
+
+@contextlib.contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """A SIGTERM to the bench (e.g. from CI) still runs the cleanup in `finally`."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_budget import BenchError, Budget, sigterm_as_exit
 from bench_rounds import Clicks, Run
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -94,3 +97,26 @@ def display(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def run_bench(name: str, budget: Budget, work: Callable[[Path], dict[str, Any]]) -> int:
+    """A bench's run from start to cleanup: `work` in a temp dir that is always removed, its
+    payload saved as `<name>-<timestamp>.json`; errors are one line and exit code 1."""
+    code = 0
+    with tempfile.TemporaryDirectory(prefix=f"surge-{name}-", ignore_cleanup_errors=True) as tmp:
+        try:
+            with sigterm_as_exit():
+                payload = work(Path(tmp))
+            payload["elapsed_s"] = round(budget.elapsed(), 1)
+            print(f"results: {display(save_named(payload, name))}")
+        except BenchError as exc:
+            print(f"bench: error: {exc}", file=sys.stderr)
+            code = 1
+        except KeyboardInterrupt:
+            print("bench: interrupted", file=sys.stderr)
+            code = 130
+        except Exception as exc:  # one clear line, never a traceback; cleanup already done
+            print(f"bench: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+            code = 1
+    print(f"elapsed: {budget.elapsed():.1f}s")
+    return code

@@ -13,13 +13,11 @@ checks that the clicks the redirect served were counted by analytics. The whole 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 # Sibling modules, imported by plain name: run as `python bench/redirect.py`, this script's
 # directory is first on sys.path. The `bench_` prefix keeps them from shadowing an installed
 # module (bench/ is also on the bare server's sys.path, through uvicorn's --app-dir).
-from bench_budget import BenchError, Budget
+from bench_budget import BenchError, Budget, sigterm_as_exit
 from bench_load import Config
 from bench_processes import Server, stop_servers
 from bench_report import display, print_report, save, summarize
@@ -35,20 +33,6 @@ from bench_rounds import measure, wait_for_clicks
 from bench_systems import LANDING, SLUG, check_redirect, create_link, start_all
 
 TIME_LIMIT_S = 115.0  # the brief: under two minutes, cleanup included
-
-
-@contextlib.contextmanager
-def sigterm_as_exit() -> Iterator[None]:
-    """A SIGTERM to the bench (e.g. from CI) still runs the cleanup in `finally`."""
-
-    def handler(_signum: int, _frame: object) -> None:
-        raise SystemExit(143)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def bench(config: Config, budget: Budget, tmp: Path, servers: list[Server]) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_budget import BenchError, Budget
+from bench_budget import Budget
 from bench_load import Config, Load, generate_load
 from bench_openloop import OpenLoad, open_loop
 from bench_processes import (
@@ -48,7 +47,7 @@ from bench_processes import (
     wait_ready,
 )
 from bench_profile import Profile, print_profile, record
-from bench_report import RESULTS_DIR, display, save_named
+from bench_report import RESULTS_DIR, run_bench
 from bench_systems import (
     BENCH_DIR,
     LANDING,
@@ -59,8 +58,6 @@ from bench_systems import (
     start_all,
     surge_env,
 )
-
-from redirect import sigterm_as_exit
 
 TIME_LIMIT_S = 230.0
 RATIO_OVER_BARE_UVICORN = 1.0  # the issue: Surge, one process, >= a bare 302 app on uvicorn
@@ -357,24 +354,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
 def main(argv: Sequence[str] | None = None) -> int:
     args, config = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
-    code = 0
-    with tempfile.TemporaryDirectory(prefix="surge-servers-", ignore_cleanup_errors=True) as tmp:
-        try:
-            with sigterm_as_exit():
-                payload = bench(args, config, budget, Path(tmp))
-            payload["elapsed_s"] = round(budget.elapsed(), 1)
-            print(f"results: {display(save_named(payload, 'servers'))}")
-        except BenchError as exc:
-            print(f"bench: error: {exc}", file=sys.stderr)
-            code = 1
-        except KeyboardInterrupt:
-            print("bench: interrupted", file=sys.stderr)
-            code = 130
-        except Exception as exc:  # one clear line, never a traceback; servers already stopped
-            print(f"bench: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-            code = 1
-    print(f"elapsed: {budget.elapsed():.1f}s")
-    return code
+    return run_bench("servers", budget, lambda tmp: bench(args, config, budget, tmp))
 
 
 if __name__ == "__main__":

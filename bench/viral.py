@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -37,11 +36,9 @@ from bench_budget import BenchError, Budget
 from bench_load import Config, generate_load
 from bench_openloop import open_loop
 from bench_processes import Server, free_ports, run_cli, start_server, stop_servers, wait_ready
-from bench_report import display, save_named
+from bench_report import run_bench
 from bench_stack import Redis, bench_database, bench_redis, calls_per_second, command_calls
 from bench_systems import LANDING, Surge, surge_argv, surge_env
-
-from redirect import sigterm_as_exit
 
 TIME_LIMIT_S = 175.0
 LINKS = 1_000
@@ -228,24 +225,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
-    code = 0
-    with tempfile.TemporaryDirectory(prefix="surge-viral-", ignore_cleanup_errors=True) as tmp:
-        try:
-            with sigterm_as_exit():
-                payload = bench(args, budget, Path(tmp))
-            payload["elapsed_s"] = round(budget.elapsed(), 1)
-            print(f"results: {display(save_named(payload, 'viral'))}")
-        except BenchError as exc:
-            print(f"bench: error: {exc}", file=sys.stderr)
-            code = 1
-        except KeyboardInterrupt:
-            print("bench: interrupted", file=sys.stderr)
-            code = 130
-        except Exception as exc:  # one clear line, never a traceback; cleanup already done
-            print(f"bench: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-            code = 1
-    print(f"elapsed: {budget.elapsed():.1f}s")
-    return code
+    return run_bench("viral", budget, lambda tmp: bench(args, budget, tmp))
 
 
 if __name__ == "__main__":
