@@ -30,8 +30,11 @@ fmt: $(VENV_STAMP)
 types: $(VENV_STAMP)
 	$(UV) run --frozen mypy
 
+# Two workers (pytest-xdist), a test module per worker at a time so module-scoped apps are built
+# once; the slowest tests listed at the end, so a regression in time shows where it starts.
+TEST_WORKERS ?= 2
 test: lint types ## lint, types, the whole suite
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 # Each bench may miss a target or fail (`-`: go on); the summary then says which, and exits 1 if
 # a bench left no fresh results. About 12 minutes on 2 cores; docs/performance.md has the method.

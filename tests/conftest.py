@@ -10,16 +10,19 @@ Plain helpers (constants, builders, `wait_for`, `assert_problem`) live in tests/
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 import pytest_asyncio
+import time_machine
 
 from surge.analytics.app import AnalyticsService
 from surge.analytics.consumer import ClickStreamConsumer
@@ -32,10 +35,13 @@ from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
+from tests.clock import CALENDAR, pinned_now
 from tests.helpers import PUBLIC_URL, engine_on, make_settings, wait_for
+from tests.leftovers import processes_left, run_id
 from tests.services import (
     REDIS_URL,
     create_database,
+    databases_left,
     drop_database,
     require_redis,
     throwaway_database,
@@ -136,6 +142,94 @@ def _in_thread(work: Callable[[], Awaitable[T]]) -> T:
     """Run async set-up in its own loop: session fixtures may be reached from a running loop."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(work())).result()  # type: ignore[arg-type]
+
+
+# --- nothing left behind (tests/leftovers.py) --------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    run_id()  # before any worker or test process starts, so that they all carry it
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    """After everything else (xdist's workers included) has finished: fail the run if a process
+    the tests started is alive, or a test database was not dropped."""
+    result = yield
+    if hasattr(session.config, "workerinput"):
+        return result  # an xdist worker: the controller checks once for the whole run
+    processes = processes_left(spared={os.getpid()})
+    databases = _in_thread(databases_left)
+    if processes or databases:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"process left running (killed now): {p}" for p in processes]
+        lines += [f"test database left behind (dropped now): {d}" for d in databases]
+        if reporter is not None:
+            reporter.write_sep("=", "left behind by the tests", red=True)
+            for line in lines:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return result
+
+
+# --- the clock (tests/clock.py) ----------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A `calendar` test that takes `now` runs at every instant of the calendar."""
+    if "now" in metafunc.fixturenames and metafunc.definition.get_closest_marker("calendar"):
+        metafunc.parametrize("now", list(CALENDAR.values()), ids=list(CALENDAR), indirect=True)
+
+
+@pytest.fixture
+def now(request: pytest.FixtureRequest) -> Iterator[datetime]:
+    """The wall clock pinned (and ticking) at this test's instant, in UTC."""
+    instant: datetime = getattr(request, "param", None) or pinned_now()
+    with time_machine.travel(instant, tick=True):
+        yield instant.astimezone(UTC)
+
+
+REAL_CLOCK_MARKERS = ("e2e", "chaos", "real_clock")
+_real_clock_modules: set[str] = set()
+
+
+def _keeps_real_clock(node: pytest.Item) -> bool:
+    return any(node.get_closest_marker(m) for m in REAL_CLOCK_MARKERS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Note the modules with a test that drives real processes: their module-scoped fixtures
+    keep the real clock too."""
+    for item in items:
+        if _keeps_real_clock(item):
+            _real_clock_modules.add(item.module.__name__ if item.module else item.nodeid)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pinned_module_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module's shared fixtures (one app, links made once) are made at the pinned instant."""
+    if request.module.__name__ in _real_clock_modules:
+        yield
+        return
+    with time_machine.travel(pinned_now(), tick=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every in-process test runs at a pinned instant, moved there before any other of its
+    fixtures starts an app (autouse fixtures are set up first). Tests that drive real
+    processes keep the real clock: those processes cannot be moved with them."""
+    if _keeps_real_clock(request.node):
+        yield
+    elif "now" in request.fixturenames:
+        request.getfixturevalue("now")
+        yield
+    elif request.module.__name__ not in _real_clock_modules:
+        yield  # the module's clock, pinned: it runs on from where its fixtures left it
+    else:
+        with time_machine.travel(pinned_now(), tick=True):
+            yield
 
 
 # --- databases ---------------------------------------------------------------------------------

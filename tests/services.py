@@ -18,6 +18,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from tests.leftovers import database_prefix
+
 PG_HOST, PG_PORT = os.environ.get("SURGE_TEST_PG_HOST", "127.0.0.1"), 5432
 REDIS_URL = os.environ.get("SURGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOW = (
@@ -62,7 +64,7 @@ def require_redis() -> None:
 async def create_database() -> str:
     """A fresh PostgreSQL database; returns its SQLAlchemy URL. Drop it with `drop_database`."""
     require_postgres()
-    name = f"surge_t_{uuid.uuid4().hex[:12]}"
+    name = f"{database_prefix()}{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -130,3 +132,21 @@ async def throwaway_redis_prefix() -> AsyncIterator[str]:
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def databases_left() -> list[str]:
+    """This run's test databases that still exist (none, once every test cleaned up); they are
+    dropped. Empty when PostgreSQL is not there to ask."""
+    if not _listening(PG_HOST, PG_PORT):
+        return []
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
+    try:
+        rows = await admin.fetch(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", database_prefix()
+        )
+        names = sorted(row["datname"] for row in rows)
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    return names

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from surge import __version__
 from surge.capacity import commands as capacity_commands
 from surge.cli_support import CliError, current_sessions
+from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.transfer import commands as transfer_commands
 
@@ -215,8 +216,6 @@ async def _migrate(settings: Settings) -> None:
 
 async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
     """What `surge maintain` did, a line each."""
-    from datetime import UTC, datetime
-
     from surge.analytics.partitions import ensure_partitions
     from surge.analytics.retention import expire_raw_clicks
     from surge.platform.db import create_engine
@@ -225,7 +224,7 @@ async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
     if not 0 <= months_ahead <= 120:
         raise CliError("--months-ahead must be 0 to 120")
     engine = create_engine(settings.database_url)
-    now = datetime.now(UTC)
+    now = utc_now()
     try:
         if not await is_current(engine):
             raise CliError("the database schema is not current: run `surge migrate` first")

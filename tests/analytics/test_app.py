@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
@@ -13,10 +13,10 @@ from tests.helpers import engine_on, make_settings, wait_for
 
 
 async def test_a_missing_partition_ahead_is_created_on_start(
-    tmp_path: Path, migrated_pg_url: str
+    tmp_path: Path, migrated_pg_url: str, now: datetime
 ) -> None:
     async with engine_on(migrated_pg_url) as engine:
-        furthest = months_around(datetime.now(UTC), 3, 1)[-1].name
+        furthest = months_around(now, 3, 1)[-1].name
         async with engine.begin() as conn:
             await conn.execute(text(f'DROP TABLE "{furthest}"'))
 

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from surge.analytics.enrich import Click, enrich
@@ -17,8 +18,6 @@ from surge.data.contracts import DIMENSIONS
 from surge.data.tables import clicks as click_rows
 from surge.data.tables import daily_breakdowns, hourly_clicks
 from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE, event
-
-NOW = datetime.now(UTC)
 
 
 async def test_the_same_event_twice_counts_once(clicks: ClickService) -> None:
@@ -73,7 +72,10 @@ async def brute_force_and_rollups(
     return expected, rolled
 
 
-async def test_rollups_equal_a_brute_force_count_over_raw_clicks(clicks: ClickService) -> None:
+@pytest.mark.calendar
+async def test_rollups_equal_a_brute_force_count_over_raw_clicks(
+    clicks: ClickService, now: datetime
+) -> None:
     rng = random.Random(7)
     agents = [BROWSER_UA, IPHONE, GOOGLEBOT, None, "curl/8.5.0"]
     batch = [
@@ -82,7 +84,7 @@ async def test_rollups_equal_a_brute_force_count_over_raw_clicks(clicks: ClickSe
             ua=rng.choice(agents),
             visitor=f"v{rng.randint(1, 20)}",
             # Across a UTC midnight and several days, out of order.
-            at=NOW - timedelta(hours=rng.randint(0, 72), minutes=rng.randint(0, 59)),
+            at=now - timedelta(hours=rng.randint(0, 72), minutes=rng.randint(0, 59)),
             referrer=rng.choice([None, "https://t.co/x", "https://news.ycombinator.com/item?id=1"]),
             country=rng.choice([None, "DE", "us", "BR"]),
         )
@@ -102,7 +104,7 @@ async def test_rollups_equal_a_brute_force_count_over_raw_clicks(clicks: ClickSe
     # And the stats API agrees with the raw rows.
     for link_id in (1, 2, 3):
         stats = await clicks.link_stats(
-            link_id, NOW - timedelta(days=5), NOW + timedelta(hours=1), "hour"
+            link_id, now - timedelta(days=5), now + timedelta(hours=1), "hour"
         )
         humans = sum(n for k, n in expected.items() if k[:2] == ("hour", link_id) and not k[3])
         bots = sum(n for k, n in expected.items() if k[:2] == ("hour", link_id) and k[3])
@@ -128,7 +130,10 @@ async def test_bots_are_flagged_and_kept_out_of_total(clicks: ClickService) -> N
     assert not enrich(event(ua=IPHONE)).is_bot
 
 
-async def test_unique_visitors_count_distinct_people_per_day(clicks: ClickService) -> None:
+@pytest.mark.calendar
+async def test_unique_visitors_count_distinct_people_per_day(
+    clicks: ClickService, now: datetime
+) -> None:
     await clicks.ingest(
         [
             event(visitor="alice"),

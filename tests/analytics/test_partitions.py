@@ -219,6 +219,7 @@ def test_months_around_wants_an_aware_time_and_no_negative_counts() -> None:
     assert [m.name for m in months_around(local, 0, 0)] == ["clicks_p2091_01"]
 
 
+@pytest.mark.real_clock  # `surge maintain` runs in a process of its own
 async def test_surge_maintain(migrated_pg_url: str, tmp_path: Path) -> None:
     env = surge_env(tmp_path, SURGE_DATABASE_URL=migrated_pg_url)
     done = await asyncio.to_thread(surge_cli, env, "maintain")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 import pytest
 
@@ -97,7 +99,10 @@ async def test_bad_stats_queries_are_4xx_problems(
     assert_problem(response, status, problem)
 
 
-async def test_stats_through_the_public_api(surge: Surge, key: dict[str, str]) -> None:
+@pytest.mark.calendar
+async def test_stats_through_the_public_api(
+    surge: Surge, key: dict[str, str], now: datetime
+) -> None:
     created = await surge.client.post(
         "/api/v1/links", json={"url": "https://example.com"}, headers=key
     )

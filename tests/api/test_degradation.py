@@ -96,6 +96,10 @@ async def test_api_requests_past_the_limit_are_shed_at_once(
         assert shed.status_code == 503
         assert shed.headers["retry-after"] == "1"
         assert shed.json()["type"] == "urn:surge:problem:overloaded"
+        page = await surge.client.get("/app/sign-in", headers={"accept": "text/html"})
+        assert page.status_code == 503  # a person's browser is told so in a page
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Reload this page in a few seconds" in page.text
         assert (await surge.client.get("/readyz")).status_code == 200  # health always answers
         assert (await surge.client.get(f"/{slug}")).status_code == 302  # cached redirect too
         release.set()

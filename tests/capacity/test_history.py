@@ -82,8 +82,10 @@ def test_missing_csv_is_named(tmp_path: Path) -> None:
         read_csv(tmp_path / "nope.csv")
 
 
-async def test_rollups_become_hourly_traffic(settings: Settings, clicks: ClickService) -> None:
-    now = datetime.now(UTC)
+@pytest.mark.calendar
+async def test_rollups_become_hourly_traffic(
+    settings: Settings, clicks: ClickService, now: datetime
+) -> None:
     end = now.replace(minute=0, second=0, microsecond=0)
     first = end - timedelta(hours=40)
     batch = [
@@ -111,9 +113,11 @@ async def test_rollups_become_hourly_traffic(settings: Settings, clicks: ClickSe
     assert history.rps[30:] == (0.0,) * 10
 
 
-async def test_no_rollups_is_a_clear_error(settings: Settings, clicks: ClickService) -> None:
+async def test_no_rollups_is_a_clear_error(
+    settings: Settings, clicks: ClickService, now: datetime
+) -> None:
     with pytest.raises(CapacityError, match="no clicks in the database's rollups"):
-        await read_database(settings.database_url, 86400, datetime.now(UTC))
+        await read_database(settings.database_url, 86400, now)
 
 
 def prometheus(answer: dict[str, object], status: int = 200) -> httpx.MockTransport:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import time_machine
 
 from tests.conftest import Surge, running_surge
 from tests.helpers import make_settings
@@ -125,3 +127,33 @@ async def test_every_page_asks_to_sign_in_first(surge: Surge) -> None:
     assert "script-src 'self'" in page.headers["content-security-policy"]
     posted = await surge.client.post("/app/keys", data={"name": "x"})  # no session, no token
     assert posted.status_code == 403
+
+
+@pytest.mark.calendar
+async def test_a_session_ends_when_its_time_is_up(tmp_path: Path, now: datetime) -> None:
+    async with running_surge(make_settings(tmp_path, session_ttl_hours=12)) as surge:
+        assert surge.api.users is not None
+        await surge.api.users.create("ada@example.com", password=PASSWORD)
+        await sign_in(surge, "ada@example.com")
+        with time_machine.travel(now + timedelta(hours=11, minutes=59)):
+            assert (await surge.client.get("/app/links")).status_code == 200
+        with time_machine.travel(now + timedelta(hours=12, minutes=1)):
+            ended = await surge.client.get("/app/links")
+        assert ended.status_code == 303
+        assert ended.headers["location"].startswith("/app/sign-in")
+
+
+async def test_a_link_page_says_when_its_stats_are_unavailable(admin: tuple[Surge, str]) -> None:
+    surge, csrf = admin
+    form = {"csrf": csrf, "url": "https://example.com/a", "slug": "away"}
+    assert (await surge.client.post("/app/links/new", data=form)).status_code == 303
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("analytics is down", request=request)
+
+    surge.links.analytics.client._transport = httpx.MockTransport(unreachable)
+    page = await surge.client.get("/app/links/away")
+    assert page.status_code == 200  # the link, its QR code and its settings are still there
+    assert 'id="stats-unavailable"' in page.text
+    assert "Stats are unavailable right now" in page.text
+    assert 'id="total-clicks"' not in page.text

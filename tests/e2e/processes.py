@@ -118,15 +118,25 @@ def serve(
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # a group of its own: its workers go with it (kill_group)
         )
     server = Server(service, port, process, log)
     try:
         server.wait_ready(path=ready_path)
         yield server
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        kill_group(process)
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """Kill a process started with `start_new_session=True` and every process of its group:
+    granian's (or uvicorn's) workers outlive a killed parent otherwise."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group is gone already
+    if process.poll() is None:
+        process.wait(10)
 
 
 # --- load and what it counted ------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from starlette.requests import Request
 
 from surge.shlink.cors import preflight
@@ -200,3 +202,31 @@ async def test_what_surge_lacks_answers_as_shlink_with_the_feature_off(
     # Older clients' versions get v3's answers.
     v2 = await surge.client.get("/rest/v2/short-urls/rr", headers=api_key)
     assert v2.json()["shortCode"] == "rr"
+
+
+@pytest.mark.calendar
+async def test_visits_date_filters_around_now(
+    surge: Surge, key: dict[str, str], now: datetime
+) -> None:
+    """A visit made now is inside a range from a minute ago to a minute ahead, and outside
+    the ranges that end before it or start after it, whatever day, month or year now is."""
+    api_key = shlink_key(key)
+    await make(surge, api_key, "dated")
+    await click(surge, "dated")
+    await surge.flush_clicks()
+    url = f"{REST}/short-urls/dated/visits"
+
+    async def visits(start: datetime | None, end: datetime | None) -> int:
+        params = {}
+        if start is not None:
+            params["startDate"] = start.isoformat()
+        if end is not None:
+            params["endDate"] = end.isoformat()
+        found = valid(await surge.client.get(url, params=params, headers=api_key), VisitsList)
+        return found.visits.pagination.totalItems
+
+    minute = timedelta(minutes=1)
+    assert await visits(now - minute, now + minute) == 1
+    assert await visits(now - timedelta(days=1), None) == 1
+    assert await visits(None, now - minute) == 0
+    assert await visits(now + minute, None) == 0

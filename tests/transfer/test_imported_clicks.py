@@ -3,7 +3,9 @@ see them: added to any range that includes the link's creation, and counted by `
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+import pytest
 
 from surge.api.users.service import UserService
 from surge.transfer.importer import import_links
@@ -11,13 +13,16 @@ from tests.conftest import Surge
 from tests.helpers import BROWSER_UA
 
 
-async def test_stats_add_the_imported_count_and_limits_count_it(surge: Surge) -> None:
+@pytest.mark.calendar
+async def test_stats_add_the_imported_count_and_limits_count_it(
+    surge: Surge, now: datetime
+) -> None:
     sessions = surge.links.sessions
     made = await UserService(sessions).create("ada@example.com", password="p" * 12)
     assert surge.api.keys is not None
     key = await surge.api.keys.create("ada", user_id=made.user.id)
     headers = {"Authorization": f"Bearer {key.secret}"}
-    created = (datetime.now(UTC) - timedelta(days=30)).replace(microsecond=0)
+    created = (now - timedelta(days=30)).replace(microsecond=0)
     csv = (
         "slug,url,redirect_type,expires_at,max_clicks,tags,created_at,clicks,bot_clicks,owner\n"
         f"moved,https://example.com/moved,302,,,,{created.isoformat()},100,4,\n"

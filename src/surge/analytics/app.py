@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,6 +12,7 @@ from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
 from surge.analytics.service import ClickService
 from surge.platform.breakers import Breakers
+from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import data_service_stopping, open_data_service, service_app
@@ -77,7 +77,7 @@ class AnalyticsService:
         """Now and twice a day: create the coming months' partitions (PostgreSQL) and expire raw
         clicks past the retention, so no `surge maintain` cron is strictly needed (running it
         too does no harm)."""
-        engine, now = self._engine(), datetime.now(UTC)
+        engine, now = self._engine(), utc_now()
         created = await ensure_partitions(engine, now)
         if created:
             log.info("partitions_created", names=created)

@@ -13,12 +13,12 @@ import math
 import os
 import re
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from surge.capacity.traffic import SCENARIOS, sweep_levels
+from surge.platform.clock import utc_now
 
 if TYPE_CHECKING:
     from surge.capacity.loadtest import LoadTestArgs
@@ -150,7 +150,7 @@ def _require(*modules: str) -> None:
 
 
 def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return utc_now().strftime("%Y%m%dT%H%M%SZ")
 
 
 # --- surge loadtest ----------------------------------------------------------------------------

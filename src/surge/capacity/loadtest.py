@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import httpx
 
 from surge.capacity.results import REDIRECTS, LoadTestError, Slo, judge, read_endpoints
 from surge.capacity.traffic import LoadPlan, sweep_steps
+from surge.platform.clock import utc_now
 
 SEED_CONCURRENCY = 8
 SEED_ATTEMPTS = 5
@@ -55,7 +56,7 @@ def run_loadtest(args: LoadTestArgs) -> dict[str, Any]:
     """Do the whole run; returns result.json's content (also written to the run folder)."""
     args.out.mkdir(parents=True, exist_ok=True)
     run_id = f"lt{secrets.token_hex(3)}"
-    started = datetime.now(UTC)
+    started = utc_now()
     slugs = asyncio.run(_seed_links(args, run_id))
     try:
         plan = LoadPlan(
@@ -281,7 +282,7 @@ def _result(args: LoadTestArgs, plan: LoadPlan, started: datetime) -> dict[str, 
         "seed": args.seed,
         "links": len(plan.slugs),
         "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
+        "finished_at": utc_now().isoformat(),
         "slo": asdict(args.slo),
         "endpoints": [asdict(e) for e in endpoints],
         "client_cores": measured.get("client_cores"),

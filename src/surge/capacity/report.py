@@ -7,7 +7,7 @@ import asyncio
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from surge.capacity.history import History, read_csv, read_database, read_promet
 from surge.capacity.plan import EXTRAPOLATION, Plan, ReplicaModel, Step, make_plan, replica_model
 from surge.capacity.plots import plot_forecast, plot_usl
 from surge.capacity.usl import UslFit, fit_usl
+from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 
 WEEK_S = 7 * 86400
@@ -76,7 +77,7 @@ def read_history(args: CapacityArgs, settings: Settings, now: datetime) -> Histo
 
 def run_capacity(args: CapacityArgs, settings: Settings, now: datetime | None = None) -> str:
     """Everything `surge capacity` does; returns the terminal table."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     model = None
     if args.sweep is not None:
         variable, steps = read_sweep(args.sweep)

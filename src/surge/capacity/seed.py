@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,7 @@ from surge.api.keys.service import KeyService
 from surge.api.links.repository import LinkRepository
 from surge.capacity.traffic import BOTS, BROWSERS, COUNTRIES, REFERRERS, zipf_weights
 from surge.data.events import ClickEvent, click_ids
+from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 
 # The same visitors as a load test's (surge.capacity.traffic), one bot among them.
@@ -95,7 +96,7 @@ async def seed(
     sessions: SessionMaker, plan: SeedPlan, *, progress: bool = True, owner_name: str = "seed"
 ) -> SeedResult:
     """Seed `plan` for a new owner (an API key named `owner_name`, shown nowhere)."""
-    now = datetime.now(UTC)
+    now = utc_now()
     owner_id = (await KeyService(sessions).create(owner_name)).user_id
     prefix = os.urandom(3).hex()
     slugs = [f"seed-{prefix}-{i}" for i in range(plan.links)]

@@ -189,13 +189,15 @@ async def link_page(
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> Response:
     link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
-    stats, problem = None, None
+    stats, problem, unavailable = None, None, False
     try:
         stats = await _stats(links, user, slug, interval, start, end)
     except ProblemError as exc:
         if exc.status == 404:
             raise
-        problem = exc.detail or exc.problem.title
+        # A range the person asked for and cannot have, or stats that are away for now: the
+        # page says which, never a page that silently lacks its figures.
+        problem, unavailable = exc.detail or exc.problem.title, exc.status >= 500
     return render(
         request,
         "link.html",
@@ -203,6 +205,7 @@ async def link_page(
         link=link,
         stats=stats,
         problem=problem,
+        unavailable=unavailable,
         interval=interval,
         start=start.isoformat() if start else "",
         end=end.isoformat() if end else "",

@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 
 from starlette.requests import Request
 
 from surge.api.users.repository import User
 from surge.api.users.service import UserService
+from surge.platform.clock import unix_time
 
 USER = "uid"
 SIGNED_IN_AT = "iat"
@@ -52,7 +52,7 @@ def csrf_ok(request: Request, presented: str | None) -> bool:
 
 def sign_in(request: Request, user: User) -> None:
     request.session.clear()  # a new session on sign-in: no fixation of an old one
-    request.session.update({USER: user.id, SIGNED_IN_AT: time.time()})
+    request.session.update({USER: user.id, SIGNED_IN_AT: unix_time()})
     csrf_token(request)
 
 
@@ -69,7 +69,7 @@ async def current_user(request: Request, users: UserService, ttl_s: float) -> Us
     user_id = request.session.get(USER)
     if not isinstance(user_id, int):
         return None
-    if not session_fresh(request.session.get(SIGNED_IN_AT), ttl_s, time.time()):
+    if not session_fresh(request.session.get(SIGNED_IN_AT), ttl_s, unix_time()):
         sign_out(request)
         return None
     user = await users.get(user_id)

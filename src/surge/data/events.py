@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
 from pydantic import TypeAdapter
+
+from surge.platform.clock import unix_time
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,7 +41,7 @@ def click_ids() -> Callable[[], str]:
     instead of touching a random page of it (with random ids, ingest into a 10M-click table
     fell to a third of its speed once that index outgrew the cache). No system call per id:
     ~0.35 µs where `os.urandom(16).hex()` took ~0.6 µs on the redirect's hot path."""
-    prefix = (int(time.time() * 1000).to_bytes(6, "big") + os.urandom(5)).hex()
+    prefix = (int(unix_time() * 1000).to_bytes(6, "big") + os.urandom(5)).hex()
     counter = itertools.count().__next__
 
     def new_id() -> str:

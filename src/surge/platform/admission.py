@@ -7,14 +7,18 @@ flight, API and stats requests are answered 503 at once; redirects that must ask
 refused only past `max_in_flight`. So a viral link keeps its share of the process while a stats
 dashboard or a hung api backs up. One counter per process, shared by the services in it.
 
-The event loop's lag (how late a timer fires) is the process's queueing delay: when it is over
-`api_lag_s`, the process is short of CPU and API requests are shed too, for the redirects' sake.
+The event loop's lag (how late a timer fires) is the process's queueing delay: when it stays over
+`api_lag_s` for `LAG_WINDOW` measurements in a row, the process is short of CPU and API requests
+are shed too, for the redirects' sake. One late timer is not a shortage: a first request that
+loads a parser, a garbage collection or a neighbour's burst stalls the loop once, and a single
+stall used to shed the next API call (an idle all-in-one answered its first stats call 503).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,11 +28,20 @@ from surge.platform.problems import OVERLOADED, PROBLEM_CONTENT_TYPE
 
 RETRY_AFTER_S = 1
 LAG_EVERY_S = 0.05
+LAG_WINDOW = 4  # measurements in a row over the bound: at least ~1 s of lag at the default
 _HEADERS = [
     (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
     (b"retry-after", str(RETRY_AFTER_S).encode()),
 ]
-_BODY = OVERLOADED.body("Too many requests in flight; retry shortly.")
+_DETAIL = "Too many requests in flight; retry shortly."
+_BODY = OVERLOADED.body(_DETAIL)
+# A person's browser (the dashboard) gets a page that says so, not a JSON document.
+_HTML_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), _HEADERS[1]]
+_HTML = (
+    b"<!doctype html><html><head><meta charset=utf-8><title>Busy right now</title></head>"
+    b"<body><h1>Busy right now</h1><p>Surge has more requests than it can take at the moment. "
+    b"Reload this page in a few seconds.</p></body></html>"
+)
 
 
 class Admission:
@@ -37,7 +50,8 @@ class Admission:
         self.max_in_flight = 512
         self.max_api = 128
         self.api_lag_s = 0.25
-        self.lag_s = 0.0
+        self.lag_s = 0.0  # the last measurement
+        self._recent_lags: deque[float] = deque(maxlen=LAG_WINDOW)
         self._watching: asyncio.Task[None] | None = None
         self._watchers = 0
         add_publisher(self._publish)
@@ -47,8 +61,16 @@ class Admission:
         self.max_api = settings.api_in_flight_limit
         self.api_lag_s = settings.shed_lag_ms / 1000
 
+    @property
+    def sustained_lag_s(self) -> float:
+        """The lag every one of the last `LAG_WINDOW` measurements reached (0 until there are
+        that many)."""
+        if len(self._recent_lags) < LAG_WINDOW:
+            return 0.0
+        return min(self._recent_lags)
+
     def admits_api(self) -> bool:
-        return self.in_flight < self.max_api and self.lag_s < self.api_lag_s
+        return self.in_flight < self.max_api and self.sustained_lag_s < self.api_lag_s
 
     def admits_redirect(self) -> bool:
         return self.in_flight < self.max_in_flight
@@ -66,12 +88,14 @@ class Admission:
             await asyncio.gather(self._watching, return_exceptions=True)
             self._watching = None
         self.lag_s = 0.0
+        self._recent_lags.clear()
 
     async def _measure_lag(self) -> None:
         while True:
             due = time.monotonic() + LAG_EVERY_S
             await asyncio.sleep(LAG_EVERY_S)
             self.lag_s = max(0.0, time.monotonic() - due)
+            self._recent_lags.append(self.lag_s)
 
     def _publish(self) -> None:
         IN_FLIGHT.set(self.in_flight)
@@ -81,11 +105,17 @@ class Admission:
 admission = Admission()  # the process's
 
 
-async def refuse(send: Send, service: str, reason: str) -> None:
-    """The immediate 503 of a shed request."""
+def _wants_html(scope: Scope) -> bool:
+    return any(n == b"accept" and b"text/html" in v for n, v in scope.get("headers", ()))
+
+
+async def refuse(send: Send, service: str, reason: str, scope: Scope | None = None) -> None:
+    """The immediate 503 of a shed request: problem+json, or a page for a browser."""
     REQUESTS_SHED.labels(service, reason).inc()
-    await send({"type": "http.response.start", "status": 503, "headers": _HEADERS})
-    await send({"type": "http.response.body", "body": _BODY})
+    html = scope is not None and _wants_html(scope)
+    headers, body = (_HTML_HEADERS, _HTML) if html else (_HEADERS, _BODY)
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class ShedApiRequests:
@@ -112,7 +142,7 @@ class ShedApiRequests:
             admitted = admission.admits_api()
             reason = "in_flight" if admission.in_flight >= admission.max_api else "event_loop_lag"
         if not admitted:
-            await refuse(send, self.service, reason)
+            await refuse(send, self.service, reason, scope)
             return
         admission.in_flight += 1
         try:

@@ -12,7 +12,6 @@ timeout.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -23,6 +22,7 @@ from limits.util import WindowStats
 from redis.asyncio import Redis
 
 from surge.platform.breakers import Breaker, BreakerOpen
+from surge.platform.clock import unix_time
 from surge.platform.metrics import RATE_LIMIT_ERRORS, RATE_LIMITED
 from surge.platform.problems import RATE_LIMITED as RATE_LIMITED_PROBLEM
 from surge.platform.problems import ProblemError
@@ -111,7 +111,7 @@ class RateLimits:
         except (StorageError, BreakerOpen, OSError, TimeoutError):
             RATE_LIMIT_ERRORS.labels(self.service).inc()
             return Verdict(True, item.amount, item.amount, window_s, window_s)
-        reset_s = max(0, math.ceil(stats.reset_time - time.time()))
+        reset_s = max(0, math.ceil(stats.reset_time - unix_time()))
         return Verdict(allowed, item.amount, stats.remaining, reset_s, window_s)
 
     async def _check(

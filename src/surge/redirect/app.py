@@ -6,7 +6,6 @@ module routes by hand: a handful of exact paths, and everything else is a slug.
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Callable
 from random import random
@@ -22,6 +21,7 @@ from surge.data.link_tier import SharedLinkTier
 from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
 from surge.platform.cache import ABSENT, LocalCache
+from surge.platform.clock import unix_time
 from surge.platform.config import Settings
 from surge.platform.http import idempotent_retries, internal_client
 from surge.platform.logging import get_logger
@@ -95,7 +95,7 @@ class RedirectService(OtherPaths):
         *,
         api_transport: httpx.AsyncBaseTransport | None = None,
         analytics_transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = unix_time,
     ) -> None:
         self.settings = settings
         self.api_transport = api_transport
@@ -227,7 +227,7 @@ class RedirectService(OtherPaths):
             if self.metrics_on:
                 self.tally.lookups[LOCAL_MISS] += 1
             if not admission.admits_redirect():  # misses wait on the api: bounded
-                await refuse(send, self.name, "in_flight")
+                await refuse(send, self.name, "in_flight", scope)
                 self._observe(SLUG_ROUTE, method, 503, now)
                 return
             admission.in_flight += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from surge.api.links.repository import Link
 from surge.api.links.schemas import LinkCreate, LinkUpdate, Timestamp
 from surge.data.contracts import VisitCounts, VisitOut
+from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
 from surge.shlink.errors import SHLINK_FIELDS, invalid_data
 from surge.shlink.schemas import (
@@ -133,7 +134,7 @@ def _checked_valid_since(value: Any) -> None:
         since = _TIMESTAMP.validate_python(value)
     except ValidationError as exc:
         raise invalid_data(["validSince"], f"validSince: {exc.errors()[0]['msg']}") from exc
-    if since > datetime.now(UTC):
+    if since > utc_now():
         raise invalid_data(["validSince"], "validSince: links are valid from their creation")
 
 

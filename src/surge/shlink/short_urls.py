@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,6 +17,7 @@ from surge.api.limits import ApiLimits
 from surge.api.links.repository import Link, LinkFilter
 from surge.api.links.schemas import Timestamp
 from surge.api.links.service import LinkService
+from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.problems import NOT_FOUND, SLUG_TAKEN, ProblemError
 from surge.shlink.adapter import Page, link_create, link_update, short_url
@@ -125,7 +125,7 @@ async def list_short_urls(
             all_tags=tags_mode == "all",
             created_from=start_date,
             created_to=end_date,
-            live_at=datetime.now(UTC) if exclude_past_valid_until else None,
+            live_at=utc_now() if exclude_past_valid_until else None,
         ),
         # Surge links have no title: ordering by it is ordering by creation, as Shlink orders
         # links without a title.

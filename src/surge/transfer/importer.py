@@ -12,7 +12,7 @@ import codecs
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from surge.api.links.targets import target_problem
 from surge.api.users.repository import UserRepository
 from surge.api.users.service import AccountError, normalize_email
 from surge.cli_support import CliError, current_sessions
+from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
 from surge.transfer.formats import Candidate, read
@@ -104,7 +105,7 @@ async def import_links(
     summary = ImportSummary(owner, owner_defaulted=owner_email is None)
     rows = list(read(fmt, text))
     summary.rows = len(rows)
-    now = datetime.now(UTC)
+    now = utc_now()
     seen: dict[str, tuple[str, str]] = {}  # slug → (where, url) of its first row in the file
     batch: list[tuple[str, NewLink]] = []
     with tqdm(total=len(rows), unit="row", disable=not progress, desc="import") as bar:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,8 @@ async def test_only_admin_keys_manage_keys(surge: Surge, method: str, path: str)
     assert_problem(anonymous, 401, "unauthorized")
 
 
-async def test_a_key_can_expire_and_shows_its_last_use(surge: Surge) -> None:
+@pytest.mark.calendar
+async def test_a_key_can_expire_and_shows_its_last_use(surge: Surge, now: datetime) -> None:
     admin = await admin_headers(surge)
     created = await surge.client.post(
         "/api/v1/keys", json={"name": "temp", "expires_in_days": 30}, headers=admin
@@ -64,7 +65,8 @@ async def test_a_key_can_expire_and_shows_its_last_use(surge: Surge) -> None:
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["prefix"] == body["key"][:8]
-    assert body["expires_at"] is not None
+    expires = datetime.fromisoformat(body["expires_at"])
+    assert now + timedelta(days=30) <= expires < now + timedelta(days=30, minutes=1)
     temp = {"Authorization": f"Bearer {body['key']}"}
     listed = {k["id"]: k for k in (await surge.client.get("/api/v1/keys", headers=admin)).json()}
     assert listed[body["id"]]["last_used_at"] is None

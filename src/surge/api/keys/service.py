@@ -6,10 +6,11 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from surge.api.keys.repository import ApiKey, KeyRepository, KeyRow, NewKeyRow
 from surge.api.users.repository import UserRepository
+from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 
 KEY_PREFIX = "sk_"
@@ -49,7 +50,7 @@ class KeyService:
         """A key of user `user_id`; without one, of a new owner of its own (a user who cannot
         sign in), so that keys made apart cannot see each other's links."""
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        now = datetime.now(UTC)
+        now = utc_now()
         async with transaction(self.sessions) as session:
             if user_id is None:
                 user_id = await UserRepository(session).add(None, None, is_admin=is_admin, now=now)
@@ -74,11 +75,11 @@ class KeyService:
         """Every request authenticates against the database, so a revoked key stops working on
         every replica with its next request. With `user_id`, only that user's key."""
         async with transaction(self.sessions) as session:
-            return await KeyRepository(session).revoke(key_id, datetime.now(UTC), user_id=user_id)
+            return await KeyRepository(session).revoke(key_id, utc_now(), user_id=user_id)
 
     async def authenticate(self, secret: str) -> ApiKey | None:
         """The live key for this secret (not revoked, not expired), its use noted."""
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self.sessions() as session:
             key = await KeyRepository(session).live_by_hash(hash_key(secret), now)
         if key is not None:

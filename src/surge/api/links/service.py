@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from surge.api.clients import AnalyticsClient, LinkChangeNotifier
 from surge.api.links.repository import (
@@ -19,6 +19,7 @@ from surge.api.links.schemas import LinkCreate, LinkUpdate
 from surge.api.links.slugs import random_slug
 from surge.api.links.targets import target_problem
 from surge.data.contracts import Interval, LinkStats, ResolvedLink
+from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
 from surge.platform.problems import (
@@ -114,9 +115,7 @@ class LinkService:
             slug = body.slug or random_slug()
             try:
                 async with transaction(self.sessions) as session:
-                    link = await LinkRepository(session).add(
-                        slug, owner_id, values, datetime.now(UTC)
-                    )
+                    link = await LinkRepository(session).add(slug, owner_id, values, utc_now())
             except SlugTaken:
                 continue
             # A cached "unknown slug" must not outlive the link's creation.
@@ -165,7 +164,7 @@ class LinkService:
                 if "tags" in changes:
                     changes["tags"] = tuple(changes["tags"])
                 values = replace(link.values, **changes)
-                link = await repo.update(link.id, values, datetime.now(UTC))
+                link = await repo.update(link.id, values, utc_now())
         await self.notifier.link_changed(slug, resolved(link, clicks=0))
         return link
 

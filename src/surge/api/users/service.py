@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from surge.api.users.repository import User, UserRepository
+from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 
 MIN_PASSWORD_LENGTH = 10
@@ -70,7 +70,7 @@ class UserService:
             repo = UserRepository(session)
             if await repo.by_email(email) is not None:
                 raise AccountError(f"there is already a user {email}")
-            user_id = await repo.add(email, password_hash, is_admin=is_admin, now=datetime.now(UTC))
+            user_id = await repo.add(email, password_hash, is_admin=is_admin, now=utc_now())
             user = await repo.by_id(user_id)
         assert user is not None
         return NewUser(user, generated)
@@ -113,7 +113,7 @@ class UserService:
     async def set_disabled(self, user_id: int, disabled: bool) -> bool:
         """A disabled user cannot sign in, and their sessions and keys stop working."""
         async with transaction(self.sessions) as session:
-            at = datetime.now(UTC) if disabled else None
+            at = utc_now() if disabled else None
             return await UserRepository(session).set_disabled(user_id, at)
 
     async def count(self) -> int:
