@@ -199,10 +199,17 @@ def _keeps_real_clock(node: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Note the modules with a test that drives real processes: their module-scoped fixtures
-    keep the real clock too."""
+    keep the real clock too. Those modules are also the slow ones: they go first, so that with
+    xdist the short in-process modules fill the gaps instead of one worker finishing a chaos
+    module alone at the end."""
     for item in items:
         if _keeps_real_clock(item):
-            _real_clock_modules.add(item.module.__name__ if item.module else item.nodeid)
+            _real_clock_modules.add(_module_name(item))
+    items.sort(key=lambda item: _module_name(item) not in _real_clock_modules)
+
+
+def _module_name(item: pytest.Item) -> str:
+    return item.module.__name__ if item.module else item.nodeid
 
 
 @pytest.fixture(scope="module", autouse=True)

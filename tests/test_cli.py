@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.processes import surge_cli, surge_env
+
+# `surge` commands run in processes of their own, on the real clock.
+pytestmark = pytest.mark.real_clock
 
 
 def test_migrate_then_create_key(tmp_path: Path) -> None:

@@ -10,6 +10,9 @@ import pytest
 from surge.platform.config import Settings
 from tests.e2e.processes import surge_cli, surge_env
 
+# `surge` commands run in processes of their own, on the real clock.
+pytestmark = pytest.mark.real_clock
+
 
 def one_line_error(done: object) -> str:
     stderr: str = done.stderr  # type: ignore[attr-defined]

@@ -15,6 +15,9 @@ import pytest
 from surge.cli import main
 from tests.e2e.processes import free_port, surge_cli, surge_env
 
+# `surge` commands run in processes of their own, on the real clock.
+pytestmark = pytest.mark.real_clock
+
 HEAVY = ("locust", "gevent", "scipy", "statsmodels", "matplotlib", "pandas", "numpy")
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.processes import surge_cli, surge_env
+
+# `surge` commands run in processes of their own, on the real clock.
+pytestmark = pytest.mark.real_clock
 
 YOURLS = (
     "INSERT INTO `yourls_url` VALUES ('ozh','https://ozh.org/','ozh.org','2023-05-06 07:08:09',"
