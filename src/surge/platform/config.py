@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     breaker_ttl_s: float = Field(default=5.0, gt=0)
     # Requests waiting on a dependency, per process: past max_in_flight_api (default a quarter)
     # API and stats requests get an immediate 503, past max_in_flight redirects that must ask
-    # the api do too. API requests are also shed while the event loop lags over shed_lag_ms.
+    # the api do too. API requests are also shed while the event loop's lag stays over
+    # shed_lag_ms (admission.LAG_WINDOW measurements in a row: one stall sheds nothing).
     max_in_flight: int = Field(default=512, ge=1)
     max_in_flight_api: int | None = Field(default=None, ge=1)
     shed_lag_ms: float = Field(default=250.0, gt=0)
