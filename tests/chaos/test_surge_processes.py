@@ -41,10 +41,11 @@ MISS_RATE = 5.0  # unknown slugs per second on each replica
 # A slug the replica cannot look up answers 503 within the api call's timeout (and a margin
 # for the answer's way back).
 MISS_ANSWER_S = INTERNAL_TIMEOUT_S + 0.25
-# Overload: clients that ask again as soon as answered, on one replica admitting 32 requests
+# Overload: clients that ask again as soon as answered, on one replica admitting 8 requests
 # in flight. Only a request that waits on a dependency is in flight (a cached redirect never
-# is), so most clients flood it with slugs nobody has: each waits on Redis and the api.
-MAX_IN_FLIGHT = 32
+# is), so most clients flood it with slugs nobody has: each waits on Redis and the api. (At 32,
+# a load driver short of CPU kept the replica under its limit whenever the probes asked.)
+MAX_IN_FLIGHT = 8
 HOT_CLIENTS, FLOOD_CLIENTS = 16, 80
 OVERLOAD_S = 12.0
 CLIENT_TIMEOUT_S = 5.0

@@ -80,10 +80,12 @@ async def test_a_hung_api_costs_a_few_timeouts_then_nothing(tmp_path: Path) -> N
         for n in range(20):
             assert (await client.get(f"/fast-{n}")).status_code == 503
         fail_fast_s = time.monotonic() - opened_at
-    # Three timeouts, then twenty refusals that do not wait on the api at all.
+    # Three timeouts, then twenty refusals that do not wait on the api at all: it is not called
+    # again, and the twenty together take less than ten of its timeouts (a bound with room for a
+    # machine short of CPU, where they once took 0.9 s; waiting would take 4 s).
     assert opened_at - started_at >= 0.6
-    assert fail_fast_s < 0.2
     assert calls == 3
+    assert fail_fast_s < 10 * 0.2
 
 
 async def test_misses_waiting_on_the_api_are_bounded(tmp_path: Path, api: FakeApi) -> None:
