@@ -235,6 +235,13 @@ def between(outcomes: Iterable[Outcome], start: float, end: float) -> list[Outco
     return [o for o in outcomes if start <= o.started < end]
 
 
+def latency_bound(absolute_s: float, baseline_s: float, factor: float) -> float:
+    """A latency bound for this run: `absolute_s`, or `factor` times what the same requests
+    took without the fault earlier in the same run, whichever is larger. A machine short of CPU
+    (a busy CI host, a neighbour's load) slows both; the fault must not add more than that."""
+    return max(absolute_s, factor * baseline_s)
+
+
 def not_ok(outcomes: Iterable[Outcome]) -> list[Outcome]:
     return [o for o in outcomes if not o.ok]
 
