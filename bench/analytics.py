@@ -275,8 +275,8 @@ async def search_p95(
     kind of term, for an owner with `size` links."""
     from sqlalchemy import select
 
-    from surge.api.links.repository import LinkRepository
     from surge.data.tables import api_keys, links
+    from surge.links.repository import LinkRepository
 
     mark = f"search-bench-{size}"
     async with sessions() as session:

@@ -27,14 +27,14 @@ import time_machine
 from surge.analytics.app import AnalyticsService
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.service import ClickService
-from surge.api.app import ApiService
-from surge.api.links.service import LinkService
 from surge.apps import build_services
+from surge.links.service import LinkService
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
+from surge.services.api import ApiService
 from tests.clock import CALENDAR, pinned_now
 from tests.helpers import PUBLIC_URL, engine_on, make_settings, wait_for
 from tests.leftovers import processes_left, run_id

@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 
-`GET /api/v1/links?q=` now matches `slug || ' ' || url` (surge.api.links.repository,
+`GET /api/v1/links?q=` now matches `slug || ' ' || url` (surge.links.repository,
 search_clause): one GIN trigram index over that expression replaces 0003's two, one per column.
 A rare term then costs one index scan instead of two and a BitmapOr, and the planner's estimate
 of that scan is cheap enough for it to prefer the index over walking the owner's links newest

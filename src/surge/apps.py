@@ -52,7 +52,7 @@ def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, l
     if service == "analytics":
         analytics = AnalyticsService(settings, migrate=migrate)
         return analytics.app, [analytics]
-    from surge.api.app import ApiService
+    from surge.services.api import ApiService
 
     if service == "api":
         api = ApiService(settings, migrate=migrate)

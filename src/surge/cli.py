@@ -288,7 +288,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "seed":
         print(asyncio.run(_seed(settings, args)))
     elif args.command in ("keys", "users"):
-        from surge.api.accounts_cli import run_accounts
+        from surge.accounts.commands import run_accounts
 
         print(asyncio.run(run_accounts(settings, args)))
     elif args.command in capacity_commands.NAMES:

@@ -10,8 +10,8 @@ import httpx
 import orjson
 import pytest
 
-from surge.api.clients import AnalyticsClient
 from surge.data.contracts import LinkStats
+from surge.links.analytics_client import AnalyticsClient
 from surge.platform.problems import (
     ANALYTICS_UNAVAILABLE,
     FORBIDDEN,

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from surge.api.app import ApiService
 from surge.platform.service import Lifespan
+from surge.services.api import ApiService
 from tests.e2e.processes import free_port
 from tests.helpers import make_settings
 

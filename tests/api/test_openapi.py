@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from surge.api.app import ApiService
 from surge.apps import build_services
 from surge.platform.problems import CATALOGUE, COMMON_PROBLEMS, PROBLEM_CONTENT_TYPE
 from surge.platform.service import Lifespan
+from surge.services.api import ApiService
 from tests.helpers import PUBLIC_URL, make_settings
 
 LINKS = "/api/v1/links"

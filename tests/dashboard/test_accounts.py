@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from surge.api.users.bootstrap import create_first_admin
-from surge.api.users.service import AccountError, UserService, hash_password, password_matches
+from surge.accounts.bootstrap import create_first_admin
+from surge.accounts.users import AccountError, UserService, hash_password, password_matches
 from surge.dashboard.sessions import session_fresh
 from surge.platform.db import SessionMaker
 from tests.conftest import Surge, running_surge

@@ -21,8 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from surge.api.links.repository import search_clause
 from surge.data.tables import POSTGRESQL_ONLY_INDEXES, links, metadata
+from surge.links.repository import search_clause
 from surge.platform.db import create_engine
 from surge.platform.migrations import alembic_config, head_revision, is_current, upgrade_to_head
 from tests.e2e.processes import surge_env

@@ -22,10 +22,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from surge.analytics.app import AnalyticsService
-from surge.api.app import ApiService
 from surge.platform.service import Lifespan, Service
 from surge.platform.tracing import Tracing, activate, requested
 from surge.redirect.app import RedirectService
+from surge.services.api import ApiService
 from tests.e2e.processes import free_port
 from tests.helpers import make_settings, wait_for
 

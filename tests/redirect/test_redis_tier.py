@@ -11,9 +11,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from surge.api.clients import LinkChangeNotifier
 from surge.data.contracts import ResolvedLink
 from surge.data.link_tier import SharedLinkTier
+from surge.links.analytics_client import LinkChangeNotifier
 from surge.platform.redis import RedisNames
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService

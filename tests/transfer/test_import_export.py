@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from surge.api.links.repository import LinkRepository
-from surge.api.users.service import UserService
+from surge.accounts.users import UserService
 from surge.cli_support import CliError
 from surge.data.tables import links
+from surge.links.repository import LinkRepository
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker
 from surge.transfer.exporter import export_links

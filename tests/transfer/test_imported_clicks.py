@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from surge.api.users.service import UserService
+from surge.accounts.users import UserService
 from surge.transfer.importer import import_links
 from tests.conftest import Surge
 from tests.helpers import BROWSER_UA

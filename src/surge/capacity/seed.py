@@ -21,11 +21,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
+from surge.accounts.keys import KeyService
 from surge.analytics.service import ClickService
-from surge.api.keys.service import KeyService
-from surge.api.links.repository import LinkRepository
 from surge.capacity.traffic import BOTS, BROWSERS, COUNTRIES, REFERRERS, zipf_weights
 from surge.data.events import ClickEvent, click_ids
+from surge.links.repository import LinkRepository
 from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 

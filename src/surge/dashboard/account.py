@@ -8,17 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from surge.api.deps import KeyServiceDep, SettingsDep
-from surge.api.users.service import AccountError
+from surge.accounts.deps import KeyServiceDep, UserServiceDep
+from surge.accounts.users import AccountError
 from surge.dashboard.pages import (
     AdminUser,
     CheckedForm,
     SignedIn,
-    UserServiceDep,
     render,
     see_other,
 )
 from surge.dashboard.sessions import sign_in, sign_out
+from surge.platform.deps import SettingsDep
 from surge.platform.http import client_ip
 from surge.platform.rate_limits import Limit
 

@@ -12,9 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from surge.api.deps import LinkServiceDep, SettingsDep
-from surge.api.links.schemas import LinkCreate, LinkOut, LinkUpdate
-from surge.api.users.repository import User
+from surge.accounts.user_repository import User
 from surge.dashboard.charts import clicks_chart
 from surge.dashboard.pages import (
     CheckedForm,
@@ -23,6 +21,9 @@ from surge.dashboard.pages import (
     see_other,
 )
 from surge.data.contracts import Interval, LinkStats
+from surge.links.deps import LinkServiceDep
+from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate
+from surge.platform.deps import SettingsDep
 from surge.platform.problems import ProblemError
 
 router = APIRouter(prefix="/app", include_in_schema=False)

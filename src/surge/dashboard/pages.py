@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
-from surge.api.deps import SettingsDep
-from surge.api.users.repository import User
-from surge.api.users.service import UserService
+from surge.accounts.deps import UserServiceDep
+from surge.accounts.user_repository import User
 from surge.dashboard.sessions import csrf_ok, csrf_token, current_user
+from surge.platform.deps import SettingsDep
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -25,14 +25,6 @@ class SignInRequired(Exception):
 
 class CsrfRefused(Exception):
     """A form posted without this session's CSRF token."""
-
-
-def get_user_service(request: Request) -> UserService:
-    service: UserService = request.app.state.user_service
-    return service
-
-
-UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 
 
 async def require_user(request: Request, users: UserServiceDep, settings: SettingsDep) -> User:

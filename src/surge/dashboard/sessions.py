@@ -16,8 +16,8 @@ import secrets
 
 from starlette.requests import Request
 
-from surge.api.users.repository import User
-from surge.api.users.service import UserService
+from surge.accounts.user_repository import User
+from surge.accounts.users import UserService
 from surge.platform.clock import unix_time
 
 USER = "uid"

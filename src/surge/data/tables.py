@@ -90,7 +90,7 @@ links = Table(
 )
 
 # Search (`?q=`, ILIKE '%q%'): one text per link, slug and URL, that the query and its index share
-# (surge.api.links.repository, search_clause); the space keeps a term from matching across the
+# (surge.links.repository, search_clause); the space keeps a term from matching across the
 # two when it has none itself. Its GIN trigram index (PostgreSQL only, when pg_trgm can be
 # created) is made by migration 0007 and not declared here: alembic cannot compare an expression
 # index with a declaration (and warns about one on SQLite). SQLite scans the owner's links.

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from surge.api.links.repository import Link
-from surge.api.links.schemas import LinkCreate, LinkUpdate, Timestamp
 from surge.data.contracts import VisitCounts, VisitOut
+from surge.links.repository import Link
+from surge.links.schemas import LinkCreate, LinkUpdate, Timestamp
 from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
 from surge.shlink.errors import SHLINK_FIELDS, invalid_data

@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from surge.api.clients import VisitsClient
-from surge.api.deps import ApiLimitsDep, KeyServiceDep, LinkServiceDep
-from surge.api.keys.repository import ApiKey
-from surge.api.keys.service import KeyService
-from surge.api.limits import ApiLimits
-from surge.api.links.repository import LinkRepository
-from surge.api.links.service import LinkService
+from surge.accounts.deps import ApiLimitsDep, KeyServiceDep
+from surge.accounts.key_repository import ApiKey
+from surge.accounts.keys import KeyService
+from surge.accounts.limits import ApiLimits
 from surge.data.contracts import VisitCounts
+from surge.links.analytics_client import VisitsClient
+from surge.links.deps import LinkServiceDep
+from surge.links.repository import LinkRepository
+from surge.links.service import LinkService
 from surge.platform.metrics import KEY_PREFIX_SCOPE
 from surge.shlink.errors import INVALID_API_KEY, MISSING_AUTHENTICATION
 

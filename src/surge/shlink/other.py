@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from surge import __version__
-from surge.api.deps import LinkServiceDep, SettingsDep
+from surge.links.deps import LinkServiceDep
+from surge.platform.deps import SettingsDep
 from surge.shlink.adapter import Page, summary
 from surge.shlink.cors import preflight
 from surge.shlink.deps import ShlinkKey, VisitsDep

@@ -10,15 +10,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from surge.api.clients import VisitsClient
-from surge.api.deps import ApiLimitsDep, KeyServiceDep, LinkServiceDep, SettingsDep
-from surge.api.keys.repository import ApiKey
-from surge.api.limits import ApiLimits
-from surge.api.links.repository import Link, LinkFilter
-from surge.api.links.schemas import Timestamp
-from surge.api.links.service import LinkService
+from surge.accounts.deps import ApiLimitsDep, KeyServiceDep
+from surge.accounts.key_repository import ApiKey
+from surge.accounts.limits import ApiLimits
+from surge.links.analytics_client import VisitsClient
+from surge.links.deps import LinkServiceDep
+from surge.links.repository import Link, LinkFilter
+from surge.links.schemas import Timestamp
+from surge.links.service import LinkService
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
+from surge.platform.deps import SettingsDep
 from surge.platform.problems import NOT_FOUND, SLUG_TAKEN, ProblemError
 from surge.shlink.adapter import Page, link_create, link_update, short_url
 from surge.shlink.deps import ShlinkKey, VisitsDep, authenticate

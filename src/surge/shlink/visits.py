@@ -11,14 +11,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from surge.api.clients import VisitsClient
-from surge.api.deps import LinkServiceDep, SettingsDep
-from surge.api.keys.repository import ApiKey
-from surge.api.links.repository import LinkFilter
-from surge.api.links.schemas import Timestamp
-from surge.api.links.service import LinkService
+from surge.accounts.key_repository import ApiKey
 from surge.data.contracts import MAX_VISITS_LINKS, VisitsQuery
+from surge.links.analytics_client import VisitsClient
+from surge.links.deps import LinkServiceDep
+from surge.links.repository import LinkFilter
+from surge.links.schemas import Timestamp
+from surge.links.service import LinkService
 from surge.platform.config import Settings
+from surge.platform.deps import SettingsDep
 from surge.shlink.adapter import Page, summary, visit
 from surge.shlink.deps import ShlinkKey, VisitsDep
 from surge.shlink.errors import DOMAIN_NOT_FOUND, TAG_NOT_FOUND, ShlinkRoute, invalid_data

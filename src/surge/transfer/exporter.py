@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from surge.api.users.repository import UserRepository
-from surge.api.users.service import AccountError, normalize_email
+from surge.accounts.user_repository import UserRepository
+from surge.accounts.users import AccountError, normalize_email
 from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker

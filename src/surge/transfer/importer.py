@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
-from surge.api.links.schemas import LinkCreate
-from surge.api.links.targets import target_problem
-from surge.api.users.repository import UserRepository
-from surge.api.users.service import AccountError, normalize_email
+from surge.accounts.user_repository import UserRepository
+from surge.accounts.users import AccountError, normalize_email
 from surge.cli_support import CliError, current_sessions
+from surge.links.schemas import LinkCreate
+from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from surge.api.links import service, slugs
+from surge.links import service, slugs
 from tests.conftest import Surge
 from tests.helpers import assert_problem
 

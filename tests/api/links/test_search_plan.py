@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from surge.api.keys.service import KeyService
-from surge.api.links.repository import Link, LinkRepository
+from surge.accounts.keys import KeyService
+from surge.links.repository import Link, LinkRepository
 from surge.platform.db import create_sessionmaker
 from tests.helpers import analyze, engine_on, plan_nodes, sql_sent
 

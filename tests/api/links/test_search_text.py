@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from surge.api.keys.service import KeyService
-from surge.api.links.repository import LinkRepository, LinkValues
+from surge.accounts.keys import KeyService
+from surge.links.repository import LinkRepository, LinkValues
 from surge.platform.db import SessionMaker
 
 

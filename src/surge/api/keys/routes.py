@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from surge.api.deps import CurrentKey, KeyServiceDep
-from surge.api.keys.repository import ApiKey
-from surge.api.links.schemas import JSON_INTEGER
+from surge.accounts.deps import CurrentKey, KeyServiceDep
+from surge.accounts.key_repository import ApiKey
+from surge.links.schemas import JSON_INTEGER
 from surge.platform.problems import (
     FORBIDDEN,
     KEY_IN_USE,

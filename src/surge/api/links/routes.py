@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from surge.api.deps import ApiLimitsDep, CurrentKey, InternalOnly, LinkServiceDep, SettingsDep
-from surge.api.links.schemas import (
+from surge.accounts.deps import ApiLimitsDep, CurrentKey
+from surge.data.contracts import Interval, LinkStats, ResolvedLink, stats_response
+from surge.links.deps import LinkServiceDep
+from surge.links.schemas import (
     SLUG_JSON_PATTERN,
     TAG_PATTERN,
     LinkCreate,
@@ -16,7 +18,7 @@ from surge.api.links.schemas import (
     LinkUpdate,
     Timestamp,
 )
-from surge.data.contracts import Interval, LinkStats, ResolvedLink, stats_response
+from surge.platform.deps import InternalOnly, SettingsDep
 from surge.platform.problems import (
     ANALYTICS_UNAVAILABLE,
     INVALID_RANGE,

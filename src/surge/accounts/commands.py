@@ -7,9 +7,9 @@ import argparse
 import sys
 from datetime import datetime, timedelta
 
-from surge.api.keys.service import KeyService
-from surge.api.users.repository import UserRepository
-from surge.api.users.service import AccountError, UserService, normalize_email
+from surge.accounts.keys import KeyService
+from surge.accounts.user_repository import UserRepository
+from surge.accounts.users import AccountError, UserService, normalize_email
 from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker

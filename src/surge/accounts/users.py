@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from surge.api.users.repository import User, UserRepository
+from surge.accounts.user_repository import User, UserRepository
 from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 

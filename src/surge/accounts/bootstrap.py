@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from surge.api.keys.service import KeyService
-from surge.api.users.repository import UserRepository
-from surge.api.users.service import AccountError, UserService
+from surge.accounts.keys import KeyService
+from surge.accounts.user_repository import UserRepository
+from surge.accounts.users import AccountError, UserService
 from surge.platform.db import SessionMaker
 
 

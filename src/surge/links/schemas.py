@@ -16,8 +16,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from surge.api.links.repository import Link
-from surge.api.links.slugs import RESERVED_SLUGS, slug_problem
+from surge.links.repository import Link
+from surge.links.slugs import RESERVED_SLUGS, slug_problem
 
 RedirectType = Literal[301, 302, 307, 308]
 MAX_URL_LENGTH = 2048

@@ -7,17 +7,17 @@ import sys
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from surge.api.clients import AnalyticsClient, LinkChangeNotifier, analytics_unavailable
+from surge.accounts.bootstrap import create_first_admin, first_admin_banner
+from surge.accounts.keys import KeyService
+from surge.accounts.limits import ApiLimits
+from surge.accounts.users import UserService
 from surge.api.keys.routes import router as keys_router
-from surge.api.keys.service import KeyService
-from surge.api.limits import ApiLimits
 from surge.api.links.routes import internal_router, router
-from surge.api.links.service import LinkService
-from surge.api.users.bootstrap import create_first_admin, first_admin_banner
-from surge.api.users.service import UserService
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
+from surge.links.analytics_client import AnalyticsClient, LinkChangeNotifier, analytics_unavailable
+from surge.links.service import LinkService
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane

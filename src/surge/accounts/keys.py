@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from surge.api.keys.repository import ApiKey, KeyRepository, KeyRow, NewKeyRow
-from surge.api.users.repository import UserRepository
+from surge.accounts.key_repository import ApiKey, KeyRepository, KeyRow, NewKeyRow
+from surge.accounts.user_repository import UserRepository
 from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 

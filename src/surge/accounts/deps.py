@@ -1,4 +1,5 @@
-"""FastAPI dependencies of the api service, as `Annotated` aliases."""
+"""Accounts as FastAPI dependencies, for every door: the key and user services, the API's
+limits, and the request's API key."""
 
 from __future__ import annotations
 
@@ -6,24 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from surge.api.keys.repository import ApiKey
-from surge.api.keys.service import KeyService
-from surge.api.limits import ApiLimits
-from surge.api.links.service import LinkService
-from surge.platform.config import Settings
-from surge.platform.internal_auth import require_internal_token
+from surge.accounts.key_repository import ApiKey
+from surge.accounts.keys import KeyService
+from surge.accounts.limits import ApiLimits
+from surge.accounts.users import UserService
 from surge.platform.metrics import KEY_PREFIX_SCOPE
 from surge.platform.problems import UNAUTHORIZED
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_link_service(request: Request) -> LinkService:
-    service: LinkService = request.app.state.link_service
-    return service
 
 
 def get_key_service(request: Request) -> KeyService:
@@ -31,9 +20,9 @@ def get_key_service(request: Request) -> KeyService:
     return service
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-LinkServiceDep = Annotated[LinkService, Depends(get_link_service)]
-KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
+def get_user_service(request: Request) -> UserService:
+    service: UserService = request.app.state.user_service
+    return service
 
 
 def get_api_limits(request: Request) -> ApiLimits:
@@ -41,6 +30,8 @@ def get_api_limits(request: Request) -> ApiLimits:
     return limits
 
 
+KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 ApiLimitsDep = Annotated[ApiLimits, Depends(get_api_limits)]
 
 
@@ -68,4 +59,3 @@ async def require_api_key(
 
 
 CurrentKey = Annotated[ApiKey, Depends(require_api_key)]
-InternalOnly = Depends(require_internal_token)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from surge.api.clients import AnalyticsClient, LinkChangeNotifier
-from surge.api.links.repository import (
+from surge.data.contracts import Interval, LinkStats, ResolvedLink
+from surge.links.analytics_client import AnalyticsClient, LinkChangeNotifier
+from surge.links.repository import (
     Link,
     LinkFilter,
     LinkHead,
@@ -15,10 +16,9 @@ from surge.api.links.repository import (
     LinkValues,
     SlugTaken,
 )
-from surge.api.links.schemas import LinkCreate, LinkUpdate
-from surge.api.links.slugs import random_slug
-from surge.api.links.targets import target_problem
-from surge.data.contracts import Interval, LinkStats, ResolvedLink
+from surge.links.schemas import LinkCreate, LinkUpdate
+from surge.links.slugs import random_slug
+from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction

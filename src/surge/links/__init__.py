@@ -1,0 +1,1 @@
+"""Links: the domain every door uses (service, repository, slugs, targets, values)."""

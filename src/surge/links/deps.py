@@ -1,0 +1,17 @@
+"""The link service as a FastAPI dependency, for every door (REST API, dashboard, Shlink API)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from surge.links.service import LinkService
+
+
+def get_link_service(request: Request) -> LinkService:
+    service: LinkService = request.app.state.link_service
+    return service
+
+
+LinkServiceDep = Annotated[LinkService, Depends(get_link_service)]
