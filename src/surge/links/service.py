@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from surge.data.contracts import Interval, LinkStats, ResolvedLink
-from surge.links.analytics_client import AnalyticsClient, LinkChangeNotifier
+from surge.data.contracts import (
+    Interval,
+    LinkStats,
+    ResolvedLink,
+    VisitCounts,
+    VisitsPage,
+    VisitsQuery,
+)
+from surge.links.analytics_client import LinkChangeNotifier, VisitsClient
 from surge.links.repository import (
     Link,
     LinkFilter,
@@ -88,7 +95,7 @@ class LinkService:
         settings: Settings,
         sessions: SessionMaker,
         notifier: LinkChangeNotifier,
-        analytics: AnalyticsClient,
+        analytics: VisitsClient,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -190,6 +197,36 @@ class LinkService:
         link = await self.get(owner_id, slug)
         stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
         return with_imported_clicks(link, stats)
+
+    async def visit_counts(self, link_ids: list[int]) -> dict[int, VisitCounts]:
+        """All-time clicks per link id: analytics' counts plus what each link brought from
+        another shortener (`surge import`), as its stats count them. A link with none is
+        absent."""
+        counts = await self.analytics.visit_counts(link_ids)
+        if not link_ids:
+            return counts
+        async with self.sessions() as session:
+            imported = await LinkRepository(session).imported_counts(link_ids)
+        for link_id, (humans, bots) in imported.items():
+            counted = counts.get(link_id) or VisitCounts(link_id=link_id, humans=0, bots=0)
+            counts[link_id] = VisitCounts(
+                link_id=link_id, humans=counted.humans + humans, bots=counted.bots + bots
+            )
+        return counts
+
+    async def visits(self, query: VisitsQuery) -> VisitsPage:
+        """One page of the raw visits of these links, newest first (imported clicks have no
+        dates, so none is listed)."""
+        return await self.analytics.visits(query)
+
+    async def database_answers(self) -> bool:
+        """Whether the links' database answers now: any failure to reach it is a no."""
+        try:
+            async with self.sessions() as session:
+                await LinkRepository(session).ping()
+        except Exception:  # a health probe: every way of not answering is "no", never a 500
+            return False
+        return True
 
     async def resolve(self, slug: str) -> ResolvedLink:
         """For the redirect service: where a slug goes, whoever owns it."""

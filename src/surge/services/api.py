@@ -16,7 +16,7 @@ from surge.api.links.routes import internal_router, router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
-from surge.links.analytics_client import AnalyticsClient, LinkChangeNotifier, analytics_unavailable
+from surge.links.analytics_client import LinkChangeNotifier, VisitsClient, analytics_unavailable
 from surge.links.service import LinkService
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
@@ -102,7 +102,7 @@ class ApiService:
             settings,
             data.sessions,
             LinkChangeNotifier(replicas, shared),
-            AnalyticsClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
+            VisitsClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
         )
         self.keys = self.app.state.key_service = KeyService(data.sessions)
         limits = RateLimits(

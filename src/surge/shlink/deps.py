@@ -10,11 +10,6 @@ from surge.accounts.deps import ApiLimitsDep, KeyServiceDep
 from surge.accounts.key_repository import ApiKey
 from surge.accounts.keys import KeyService
 from surge.accounts.limits import ApiLimits
-from surge.data.contracts import VisitCounts
-from surge.links.analytics_client import VisitsClient
-from surge.links.deps import LinkServiceDep
-from surge.links.repository import LinkRepository
-from surge.links.service import LinkService
 from surge.platform.metrics import KEY_PREFIX_SCOPE
 from surge.shlink.errors import INVALID_API_KEY, MISSING_AUTHENTICATION
 
@@ -49,32 +44,4 @@ async def require_shlink_key(request: Request, keys: KeyServiceDep, limits: ApiL
     )
 
 
-class VisitsWithImported(VisitsClient):
-    """Analytics' counts plus the clicks links brought from another shortener (`surge import`),
-    as Surge's own stats count them."""
-
-    def __init__(self, links: LinkService) -> None:
-        # The links service's analytics client and breaker: one connection pool, one breaker.
-        super().__init__(links.analytics.client, links.analytics.breaker)
-        self.sessions = links.sessions
-
-    async def visit_counts(self, link_ids: list[int]) -> dict[int, VisitCounts]:
-        counts = await super().visit_counts(link_ids)
-        if not link_ids:
-            return counts
-        async with self.sessions() as session:
-            imported = await LinkRepository(session).imported_counts(link_ids)
-        for link_id, (humans, bots) in imported.items():
-            counted = counts.get(link_id) or VisitCounts(link_id=link_id, humans=0, bots=0)
-            counts[link_id] = VisitCounts(
-                link_id=link_id, humans=counted.humans + humans, bots=counted.bots + bots
-            )
-        return counts
-
-
-def get_visits_client(links: LinkServiceDep) -> VisitsClient:
-    return VisitsWithImported(links)
-
-
 ShlinkKey = Annotated[ApiKey, Depends(require_shlink_key)]
-VisitsDep = Annotated[VisitsClient, Depends(get_visits_client)]

@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from surge import __version__
 from surge.links.deps import LinkServiceDep
+from surge.links.service import LinkService
 from surge.platform.deps import SettingsDep
 from surge.shlink.adapter import Page, summary
 from surge.shlink.cors import preflight
-from surge.shlink.deps import ShlinkKey, VisitsDep
+from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import (
     FORBIDDEN_TAG_OPERATION,
     MERCURE_NOT_CONFIGURED,
@@ -52,13 +52,11 @@ TagsOrder = Literal[
 ]
 
 
-async def tag_infos(
-    links: LinkServiceDep, visits: VisitsDep, owner_id: int | None
-) -> list[TagInfo]:
+async def tag_infos(links: LinkService, owner_id: int | None) -> list[TagInfo]:
     by_tag: dict[str, list[int]] = defaultdict(list)
     for tag, link_id in await links.tagged(owner_id):
         by_tag[tag].append(link_id)
-    counts = await visits.visit_counts(sorted({i for ids in by_tag.values() for i in ids}))
+    counts = await links.visit_counts(sorted({i for ids in by_tag.values() for i in ids}))
     infos = []
     for tag, ids in by_tag.items():
         humans = sum(counts[i].humans for i in ids if i in counts)
@@ -95,14 +93,13 @@ async def list_tags(
     version: Version,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     page: int | None = None,
     items_per_page: Annotated[int | None, Query(alias="itemsPerPage")] = None,
     search_term: Annotated[str | None, Query(alias="searchTerm")] = None,
     order_by: Annotated[TagsOrder | None, Query(alias="orderBy")] = None,
     with_stats: Annotated[bool, Query(alias="withStats")] = False,
 ) -> TagsList:
-    infos = ordered(await tag_infos(links, visits, key.owner_scope), search_term, order_by)
+    infos = ordered(await tag_infos(links, key.owner_scope), search_term, order_by)
     paging = Page.of(page, items_per_page if items_per_page is not None else -1)
     chosen = infos[paging.offset : paging.offset + paging.size]
     return TagsList(
@@ -119,13 +116,12 @@ async def tags_stats(
     version: Version,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     page: int | None = None,
     items_per_page: Annotated[int | None, Query(alias="itemsPerPage")] = None,
     search_term: Annotated[str | None, Query(alias="searchTerm")] = None,
     order_by: Annotated[TagsOrder | None, Query(alias="orderBy")] = None,
 ) -> TagsStats:
-    infos = ordered(await tag_infos(links, visits, key.owner_scope), search_term, order_by)
+    infos = ordered(await tag_infos(links, key.owner_scope), search_term, order_by)
     paging = Page.of(page, items_per_page if items_per_page is not None else -1)
     chosen = infos[paging.offset : paging.offset + paging.size]
     return TagsStats(
@@ -160,12 +156,7 @@ async def mercure_info(version: Version, key: ShlinkKey) -> Response:
 @router.get("/rest/health")
 async def health(links: LinkServiceDep, settings: SettingsDep) -> Response:
     """Shlink's health: pass while the database answers (no key needed)."""
-    try:
-        async with links.sessions() as session:
-            await session.execute(text("SELECT 1"))
-        ok = True
-    except Exception:  # any failure to reach it is a "fail", never a 500
-        ok = False
+    ok = await links.database_answers()
     body = Health(
         status="pass" if ok else "fail",
         version=SHLINK_VERSION,

@@ -13,7 +13,6 @@ from fastapi.responses import PlainTextResponse
 from surge.accounts.deps import ApiLimitsDep, KeyServiceDep
 from surge.accounts.key_repository import ApiKey
 from surge.accounts.limits import ApiLimits
-from surge.links.analytics_client import VisitsClient
 from surge.links.deps import LinkServiceDep
 from surge.links.repository import Link, LinkFilter
 from surge.links.schemas import Timestamp
@@ -23,7 +22,7 @@ from surge.platform.config import Settings
 from surge.platform.deps import SettingsDep
 from surge.platform.problems import NOT_FOUND, SLUG_TAKEN, ProblemError
 from surge.shlink.adapter import Page, link_create, link_update, short_url
-from surge.shlink.deps import ShlinkKey, VisitsDep, authenticate
+from surge.shlink.deps import ShlinkKey, authenticate
 from surge.shlink.errors import (
     NON_UNIQUE_SLUG,
     SHORT_URL_NOT_FOUND,
@@ -90,9 +89,9 @@ async def owned_link(
         return await links.get(key.owner_scope, short_code)
 
 
-async def counted(link: Link, visits: VisitsClient, settings: Settings) -> ShortUrl:
+async def counted(link: Link, links: LinkService, settings: Settings) -> ShortUrl:
     """A short URL as Shlink shows it, with its visits."""
-    counts = await visits.visit_counts([link.id])
+    counts = await links.visit_counts([link.id])
     return short_url(link, settings.public_url, counts.get(link.id))
 
 
@@ -101,7 +100,6 @@ async def list_short_urls(
     version: Version,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     settings: SettingsDep,
     page: int | None = None,
     items_per_page: Annotated[int | None, Query(alias="itemsPerPage")] = None,
@@ -136,7 +134,7 @@ async def list_short_urls(
     )
     # Visits live in analytics: ordering or filtering by them needs every candidate's counts.
     counted = by_visits or exclude_max_visits_reached
-    counts = await visits.visit_counts([h.id for h in heads]) if counted else {}
+    counts = await links.visit_counts([h.id for h in heads]) if counted else {}
     if exclude_max_visits_reached:
         heads = [
             h
@@ -155,7 +153,7 @@ async def list_short_urls(
     chosen = [h.id for h in heads[paging.offset : paging.offset + paging.size]]
     found = await links.by_ids(chosen)
     if not counted:
-        counts = await visits.visit_counts(chosen)
+        counts = await links.visit_counts(chosen)
     data = [short_url(link, settings.public_url, counts.get(link.id)) for link in found]
     return ShortUrlsList(
         shortUrls=ShortUrlsPage(data=data, pagination=paging.pagination(len(heads), len(data)))
@@ -167,7 +165,6 @@ async def create(
     key: ApiKey,
     body: ShortUrlCreation,
     links: LinkService,
-    visits: VisitsClient,
     limits: ApiLimits,
     settings: Settings,
 ) -> ShortUrl:
@@ -177,7 +174,7 @@ async def create(
     if body.findIfExists:
         existing = await links.find_same(key.user_id, wanted)
         if existing is not None:
-            return await counted(existing, visits, settings)
+            return await counted(existing, links, settings)
     await limits.link_created(request, key.id)
     try:
         link = await links.create(key.user_id, wanted)
@@ -197,12 +194,11 @@ async def create_short_url(
     body: ShortUrlCreation,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     limits: ApiLimitsDep,
     settings: SettingsDep,
 ) -> ShortUrl:
     """Shlink answers 200 (not 201) with the short URL."""
-    return await create(request, key, body, links, visits, limits, settings)
+    return await create(request, key, body, links, limits, settings)
 
 
 @router.get("/short-urls/shorten", response_model=None)
@@ -211,7 +207,6 @@ async def shorten(
     request: Request,
     keys: KeyServiceDep,
     links: LinkServiceDep,
-    visits: VisitsDep,
     limits: ApiLimitsDep,
     settings: SettingsDep,
     long_url: Annotated[str, Query(alias="longUrl")],
@@ -227,7 +222,7 @@ async def shorten(
         'Expected authentication to be provided in "apiKey" query param',
     )
     created = await create(
-        request, key, ShortUrlCreation(longUrl=long_url), links, visits, limits, settings
+        request, key, ShortUrlCreation(longUrl=long_url), links, limits, settings
     )
     if output == "txt":
         return PlainTextResponse(created.shortUrl)
@@ -240,12 +235,11 @@ async def get_short_url(
     short_code: str,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     settings: SettingsDep,
     domain: str | None = None,
 ) -> ShortUrl:
     return await counted(
-        await owned_link(links, key, settings, short_code, domain), visits, settings
+        await owned_link(links, key, settings, short_code, domain), links, settings
     )
 
 
@@ -256,14 +250,13 @@ async def edit_short_url(
     body: ShortUrlEdition,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     settings: SettingsDep,
     domain: str | None = None,
 ) -> ShortUrl:
     changes = link_update(body)
     await owned_link(links, key, settings, short_code, domain)  # not-found before the checks
     link = await links.update(key.owner_scope, short_code, changes)
-    return await counted(link, visits, settings)
+    return await counted(link, links, settings)
 
 
 @router.delete("/short-urls/{short_code}", status_code=204)

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Query
 
 from surge.accounts.key_repository import ApiKey
 from surge.data.contracts import MAX_VISITS_LINKS, VisitsQuery
-from surge.links.analytics_client import VisitsClient
 from surge.links.deps import LinkServiceDep
 from surge.links.repository import LinkFilter
 from surge.links.schemas import Timestamp
@@ -21,7 +20,7 @@ from surge.links.service import LinkService
 from surge.platform.config import Settings
 from surge.platform.deps import SettingsDep
 from surge.shlink.adapter import Page, summary, visit
-from surge.shlink.deps import ShlinkKey, VisitsDep
+from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import DOMAIN_NOT_FOUND, TAG_NOT_FOUND, ShlinkRoute, invalid_data
 from surge.shlink.schemas import VisitsList, VisitsOverview, VisitsOverviewBody, VisitsPage
 from surge.shlink.short_urls import Version, owned_link
@@ -59,14 +58,14 @@ VisitsParamsDep = Annotated[VisitsParams, Depends(visits_params)]
 
 
 async def visits_of(
-    visits: VisitsClient, settings: Settings, slugs: dict[int, str], params: VisitsParams
+    links: LinkService, settings: Settings, slugs: dict[int, str], params: VisitsParams
 ) -> VisitsList:
     """One page of the visits of these links (id → slug), newest first."""
     if len(slugs) > MAX_VISITS_LINKS:
         raise invalid_data(
             ["shortCode"], f"Visits of at most {MAX_VISITS_LINKS} short URLs at once."
         )
-    found = await visits.visits(
+    found = await links.visits(
         VisitsQuery(
             link_ids=list(slugs),
             start=params.start,
@@ -93,13 +92,12 @@ async def short_url_visits(
     short_code: str,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     settings: SettingsDep,
     params: VisitsParamsDep,
     domain: str | None = None,
 ) -> VisitsList:
     link = await owned_link(links, key, settings, short_code, domain)
-    return await visits_of(visits, settings, {link.id: link.slug}, params)
+    return await visits_of(links, settings, {link.id: link.slug}, params)
 
 
 @router.get("/tags/{tag}/visits")
@@ -108,14 +106,13 @@ async def tag_visits(
     tag: str,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     settings: SettingsDep,
     params: VisitsParamsDep,
 ) -> VisitsList:
     slugs = await all_links(links, key, LinkFilter(tags=(tag,)))
     if not slugs:
         raise TAG_NOT_FOUND(f'Tag with name "{tag}" could not be found', tag=tag)
-    return await visits_of(visits, settings, slugs, params)
+    return await visits_of(links, settings, slugs, params)
 
 
 @router.get("/domains/{domain}/visits")
@@ -124,7 +121,6 @@ async def domain_visits(
     domain: str,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     settings: SettingsDep,
     params: VisitsParamsDep,
 ) -> VisitsList:
@@ -133,7 +129,7 @@ async def domain_visits(
             f'Domain with authority "{domain}" could not be found', authority=domain
         )
     slugs = await all_links(links, key, LinkFilter())
-    return await visits_of(visits, settings, slugs, params)
+    return await visits_of(links, settings, slugs, params)
 
 
 @router.get("/visits/non-orphan")
@@ -141,12 +137,11 @@ async def non_orphan_visits(
     version: Version,
     key: ShlinkKey,
     links: LinkServiceDep,
-    visits: VisitsDep,
     settings: SettingsDep,
     params: VisitsParamsDep,
 ) -> VisitsList:
     slugs = await all_links(links, key, LinkFilter())
-    return await visits_of(visits, settings, slugs, params)
+    return await visits_of(links, settings, slugs, params)
 
 
 @router.get("/visits/orphan")
@@ -164,10 +159,10 @@ async def orphan_visits(
 
 @router.get("/visits")
 async def visits_overview(
-    version: Version, key: ShlinkKey, links: LinkServiceDep, visits: VisitsDep
+    version: Version, key: ShlinkKey, links: LinkServiceDep
 ) -> VisitsOverview:
     slugs = await all_links(links, key, LinkFilter())
-    counts = await visits.visit_counts(list(slugs))
+    counts = await links.visit_counts(list(slugs))
     humans = sum(c.humans for c in counts.values())
     bots = sum(c.bots for c in counts.values())
     total = summary(None).model_copy(
