@@ -5,7 +5,8 @@ Nothing of OpenTelemetry is imported while tracing is off: the redirect process 
 nothing for it. When on, `configure_from_environment()` (called by `surge serve`) builds one
 tracer provider for the process; the services ask `active()` for it as they build their app,
 engines and clients:
-- inbound: FastAPI instrumentation (api, analytics), the ASGI middleware (redirect);
+- inbound: FastAPI instrumentation (api, analytics); the redirect opens its own lean server
+  spans (trace_gate.py, TraceGate), not the ASGI middleware;
   `/healthz`, `/readyz` and `/metrics` are not traced;
 - outbound: httpx (every service-to-service REST call carries W3C `traceparent`), SQLAlchemy
   (a span per statement), Redis;
