@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from surge.accounts.keys import KeyService
-from surge.accounts.user_repository import UserRepository
 from surge.accounts.users import AccountError, UserService
 from surge.platform.db import SessionMaker
 
@@ -20,11 +19,11 @@ class FirstAdmin:
 
 async def create_first_admin(sessions: SessionMaker, email: str) -> FirstAdmin | None:
     """None when there are users already (or another replica just made the first one)."""
-    async with sessions() as session:
-        if await UserRepository(session).count():
-            return None
+    users = UserService(sessions)
+    if await users.count():
+        return None
     try:
-        made = await UserService(sessions).create(email, is_admin=True)
+        made = await users.create(email, is_admin=True)
     except AccountError:  # the same email, made by a replica starting at the same time
         return None
     key = await KeyService(sessions).create("admin", is_admin=True, user_id=made.user.id)

@@ -8,7 +8,6 @@ import sys
 from datetime import datetime, timedelta
 
 from surge.accounts.keys import KeyService
-from surge.accounts.user_repository import UserRepository
 from surge.accounts.users import AccountError, UserService, normalize_email
 from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
@@ -81,8 +80,10 @@ async def _users(sessions: SessionMaker, args: argparse.Namespace) -> str:
 
 
 async def _user_id(sessions: SessionMaker, email: str) -> int:
-    async with sessions() as session:
-        user = await UserRepository(session).by_email(normalize_email(email))
+    try:
+        user = await UserService(sessions).by_email(email)
+    except AccountError as exc:
+        raise CliError(str(exc)) from exc
     if user is None:
         raise CliError(f"no user {email}")
     return user.id

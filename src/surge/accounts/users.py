@@ -94,6 +94,13 @@ class UserService:
         async with self.sessions() as session:
             return await UserRepository(session).by_id(user_id)
 
+    async def by_email(self, email: str) -> User | None:
+        """The user with this email (in any case, spaces around it ignored); AccountError for
+        what is not an email."""
+        address = normalize_email(email)
+        async with self.sessions() as session:
+            return await UserRepository(session).by_email(address)
+
     async def all(self) -> list[User]:
         async with self.sessions() as session:
             return await UserRepository(session).with_email()

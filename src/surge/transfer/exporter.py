@@ -14,12 +14,11 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from surge.accounts.user_repository import UserRepository
-from surge.accounts.users import AccountError, normalize_email
 from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker
 from surge.transfer.formats import CSV_COLUMNS
+from surge.transfer.owners import owner_named
 from surge.transfer.repository import ExportedLink, TransferRepository
 
 PAGE = 1000
@@ -100,14 +99,7 @@ async def export_links(
 
 
 async def _owner_id(sessions: SessionMaker, email: str) -> int:
-    async with sessions() as session:
-        try:
-            user = await UserRepository(session).by_email(normalize_email(email))
-        except AccountError as exc:
-            raise CliError(f"--owner: {exc}") from exc
-    if user is None:
-        raise CliError(f"--owner: no user {email} (see `surge users list`)")
-    return user.id
+    return (await owner_named(sessions, email)).id
 
 
 async def run_export(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,8 +19,6 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
-from surge.accounts.user_repository import UserRepository
-from surge.accounts.users import AccountError, normalize_email
 from surge.cli_support import CliError, current_sessions
 from surge.links.schemas import LinkCreate
 from surge.links.targets import target_problem
@@ -28,6 +26,7 @@ from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
 from surge.transfer.formats import Candidate, read
+from surge.transfer.owners import owner_named
 from surge.transfer.repository import NewLink, Owner, TransferRepository
 from surge.transfer.sources import decode
 
@@ -145,12 +144,7 @@ async def _owner(sessions: SessionMaker, email: str | None) -> Owner:
                     "`surge users create --email EMAIL --admin`"
                 )
             return owner
-        try:
-            user = await UserRepository(session).by_email(normalize_email(email))
-        except AccountError as exc:
-            raise CliError(f"--owner: {exc}") from exc
-    if user is None:
-        raise CliError(f"--owner: no user {email} (see `surge users list`)")
+    user = await owner_named(sessions, email)
     return Owner(user.id, user.email)
 
 
