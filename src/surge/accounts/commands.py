@@ -7,7 +7,7 @@ import argparse
 import sys
 from datetime import datetime, timedelta
 
-from surge.accounts.keys import KeyService
+from surge.accounts.keys import KeyService, key_lifetime_problem, key_name_problem
 from surge.accounts.users import AccountError, UserService, normalize_email
 from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
@@ -28,10 +28,10 @@ async def _keys(sessions: SessionMaker, args: argparse.Namespace) -> str:
     keys = KeyService(sessions)
     if args.keys_command == "create":
         name, days = args.name, args.expires_in_days
-        if not name.strip() or len(name) > 100 or not name.isprintable():
-            raise CliError("--name must be 1 to 100 printable characters")
-        if days is not None and not 1 <= days <= 3650:
-            raise CliError("--expires-in-days must be 1 to 3650")
+        if problem := key_name_problem(name):
+            raise CliError(f"--name {problem}")
+        if days is not None and (problem := key_lifetime_problem(days)):
+            raise CliError(f"--expires-in-days {problem}")
         user_id = await _user_id(sessions, args.user) if args.user else None
         key = await keys.create(
             name.strip(),

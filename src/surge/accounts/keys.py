@@ -7,6 +7,9 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from surge.accounts.key_repository import ApiKey, KeyRepository, KeyRow, NewKeyRow
 from surge.accounts.user_repository import UserRepository
@@ -17,6 +20,37 @@ KEY_PREFIX = "sk_"
 PREFIX_LENGTH = 8  # "sk_" and five characters of the secret: how lists and logs name a key
 # A key's last use is written at most this often per process: an API call costs no write.
 LAST_USED_EVERY_S = 60.0
+
+# What a key may be called and how long it may live: one rule for the API, the dashboard and
+# the CLI. Printable and not blank (a control character has no place in a name, and PostgreSQL
+# refuses NUL in text).
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+KeyLifetimeDays = Annotated[int, Field(ge=1, le=3650)]
+KEY_NAME_RULE = "1 to 100 printable characters"
+KEY_LIFETIME_RULE = "1 to 3650"
+
+
+def key_name_problem(name: str) -> str | None:
+    """What is wrong with `name` as a key's name, or None."""
+    return _problem(_NAME, name, KEY_NAME_RULE)
+
+
+def key_lifetime_problem(days: int) -> str | None:
+    """What is wrong with `days` as a key's lifetime, or None."""
+    return _problem(_DAYS, days, KEY_LIFETIME_RULE)
+
+
+def _problem(adapter: TypeAdapter[object], value: object, rule: str) -> str | None:
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return f"must be {rule}"
+    return None
+
+
+_NAME: TypeAdapter[object] = TypeAdapter(KeyName)
+_DAYS: TypeAdapter[object] = TypeAdapter(KeyLifetimeDays)
 
 
 @dataclass(slots=True, frozen=True)

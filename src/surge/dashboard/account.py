@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from surge.accounts.deps import KeyServiceDep, UserServiceDep
+from surge.accounts.keys import KeyLifetimeDays, KeyName
 from surge.accounts.users import AccountError
 from surge.dashboard.pages import (
     AdminUser,
@@ -96,8 +97,8 @@ async def key_create(
     request: Request,
     user: SignedIn,
     keys: KeyServiceDep,
-    name: Annotated[str, Form(min_length=1, max_length=100)],
-    expires_in_days: Annotated[int | None, Form(ge=1, le=3650)] = None,
+    name: Annotated[KeyName, Form()],
+    expires_in_days: Annotated[KeyLifetimeDays | None, Form()] = None,
 ) -> Response:
     if not name.strip() or not name.isprintable():
         return render(

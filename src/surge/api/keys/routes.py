@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from surge.accounts.deps import CurrentKey, KeyServiceDep
 from surge.accounts.key_repository import ApiKey
+from surge.accounts.keys import KeyLifetimeDays, KeyName
 from surge.links.schemas import JSON_INTEGER
 from surge.platform.problems import (
     FORBIDDEN,
@@ -34,9 +35,6 @@ router = APIRouter(
 )
 
 
-NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-
-
 class KeyOut(BaseModel):
     id: int
     name: str
@@ -55,14 +53,12 @@ class KeyOut(BaseModel):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Printable, not blank (a control character has no place in a name, and PostgreSQL
-    # refuses NUL in text).
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
+    name: KeyName
     admin: StrictBool = False  # 0 is not `false`
     expires_in_days: (
         Annotated[
-            int,
-            Field(ge=1, le=3650, description="The key stops working after this many days."),
+            KeyLifetimeDays,
+            Field(description="The key stops working after this many days."),
             JSON_INTEGER,
         ]
         | None
