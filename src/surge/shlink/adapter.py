@@ -68,6 +68,12 @@ class Page:
 # --- responses ---------------------------------------------------------------------------------
 
 
+def is_our_domain(domain: str | None, public_host: str) -> bool:
+    """Surge has one domain, the short domain, which Shlink clients may also call "default";
+    no domain given means it too."""
+    return not domain or domain.lower() in (public_host, "default")
+
+
 def summary(counts: VisitCounts | None) -> VisitsSummary:
     humans, bots = (counts.humans, counts.bots) if counts else (0, 0)
     return VisitsSummary(total=humans + bots, nonBots=humans, bots=bots)

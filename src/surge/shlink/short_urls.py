@@ -21,7 +21,7 @@ from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.deps import SettingsDep
 from surge.platform.problems import NOT_FOUND, SLUG_TAKEN, ProblemError
-from surge.shlink.adapter import Page, link_create, link_update, short_url
+from surge.shlink.adapter import Page, is_our_domain, link_create, link_update, short_url
 from surge.shlink.deps import ShlinkKey, authenticate
 from surge.shlink.errors import (
     NON_UNIQUE_SLUG,
@@ -59,7 +59,7 @@ OrderBy = Literal[
 
 def check_domain(settings: Settings, domain: str | None, short_code: str = "") -> None:
     """Surge has one domain, the short domain: any other names no short URL."""
-    if domain and domain.lower() not in (settings.public_host, "default"):
+    if not is_our_domain(domain, settings.public_host):
         raise SHORT_URL_NOT_FOUND(
             f'No URL found with short code "{short_code}" for domain "{domain}"',
             shortCode=short_code,
@@ -168,7 +168,7 @@ async def create(
     limits: ApiLimits,
     settings: Settings,
 ) -> ShortUrl:
-    if body.domain and body.domain.lower() != settings.public_host:
+    if not is_our_domain(body.domain, settings.public_host):
         raise invalid_data(["domain"], f"domain: Surge serves only {settings.public_host}")
     wanted = link_create(body)
     if body.findIfExists:

@@ -19,7 +19,7 @@ from surge.links.schemas import Timestamp
 from surge.links.service import LinkService
 from surge.platform.config import Settings
 from surge.platform.deps import SettingsDep
-from surge.shlink.adapter import Page, summary, visit
+from surge.shlink.adapter import Page, is_our_domain, summary, visit
 from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import DOMAIN_NOT_FOUND, TAG_NOT_FOUND, ShlinkRoute, invalid_data
 from surge.shlink.schemas import VisitsList, VisitsOverview, VisitsOverviewBody, VisitsPage
@@ -124,7 +124,7 @@ async def domain_visits(
     settings: SettingsDep,
     params: VisitsParamsDep,
 ) -> VisitsList:
-    if domain.lower() not in ("default", settings.public_host):
+    if not is_our_domain(domain, settings.public_host):
         raise DOMAIN_NOT_FOUND(
             f'Domain with authority "{domain}" could not be found', authority=domain
         )
