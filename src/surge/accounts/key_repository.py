@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from surge.accounts.user_repository import owner_scope
 from surge.data.tables import api_keys, users
 
 
@@ -25,7 +26,7 @@ class ApiKey:
     @property
     def owner_scope(self) -> int | None:
         """Whose links this key sees: its owner's, or (an admin key) everyone's."""
-        return None if self.is_admin else self.user_id
+        return owner_scope(self.user_id, self.is_admin)
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,6 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from surge.data.tables import users
 
 
+def owner_scope(user_id: int, is_admin: bool) -> int | None:
+    """Whose links an account (a user, or a key acting as its user) sees and changes: its own;
+    an admin's, everyone's (None: no owner filter)."""
+    return None if is_admin else user_id
+
+
 @dataclass(slots=True, frozen=True)
 class User:
     id: int
@@ -19,6 +25,10 @@ class User:
     is_admin: bool
     created_at: datetime
     disabled_at: datetime | None
+
+    @property
+    def owner_scope(self) -> int | None:
+        return owner_scope(self.id, self.is_admin)
 
     @property
     def active(self) -> bool:

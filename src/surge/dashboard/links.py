@@ -30,11 +30,6 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 SlugPath = Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
-def scope(user: User) -> int | None:
-    """Whose links a user's pages show and open: their own; an admin opens anyone's."""
-    return None if user.is_admin else user.id
-
-
 @router.get("/")
 async def home() -> Response:
     return see_other("/app/links")
@@ -112,7 +107,7 @@ async def link_create(request: Request, user: SignedIn, links: LinkServiceDep) -
 async def link_edit(
     request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
 ) -> Response:
-    link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+    link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
     values = {
         "url": link.url,
         "tags": " ".join(link.tags),
@@ -131,11 +126,11 @@ async def link_update(
     body = _form_values(form)
     body.pop("slug", None)
     try:
-        await links.update(scope(user), slug, LinkUpdate.model_validate(body))
+        await links.update(user.owner_scope, slug, LinkUpdate.model_validate(body))
     except (ValidationError, ProblemError) as exc:
         if isinstance(exc, ProblemError) and exc.status == 404:
             raise
-        link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+        link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
         return render(
             request, "link_form.html", user, 422, link=link, values=form, errors=_errors(exc)
         )
@@ -146,13 +141,13 @@ async def link_update(
 async def link_delete_confirm(
     request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
 ) -> Response:
-    link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+    link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
     return render(request, "confirm_delete.html", user, link=link)
 
 
 @router.post("/links/{slug}/delete", dependencies=[CheckedForm])
 async def link_delete(slug: str, user: SignedIn, links: LinkServiceDep) -> Response:
-    await links.delete(scope(user), slug)
+    await links.delete(user.owner_scope, slug)
     return see_other("/app/links")
 
 
@@ -175,7 +170,7 @@ async def _stats(
     end: date | None,
 ) -> LinkStats:
     begin, until = _range(start, end)
-    return await links.stats(scope(user), slug, start=begin, end=until, interval=interval)
+    return await links.stats(user.owner_scope, slug, start=begin, end=until, interval=interval)
 
 
 @router.get("/links/{slug}")
@@ -189,7 +184,7 @@ async def link_page(
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> Response:
-    link = LinkOut.of(await links.get(scope(user), slug), settings.public_url)
+    link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
     stats, problem, unavailable = None, None, False
     try:
         stats = await _stats(links, user, slug, interval, start, end)
@@ -238,7 +233,7 @@ async def link_qr(
 ) -> Response:
     if kind not in ("svg", "png"):
         return Response(status_code=404)
-    link = await links.get(scope(user), slug)
+    link = await links.get(user.owner_scope, slug)
     qr = segno.make(f"{settings.public_url}/{link.slug}", error="m")
     out = io.BytesIO()
     qr.save(out, kind=kind, scale=8 if kind == "png" else 6, border=2)
