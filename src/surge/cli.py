@@ -102,19 +102,12 @@ def accounts_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
 # How long in-flight requests and the click flush may take after SIGTERM (the Kubernetes grace
 # periods in deploy/k8s are sized from it).
 GRACEFUL_SHUTDOWN_S = 20
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def _check_before_serving(settings: Settings, service: str, host: str) -> None:
     """Refuse, in one line, what would run insecurely or fail later with a worse message."""
-    exposed = not settings.is_sqlite or host not in LOOPBACK_HOSTS
-    defaults = settings.default_secrets()
-    if exposed and defaults:
-        where = "a non-SQLite database" if not settings.is_sqlite else f"--host {host}"
-        raise CliError(
-            f"{' and '.join(defaults)} still hold their published defaults; with {where} "
-            "set them (or their _FILE variants) to secrets of your own"
-        )
+    if problem := settings.unsafe_secrets(host):
+        raise CliError(problem)
     if service != "redirect" and not settings.migrates_on_start:
         asyncio.run(_require_current_schema(settings))
 

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ServiceName = Literal["all", "api", "redirect", "analytics"]
 DEFAULT_INTERNAL_TOKEN = "dev-internal-token"
 DEFAULT_VISITOR_SALT = "change-me-visitor-salt"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # Secrets that may also come from a file (Docker and Kubernetes secrets): SURGE_<NAME>_FILE.
 SECRET_FILES = ("internal_token", "visitor_salt_secret", "database_url", "redis_url")
 
@@ -136,6 +137,18 @@ class Settings(BaseSettings):
         if self.visitor_salt_secret == DEFAULT_VISITOR_SALT:
             found.append("SURGE_VISITOR_SALT_SECRET")
         return found
+
+    def unsafe_secrets(self, host: str) -> str | None:
+        """Why serving on `host` with these settings would be unsafe, or None: a published
+        default secret is accepted only with SQLite on a loopback address."""
+        defaults = self.default_secrets()
+        if not defaults or (self.is_sqlite and host in LOOPBACK_HOSTS):
+            return None
+        where = "a non-SQLite database" if not self.is_sqlite else f"--host {host}"
+        return (
+            f"{' and '.join(defaults)} still hold their published defaults; with {where} "
+            "set them (or their _FILE variants) to secrets of your own"
+        )
 
     @field_validator("redirect_urls", mode="before")
     @classmethod
