@@ -1,5 +1,6 @@
 """The api's rate limits: per client IP on every API request, per key once authenticated,
-failed authentications per IP, and the optional links-per-day quota per key. Each check adds
+failed authentications per IP, the optional links-per-day quota per key, and failed sign-ins
+to the dashboard per address and per email. Each check adds
 its `RateLimit-*` headers to the answer; a spent budget is a 429 with `Retry-After`."""
 
 from __future__ import annotations
@@ -25,6 +26,22 @@ class ApiLimits:
             if settings.links_per_key_per_day
             else None
         )
+        self.sign_in = limits.limit("sign_in", settings.rate_limit_sign_in)
+
+    def _sign_in_identities(self, request: Request, email: str) -> tuple[str, str]:
+        return f"ip:{client_ip(request.scope, self.ip_header)}", f"email:{email.lower()}"
+
+    async def sign_in_refused(self, request: Request, email: str) -> bool:
+        """Whether this address or this email failed to sign in too often (nothing spent)."""
+        if self.sign_in is None:
+            return False
+        who = self._sign_in_identities(request, email)
+        return any([not (await self.sign_in.peek(identity)).allowed for identity in who])
+
+    async def sign_in_failed(self, request: Request, email: str) -> None:
+        if self.sign_in is not None:
+            for identity in self._sign_in_identities(request, email):
+                await self.sign_in.hit(identity)
 
     async def before_auth(self, request: Request) -> str:
         """Spend the client IP's budget; refuse an IP that failed authentication too often."""

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from surge.accounts.deps import KeyServiceDep, UserServiceDep
+from surge.accounts.deps import ApiLimitsDep, KeyServiceDep, UserServiceDep
 from surge.accounts.keys import KeyLifetimeDays, KeyName
 from surge.accounts.users import AccountError
 from surge.dashboard.pages import (
@@ -19,9 +19,6 @@ from surge.dashboard.pages import (
     see_other,
 )
 from surge.dashboard.sessions import sign_in, sign_out
-from surge.platform.deps import SettingsDep
-from surge.platform.http import client_ip
-from surge.platform.rate_limits import Limit
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -42,15 +39,12 @@ async def sign_in_form(request: Request, next: str | None = None) -> Response:
 async def sign_in_submit(
     request: Request,
     users: UserServiceDep,
-    settings: SettingsDep,
+    limits: ApiLimitsDep,
     email: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2048)] = "/app/links",
 ) -> Response:
-    limit: Limit | None = request.app.state.sign_in_limit
-    ip = client_ip(request.scope, (settings.client_ip_header or "").encode())
-    who = (f"ip:{ip}", f"email:{email.lower()}")
-    if limit is not None and any([not (await limit.peek(identity)).allowed for identity in who]):
+    if await limits.sign_in_refused(request, email):
         return render(
             request,
             "sign_in.html",
@@ -62,9 +56,7 @@ async def sign_in_submit(
         )
     user = await users.sign_in(email, password)
     if user is None:
-        if limit is not None:
-            for identity in who:
-                await limit.hit(identity)
+        await limits.sign_in_failed(request, email)
         return render(
             request,
             "sign_in.html",

@@ -112,7 +112,6 @@ class ApiService:
             breaker=await self.breakers.get("redis", redis_unavailable) if data.redis else None,
         )
         self.app.state.api_limits = ApiLimits(settings, limits)
-        self.app.state.sign_in_limit = limits.limit("sign_in", settings.rate_limit_sign_in)
         self.users = self.app.state.user_service = UserService(data.sessions)
         if settings.bootstrap_admin_key:
             admin = await create_first_admin(data.sessions, settings.bootstrap_admin_email)
