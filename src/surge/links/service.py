@@ -52,6 +52,20 @@ def validation_problem(field: str, message: str) -> ProblemError:
     )
 
 
+def with_imported_counts(
+    counts: dict[int, VisitCounts], imported: dict[int, tuple[int, int]]
+) -> dict[int, VisitCounts]:
+    """Analytics' all-time counts per link plus the (humans, bots) each link brought from
+    another shortener (`surge import`): the one rule every count of a link's visits follows
+    (stats add it in `with_imported_clicks`)."""
+    for link_id, (humans, bots) in imported.items():
+        counted = counts.get(link_id) or VisitCounts(link_id=link_id, humans=0, bots=0)
+        counts[link_id] = VisitCounts(
+            link_id=link_id, humans=counted.humans + humans, bots=counted.bots + bots
+        )
+    return counts
+
+
 def encode_cursor(link_id: int) -> str:
     """A page's next cursor: the id below which the next page starts (ids are not secret)."""
     return str(link_id)
@@ -207,12 +221,7 @@ class LinkService:
             return counts
         async with self.sessions() as session:
             imported = await LinkRepository(session).imported_counts(link_ids)
-        for link_id, (humans, bots) in imported.items():
-            counted = counts.get(link_id) or VisitCounts(link_id=link_id, humans=0, bots=0)
-            counts[link_id] = VisitCounts(
-                link_id=link_id, humans=counted.humans + humans, bots=counted.bots + bots
-            )
-        return counts
+        return with_imported_counts(counts, imported)
 
     async def visits(self, query: VisitsQuery) -> VisitsPage:
         """One page of the raw visits of these links, newest first (imported clicks have no

@@ -8,13 +8,16 @@ import csv
 import json
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from surge.analytics.service import ClickService
 from surge.cli_support import CliError, current_sessions
+from surge.links.service import with_imported_counts
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker
 from surge.transfer.formats import CSV_COLUMNS
@@ -36,8 +39,19 @@ async def exported_links(
             )
         if not page:
             return
+        # Click counts from analytics' own service (its rollups), the imported baseline added
+        # by the rule every count of visits follows.
+        found = await ClickService(sessions).visit_counts([link.id for link in page])
+        counts = with_imported_counts(
+            {c.link_id: c for c in found.items},
+            {link.id: (link.imported_clicks, link.imported_bot_clicks) for link in page},
+        )
         for link in page:
-            yield link
+            counted = counts.get(link.id)
+            if counted is None:
+                yield link
+            else:
+                yield replace(link, clicks=counted.humans, bot_clicks=counted.bots)
 
 
 def _time(moment: datetime | None) -> str:

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from surge.data.tables import hourly_clicks, link_tags, links, users
+from surge.data.tables import link_tags, links, users
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,6 +35,7 @@ class Owner:
 
 @dataclass(slots=True, frozen=True)
 class ExportedLink:
+    id: int
     slug: str
     url: str
     redirect_type: int
@@ -42,9 +43,11 @@ class ExportedLink:
     max_clicks: int | None
     tags: tuple[str, ...]
     created_at: datetime
-    clicks: int  # human clicks, all time, the imported baseline included
-    bot_clicks: int
     owner: str | None
+    imported_clicks: int  # what the link brought from another shortener
+    imported_bot_clicks: int
+    clicks: int = 0  # human clicks, all time, the imported baseline included
+    bot_clicks: int = 0
 
 
 class TransferRepository:
@@ -132,17 +135,9 @@ class TransferRepository:
             .order_by(link_tags.c.tag)
         ):
             tags[link_id].append(tag)
-        counted: dict[tuple[int, bool], int] = {}
-        for link_id, is_bot, n in await self.session.execute(
-            select(
-                hourly_clicks.c.link_id, hourly_clicks.c.is_bot, func.sum(hourly_clicks.c.clicks)
-            )
-            .where(hourly_clicks.c.link_id.in_(ids))
-            .group_by(hourly_clicks.c.link_id, hourly_clicks.c.is_bot)
-        ):
-            counted[(link_id, bool(is_bot))] = int(n)
         found = [
             ExportedLink(
+                id=row.id,
                 slug=row.slug,
                 url=row.url,
                 redirect_type=row.redirect_type,
@@ -150,9 +145,9 @@ class TransferRepository:
                 max_clicks=row.max_clicks,
                 tags=tuple(tags[row.id]),
                 created_at=row.created_at,
-                clicks=counted.get((row.id, False), 0) + (row.imported_clicks or 0),
-                bot_clicks=counted.get((row.id, True), 0) + (row.imported_bot_clicks or 0),
                 owner=row.email,
+                imported_clicks=row.imported_clicks or 0,
+                imported_bot_clicks=row.imported_bot_clicks or 0,
             )
             for row in rows
         ]
