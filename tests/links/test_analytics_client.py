@@ -1,5 +1,5 @@
-"""The api's analytics client: a validated LinkStats, analytics' range problems passed on as
-they came, and everything else a 503 the client can retry."""
+"""The link service's analytics client: a validated LinkStats, analytics' range problems
+passed on as they came, and everything else a 503 the client can retry."""
 
 from __future__ import annotations
 
