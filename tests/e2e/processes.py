@@ -77,7 +77,9 @@ class Server:
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
-    def wait_ready(self, timeout_s: float = 30.0, path: str = "/readyz") -> None:
+    def wait_ready(self, timeout_s: float = 60.0, path: str = "/readyz") -> None:
+        """Until /readyz answers 200. The deadline only turns a hang into a failure: on a
+        machine short of CPU two workers' start once took over 30 s."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
