@@ -44,3 +44,12 @@ async def test_calls_are_503_problems_with_retry_after(
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
     assert ready.json()["checks"]["database"].startswith("unreachable")
+
+
+async def test_shlinks_health_fails_with_the_database(
+    api_without_database: httpx.AsyncClient,
+) -> None:
+    health = await api_without_database.get("/rest/health")
+    assert health.status_code == 503
+    assert health.headers["content-type"] == "application/health+json"
+    assert health.json()["status"] == "fail"

@@ -130,10 +130,6 @@ class LinkRepository:
                 text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
             )
 
-    async def ping(self) -> None:
-        """One round trip to the database; raises when it does not answer."""
-        await self.session.execute(text("SELECT 1"))
-
     async def imported_counts(self, link_ids: list[int]) -> dict[int, tuple[int, int]]:
         """(humans, bots) each of `link_ids` brought from another shortener, if it did."""
         rows = await self.session.execute(

@@ -228,15 +228,6 @@ class LinkService:
         dates, so none is listed)."""
         return await self.analytics.visits(query)
 
-    async def database_answers(self) -> bool:
-        """Whether the links' database answers now: any failure to reach it is a no."""
-        try:
-            async with self.sessions() as session:
-                await LinkRepository(session).ping()
-        except Exception:  # a health probe: every way of not answering is "no", never a 500
-            return False
-        return True
-
     async def resolve(self, slug: str) -> ResolvedLink:
         """For the redirect service: where a slug goes, whoever owns it."""
         async with self.sessions() as session:

@@ -98,6 +98,7 @@ def service_app(
     """`engine` gives the started service's engine (readiness asks for it per request)."""
     app = FastAPI(version=__version__, **options)
     app.state.settings = settings
+    app.state.database_check = lambda: database_check(engine())
     install_problem_handlers(app)
     # By class, so the handler answers (ExceptionMiddleware) instead of the server-error layer,
     # which would answer and then re-raise: a traceback per request while the database is away.
@@ -107,7 +108,7 @@ def service_app(
     for router in routers:
         app.include_router(router)
     app.router.routes.extend(
-        health_routes(lambda: [database_check(engine()), breakers_check(breakers)])
+        health_routes(lambda: [app.state.database_check(), breakers_check(breakers)])
     )
     app.router.routes.append(
         Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

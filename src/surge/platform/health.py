@@ -30,6 +30,13 @@ def database_check(engine: AsyncEngine) -> ReadinessCheck:
     return check
 
 
+async def database_ok(request: Request) -> bool:
+    """Whether the database of the service serving `request` answers and is current: the
+    `database` line of its /readyz (service_app keeps that check in the app's state)."""
+    check: ReadinessCheck = request.app.state.database_check()
+    return (await check())["database"] == "ok"
+
+
 def breakers_check(breakers: Breakers) -> ReadinessCheck:
     """An open breaker: degraded (this process answers, without that dependency)."""
 
