@@ -87,7 +87,7 @@ class LinkRepository:
         if owner_id is not None:
             query = query.where(links.c.owner_id == owner_id)
         row = (await self.session.execute(query)).first()
-        return (await self._with_tags([row]))[0] if row else None
+        return (await self.with_tags([row]))[0] if row else None
 
     async def page(
         self,
@@ -112,7 +112,7 @@ class LinkRepository:
             query = query.where(search_clause(q))
             await self._plan_for_each_term()
         rows = (await self.session.execute(query)).all()
-        return await self._with_tags(rows)
+        return await self.with_tags(rows)
 
     async def _plan_for_each_term(self) -> None:
         """Have PostgreSQL plan the next statements of this transaction for their parameters.
@@ -158,7 +158,7 @@ class LinkRepository:
 
     async def _by_id(self, link_id: int) -> Link | None:
         row = (await self.session.execute(select(links).where(links.c.id == link_id))).first()
-        return (await self._with_tags([row]))[0] if row else None
+        return (await self.with_tags([row]))[0] if row else None
 
     async def _set_tags(self, link_id: int, tags: Iterable[str]) -> None:
         await self.session.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
@@ -168,7 +168,8 @@ class LinkRepository:
                 insert(link_tags), [{"link_id": link_id, "tag": t} for t in unique]
             )
 
-    async def _with_tags(self, rows: Sequence[Any]) -> list[Link]:
+    async def with_tags(self, rows: Sequence[Any]) -> list[Link]:
+        """Rows of `links` (with any more columns) as Links, their tags read in one query."""
         ids = [row.id for row in rows]
         tags: dict[int, list[str]] = {i: [] for i in ids}
         if ids:
@@ -275,7 +276,7 @@ class LinkQueries:
         if not ids:
             return []
         rows = (await self.session.execute(select(links).where(links.c.id.in_(ids)))).all()
-        found = {link.id: link for link in await LinkRepository(self.session)._with_tags(rows)}
+        found = {link.id: link for link in await LinkRepository(self.session).with_tags(rows)}
         return [found[i] for i in ids if i in found]
 
     async def newest_to(self, owner_id: int, url: str) -> list[Link]:
@@ -287,7 +288,7 @@ class LinkQueries:
                 .order_by(links.c.id.desc())
             )
         ).all()
-        return await LinkRepository(self.session)._with_tags(rows)
+        return await LinkRepository(self.session).with_tags(rows)
 
     async def tagged(self, owner_id: int | None) -> list[tuple[str, int]]:
         """(tag, link id) of every tag on the owner's links (None: everyone's), by tag."""

@@ -34,52 +34,55 @@ async def exported_links(
     after = 0
     while True:
         async with sessions() as session:
-            after, page = await TransferRepository(session).export_page(
+            page = await TransferRepository(session).export_page(
                 owner_id, after_id=after, limit=PAGE
             )
         if not page:
             return
+        after = page[-1].link.id
         # Click counts from analytics' own service (its rollups), the imported baseline added
         # by the rule every count of visits follows.
-        found = await ClickService(sessions).visit_counts([link.id for link in page])
+        links = [exported.link for exported in page]
+        found = await ClickService(sessions).visit_counts([link.id for link in links])
         counts = with_imported_counts(
             {c.link_id: c for c in found.items},
-            {link.id: (link.imported_clicks, link.imported_bot_clicks) for link in page},
+            {link.id: (link.imported_clicks, link.imported_bot_clicks) for link in links},
         )
-        for link in page:
-            counted = counts.get(link.id)
-            if counted is None:
-                yield link
-            else:
-                yield replace(link, clicks=counted.humans, bot_clicks=counted.bots)
+        for exported in page:
+            counted = counts.get(exported.link.id)
+            if counted is not None:
+                exported = replace(exported, clicks=counted.humans, bot_clicks=counted.bots)
+            yield exported
 
 
 def _time(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
-def as_row(link: ExportedLink) -> dict[str, Any]:
+def as_row(exported: ExportedLink) -> dict[str, Any]:
+    link, values = exported.link, exported.link.values
     return {
         "slug": link.slug,
-        "url": link.url,
-        "redirect_type": link.redirect_type,
-        "expires_at": _time(link.expires_at),
-        "max_clicks": "" if link.max_clicks is None else link.max_clicks,
-        "tags": "|".join(link.tags),  # tags never hold "|" (TAG_PATTERN)
+        "url": values.url,
+        "redirect_type": values.redirect_type,
+        "expires_at": _time(values.expires_at),
+        "max_clicks": "" if values.max_clicks is None else values.max_clicks,
+        "tags": "|".join(values.tags),  # tags never hold "|" (TAG_PATTERN)
         "created_at": _time(link.created_at),
-        "clicks": link.clicks,
-        "bot_clicks": link.bot_clicks,
-        "owner": link.owner or "",
+        "clicks": exported.clicks,
+        "bot_clicks": exported.bot_clicks,
+        "owner": exported.owner or "",
     }
 
 
-def as_json(link: ExportedLink) -> dict[str, Any]:
+def as_json(exported: ExportedLink) -> dict[str, Any]:
+    values = exported.link.values
     return {
-        **as_row(link),
-        "expires_at": _time(link.expires_at) or None,
-        "max_clicks": link.max_clicks,
-        "tags": list(link.tags),
-        "owner": link.owner,
+        **as_row(exported),
+        "expires_at": _time(values.expires_at) or None,
+        "max_clicks": values.max_clicks,
+        "tags": list(values.tags),
+        "owner": exported.owner,
     }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import link_tags, links, users
+from surge.links.repository import Link, LinkRepository
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,17 +36,8 @@ class Owner:
 
 @dataclass(slots=True, frozen=True)
 class ExportedLink:
-    id: int
-    slug: str
-    url: str
-    redirect_type: int
-    expires_at: datetime | None
-    max_clicks: int | None
-    tags: tuple[str, ...]
-    created_at: datetime
-    owner: str | None
-    imported_clicks: int  # what the link brought from another shortener
-    imported_bot_clicks: int
+    link: Link
+    owner: str | None  # the owner's email
     clicks: int = 0  # human clicks, all time, the imported baseline included
     bot_clicks: int = 0
 
@@ -113,8 +105,8 @@ class TransferRepository:
 
     async def export_page(
         self, owner_id: int | None, *, after_id: int, limit: int
-    ) -> tuple[int, list[ExportedLink]]:
-        """Up to `limit` links with ids above `after_id`, oldest first, and the last id read."""
+    ) -> list[ExportedLink]:
+        """Up to `limit` links with ids above `after_id`, oldest first."""
         query = (
             select(links, users.c.email)
             .join(users, users.c.id == links.c.owner_id)
@@ -125,30 +117,5 @@ class TransferRepository:
         if owner_id is not None:
             query = query.where(links.c.owner_id == owner_id)
         rows = (await self.session.execute(query)).all()
-        if not rows:
-            return after_id, []
-        ids = [row.id for row in rows]
-        tags: dict[int, list[str]] = {i: [] for i in ids}
-        for link_id, tag in await self.session.execute(
-            select(link_tags.c.link_id, link_tags.c.tag)
-            .where(link_tags.c.link_id.in_(ids))
-            .order_by(link_tags.c.tag)
-        ):
-            tags[link_id].append(tag)
-        found = [
-            ExportedLink(
-                id=row.id,
-                slug=row.slug,
-                url=row.url,
-                redirect_type=row.redirect_type,
-                expires_at=row.expires_at,
-                max_clicks=row.max_clicks,
-                tags=tuple(tags[row.id]),
-                created_at=row.created_at,
-                owner=row.email,
-                imported_clicks=row.imported_clicks or 0,
-                imported_bot_clicks=row.imported_bot_clicks or 0,
-            )
-            for row in rows
-        ]
-        return int(ids[-1]), found
+        found = await LinkRepository(self.session).with_tags(rows)
+        return [ExportedLink(link, row.email) for link, row in zip(found, rows, strict=True)]
