@@ -50,7 +50,6 @@ class Admission:
         self.max_in_flight = 512
         self.max_api = 128
         self.api_lag_s = 0.25
-        self.lag_s = 0.0  # the last measurement
         self._recent_lags: deque[float] = deque(maxlen=LAG_WINDOW)
         self._watching: asyncio.Task[None] | None = None
         self._watchers = 0
@@ -60,6 +59,11 @@ class Admission:
         self.max_in_flight = settings.max_in_flight
         self.max_api = settings.api_in_flight_limit
         self.api_lag_s = settings.shed_lag_ms / 1000
+
+    @property
+    def lag_s(self) -> float:
+        """The last measurement (0 before the first)."""
+        return self._recent_lags[-1] if self._recent_lags else 0.0
 
     @property
     def sustained_lag_s(self) -> float:
@@ -87,15 +91,13 @@ class Admission:
             self._watching.cancel()
             await asyncio.gather(self._watching, return_exceptions=True)
             self._watching = None
-        self.lag_s = 0.0
         self._recent_lags.clear()
 
     async def _measure_lag(self) -> None:
         while True:
             due = time.monotonic() + LAG_EVERY_S
             await asyncio.sleep(LAG_EVERY_S)
-            self.lag_s = max(0.0, time.monotonic() - due)
-            self._recent_lags.append(self.lag_s)
+            self._recent_lags.append(max(0.0, time.monotonic() - due))
 
     def _publish(self) -> None:
         IN_FLIGHT.set(self.in_flight)
