@@ -16,8 +16,7 @@ from surge.data.tables import links
 from surge.links.repository import LinkRepository
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker
-from surge.transfer.exporter import export_links
-from surge.transfer.importer import import_links
+from surge.transfer.service import TransferService
 from tests.services import truncate_all
 
 SHLINK = """createdAt,domain,shortCode,shortUrl,longUrl,title,tags,visits
@@ -50,7 +49,7 @@ async def slugs_in(sessions: SessionMaker) -> dict[str, tuple[str, ...]]:
 async def test_an_import_keeps_links_whole_and_reports_every_bad_row(
     sessions: SessionMaker, settings: Settings, admin: str
 ) -> None:
-    summary = await import_links(sessions, settings, "shlink", SHLINK)
+    summary = await TransferService(sessions, settings).import_links("shlink", SHLINK)
     assert summary.owner.email == admin
     assert summary.owner_defaulted
     assert summary.imported == 2
@@ -80,9 +79,9 @@ async def test_an_import_keeps_links_whole_and_reports_every_bad_row(
 async def test_running_an_import_twice_changes_nothing(
     sessions: SessionMaker, settings: Settings, admin: str
 ) -> None:
-    await import_links(sessions, settings, "shlink", SHLINK)
+    await TransferService(sessions, settings).import_links("shlink", SHLINK)
     before = await slugs_in(sessions)
-    again = await import_links(sessions, settings, "shlink", SHLINK)
+    again = await TransferService(sessions, settings).import_links("shlink", SHLINK)
     assert again.imported == 0
     assert again.skipped == [
         ("line 2", "already present"),
@@ -96,10 +95,10 @@ async def test_running_an_import_twice_changes_nothing(
 async def test_a_slug_taken_here_by_another_target_is_refused_not_overwritten(
     sessions: SessionMaker, settings: Settings, admin: str
 ) -> None:
-    await import_links(
-        sessions, settings, "yourls", "launch,https://mine.example/,t,2023-01-01 00:00:00,::1,0\n"
+    await TransferService(sessions, settings).import_links(
+        "yourls", "launch,https://mine.example/,t,2023-01-01 00:00:00,::1,0\n"
     )
-    summary = await import_links(sessions, settings, "shlink", SHLINK)
+    summary = await TransferService(sessions, settings).import_links("shlink", SHLINK)
     assert ("line 2", "slug 'launch' is taken here by a link to another URL") in summary.rejected
     assert (await slugs_in(sessions))["launch"] == "https://mine.example/"
 
@@ -108,12 +107,14 @@ async def test_owner_must_exist_and_defaults_to_an_admin(
     sessions: SessionMaker, settings: Settings
 ) -> None:
     with pytest.raises(CliError, match="no admin user"):
-        await import_links(sessions, settings, "shlink", SHLINK)
+        await TransferService(sessions, settings).import_links("shlink", SHLINK)
     await UserService(sessions).create("ada@example.com", password="p" * 12)
     with pytest.raises(CliError, match=r"no user nobody@example\.com"):
-        await import_links(sessions, settings, "shlink", SHLINK, owner_email="nobody@example.com")
-    summary = await import_links(
-        sessions, settings, "shlink", SHLINK, owner_email="ADA@example.com"
+        await TransferService(sessions, settings).import_links(
+            "shlink", SHLINK, owner_email="nobody@example.com"
+        )
+    summary = await TransferService(sessions, settings).import_links(
+        "shlink", SHLINK, owner_email="ADA@example.com"
     )
     assert (summary.owner.email, summary.owner_defaulted) == ("ada@example.com", False)
     assert summary.lines()[0] == "imported 2 of 7 links, owned by ada@example.com"
@@ -128,10 +129,10 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_links(
         "2024-01-01T00:00:00+00:00,12,3,\n"
         "two,https://example.com/2?q=a%2Cb&x=1,302,,,,2024-02-01T10:00:00+00:00,0,0,\n"
     )
-    first = await import_links(sessions, settings, "csv", csv_in)
+    first = await TransferService(sessions, settings).import_links("csv", csv_in)
     assert first.imported == 2
     out = io.StringIO()
-    assert await export_links(sessions, out, "csv") == 2
+    assert await TransferService(sessions, settings).export_links(out, "csv") == 2
     exported = out.getvalue()
     assert exported.splitlines()[1] == (
         "one,https://example.com/1,301,2030-01-01T00:00:00+00:00,100,a|b,"
@@ -143,7 +144,7 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_links(
         before = [await repo.by_slug(s) for s in ("one", "two")]
     await truncate_all(settings.database_url)
     await UserService(sessions).create("new-admin@example.com", password="p" * 12, is_admin=True)
-    again = await import_links(sessions, settings, "csv", exported)
+    again = await TransferService(sessions, settings).import_links("csv", exported)
     assert (again.imported, again.rejected) == (2, [])
     async with sessions() as session:
         repo = LinkRepository(session)
@@ -153,24 +154,27 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_links(
         assert new is not None
         assert (new.slug, new.values, new.created_at) == (old.slug, old.values, old.created_at)
     moved = io.StringIO()
-    await export_links(sessions, moved, "csv")
+    await TransferService(sessions, settings).export_links(moved, "csv")
     assert moved.getvalue() == exported.replace(admin, "new-admin@example.com")
 
 
 async def test_export_as_json_and_for_one_owner(
     sessions: SessionMaker, settings: Settings, admin: str
 ) -> None:
-    await import_links(sessions, settings, "shlink", SHLINK)
+    await TransferService(sessions, settings).import_links("shlink", SHLINK)
     await UserService(sessions).create("ada@example.com", password="p" * 12)
-    await import_links(
-        sessions,
-        settings,
+    await TransferService(sessions, settings).import_links(
         "kutt",
         "address,target,visit_count,created_at\nk1,https://example.org/k,5,2024-01-01\n",
         owner_email="ada@example.com",
     )
     out = io.StringIO()
-    assert await export_links(sessions, out, "json", owner_email="ada@example.com") == 1
+    assert (
+        await TransferService(sessions, settings).export_links(
+            out, "json", owner_email="ada@example.com"
+        )
+        == 1
+    )
     assert json.loads(out.getvalue()) == {
         "links": [
             {
@@ -188,4 +192,6 @@ async def test_export_as_json_and_for_one_owner(
         ]
     }
     with pytest.raises(CliError, match="no user"):
-        await export_links(sessions, io.StringIO(), "csv", owner_email="who@example.com")
+        await TransferService(sessions, settings).export_links(
+            io.StringIO(), "csv", owner_email="who@example.com"
+        )

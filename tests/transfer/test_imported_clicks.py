@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from surge.accounts.users import UserService
-from surge.transfer.importer import import_links
+from surge.transfer.service import TransferService
 from tests.conftest import Surge
 from tests.helpers import BROWSER_UA
 
@@ -28,7 +28,9 @@ async def test_stats_add_the_imported_count_and_limits_count_it(
         f"moved,https://example.com/moved,302,,,,{created.isoformat()},100,4,\n"
         f"spent,https://example.com/spent,302,,5,,{created.isoformat()},5,0,\n"
     )
-    summary = await import_links(sessions, surge.settings, "csv", csv, owner_email=made.user.email)
+    summary = await TransferService(sessions, surge.settings).import_links(
+        "csv", csv, owner_email=made.user.email
+    )
     assert summary.imported == 2
 
     click = await surge.client.get("/moved", headers={"User-Agent": BROWSER_UA})
@@ -53,7 +55,9 @@ async def test_shlink_clients_see_the_imported_visits_too(surge: Surge) -> None:
         "slug,url,redirect_type,expires_at,max_clicks,tags,created_at,clicks,bot_clicks,owner\n"
         "kept,https://example.com/kept,302,,,,2025-01-01T00:00:00+00:00,40,2,\n"
     )
-    await import_links(sessions, surge.settings, "csv", csv, owner_email=made.user.email)
+    await TransferService(sessions, surge.settings).import_links(
+        "csv", csv, owner_email=made.user.email
+    )
     assert (await surge.client.get("/kept", headers={"User-Agent": BROWSER_UA})).status_code == 302
     await surge.flush_clicks()
     answer = await surge.client.get("/rest/v3/short-urls/kept", headers={"X-Api-Key": key.secret})

@@ -64,6 +64,22 @@ class UserRepository:
         )
         return [User(*row) for row in rows]
 
+    async def first_admin(self) -> User | None:
+        """The first active admin who can sign in (the one `make run` printed, usually)."""
+        row = (
+            await self.session.execute(
+                select(users)
+                .where(
+                    users.c.is_admin.is_(True),
+                    users.c.email.is_not(None),
+                    users.c.disabled_at.is_(None),
+                )
+                .order_by(users.c.id)
+                .limit(1)
+            )
+        ).first()
+        return User(*row) if row else None
+
     async def set_password(self, user_id: int, password_hash: str) -> None:
         await self.session.execute(
             update(users).where(users.c.id == user_id).values(password_hash=password_hash)

@@ -101,6 +101,10 @@ class UserService:
         async with self.sessions() as session:
             return await UserRepository(session).by_email(address)
 
+    async def first_admin(self) -> User | None:
+        async with self.sessions() as session:
+            return await UserRepository(session).first_admin()
+
     async def all(self) -> list[User]:
         async with self.sessions() as session:
             return await UserRepository(session).with_email()

@@ -51,7 +51,7 @@ class LinkRepository:
         try:
             result = await self.session.execute(
                 insert(links)
-                .values(slug=slug, owner_id=owner_id, created_at=now, **_columns(values, now))
+                .values(slug=slug, owner_id=owner_id, created_at=now, **link_columns(values, now))
                 .returning(links.c.id)
             )
         except IntegrityError as exc:
@@ -145,7 +145,7 @@ class LinkRepository:
 
     async def update(self, link_id: int, values: LinkValues, now: datetime) -> Link:
         await self.session.execute(
-            update(links).where(links.c.id == link_id).values(**_columns(values, now))
+            update(links).where(links.c.id == link_id).values(**link_columns(values, now))
         )
         await self._set_tags(link_id, values.tags)
         link = await self._by_id(link_id)
@@ -201,7 +201,7 @@ class LinkRepository:
         ]
 
 
-def _columns(values: LinkValues, now: datetime) -> dict[str, Any]:
+def link_columns(values: LinkValues, now: datetime) -> dict[str, Any]:
     """The `links` columns a write sets (tags live in `link_tags`)."""
     return {
         "url": values.url,

@@ -103,6 +103,22 @@ def resolved(link: Link, *, clicks: int) -> ResolvedLink:
     )
 
 
+def target_refusal(url: str, settings: Settings) -> str | None:
+    """Why a link may not point at `url` here (see targets.target_problem), or None."""
+    return target_problem(url, public_host=settings.public_host, blocked=settings.blocked_hosts)
+
+
+def values_of(body: LinkCreate) -> LinkValues:
+    """What a new link sets, from a checked request (the API's, a form's or an imported row)."""
+    return LinkValues(
+        url=body.url,
+        redirect_type=body.redirect_type,
+        expires_at=body.expires_at,
+        max_clicks=body.max_clicks,
+        tags=tuple(body.tags),
+    )
+
+
 class LinkService:
     def __init__(
         self,
@@ -117,21 +133,13 @@ class LinkService:
         self.analytics = analytics
 
     def _refuse_target(self, url: str) -> None:
-        problem = target_problem(
-            url, public_host=self.settings.public_host, blocked=self.settings.blocked_hosts
-        )
+        problem = target_refusal(url, self.settings)
         if problem:
             raise validation_problem("url", problem)
 
     async def create(self, owner_id: int, body: LinkCreate) -> Link:
         self._refuse_target(body.url)
-        values = LinkValues(
-            url=body.url,
-            redirect_type=body.redirect_type,
-            expires_at=body.expires_at,
-            max_clicks=body.max_clicks,
-            tags=tuple(body.tags),
-        )
+        values = values_of(body)
         for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
             slug = body.slug or random_slug()
             try:

@@ -7,7 +7,8 @@ outages) keep Surge's `urn:surge:problem:` type, still problem+json."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -95,20 +96,45 @@ def _element(loc: list[Any] | tuple[Any, ...]) -> str:
     return SHLINK_FIELDS.get(name, name or "body")
 
 
-def shlink_problem(exc: ProblemError) -> ProblemError:
-    """A problem of Surge's services as Shlink would answer it (others as they are)."""
+def shlink_problem(
+    exc: ProblemError, *, short_code: str | None = None, custom_slug: str | None = None
+) -> ProblemError:
+    """A problem of Surge's services as Shlink would answer it (others as they are). Knowing
+    which short code was looked up, or which slug asked for, it says so as Shlink does."""
     if isinstance(exc, ShlinkError):
         return exc
     if exc.problem in (VALIDATION_ERROR, BAD_REQUEST):
         errors = exc.extra.get("errors") or []
         return invalid_data([_element(e.get("loc", ())) for e in errors] or ["body"], exc.detail)
     if exc.problem is SLUG_TAKEN:
-        return NON_UNIQUE_SLUG(exc.detail)
+        if custom_slug is None:
+            return NON_UNIQUE_SLUG(exc.detail)
+        return NON_UNIQUE_SLUG(
+            f'Provided slug "{custom_slug}" is already in use.', customSlug=custom_slug
+        )
     if exc.problem is UNAUTHORIZED:
         return INVALID_API_KEY("Provided API key does not exist or is invalid.")
     if exc.problem is NOT_FOUND:
-        return NOT_FOUND_SHLINK(exc.detail)
+        if short_code is None:
+            return NOT_FOUND_SHLINK(exc.detail)
+        return SHORT_URL_NOT_FOUND(
+            f'No URL found with short code "{short_code}"', shortCode=short_code
+        )
     return exc
+
+
+@contextmanager
+def in_shlink_terms(
+    *, short_code: str | None = None, custom_slug: str | None = None
+) -> Iterator[None]:
+    """Surge's problems raised inside, said as Shlink says them about this short code or slug."""
+    try:
+        yield
+    except ProblemError as exc:
+        translated = shlink_problem(exc, short_code=short_code, custom_slug=custom_slug)
+        if translated is exc:
+            raise
+        raise translated from exc
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

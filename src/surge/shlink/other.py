@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from surge import __version__
-from surge.links.deps import LinkServiceDep
-from surge.links.service import LinkService
 from surge.platform.deps import SettingsDep
 from surge.platform.health import database_ok
-from surge.shlink.adapter import Page, summary
 from surge.shlink.cors import preflight
 from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import (
@@ -29,84 +25,36 @@ from surge.shlink.schemas import (
     Health,
     HealthLinks,
     NotFoundRedirects,
-    TagInfo,
     TagsList,
     TagsPage,
     TagsStats,
     TagsStatsPage,
 )
+from surge.shlink.service import ShlinkServiceDep, TagsOrder
 from surge.shlink.short_urls import Version
 
 router = APIRouter(route_class=ShlinkRoute, include_in_schema=False)
 V = "/rest/v{version}"
 # The Shlink API version Surge answers as (`/rest/health`): clients choose features by it.
 SHLINK_VERSION = "3.7.0"
-TagsOrder = Literal[
-    "tag-ASC",
-    "tag-DESC",
-    "shortUrlsCount-ASC",
-    "shortUrlsCount-DESC",
-    "visits-ASC",
-    "visits-DESC",
-    "nonBotVisits-ASC",
-    "nonBotVisits-DESC",
-]
-
-
-async def tag_infos(links: LinkService, owner_id: int | None) -> list[TagInfo]:
-    by_tag: dict[str, list[int]] = defaultdict(list)
-    for tag, link_id in await links.tagged(owner_id):
-        by_tag[tag].append(link_id)
-    counts = await links.visit_counts(sorted({i for ids in by_tag.values() for i in ids}))
-    infos = []
-    for tag, ids in by_tag.items():
-        humans = sum(counts[i].humans for i in ids if i in counts)
-        bots = sum(counts[i].bots for i in ids if i in counts)
-        visits_summary = summary(None).model_copy(
-            update={"total": humans + bots, "nonBots": humans, "bots": bots}
-        )
-        infos.append(
-            TagInfo(
-                tag=tag,
-                shortUrlsCount=len(ids),
-                visitsSummary=visits_summary,
-                visitsCount=visits_summary.total,
-            )
-        )
-    return infos
-
-
-def ordered(infos: list[TagInfo], search: str | None, order_by: TagsOrder | None) -> list[TagInfo]:
-    if search:
-        infos = [i for i in infos if search.lower() in i.tag.lower()]
-    field, _, direction = (order_by or "tag-ASC").partition("-")
-    keys = {
-        "tag": lambda i: i.tag,
-        "shortUrlsCount": lambda i: i.shortUrlsCount,
-        "visits": lambda i: i.visitsSummary.total,
-        "nonBotVisits": lambda i: i.visitsSummary.nonBots,
-    }
-    return sorted(infos, key=keys[field], reverse=direction == "DESC")
 
 
 @router.get(V + "/tags")
 async def list_tags(
     version: Version,
     key: ShlinkKey,
-    links: LinkServiceDep,
+    shlink: ShlinkServiceDep,
     page: int | None = None,
     items_per_page: Annotated[int | None, Query(alias="itemsPerPage")] = None,
     search_term: Annotated[str | None, Query(alias="searchTerm")] = None,
     order_by: Annotated[TagsOrder | None, Query(alias="orderBy")] = None,
     with_stats: Annotated[bool, Query(alias="withStats")] = False,
 ) -> TagsList:
-    infos = ordered(await tag_infos(links, key.owner_scope), search_term, order_by)
-    paging = Page.of(page, items_per_page if items_per_page is not None else -1)
-    chosen = infos[paging.offset : paging.offset + paging.size]
+    chosen, pagination = await shlink.tags(key, search_term, order_by, page, items_per_page)
     return TagsList(
         tags=TagsPage(
             data=[i.tag for i in chosen],
-            pagination=paging.pagination(len(infos), len(chosen)),
+            pagination=pagination,
             stats=chosen if with_stats else None,
         )
     )
@@ -116,18 +64,14 @@ async def list_tags(
 async def tags_stats(
     version: Version,
     key: ShlinkKey,
-    links: LinkServiceDep,
+    shlink: ShlinkServiceDep,
     page: int | None = None,
     items_per_page: Annotated[int | None, Query(alias="itemsPerPage")] = None,
     search_term: Annotated[str | None, Query(alias="searchTerm")] = None,
     order_by: Annotated[TagsOrder | None, Query(alias="orderBy")] = None,
 ) -> TagsStats:
-    infos = ordered(await tag_infos(links, key.owner_scope), search_term, order_by)
-    paging = Page.of(page, items_per_page if items_per_page is not None else -1)
-    chosen = infos[paging.offset : paging.offset + paging.size]
-    return TagsStats(
-        tags=TagsStatsPage(data=chosen, pagination=paging.pagination(len(infos), len(chosen)))
-    )
+    chosen, pagination = await shlink.tags(key, search_term, order_by, page, items_per_page)
+    return TagsStats(tags=TagsStatsPage(data=chosen, pagination=pagination))
 
 
 @router.put(V + "/tags")

@@ -1,7 +1,7 @@
 """Shlink's visits endpoints: per short URL, per tag, per domain, non-orphan, orphan, overview.
 
-Visits are analytics' raw clicks, listed through `VisitsClient` for the links the key may see
-(ownership is decided here, by `LinkService`, before analytics is asked)."""
+Visits are analytics' raw clicks, listed through `LinkService` for the links the key may see
+(ownership is decided by `LinkService` before analytics is asked)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from surge.accounts.key_repository import ApiKey
 from surge.data.contracts import MAX_VISITS_LINKS, VisitsQuery
-from surge.links.deps import LinkServiceDep
 from surge.links.repository import LinkFilter
 from surge.links.schemas import Timestamp
-from surge.links.service import LinkService
-from surge.platform.config import Settings
-from surge.platform.deps import SettingsDep
-from surge.shlink.adapter import Page, is_our_domain, summary, visit
+from surge.shlink.adapter import Page, summary, visit
 from surge.shlink.deps import ShlinkKey
-from surge.shlink.errors import DOMAIN_NOT_FOUND, TAG_NOT_FOUND, ShlinkRoute, invalid_data
+from surge.shlink.errors import TAG_NOT_FOUND, ShlinkRoute, invalid_data
 from surge.shlink.schemas import VisitsList, VisitsOverview, VisitsOverviewBody, VisitsPage
-from surge.shlink.short_urls import Version, owned_link
+from surge.shlink.service import ShlinkService, ShlinkServiceDep
+from surge.shlink.short_urls import Version
 
 router = APIRouter(prefix="/rest/v{version}", route_class=ShlinkRoute, include_in_schema=False)
 
@@ -58,14 +54,14 @@ VisitsParamsDep = Annotated[VisitsParams, Depends(visits_params)]
 
 
 async def visits_of(
-    links: LinkService, settings: Settings, slugs: dict[int, str], params: VisitsParams
+    shlink: ShlinkService, slugs: dict[int, str], params: VisitsParams
 ) -> VisitsList:
     """One page of the visits of these links (id → slug), newest first."""
     if len(slugs) > MAX_VISITS_LINKS:
         raise invalid_data(
             ["shortCode"], f"Visits of at most {MAX_VISITS_LINKS} short URLs at once."
         )
-    found = await links.visits(
+    found = await shlink.links.visits(
         VisitsQuery(
             link_ids=list(slugs),
             start=params.start,
@@ -75,15 +71,10 @@ async def visits_of(
             limit=params.paging.size,
         )
     )
-    data = [visit(c, f"{settings.public_url}/{slugs[c.link_id]}") for c in found.items]
+    data = [visit(c, f"{shlink.settings.public_url}/{slugs[c.link_id]}") for c in found.items]
     return VisitsList(
         visits=VisitsPage(data=data, pagination=params.paging.pagination(found.total, len(data)))
     )
-
-
-async def all_links(links: LinkService, key: ApiKey, match: LinkFilter) -> dict[int, str]:
-    heads = await links.heads(key.owner_scope, match, order="dateCreated", descending=True)
-    return {h.id: h.slug for h in heads}
 
 
 @router.get("/short-urls/{short_code}/visits")
@@ -91,13 +82,12 @@ async def short_url_visits(
     version: Version,
     short_code: str,
     key: ShlinkKey,
-    links: LinkServiceDep,
-    settings: SettingsDep,
+    shlink: ShlinkServiceDep,
     params: VisitsParamsDep,
     domain: str | None = None,
 ) -> VisitsList:
-    link = await owned_link(links, key, settings, short_code, domain)
-    return await visits_of(links, settings, {link.id: link.slug}, params)
+    link = await shlink.owned(key, short_code, domain)
+    return await visits_of(shlink, {link.id: link.slug}, params)
 
 
 @router.get("/tags/{tag}/visits")
@@ -105,14 +95,13 @@ async def tag_visits(
     version: Version,
     tag: str,
     key: ShlinkKey,
-    links: LinkServiceDep,
-    settings: SettingsDep,
+    shlink: ShlinkServiceDep,
     params: VisitsParamsDep,
 ) -> VisitsList:
-    slugs = await all_links(links, key, LinkFilter(tags=(tag,)))
+    slugs = await shlink.all_links(key, LinkFilter(tags=(tag,)))
     if not slugs:
         raise TAG_NOT_FOUND(f'Tag with name "{tag}" could not be found', tag=tag)
-    return await visits_of(links, settings, slugs, params)
+    return await visits_of(shlink, slugs, params)
 
 
 @router.get("/domains/{domain}/visits")
@@ -120,28 +109,22 @@ async def domain_visits(
     version: Version,
     domain: str,
     key: ShlinkKey,
-    links: LinkServiceDep,
-    settings: SettingsDep,
+    shlink: ShlinkServiceDep,
     params: VisitsParamsDep,
 ) -> VisitsList:
-    if not is_our_domain(domain, settings.public_host):
-        raise DOMAIN_NOT_FOUND(
-            f'Domain with authority "{domain}" could not be found', authority=domain
-        )
-    slugs = await all_links(links, key, LinkFilter())
-    return await visits_of(links, settings, slugs, params)
+    slugs = await shlink.links_on_domain(key, domain)
+    return await visits_of(shlink, slugs, params)
 
 
 @router.get("/visits/non-orphan")
 async def non_orphan_visits(
     version: Version,
     key: ShlinkKey,
-    links: LinkServiceDep,
-    settings: SettingsDep,
+    shlink: ShlinkServiceDep,
     params: VisitsParamsDep,
 ) -> VisitsList:
-    slugs = await all_links(links, key, LinkFilter())
-    return await visits_of(links, settings, slugs, params)
+    slugs = await shlink.all_links(key, LinkFilter())
+    return await visits_of(shlink, slugs, params)
 
 
 @router.get("/visits/orphan")
@@ -159,15 +142,9 @@ async def orphan_visits(
 
 @router.get("/visits")
 async def visits_overview(
-    version: Version, key: ShlinkKey, links: LinkServiceDep
+    version: Version, key: ShlinkKey, shlink: ShlinkServiceDep
 ) -> VisitsOverview:
-    slugs = await all_links(links, key, LinkFilter())
-    counts = await links.visit_counts(list(slugs))
-    humans = sum(c.humans for c in counts.values())
-    bots = sum(c.bots for c in counts.values())
-    total = summary(None).model_copy(
-        update={"total": humans + bots, "nonBots": humans, "bots": bots}
-    )
+    total = await shlink.overview(key)
     return VisitsOverview(
         visits=VisitsOverviewBody(
             nonOrphanVisits=total,

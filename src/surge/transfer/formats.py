@@ -1,5 +1,6 @@
 """Each peer's export, row by row, as what Surge keeps of a link. Only the mapping lives here:
-whether a link is acceptable is decided by the links API's own rules (surge.transfer.importer).
+whether a link is acceptable is decided by the links API's own rules (surge.transfer.service);
+what `surge export` writes is `as_row` (CSV, read back by the `csv` format) and `as_json`.
 
 | format | file | columns read |
 |---|---|---|
@@ -16,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from surge.transfer.sources import (
@@ -27,6 +29,9 @@ from surge.transfer.sources import (
     sql_records,
     undecodable,
 )
+
+if TYPE_CHECKING:
+    from surge.transfer.repository import ExportedLink
 
 FORMATS = ("shlink", "kutt", "yourls", "bitly", "csv")
 CSV_COLUMNS = (
@@ -217,3 +222,36 @@ _MAPPERS: dict[str, Callable[[Record], Candidate]] = {
     "bitly": _bitly,
     "csv": _surge,
 }
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def as_row(exported: ExportedLink) -> dict[str, Any]:
+    """A link as a row of `surge export --format csv` (CSV_COLUMNS)."""
+    link, values = exported.link, exported.link.values
+    return {
+        "slug": link.slug,
+        "url": values.url,
+        "redirect_type": values.redirect_type,
+        "expires_at": _time(values.expires_at),
+        "max_clicks": "" if values.max_clicks is None else values.max_clicks,
+        "tags": "|".join(values.tags),  # tags never hold "|" (TAG_PATTERN)
+        "created_at": _time(link.created_at),
+        "clicks": exported.clicks,
+        "bot_clicks": exported.bot_clicks,
+        "owner": exported.owner or "",
+    }
+
+
+def as_json(exported: ExportedLink) -> dict[str, Any]:
+    """A link as an item of `surge export --format json`."""
+    values = exported.link.values
+    return {
+        **as_row(exported),
+        "expires_at": _time(values.expires_at) or None,
+        "max_clicks": values.max_clicks,
+        "tags": list(values.tags),
+        "owner": exported.owner,
+    }

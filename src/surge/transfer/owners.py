@@ -1,4 +1,5 @@
-"""`--owner EMAIL` of `surge import` and `surge export`: the user it names, or one clear line."""
+"""Who owns what `surge import` brings and whose links `surge export` writes: the user
+`--owner EMAIL` names, or (for an import without it) the first admin; one clear line if none."""
 
 from __future__ import annotations
 
@@ -15,4 +16,14 @@ async def owner_named(sessions: SessionMaker, email: str) -> User:
         raise CliError(f"--owner: {exc}") from exc
     if user is None:
         raise CliError(f"--owner: no user {email} (see `surge users list`)")
+    return user
+
+
+async def first_admin(sessions: SessionMaker) -> User:
+    user = await UserService(sessions).first_admin()
+    if user is None:
+        raise CliError(
+            "no admin user to own the links: pass --owner EMAIL, or create one with "
+            "`surge users create --email EMAIL --admin`"
+        )
     return user

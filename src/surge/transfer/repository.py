@@ -10,28 +10,19 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import link_tags, links, users
-from surge.links.repository import Link, LinkRepository
+from surge.links.repository import Link, LinkRepository, LinkValues, link_columns
 
 
 @dataclass(slots=True, frozen=True)
 class NewLink:
-    """A checked row of an import, ready to write."""
+    """A checked row of an import, ready to write: what the links API would set, and what the
+    link brings from its old shortener."""
 
     slug: str
-    url: str
-    redirect_type: int
-    expires_at: datetime | None
-    max_clicks: int | None
-    tags: tuple[str, ...]
+    values: LinkValues
     created_at: datetime
     clicks: int
     bot_clicks: int
-
-
-@dataclass(slots=True, frozen=True)
-class Owner:
-    id: int
-    email: str | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -45,22 +36,6 @@ class ExportedLink:
 class TransferRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def first_admin(self) -> Owner | None:
-        """The first active admin who can sign in (the one `make run` printed, usually)."""
-        row = (
-            await self.session.execute(
-                select(users.c.id, users.c.email)
-                .where(
-                    users.c.is_admin.is_(True),
-                    users.c.email.is_not(None),
-                    users.c.disabled_at.is_(None),
-                )
-                .order_by(users.c.id)
-                .limit(1)
-            )
-        ).first()
-        return Owner(int(row.id), row.email) if row else None
 
     async def targets_of(self, slugs: Iterable[str]) -> dict[str, str]:
         """The URL of each of `slugs` that is taken, whoever owns it."""
@@ -79,13 +54,9 @@ class TransferRepository:
         rows = [
             {
                 "slug": link.slug,
-                "url": link.url,
-                "redirect_type": link.redirect_type,
                 "owner_id": owner_id,
-                "expires_at": link.expires_at,
-                "max_clicks": link.max_clicks,
                 "created_at": link.created_at,
-                "updated_at": now,
+                **link_columns(link.values, now),
                 "imported_clicks": link.clicks,
                 "imported_bot_clicks": link.bot_clicks,
             }
@@ -98,7 +69,7 @@ class TransferRepository:
         tags = [
             {"link_id": link_id, "tag": tag}
             for link_id, link in zip(ids, new, strict=True)
-            for tag in sorted(set(link.tags))
+            for tag in sorted(set(link.values.tags))
         ]
         if tags:
             await self.session.execute(insert(link_tags), tags)
