@@ -3,6 +3,10 @@ unnoticed. An arrow is any import, direct or not, found by grimp in the source i
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+from pathlib import Path
+
 import grimp
 import pytest
 
@@ -60,3 +64,22 @@ def test_the_redirect_imports_no_door_and_no_api_domain(
 @pytest.mark.parametrize("door", DOORS)
 def test_the_composition_root_mounts_every_door(graph: grimp.ImportGraph, door: str) -> None:
     assert arrows(graph, ROOT, door)  # and so the rules above look at a graph that has arrows
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_doors_reach_the_data_only_through_services(graph: grimp.ImportGraph, door: str) -> None:
+    """A door may name a repository's types (Link, ApiKey), never a repository itself."""
+    found = []
+    for module in sorted(graph.find_descendants(door) | {door}):
+        spec = importlib.util.find_spec(module)
+        assert spec is not None
+        assert spec.origin is not None
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        found += [
+            f"{module}: {alias.name}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+            if alias.name.endswith("Repository")
+        ]
+    assert found == []
