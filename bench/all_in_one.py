@@ -4,7 +4,7 @@ Checks the open issue's criterion: in the all-in-one process (`surge serve` on S
 embedded default), cached redirects at 60% of saturation keep p99 <= 5x p50 while it ingests the
 clicks it records, and its throughput with click recording is >= 0.6x a redirect-only process's
 in the same run. On 127.0.0.1, free ports and a temp dir, it starts the all-in-one (on its own
-throwaway SQLite database) and the three processes of bench_systems.start_all, whose redirect
+throwaway SQLite database) and the three processes of parts.systems.start_all, whose redirect
 posts its clicks to a separate analytics and never ingests. Bounded (< 120 s), always cleans up.
 The method is in bench/README.md.
 """
@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -26,11 +24,11 @@ from typing import Any
 
 import httpx
 
-# Sibling modules, imported by plain name (see bench/redirect.py).
-from bench_budget import CLEANUP_RESERVE_S, BenchError, Budget
-from bench_load import Config, generate_load
-from bench_openloop import MAX_OWN_LATE_SHARE, OpenLoad, open_loop
-from bench_processes import (
+# The shared parts, bench/parts/ (see bench/redirect.py).
+from parts.budget import CLEANUP_RESERVE_S, BenchError, Budget, sigterm_ignored
+from parts.load import Config, generate_load
+from parts.openloop import MAX_OWN_LATE_SHARE, OpenLoad, open_loop
+from parts.processes import (
     Server,
     cpu_seconds,
     foreign_cpu_seconds,
@@ -40,9 +38,10 @@ from bench_processes import (
     stop_servers,
     wait_ready,
 )
-from bench_report import NOISE_CORES, display, save
-from bench_rounds import Run, fetch_counts, measured_run, wait_for_clicks
-from bench_systems import (
+from parts.report import NOISE_CORES
+from parts.rounds import Run, fetch_counts, measured_run, wait_for_clicks
+from parts.runner import run_bench
+from parts.systems import (
     LANDING,
     SLUG,
     Surge,
@@ -131,7 +130,7 @@ def saturation(
     aio: Surge, base: Surge, everyone: Sequence[Server], config: Config, budget: Budget
 ) -> Saturation:
     """Alternating closed-loop rounds. The three-process analytics is paused during every
-    measured run (bench_rounds.measured_run), so the redirect-only process has its core, as it
+    measured run (parts.rounds.measured_run), so the redirect-only process has its core, as it
     would with analytics on another machine."""
     result = Saturation([], [], [], served=1)  # check_redirect's GET
     with httpx.Client(headers={"authorization": f"Bearer {aio.key}"}, timeout=10.0) as client:
@@ -364,44 +363,20 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     return Options(config, args.rate, args.tail_duration)
 
 
-def _terminate(_signum: int, _frame: object) -> None:
-    """SIGTERM (e.g. from CI) unwinds like an error, so the cleanup runs; a second one is
-    ignored so that it cannot cut the cleanup short."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise SystemExit(143)
+def run(options: Options, budget: Budget, tmp: Path) -> dict[str, Any]:
+    launched: list[Server] = []
+    baseline: list[Server] = []
+    try:
+        return bench(options, budget, tmp, launched, baseline)
+    finally:
+        with sigterm_ignored():  # a second SIGTERM must not cut the servers' stop short
+            stop_servers([*baseline, *launched])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    launched: list[Server] = []
-    baseline: list[Server] = []
-    failure, code = "", 0
-    # The temp dir goes last, after its servers (they write their logs and databases there).
-    with tempfile.TemporaryDirectory(prefix="surge-aio-bench-", ignore_cleanup_errors=True) as tmp:
-        try:
-            payload = bench(options, budget, Path(tmp), launched, baseline)
-            payload["elapsed_s"] = round(budget.elapsed(), 1)
-            saved = save(payload)  # bench_report names it redirect-<time>.json: renamed
-            named = saved.rename(saved.with_name(saved.name.replace("redirect", "all-in-one", 1)))
-            print(f"results: {display(named)}")
-        except BenchError as exc:
-            failure, code = str(exc), 1
-        except KeyboardInterrupt:
-            failure, code = "interrupted", 130
-        except SystemExit:  # from _terminate
-            failure, code = "terminated", 143
-        except Exception as exc:  # one clear line, never a traceback
-            failure, code = f"{type(exc).__name__}: {exc}".splitlines()[0], 1
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            stop_servers([*baseline, *launched])
-    signal.signal(signal.SIGTERM, previous)
-    print(f"elapsed: {budget.elapsed():.1f}s")
-    if failure:
-        print(f"bench: error: {failure}", file=sys.stderr)
-    return code
+    return run_bench("all-in-one", lambda tmp: run(options, budget, tmp))
 
 
 if __name__ == "__main__":

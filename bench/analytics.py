@@ -16,19 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from tempfile import TemporaryDirectory
+from typing import Any
 
 import asyncpg
+from parts.runner import run_bench
 from sqlalchemy.engine import make_url
 
 from surge.analytics.service import ClickService
@@ -36,7 +36,6 @@ from surge.capacity.seed import SeedPlan, click_events, seed
 from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ADMIN_URL = os.environ.get("SURGE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 INGEST_TARGET_PG = 50_000.0  # clicks/s per analytics process
 STATS_TARGET_MS = 20.0
@@ -313,7 +312,7 @@ def print_table(rows: list[Row]) -> None:
         print(f"{row.what:<100}{row.backend:<12}{value:>9} {row.unit:<4}  {row.target:<20}{ok}")
 
 
-async def main() -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ingest-clicks", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50, help="stats requests per measure")
@@ -324,7 +323,10 @@ async def main() -> int:
     parser.add_argument(
         "--search-links", type=int, help="links searched (default 100k; 1M with --heavy)"
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rows: list[Row] = []
     url, fresh = await create_pg_database(args.keep_db)
     try:
@@ -333,17 +335,15 @@ async def main() -> int:
         if not args.keep_db:
             await drop_pg_database(url)
     if not args.skip_sqlite:
-        with TemporaryDirectory() as tmp:
-            await bench_backend(
-                f"sqlite+aiosqlite:///{tmp}/bench.db", "sqlite", args, rows, fresh=True
-            )
+        await bench_backend(f"sqlite+aiosqlite:///{tmp}/bench.db", "sqlite", args, rows, fresh=True)
     print_table(rows)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"analytics-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    print(f"results: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
-    return 0
+    return {"options": vars(args), "rows": [asdict(r) for r in rows]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_bench("analytics", lambda tmp: asyncio.run(bench(args, tmp)))
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import tempfile
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from parts.runner import run_bench
 
 from surge.platform.config import Settings
 from surge.platform.tracing import Tracing, activate
@@ -81,8 +83,7 @@ async def started(tmp: Path, *, metrics: bool) -> RedirectService:
     return service
 
 
-async def main() -> None:
-    tmp = Path(tempfile.mkdtemp())
+async def bench(tmp: Path) -> dict[str, Any]:
     services = {
         f"metrics {mode}": await started(tmp, metrics=mode == "on")
         for mode in ("on", "off")
@@ -122,15 +123,29 @@ async def main() -> None:
             await asyncio.sleep(0.2)  # let the flusher drain the round's clicks
     for name, micros in best.items():
         print(f"cached redirect, clicks recorded, {name}: {micros:.2f} µs (best of {ROUNDS})")
+    costs: dict[str, float] = {}
     if "metrics on" in best and "metrics off" in best:
-        cost = best["metrics on"] / best["metrics off"] - 1
+        costs["metrics"] = cost = best["metrics on"] / best["metrics off"] - 1
         print(f"metrics cost: {cost:+.1%} per cached redirect (target: at most +5%)")
     for name, micros in best.items():
         if "traced" in name and "metrics on" in best:
-            print(f"tracing cost ({name}): {micros / best['metrics on'] - 1:+.1%}")
+            costs[name] = micros / best["metrics on"] - 1
+            print(f"tracing cost ({name}): {costs[name]:+.1%}")
     for service in services.values():
         await service.stop()
+    return {
+        "requests": REQUESTS,
+        "rounds": ROUNDS,
+        "metrics": METRICS,
+        "tracing": TRACING,
+        "best_us_per_request": best,
+        "cost": costs,
+    }
+
+
+def main() -> int:
+    return run_bench("hot-path", lambda tmp: asyncio.run(bench(tmp)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from parts.runner import run_bench
 
 from surge.platform.config import Settings
 from surge.redirect.app import RedirectService
@@ -32,7 +32,6 @@ from surge.redirect.responses import Target
 
 LINKS = int(os.environ.get("MEMORY_LINKS", "1000000"))
 TARGET_MB = 200.0
-RESULTS = Path(__file__).with_name("results")
 
 
 class DropSink:
@@ -47,8 +46,7 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-async def main() -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp())
+async def bench(tmp: Path) -> dict[str, Any]:
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp}/unused.db",
         spool_dir=tmp / "spool",
@@ -129,10 +127,12 @@ async def main() -> dict[str, Any]:
         f"RSS {before:.0f} → peak {peak:.0f} MB (target < {TARGET_MB:.0f} MB: "
         f"{'met' if result['met'] else 'MISSED'}); {entry_bytes:,.0f} bytes per cached entry"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "memory.json").write_text(json.dumps(result, indent=2))
     return result
 
 
+def main() -> int:
+    return run_bench("memory", lambda tmp: asyncio.run(bench(tmp)))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """Bare ASGI 302 vs Surge's cached redirect: same server, same settings, same load generator.
 
 `make bench` runs this. It starts, all on 127.0.0.1 and on free ports:
-  - the bare app (bench/bare_asgi.py) under uvicorn with the options `surge serve` uses;
+  - the bare app (bench/apps/bare_asgi.py) under uvicorn with the options `surge serve` uses;
   - Surge as three real processes (`surge serve --service api|analytics|redirect`) on a
     throwaway SQLite database, with one API key and one link, `/bench`;
 then alternates bare, surge, bare, surge... so drift (thermal, noisy neighbours) hits both
@@ -14,28 +14,34 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-# Sibling modules, imported by plain name: run as `python bench/redirect.py`, this script's
-# directory is first on sys.path. The `bench_` prefix keeps them from shadowing an installed
-# module (bench/ is also on the bare server's sys.path, through uvicorn's --app-dir).
-from bench_budget import BenchError, Budget, sigterm_as_exit
-from bench_load import Config
-from bench_processes import Server, stop_servers
-from bench_report import display, print_report, save, summarize
-from bench_rounds import measure, wait_for_clicks
-from bench_systems import LANDING, SLUG, check_redirect, create_link, start_all
+# The shared parts, bench/parts/: run as `python bench/redirect.py`, this script's directory is
+# first on sys.path, so the package imports as `parts`.
+from parts.budget import Budget
+from parts.load import Config
+from parts.processes import Server, stop_servers
+from parts.report import print_report, summarize
+from parts.rounds import measure, wait_for_clicks
+from parts.runner import run_bench
+from parts.systems import LANDING, SLUG, check_redirect, create_link, start_all
 
 TIME_LIMIT_S = 115.0  # the brief: under two minutes, cleanup included
 
 
-def bench(config: Config, budget: Budget, tmp: Path, servers: list[Server]) -> dict[str, Any]:
+def bench(config: Config, budget: Budget, tmp: Path) -> dict[str, Any]:
+    servers: list[Server] = []
+    try:
+        return measured(config, budget, tmp, servers)
+    finally:
+        stop_servers(servers)
+
+
+def measured(config: Config, budget: Budget, tmp: Path, servers: list[Server]) -> dict[str, Any]:
     print(f"load generator: {config.generator} (warmup {config.warmup_s}s per run)", flush=True)
     print("analytics is paused during measured runs and catches up during warmups", flush=True)
     bare, surge = start_all(tmp, servers, budget)
@@ -80,28 +86,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
-    tmp = Path(tempfile.mkdtemp(prefix="surge-bench-"))
-    servers: list[Server] = []
-    code = 0
-    try:
-        with sigterm_as_exit():
-            payload = bench(config, budget, tmp, servers)
-            payload["elapsed_s"] = round(budget.elapsed(), 1)
-            print(f"results: {display(save(payload))}")
-    except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
-        code = 1
-    except Exception as exc:  # one clear line, never a traceback, and still clean up
-        print(f"bench: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-        code = 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        code = 130
-    finally:
-        stop_servers(servers)
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"elapsed: {budget.elapsed():.1f}s")
-    return code
+    return run_bench("redirect", lambda tmp: bench(config, budget, tmp))
 
 
 if __name__ == "__main__":

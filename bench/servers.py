@@ -1,18 +1,18 @@
 """Which server for Surge's redirect: uvicorn or granian, against bare 302 apps on each.
 
-Starts on 127.0.0.1 (free ports, a temp dir): Surge as three processes (bench_systems.start_all:
+Starts on 127.0.0.1 (free ports, a temp dir): Surge as three processes (parts.systems.start_all:
 api, analytics, redirect under uvicorn, as `surge serve` runs them) plus a second redirect
 process under granian's ASGI interface on the same api and analytics; the bare ASGI 302 app
-(bench/bare_asgi.py) under uvicorn and under granian ASGI; and a bare RSGI 302 app
-(bench/bench_bare_rsgi.py), granian's own limit. Surge under RSGI would need an adapter of the
+(bench/apps/bare_asgi.py) under uvicorn and under granian ASGI; and a bare RSGI 302 app
+(bench/apps/bare_rsgi.py), granian's own limit. Surge under RSGI would need an adapter of the
 redirect app to RSGI's protocol objects: not cheap (its handler speaks ASGI send/receive), so
 it is left out. Then:
 
   1. saturation: wrk rounds alternating over the five (drift hits all alike), medians, ratios;
      the redirects record clicks, analytics is paused during measured runs (bench/redirect.py);
-  2. tail: an open-loop constant rate (bench_openloop, corrects coordinated omission) at half
+  2. tail: an open-loop constant rate (parts.openloop, corrects coordinated omission) at half
      of Surge-on-uvicorn's measured saturation, against that redirect process: p50, p99;
-  3. with --profile: py-spy samples the uvicorn redirect under wrk load (bench_profile).
+  3. with --profile: py-spy samples the uvicorn redirect under wrk load (parts.profile).
 
 Writes bench/results/servers-<time>.json; bounded (< 4 min), always cleans up.
 
@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_budget import Budget
-from bench_load import Config, Load, generate_load
-from bench_openloop import OpenLoad, open_loop
-from bench_processes import (
+from parts.budget import Budget
+from parts.load import Config, Load, generate_load
+from parts.openloop import OpenLoad, open_loop
+from parts.processes import (
     HOST,
     Server,
     cpu_seconds,
@@ -46,10 +46,11 @@ from bench_processes import (
     stop_servers,
     wait_ready,
 )
-from bench_profile import Profile, print_profile, record
-from bench_report import RESULTS_DIR, run_bench
-from bench_systems import (
-    BENCH_DIR,
+from parts.profile import Profile, print_profile, record
+from parts.results import RESULTS_DIR
+from parts.runner import run_bench
+from parts.systems import (
+    APPS_DIR,
     LANDING,
     SLUG,
     Surge,
@@ -106,9 +107,9 @@ def start_granian(
     # Its own spool: two redirect processes must never replay each other's batches.
     env.update(SURGE_SERVE_SERVICE="redirect", SURGE_SPOOL_DIR=str(tmp / "spool-granian"))
     started = {
-        "bare-granian": ("asgi", "bare_asgi:app", bare_port, BENCH_DIR, False, 302),
+        "bare-granian": ("asgi", "bare_asgi:app", bare_port, APPS_DIR, False, 302),
         "surge-granian": ("asgi", "surge.apps:app_from_environment", surge_port, tmp, True, 200),
-        "rsgi-granian": ("rsgi", "bench_bare_rsgi:app", rsgi_port, BENCH_DIR, False, 302),
+        "rsgi-granian": ("rsgi", "bare_rsgi:app", rsgi_port, APPS_DIR, False, 302),
     }
     for name, (interface, app, port, workdir, factory, ready) in started.items():
         argv = granian_argv(interface, app, port, workdir, factory)
@@ -354,7 +355,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
 def main(argv: Sequence[str] | None = None) -> int:
     args, config = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
-    return run_bench("servers", budget, lambda tmp: bench(args, config, budget, tmp))
+    return run_bench("servers", lambda tmp: bench(args, config, budget, tmp))
 
 
 if __name__ == "__main__":

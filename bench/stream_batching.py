@@ -12,9 +12,13 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import time
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
+from parts.runner import run_bench
 from redis.asyncio import Redis
 
 from surge.data.events import ClickRow, click_row, pack_batch
@@ -48,14 +52,11 @@ async def per_batch(redis: Redis, stream: str, batch: list[ClickRow]) -> None:
     await redis.xadd(stream, {"events": pack_batch(batch)})
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--flushes", type=int, default=200)
-    args = parser.parse_args()
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
     redis = Redis.from_url(os.environ.get("SURGE_REDIS_URL", "redis://127.0.0.1:6379/0"))
     stream = f"surge-bench-{uuid.uuid4().hex[:8]}:clicks"
     batch = rows(args.batch)
+    results: dict[str, Any] = {"options": vars(args)}
     try:
         print(f"{args.flushes} flushes of {args.batch} clicks each")
         for name, flush in (("one XADD per click", per_click), ("one XADD per batch", per_batch)):
@@ -68,14 +69,25 @@ async def main() -> None:
             cpu_us = (time.process_time() - cpu) / (args.flushes * args.batch) * 1e6
             times.sort()
             p99 = times[int(len(times) * 0.99) - 1]
+            median = statistics.median(times)
             print(
-                f"{name:20} flush median {statistics.median(times):7.2f} ms  p99 {p99:7.2f} ms"
+                f"{name:20} flush median {median:7.2f} ms  p99 {p99:7.2f} ms"
                 f"  client cpu {cpu_us:5.2f} µs/click"
             )
+            results[name] = {"median_ms": median, "p99_ms": p99, "client_cpu_us_per_click": cpu_us}
     finally:
         await redis.delete(stream)
         await redis.aclose()
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--flushes", type=int, default=200)
+    args = parser.parse_args(argv)
+    return run_bench("stream-batching", lambda _tmp: asyncio.run(bench(args)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())

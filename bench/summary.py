@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from parts.results import RESULTS_DIR, write_json
+
 UV = "uv run --frozen python"
 
 
@@ -127,10 +128,11 @@ def all_in_one_rows(data: Any) -> list[Row]:
 
 
 def analytics_rows(data: Any) -> list[Row]:
+    found = data["rows"] if isinstance(data, dict) else data  # a list before parts.results
     return [
         Row(f"analytics: {r['what']} ({r['backend']})", f"{r['value']:,.1f} {r['unit']}",
             r["target"], yes(r["ok"]), f"{UV} bench/analytics.py")
-        for r in data
+        for r in found
         if r["ok"] is not None
     ]  # fmt: skip
 
@@ -139,8 +141,8 @@ def analytics_rows(data: Any) -> list[Row]:
 SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("redirect", "redirect-*.json", redirect_rows),
     ("servers", "servers-*.json", servers_rows),
-    ("memory", "memory.json", memory_rows),
-    ("workers", "workers.json", workers_rows),
+    ("memory", "memory-*.json", memory_rows),
+    ("workers", "workers-*.json", workers_rows),
     ("all_in_one", "all-in-one-*.json", all_in_one_rows),
     ("analytics", "analytics-*.json", analytics_rows),
     ("viral", "viral-*.json", viral_rows),
@@ -205,8 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "not_met": [r.figure for r in rows if r.met == "NO"],
         "incomplete": [r.figure for r in rows if r.met in ("missing", "stale")],
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(args.output, payload)
     return 1 if payload["incomplete"] else 0
 
 

@@ -1,9 +1,9 @@
 """Viral step: one link goes from 10% to 90% of the traffic as the traffic grows tenfold.
 
 The production topology on 127.0.0.1: api, analytics and one redirect (`surge serve --service`)
-on a throwaway PostgreSQL database and a Redis of the bench's own (bench_stack), clicks through
+on a throwaway PostgreSQL database and a Redis of the bench's own (parts.stack), clicks through
 the Redis stream. 1,000 links are created and warmed. The redirect's saturation is measured (wrk,
-hot link, everything running), then, open loop (bench_openloop: constant rate, latency from the
+hot link, everything running), then, open loop (parts.openloop: constant rate, latency from the
 intended send time):
 
   phase 1: R = 5% of that saturation, the hot link 10% of the requests, the rest spread evenly;
@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_budget import BenchError, Budget
-from bench_load import Config, generate_load
-from bench_openloop import open_loop
-from bench_processes import Server, free_ports, run_cli, start_server, stop_servers, wait_ready
-from bench_report import run_bench
-from bench_stack import Redis, bench_database, bench_redis, calls_per_second, command_calls
-from bench_systems import LANDING, Surge, surge_argv, surge_env
+from parts.budget import BenchError, Budget
+from parts.load import Config, generate_load
+from parts.openloop import open_loop
+from parts.processes import Server, free_ports, run_cli, start_server, stop_servers, wait_ready
+from parts.runner import run_bench
+from parts.stack import Redis, bench_database, bench_redis, calls_per_second, command_calls
+from parts.systems import LANDING, Surge, surge_argv, surge_env
 
 TIME_LIMIT_S = 175.0
 LINKS = 1_000
@@ -225,7 +225,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
-    return run_bench("viral", budget, lambda tmp: bench(args, budget, tmp))
+    return run_bench("viral", lambda tmp: bench(args, budget, tmp))
 
 
 if __name__ == "__main__":

@@ -11,58 +11,43 @@ gain of a dedicated one. Part of `make bench`; needs wrk (`apt-get install wrk`)
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+from parts.budget import BenchError
+from parts.load import WRK, Config, run_wrk
+from parts.processes import HOST, free_ports
+from parts.runner import run_bench
 
 ROUNDS = (1, 2, 1, 2)
-RESULTS = Path(__file__).with_name("results")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+WARMUP_S, MEASURED_S = 3, 8
 
 
 def wrk(url: str, seconds: int) -> float:
-    out = subprocess.run(
-        ["wrk", "-t2", "-c64", f"-d{seconds}s", url],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-    if "Non-2xx" in out:
-        raise SystemExit(f"wrk saw errors:\n{out}")
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None:
-        raise SystemExit(f"no Requests/sec in wrk's output:\n{out}")
-    return float(found.group(1))
+    """req/s of `wrk -t2 -c64` on `url`; any failed request is an error, not a figure."""
+    load = run_wrk(url, seconds, Config(1, seconds, WARMUP_S, connections=64, threads=2))
+    if load.errors:
+        raise BenchError(f"wrk saw {load.errors} failed requests against {url}")
+    return load.rps
 
 
 def one_run(workers: int, tmp: Path) -> float:
     folder = Path(tempfile.mkdtemp(dir=tmp))
-    port = free_port()
+    (port,) = free_ports(1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SURGE_")}
     env.update(
         SURGE_DATABASE_URL=f"sqlite+aiosqlite:///{folder}/surge.db",
         SURGE_SPOOL_DIR=str(folder / "spool"),
         SURGE_BOOTSTRAP_ADMIN_KEY="false",
         SURGE_LOG_LEVEL="warning",
-        SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SURGE_PUBLIC_URL=f"http://{HOST}:{port}",
     )
     surge = [sys.executable, "-m", "surge.cli"]
     key = subprocess.run(
@@ -75,7 +60,7 @@ def one_run(workers: int, tmp: Path) -> float:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -85,7 +70,8 @@ def one_run(workers: int, tmp: Path) -> float:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit((folder / "serve.log").read_text()[-2000:])
+                lines = (folder / "serve.log").read_text().strip().splitlines() or ["(no output)"]
+                raise BenchError(f"surge serve --workers {workers} not ready: {lines[-1][:300]}")
             time.sleep(0.2)
         made = httpx.post(
             f"{base}/api/v1/links",
@@ -93,32 +79,31 @@ def one_run(workers: int, tmp: Path) -> float:
             headers={"Authorization": f"Bearer {key}"},
         )
         made.raise_for_status()
-        wrk(f"{base}/bench", 3)  # warms every worker's cache; discarded
-        return wrk(f"{base}/bench", 8)
+        wrk(f"{base}/bench", WARMUP_S)  # warms every worker's cache; discarded
+        return wrk(f"{base}/bench", MEASURED_S)
     finally:
-        server.send_signal(signal.SIGTERM)
+        server.terminate()
         server.wait(30)
 
 
-def main() -> None:
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/workers.py needs wrk: apt-get install wrk")
-    tmp = Path(tempfile.mkdtemp(prefix="surge-workers-"))
+def bench(tmp: Path) -> dict[str, Any]:
+    if WRK is None:
+        raise BenchError("bench/workers.py needs wrk: apt-get install wrk")
     measured: dict[int, list[float]] = {1: [], 2: []}
-    try:
-        for workers in ROUNDS:
-            measured[workers].append(one_run(workers, tmp))
-            print(f"{workers} worker(s): {measured[workers][-1]:,.0f} req/s", file=sys.stderr)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    for workers in ROUNDS:
+        measured[workers].append(one_run(workers, tmp))
+        print(f"{workers} worker(s): {measured[workers][-1]:,.0f} req/s", file=sys.stderr)
     one, two = (statistics.median(measured[n]) for n in (1, 2))
     print(
         f"cached redirect, surge serve --workers 1: {one:,.0f} req/s, --workers 2: {two:,.0f} "
         f"req/s (median of {len(measured[1])}); 2 workers ÷ 1 = {two / one:.2f}"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "workers.json").write_text(json.dumps({"runs": measured, "ratio": two / one}))
+    return {"runs": measured, "ratio": two / one}
+
+
+def main() -> int:
+    return run_bench("workers", bench)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -135,7 +135,7 @@ def assert_deploys(job: dict[str, Any], overlay: str) -> None:
 
 
 def result(tmp_path: Path, name: str, ratio: float) -> Path:
-    """A results file shaped as bench/redirect.py writes it (bench_report.save)."""
+    """A results file shaped as bench/redirect.py writes it (bench/parts/results.save)."""
     path = tmp_path / f"redirect-{name}.json"
     summary = {
         "bare": {"median_rps": 40000.0},
@@ -190,10 +190,12 @@ def test_the_gate_fails_without_a_measurement(tmp_path: Path) -> None:
 
 
 def test_the_bench_writes_what_the_gate_reads() -> None:
-    """bench/redirect.py's summary (bench_report.summarize) has the key the gate reads."""
-    source = (ROOT / "bench" / "bench_report.py").read_text()
-    assert 'summary["ratio_surge_over_bare_rps"]' in source
-    assert '/ f"redirect-{stamp}.json"' in source
+    """bench/redirect.py's summary (bench/parts/report.summarize) has the key the gate reads,
+    in the file name it globs (redirect-<time>.json, by the one results writer)."""
+    bench = ROOT / "bench"
+    assert 'summary["ratio_surge_over_bare_rps"]' in (bench / "parts" / "report.py").read_text()
+    assert 'run_bench("redirect", ' in (bench / "redirect.py").read_text()
+    assert '/ f"{name}-{stamp}.json"' in (bench / "parts" / "results.py").read_text()
 
 
 def test_a_missing_program_skips_here_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:

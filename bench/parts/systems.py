@@ -1,4 +1,4 @@
-"""The two systems under test: the bare ASGI app (bench/bare_asgi.py) and Surge as three real
+"""The two systems under test: the bare ASGI app (bench/apps/bare_asgi.py) and Surge as three real
 processes on a throwaway SQLite database, and the checks that both answer with a 302."""
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from bench_budget import BenchError, Budget
-from bench_processes import HOST, Server, free_ports, run_cli, start_server, wait_ready
 
-BENCH_DIR = Path(__file__).resolve().parent
+from .budget import BenchError, Budget
+from .processes import HOST, Server, free_ports, run_cli, start_server, wait_ready
+
+# The bare apps under test, served from here by module name (uvicorn --app-dir, granian
+# --working-dir): bare_asgi:app, bare_rsgi:app.
+APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
 SLUG = "bench"
 LANDING = "https://example.com/landing"
-# Analytics is paused during measured runs (see `bench_processes.paused`); its clients must
+# Analytics is paused during measured runs (see `processes.paused`); its clients must
 # wait, not give up.
 INTERNAL_TIMEOUT_S = 60
 INTERNAL_TOKEN = "surge-bench-internal-token"
@@ -57,7 +60,7 @@ def bare_argv(port: int) -> list[str]:
         "uvicorn",
         "bare_asgi:app",
         "--app-dir",
-        str(BENCH_DIR),
+        str(APPS_DIR),
         "--host",
         HOST,
         "--port",

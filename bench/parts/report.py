@@ -1,20 +1,13 @@
-"""The report: medians and ratio, the table printed at the end, and the results JSON."""
+"""bench/redirect.py's report: medians and ratio, and the table printed at the end."""
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
-import tempfile
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from bench_budget import BenchError, Budget, sigterm_as_exit
-from bench_rounds import Clicks, Run
+from .rounds import Clicks, Run
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 NOISE_CORES = 0.25  # CPU used by foreign processes during a run above which we warn
 
 
@@ -73,50 +66,3 @@ def print_report(runs: Sequence[Run], summary: dict[str, Any], clicks: Clicks) -
     if counted < clicks.sent:
         # Not a failure: the redirect holds the rest and analytics is still catching up.
         print(f"  {clicks.sent - counted:,} not counted yet when the wait ended")
-
-
-def save(payload: dict[str, Any]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"redirect-{stamp}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
-
-
-def save_named(payload: dict[str, Any], name: str) -> Path:
-    """bench/results/<name>-<UTC time>.json, for the other benches (bench/summary.py reads the
-    newest of each name); `save` keeps redirect-*.json, which the CI gate globs, to itself."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
-
-
-def display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def run_bench(name: str, budget: Budget, work: Callable[[Path], dict[str, Any]]) -> int:
-    """A bench's run from start to cleanup: `work` in a temp dir that is always removed, its
-    payload saved as `<name>-<timestamp>.json`; errors are one line and exit code 1."""
-    code = 0
-    with tempfile.TemporaryDirectory(prefix=f"surge-{name}-", ignore_cleanup_errors=True) as tmp:
-        try:
-            with sigterm_as_exit():
-                payload = work(Path(tmp))
-            payload["elapsed_s"] = round(budget.elapsed(), 1)
-            print(f"results: {display(save_named(payload, name))}")
-        except BenchError as exc:
-            print(f"bench: error: {exc}", file=sys.stderr)
-            code = 1
-        except KeyboardInterrupt:
-            print("bench: interrupted", file=sys.stderr)
-            code = 130
-        except Exception as exc:  # one clear line, never a traceback; cleanup already done
-            print(f"bench: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-            code = 1
-    print(f"elapsed: {budget.elapsed():.1f}s")
-    return code

@@ -10,7 +10,8 @@ import subprocess
 from dataclasses import dataclass, field
 
 import httpx
-from bench_budget import BenchError
+
+from .budget import BenchError
 
 WRK = shutil.which("wrk")
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from bench_budget import CLEANUP_RESERVE_S, BenchError, Budget
+
+from .budget import CLEANUP_RESERVE_S, BenchError, Budget
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0

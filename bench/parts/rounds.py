@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
-from bench_budget import CLEANUP_RESERVE_S, Budget
-from bench_load import Config, Load, generate_load
-from bench_processes import Server, cpu_seconds, foreign_cpu_seconds, paused
-from bench_systems import SLUG, Surge
+
+from .budget import CLEANUP_RESERVE_S, Budget
+from .load import Config, Load, generate_load
+from .processes import Server, cpu_seconds, foreign_cpu_seconds, paused
+from .systems import SLUG, Surge
 
 CLICKS_TIMEOUT_S = 30.0
 CLICKS_STABLE_S = 5.0  # a backlogged flusher posts up to 5,000 events at once: allow slow gaps

@@ -1,4 +1,4 @@
-"""How the bench fails and how long it may take: `BenchError` and the time `Budget`."""
+"""How a bench fails and how long it may take: `BenchError`, the time `Budget`, and SIGTERM."""
 
 from __future__ import annotations
 
@@ -31,14 +31,33 @@ class Budget:
             raise BenchError(f"time budget of {self.limit_s:.0f}s exhausted before {what}")
 
 
+class Terminated(SystemExit):
+    """A SIGTERM to the bench (e.g. from CI), raised where it is so that its cleanup runs."""
+
+    def __init__(self) -> None:
+        super().__init__(143)
+
+
 @contextlib.contextmanager
 def sigterm_as_exit() -> Iterator[None]:
-    """A SIGTERM to the bench (e.g. from CI) still runs the cleanup in `finally`."""
+    """A SIGTERM unwinds like an error, so the cleanup in `finally` still runs; a second one is
+    ignored so that it cannot cut that cleanup short."""
 
     def handler(_signum: int, _frame: object) -> None:
-        raise SystemExit(143)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
 
     previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_ignored() -> Iterator[None]:
+    """A cleanup that a SIGTERM must not cut short (servers stopping while they flush)."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         yield
     finally:

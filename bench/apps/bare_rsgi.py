@@ -1,5 +1,5 @@
 """Granian's own limit: a bare RSGI app answering every request with the same 302 as
-bench/bare_asgi.py (RSGI is granian's native interface, no ASGI message dicts in between)."""
+bench/apps/bare_asgi.py (RSGI is granian's native interface, no ASGI message dicts in between)."""
 
 from __future__ import annotations
 

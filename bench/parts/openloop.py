@@ -1,7 +1,7 @@
 """Open-loop constant-rate load over keep-alive connections, latency from each intended send time.
 
 Neither wrk2, oha nor vegeta is available here (no Debian package, nothing on PyPI), so this is a
-small asyncio generator: raw HTTP/1.1 like the fallback client in bench_load.py, but on protocols
+small asyncio generator: raw HTTP/1.1 like the fallback client in parts/load.py, but on protocols
 rather than streams (no coroutine per request: about 0.25 cores at 12k req/s here, which matters
 on 2 cores) and open loop. Request i is due at start + i / rate whatever the responses do; it
 goes out on an idle keep-alive connection, or waits for one when all are busy. Its latency
@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
-from bench_budget import BenchError
-from bench_load import _CONTENT_LENGTH  # one parser of the response head for both clients
+
+from .budget import BenchError
+from .load import _CONTENT_LENGTH  # one parser of the response head for both clients
 
 # Sent this long after its due time, a request is late. The event loop's timer resolution is
 # 1 ms (epoll), so up to ~1 ms is the tick, not the generator falling behind.

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import asyncpg
 import redis
-from bench_budget import BenchError
-from bench_processes import HOST, free_ports
+
+from .budget import BenchError
+from .processes import HOST, free_ports
 
 PG_PORT = 5432
 SHARED_REDIS_PORT = 6379
