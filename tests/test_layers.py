@@ -11,7 +11,14 @@ import grimp
 import pytest
 
 DOORS = ("surge.api", "surge.dashboard", "surge.shlink")
-DOMAIN = ("surge.data", "surge.links", "surge.accounts", "surge.analytics", "surge.transfer")
+DOMAIN = (
+    "surge.data",
+    "surge.links",
+    "surge.domains",
+    "surge.accounts",
+    "surge.analytics",
+    "surge.transfer",
+)
 ROOT = "surge.services"
 
 

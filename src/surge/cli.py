@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from surge import __version__
 from surge.capacity import commands as capacity_commands
 from surge.cli_support import CliError, current_sessions
+from surge.domains import commands as domain_commands
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.transfer import commands as transfer_commands
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     accounts_parsers(commands)  # keys, users
     capacity_commands.add_commands(commands)  # loadtest, capacity
     transfer_commands.add_commands(commands)  # import, export
+    domain_commands.add_commands(commands)  # domains
     return parser
 
 
@@ -288,6 +290,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return capacity_commands.dispatch(args, settings)
     elif args.command in transfer_commands.NAMES:
         return transfer_commands.dispatch(args, settings)
+    elif args.command in domain_commands.NAMES:
+        return domain_commands.dispatch(args, settings)
     return 0
 
 

@@ -20,6 +20,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/api/v1/keys"): {"other": 403, "admin": 200},
     ("post", "/api/v1/keys"): {"other": 403, "admin": 201},
     ("delete", "/api/v1/keys/{key_id}"): {"other": 403, "admin": 204},
+    ("get", "/api/v1/domains"): {"other": 200, "admin": 200},
+    ("post", "/api/v1/domains"): {"other": 403, "admin": 201},
+    ("patch", "/api/v1/domains/{host}"): {"other": 403, "admin": 200},
+    ("delete", "/api/v1/domains/{host}"): {"other": 403, "admin": 204},
 }
 CREDENTIALS = ["none", "wrong", "revoked", "other", "admin"]
 
@@ -51,12 +55,16 @@ async def test_every_route_answers_each_credential_as_it_should(
     spare = await surge.api.keys.create("spare")
 
     for (method, template), expected in MATRIX.items():
-        path = template.format(slug="owned", key_id=spare.id)
+        path = template.format(slug="owned", key_id=spare.id, host="go.example.com")
         body = None
         if method == "post":
-            body = {"name": "new"} if "keys" in template else {"url": "https://e.com"}
+            body = {
+                "keys": {"name": "new"},
+                "links": {"url": "https://e.com"},
+                "domains": {"host": "go.example.com"},
+            }[template.split("/")[3]]
         elif method == "patch":
-            body = {"tags": ["seen"]}
+            body = {} if "domains" in template else {"tags": ["seen"]}
         answer = await surge.client.request(method.upper(), path, json=body, headers=headers)
         want = expected.get(credential, 401)
         assert answer.status_code == want, (credential, method, template, answer.text)

@@ -113,7 +113,7 @@ async def test_every_public_route_documents_the_common_problems_from_the_catalog
         if template.startswith("/api/")
         for method in item
     ]
-    assert len(routes) == 9  # links: 6, keys: 3
+    assert len(routes) == 13  # links: 6, keys: 3, domains: 4
     for template, method in routes:
         problems = documented(spec, method, template)
         for common in COMMON_PROBLEMS:

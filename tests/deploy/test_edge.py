@@ -184,6 +184,51 @@ def test_a_link_change_reaches_both_replicas(stack: Stack, key: dict[str, str]) 
     wait_until(everywhere, "both replicas to redirect to the new target", timeout_s=10)
 
 
+GO = "go.example.com"
+
+
+def test_two_hosts_through_the_edge_and_a_move_reaches_both_replicas(
+    stack: Stack, key: dict[str, str]
+) -> None:
+    """The edge passes the request's Host: the same slug on two domains goes to two targets,
+    and a link moved to the other domain moves on both replicas."""
+    added = subprocess.run(
+        [sys.executable, "-m", "surge.cli", "domains", "add", GO],
+        env=stack.environment("api"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, output(added)
+    with edge_client(stack) as client:
+        for body in (
+            {"url": "https://example.com/edge/home", "slug": "twin"},
+            {"url": "https://example.org/edge/away", "slug": "twin", "domain": GO},
+            {"url": "https://example.com/edge/mover", "slug": "mover"},
+        ):
+            made = client.post("/api/v1/links", json=body, headers=key)
+            assert made.status_code == 201, made.text
+        assert client.get("/twin").headers["location"] == "https://example.com/edge/home"
+        away = client.get("/twin", headers={"host": GO})
+        assert away.headers["location"] == "https://example.org/edge/away"
+
+    def on(replica: str, host: str | None = None) -> int:
+        headers = {"user-agent": BROWSER_UA} | ({"host": host} if host else {})
+        return httpx.get(f"{stack.url(replica)}/mover", headers=headers).status_code
+
+    # Both replicas have it cached where it is, and know it is not on the other domain.
+    assert [(on(r), on(r, GO)) for r in redirect_replicas()] == [(302, 404)] * 2
+    with edge_client(stack) as client:
+        moved = client.patch("/api/v1/links/mover", json={"domain": GO}, headers=key)
+    assert moved.status_code == 200, moved.text
+    wait_until(
+        lambda: [(on(r), on(r, GO)) for r in redirect_replicas()] == [(404, 302)] * 2,
+        "both replicas to serve the link on its new domain only",
+        timeout_s=10,
+    )
+
+
 def test_the_smoke_test_passes_against_the_edge(stack: Stack, key: dict[str, str]) -> None:
     env = {**os.environ, "SURGE_SMOKE_KEY": key["Authorization"].removeprefix("Bearer ")}
     done = subprocess.run(

@@ -66,6 +66,7 @@ async def topology(tmp_path: Path) -> AsyncIterator[Topology]:
         api_url=f"http://127.0.0.1:{ports['api']}",
         analytics_url=f"http://127.0.0.1:{ports['analytics']}",
         redirect_urls=f"http://127.0.0.1:{ports['redirect']}",
+        public_url=f"http://127.0.0.1:{ports['redirect']}",  # the Host the redirect serves
         click_flush_interval_ms=60_000,  # flushed by the test
     )
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []

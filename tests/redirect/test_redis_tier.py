@@ -11,7 +11,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from surge.data.contracts import ResolvedLink
+from surge.data.contracts import ResolvedLink, link_key
 from surge.data.link_tier import SharedLinkTier
 from surge.links.analytics_client import LinkChangeNotifier
 from surge.platform.redis import RedisNames
@@ -86,7 +86,7 @@ async def test_a_changed_link_reaches_every_replica(replicas: Replicas) -> None:
         assert (await client.get("/viral")).status_code == 302
     new = ResolvedLink(link_id=7, slug="viral", url="https://example.org/v2", redirect_type=307)
     replicas.api.links["viral"] = new.model_dump(mode="json")
-    await replicas.notifier.link_changed("viral", new)
+    await replicas.notifier.link_changed(link_key("", "viral"), new)
 
     async def all_moved() -> bool:
         answers = [await c.get("/viral") for c in replicas.clients]
@@ -100,7 +100,7 @@ async def test_a_deleted_link_is_404_on_every_replica(replicas: Replicas) -> Non
     for client in replicas.clients:
         assert (await client.get("/viral")).status_code == 302
     del replicas.api.links["viral"]
-    await replicas.notifier.link_changed("viral", None)
+    await replicas.notifier.link_changed(link_key("", "viral"), None)
 
     async def all_gone() -> bool:
         statuses = [(await c.get("/viral")).status_code for c in replicas.clients]

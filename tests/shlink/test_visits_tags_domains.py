@@ -12,6 +12,8 @@ from surge.shlink.cors import preflight
 from surge.shlink.schemas import (
     DomainsList,
     Health,
+    NotFoundRedirects,
+    ShortUrl,
     TagsList,
     TagsStats,
     VisitsList,
@@ -133,6 +135,8 @@ async def test_domains_health_and_mercure(surge: Surge, key: dict[str, str]) -> 
     assert [(d.domain, d.isDefault) for d in domains.domains.data] == [("sho.rt", True)]
     health = await surge.client.get("/rest/health")
     assert health.status_code == 200
+    versioned = await surge.client.get(f"{REST}/health")  # what Shlink's SDK and web UI call
+    assert versioned.content == health.content
     assert health.headers["content-type"] == "application/health+json"
     assert Health.model_validate_json(health.content).status == "pass"
     shlink_problem(
@@ -140,6 +144,47 @@ async def test_domains_health_and_mercure(surge: Surge, key: dict[str, str]) -> 
         501,
         "mercure-not-configured",
     )
+
+
+async def test_domains_with_their_redirects(surge: Surge, key: dict[str, str]) -> None:
+    """Several domains as Shlink lists them, a domain's redirects set as Shlink sets them (an
+    admin key's), and short URLs on a domain that is not the default one."""
+    assert surge.api.keys is not None
+    bearer = {"Authorization": f"Bearer {(await surge.api.keys.create('a', is_admin=True)).secret}"}
+    admin = shlink_key(bearer)
+    added = await surge.client.post(
+        "/api/v1/domains", json={"host": "go.example.com"}, headers=bearer
+    )
+    assert added.status_code == 201
+    patch = {"domain": "go.example.com", "baseUrlRedirect": "https://example.com/home"}
+    changed = await surge.client.patch(f"{REST}/domains/redirects", json=patch, headers=admin)
+    assert valid(changed, NotFoundRedirects).baseUrlRedirect == "https://example.com/home"
+    refused = await surge.client.patch(
+        f"{REST}/domains/redirects", json=patch, headers=shlink_key(key)
+    )
+    assert refused.status_code == 403
+    default = {"domain": "sho.rt", "baseUrlRedirect": "https://example.com/"}
+    answer = await surge.client.patch(f"{REST}/domains/redirects", json=default, headers=admin)
+    shlink_problem(answer, 400, "invalid-data")
+    listed = valid(await surge.client.get(f"{REST}/domains", headers=admin), DomainsList)
+    assert [(d.domain, d.isDefault) for d in listed.domains.data] == [
+        ("sho.rt", True),
+        ("go.example.com", False),
+    ]
+    assert listed.domains.data[1].redirects.baseUrlRedirect == "https://example.com/home"
+
+    body = {"longUrl": "https://example.com/x", "customSlug": "x", "domain": "go.example.com"}
+    made = await surge.client.post(f"{REST}/short-urls", json=body, headers=admin)
+    created = valid(made, ShortUrl)
+    assert (created.domain, created.shortUrl) == ("go.example.com", "http://go.example.com/x")
+    on_default = await surge.client.get(f"{REST}/short-urls/x", headers=admin)
+    shlink_problem(on_default, 404, "short-url-not-found")
+    on_go = await surge.client.get(
+        f"{REST}/short-urls/x", params={"domain": "go.example.com"}, headers=admin
+    )
+    assert valid(on_go, ShortUrl).longUrl == "https://example.com/x"
+    went = await surge.client.get("/", headers={"host": "go.example.com"})
+    assert went.headers["location"] == "https://example.com/home"
 
 
 async def test_a_browser_preflight_from_another_origin_is_granted(
@@ -195,7 +240,6 @@ async def test_what_surge_lacks_answers_as_shlink_with_the_feature_off(
     for method, path in (
         ("POST", f"{REST}/short-urls/rr/redirect-rules"),
         ("DELETE", f"{REST}/short-urls/rr/visits"),
-        ("PATCH", f"{REST}/domains/redirects"),
     ):
         answer = await surge.client.request(method, path, json={}, headers=api_key)
         shlink_problem(answer, 404, "not-found")

@@ -12,7 +12,7 @@ from surge.accounts.keys import KeyService
 from surge.accounts.limits import ApiLimits
 from surge.accounts.users import UserService
 from surge.platform.metrics import KEY_PREFIX_SCOPE
-from surge.platform.problems import UNAUTHORIZED
+from surge.platform.problems import FORBIDDEN, UNAUTHORIZED
 
 
 def get_key_service(request: Request) -> KeyService:
@@ -59,3 +59,13 @@ async def require_api_key(
 
 
 CurrentKey = Annotated[ApiKey, Depends(require_api_key)]
+
+
+def require_admin_key(key: CurrentKey) -> ApiKey:
+    """The request's key, if it is an admin's (403 otherwise): keys and domains are theirs."""
+    if not key.is_admin:
+        raise FORBIDDEN("Only an admin key may do this.")
+    return key
+
+
+AdminKey = Annotated[ApiKey, Depends(require_admin_key)]

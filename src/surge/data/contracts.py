@@ -31,13 +31,34 @@ class ResolvedLink(BaseModel):
     slug: str
     url: str
     redirect_type: int
+    domain: str = ""  # '' is the default domain
     expires_at: datetime | None = None
     max_clicks: int | None = None
     clicks: int = 0  # clicks counted so far; only looked up when max_clicks is set
 
 
+class DomainEntry(BaseModel):
+    """What the api tells the redirect service about a Host it serves: the key its links are
+    cached under ('' for the default domain) and where its redirects go (None: the pages)."""
+
+    key: str
+    root_url: str | None = None
+    not_found_url: str | None = None
+    expired_url: str | None = None
+
+
+# An invalidation of this key: every cached entry (a domain changed).
+EVERYTHING = "*"
+
+
+def link_key(domain: str, slug: str) -> str:
+    """What a link is cached and invalidated under, in every tier: the redirect builds it from
+    the Host's domain key and the request path ("/slug" on the default domain)."""
+    return f"{domain}/{slug}"
+
+
 class Invalidation(BaseModel):
-    slugs: list[str]
+    slugs: list[str]  # cache keys: "{domain}/{slug}", or EVERYTHING
 
 
 class CountPoint(BaseModel):

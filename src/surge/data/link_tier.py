@@ -84,7 +84,8 @@ class SharedLinkTier:
                     await self.redis.set(self.names.link(slug), entry[0], px=entry[1], nx=True)
 
     async def changed(self, slug: str, link: ResolvedLink | None) -> None:
-        """The api after a change: the new state (None: gone) replaces the entry, or removes it
+        """The api after a change of the link cached under `slug` (its key, "{domain}/{slug}"): the
+        new state (None: gone) replaces the entry, or removes it
         when it must not be shared, and every replica is told to evict its local copy."""
         key = self.names.link(slug)
         entry = self._entry(link)
@@ -98,3 +99,10 @@ class SharedLinkTier:
                 await pipe.execute()
         except RedisError as exc:
             log.warning("invalidation_publish_failed", slug=slug, error=repr(exc))
+
+    async def publish(self, key: str) -> None:
+        """Every replica evicts `key` (EVERYTHING: its whole local cache)."""
+        try:
+            await self.redis.publish(self.names.invalidations, key)
+        except RedisError as exc:
+            log.warning("invalidation_publish_failed", slug=key, error=repr(exc))

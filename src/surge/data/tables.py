@@ -14,6 +14,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    UniqueConstraint,
     literal_column,
 )
 
@@ -68,7 +69,9 @@ links = Table(
     "links",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
-    Column("slug", String(64), nullable=False, unique=True),
+    Column("slug", String(64), nullable=False),
+    # The host it is served on; '' is the default domain (SURGE_PUBLIC_URL's host).
+    Column("domain", String(253), nullable=False, server_default=""),
     Column("url", String(2048), nullable=False),
     Column("redirect_type", SmallInteger, nullable=False, default=302),
     Column(
@@ -87,6 +90,20 @@ links = Table(
     Column("imported_clicks", BigInteger, nullable=True),
     Column("imported_bot_clicks", BigInteger, nullable=True),
     Index("ix_links_owner_id_id", "owner_id", "id"),
+    UniqueConstraint("domain", "slug", name="uq_links_domain"),
+)
+
+# Short domains besides the default one, each with where `/`, an unknown slug and an expired
+# link go (None: the default pages).
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("host", String(253), nullable=False, unique=True),
+    Column("root_url", String(2048), nullable=True),
+    Column("not_found_url", String(2048), nullable=True),
+    Column("expired_url", String(2048), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # Search (`?q=`, ILIKE '%q%'): one text per link, slug and URL, that the query and its index share

@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel
 
 from surge.data.contracts import (
+    EVERYTHING,
     ClickCount,
     Interval,
     Invalidation,
@@ -54,10 +55,20 @@ class LinkChangeNotifier:
         self.redirect_clients = redirect_clients
         self.shared = shared
 
-    async def link_changed(self, slug: str, link: ResolvedLink | None) -> None:
-        """`link` is the slug's new state, None once it is gone."""
+    async def link_changed(self, key: str, link: ResolvedLink | None) -> None:
+        """`link` is the new state of the link cached under `key` (see link_key), None once
+        it is gone."""
         if self.shared is not None:
-            await self.shared.changed(slug, link)
+            await self.shared.changed(key, link)
+        await self._tell_replicas(key)
+
+    async def everything_changed(self) -> None:
+        """A domain changed: every replica forgets what it cached of links and hosts."""
+        if self.shared is not None:
+            await self.shared.publish(EVERYTHING)
+        await self._tell_replicas(EVERYTHING)
+
+    async def _tell_replicas(self, slug: str) -> None:
         if not self.redirect_clients:
             return
         body = Invalidation(slugs=[slug]).model_dump()

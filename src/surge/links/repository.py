@@ -36,6 +36,7 @@ class Link:
     # Clicks it had at another shortener before `surge import` brought it here (humans, bots).
     imported_clicks: int = 0
     imported_bot_clicks: int = 0
+    domain: str = ""  # the host it is served on; '' is the default domain
 
 
 class SlugTaken(Exception):
@@ -46,12 +47,20 @@ class LinkRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, slug: str, owner_id: int, values: LinkValues, now: datetime) -> Link:
+    async def add(
+        self, slug: str, owner_id: int, values: LinkValues, now: datetime, domain: str = ""
+    ) -> Link:
         # A taken slug fails the whole unit of work; the service retries it with a new one.
         try:
             result = await self.session.execute(
                 insert(links)
-                .values(slug=slug, owner_id=owner_id, created_at=now, **link_columns(values, now))
+                .values(
+                    slug=slug,
+                    domain=domain,
+                    owner_id=owner_id,
+                    created_at=now,
+                    **link_columns(values, now),
+                )
                 .returning(links.c.id)
             )
         except IntegrityError as exc:
@@ -82,8 +91,10 @@ class LinkRepository:
         )
         return [int(link_id) for link_id in result.scalars()]
 
-    async def by_slug(self, slug: str, *, owner_id: int | None = None) -> Link | None:
-        query = select(links).where(links.c.slug == slug)
+    async def by_slug(
+        self, slug: str, *, domain: str = "", owner_id: int | None = None
+    ) -> Link | None:
+        query = select(links).where(links.c.domain == domain, links.c.slug == slug)
         if owner_id is not None:
             query = query.where(links.c.owner_id == owner_id)
         row = (await self.session.execute(query)).first()
@@ -97,9 +108,12 @@ class LinkRepository:
         limit: int,
         tag: str | None,
         q: str | None,
+        domain: str | None = None,
     ) -> list[Link]:
-        """Newest first; `owner_id` None: everyone's links."""
+        """Newest first; `owner_id` None: everyone's links; `domain` None: on every domain."""
         query = select(links).order_by(links.c.id.desc()).limit(limit)
+        if domain is not None:
+            query = query.where(links.c.domain == domain)
         if owner_id is not None:
             query = query.where(links.c.owner_id == owner_id)
         if before_id is not None:
@@ -143,10 +157,19 @@ class LinkRepository:
             for row in rows
         }
 
-    async def update(self, link_id: int, values: LinkValues, now: datetime) -> Link:
-        await self.session.execute(
-            update(links).where(links.c.id == link_id).values(**link_columns(values, now))
-        )
+    async def update(
+        self, link_id: int, values: LinkValues, now: datetime, domain: str | None = None
+    ) -> Link:
+        """`domain`: the domain it moves to (None: stays); SlugTaken if its slug is taken there."""
+        moved = {} if domain is None else {"domain": domain}
+        try:
+            await self.session.execute(
+                update(links)
+                .where(links.c.id == link_id)
+                .values(**link_columns(values, now), **moved)
+            )
+        except IntegrityError as exc:
+            raise SlugTaken(domain) from exc
         await self._set_tags(link_id, values.tags)
         link = await self._by_id(link_id)
         assert link is not None
@@ -196,6 +219,7 @@ class LinkRepository:
                 updated_at=row.updated_at,
                 imported_clicks=row.imported_clicks or 0,
                 imported_bot_clicks=row.imported_bot_clicks or 0,
+                domain=row.domain,
             )
             for row in rows
         ]
@@ -222,6 +246,7 @@ class LinkFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     live_at: datetime | None = None  # only links whose expires_at is unset or after this
+    domain: str | None = None  # only links on this domain (its key; None: every domain)
 
 
 @dataclass(slots=True, frozen=True)
@@ -265,6 +290,8 @@ class LinkQueries:
             query = query.where(links.c.created_at >= match.created_from)
         if match.created_to is not None:
             query = query.where(links.c.created_at <= match.created_to)
+        if match.domain is not None:
+            query = query.where(links.c.domain == match.domain)
         if match.live_at is not None:
             query = query.where(
                 or_(links.c.expires_at.is_(None), links.c.expires_at > match.live_at)

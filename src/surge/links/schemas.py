@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -137,6 +138,16 @@ Tags = Annotated[list[Tag], Field(max_length=20)]
 MaxClicks = Annotated[int, Field(ge=1, le=MAX_CLICKS_LIMIT), JSON_INTEGER]
 
 
+DomainName = Annotated[
+    str,
+    Field(
+        max_length=260,
+        pattern=r"^[^\x00-\x20/?#@]+$",
+        description="The short domain (host) the link is on: the default domain when absent, "
+        'also named "default"; another must be added first (GET /api/v1/domains, 422 if not).',
+    ),
+]
+
 CLOSED = ConfigDict(extra="forbid")
 
 
@@ -149,6 +160,7 @@ class LinkCreate(BaseModel):
     expires_at: ExpiryTime | None = None
     max_clicks: MaxClicks | None = None
     tags: Tags = Field(default_factory=list)
+    domain: DomainName | None = None
 
 
 class LinkUpdate(BaseModel):
@@ -162,10 +174,12 @@ class LinkUpdate(BaseModel):
     expires_at: ExpiryTime | None = None
     max_clicks: MaxClicks | None = None
     tags: Tags = None  # type: ignore[assignment]
+    domain: DomainName = None  # type: ignore[assignment]  # absent: stays; moves it otherwise
 
 
 class LinkOut(BaseModel):
     slug: str
+    domain: str
     short_url: str
     url: str
     redirect_type: int
@@ -178,9 +192,15 @@ class LinkOut(BaseModel):
     @classmethod
     def of(cls, link: Link, public_url: str) -> LinkOut:
         values = link.values
+        public = urlsplit(public_url)
+        if link.domain:
+            short_url = f"{public.scheme}://{link.domain}/{link.slug}"
+        else:
+            short_url = f"{public_url}/{link.slug}"
         return cls(
             slug=link.slug,
-            short_url=f"{public_url}/{link.slug}",
+            domain=link.domain or (public.hostname or ""),
+            short_url=short_url,
             url=values.url,
             redirect_type=values.redirect_type,
             expires_at=values.expires_at,

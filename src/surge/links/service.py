@@ -12,7 +12,9 @@ from surge.data.contracts import (
     VisitCounts,
     VisitsPage,
     VisitsQuery,
+    link_key,
 )
+from surge.domains.service import DomainService
 from surge.links.analytics_client import LinkChangeNotifier, VisitsClient
 from surge.links.repository import (
     Link,
@@ -95,6 +97,7 @@ def resolved(link: Link, *, clicks: int) -> ResolvedLink:
     return ResolvedLink(
         link_id=link.id,
         slug=link.slug,
+        domain=link.domain,
         url=values.url,
         redirect_type=values.redirect_type,
         expires_at=values.expires_at,
@@ -126,11 +129,13 @@ class LinkService:
         sessions: SessionMaker,
         notifier: LinkChangeNotifier,
         analytics: VisitsClient,
+        domains: DomainService,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.notifier = notifier
         self.analytics = analytics
+        self.domains = domains
 
     def _refuse_target(self, url: str) -> None:
         problem = target_refusal(url, self.settings)
@@ -140,24 +145,31 @@ class LinkService:
     async def create(self, owner_id: int, body: LinkCreate) -> Link:
         self._refuse_target(body.url)
         values = values_of(body)
+        domain = await self.domains.key_of(body.domain)
         for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
             slug = body.slug or random_slug()
             try:
                 async with transaction(self.sessions) as session:
-                    link = await LinkRepository(session).add(slug, owner_id, values, utc_now())
+                    link = await LinkRepository(session).add(
+                        slug, owner_id, values, utc_now(), domain
+                    )
             except SlugTaken:
                 continue
             # A cached "unknown slug" must not outlive the link's creation.
-            await self.notifier.link_changed(link.slug, resolved(link, clicks=0))
+            await self.notifier.link_changed(link_key(domain, slug), resolved(link, clicks=0))
             return link
         if body.slug:
             raise SLUG_TAKEN(f"The slug '{body.slug}' is taken.")
         raise SLUG_SPACE_BUSY("Could not find a free slug.")
 
-    async def get(self, owner_id: int | None, slug: str) -> Link:
-        """The link `slug` if `owner_id` owns it (None: whoever does, for an admin)."""
+    async def get(self, owner_id: int | None, slug: str, domain: str | None = None) -> Link:
+        """The link `slug` on `domain` (None: the default one) if `owner_id` owns it (None:
+        whoever does, for an admin)."""
+        key = await self.domains.lookup_key(domain)
+        if key is None:  # no such domain: no link there
+            raise not_found("link")
         async with self.sessions() as session:
-            link = await LinkRepository(session).by_slug(slug, owner_id=owner_id)
+            link = await LinkRepository(session).by_slug(slug, domain=key, owner_id=owner_id)
         if link is None:
             raise not_found("link")
         return link
@@ -170,41 +182,65 @@ class LinkService:
         limit: int,
         tag: str | None,
         q: str | None,
+        domain: str | None = None,
     ) -> LinksPage:
+        """`domain` None: links on every domain."""
         before_id = int(cursor) if cursor else None  # the route's pattern makes it an id
+        key = None if domain is None else await self.domains.lookup_key(domain)
+        if domain is not None and key is None:  # no such domain: no links there
+            return LinksPage(items=[], next_cursor=None)
         async with self.sessions() as session:
             found = await LinkRepository(session).page(
-                owner_id, before_id=before_id, limit=limit + 1, tag=tag, q=q
+                owner_id, before_id=before_id, limit=limit + 1, tag=tag, q=q, domain=key
             )
         items = found[:limit]
         next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
         return LinksPage(items=items, next_cursor=next_cursor)
 
-    async def update(self, owner_id: int | None, slug: str, body: LinkUpdate) -> Link:
+    async def update(
+        self, owner_id: int | None, slug: str, body: LinkUpdate, domain: str | None = None
+    ) -> Link:
+        """Change the link `slug` on `domain`; `body.domain` moves it to another domain."""
         changes = body.model_dump(include=body.model_fields_set)
         if body.url is not None:
             self._refuse_target(body.url)
-        async with transaction(self.sessions) as session:
-            repo = LinkRepository(session)
-            link = await repo.by_slug(slug, owner_id=owner_id)
-            if link is None:
-                raise not_found("link")
-            if changes:  # an empty PATCH changes nothing, updated_at included
-                if "tags" in changes:
-                    changes["tags"] = tuple(changes["tags"])
-                values = replace(link.values, **changes)
-                link = await repo.update(link.id, values, utc_now())
-        await self.notifier.link_changed(slug, resolved(link, clicks=0))
+        key = await self.domains.lookup_key(domain)
+        if key is None:
+            raise not_found("link")
+        moved_to = None
+        if "domain" in changes:
+            moved_to = await self.domains.key_of(changes.pop("domain"))
+        try:
+            async with transaction(self.sessions) as session:
+                repo = LinkRepository(session)
+                link = await repo.by_slug(slug, domain=key, owner_id=owner_id)
+                if link is None:
+                    raise not_found("link")
+                if changes or moved_to not in (None, key):  # an empty PATCH changes nothing
+                    if "tags" in changes:
+                        changes["tags"] = tuple(changes["tags"])
+                    values = replace(link.values, **changes)
+                    link = await repo.update(link.id, values, utc_now(), moved_to)
+        except SlugTaken:
+            raise SLUG_TAKEN(
+                f"The slug '{slug}' is taken on {self.domains.host_of(moved_to or '')}."
+            ) from None
+        if link.domain != key:
+            await self.notifier.link_changed(link_key(key, slug), None)
+        await self.notifier.link_changed(link_key(link.domain, slug), resolved(link, clicks=0))
         return link
 
-    async def delete(self, owner_id: int | None, slug: str) -> None:
+    async def delete(self, owner_id: int | None, slug: str, domain: str | None = None) -> None:
+        key = await self.domains.lookup_key(domain)
+        if key is None:
+            raise not_found("link")
         async with transaction(self.sessions) as session:
             repo = LinkRepository(session)
-            link = await repo.by_slug(slug, owner_id=owner_id)
+            link = await repo.by_slug(slug, domain=key, owner_id=owner_id)
             if link is None:
                 raise not_found("link")
             await repo.delete(link.id)
-        await self.notifier.link_changed(slug, None)
+        await self.notifier.link_changed(link_key(key, slug), None)
 
     async def stats(
         self,
@@ -214,9 +250,10 @@ class LinkService:
         start: datetime | None,
         end: datetime | None,
         interval: Interval,
+        domain: str | None = None,
     ) -> LinkStats:
         """The link's stats from analytics, once the link is known to be the caller's."""
-        link = await self.get(owner_id, slug)
+        link = await self.get(owner_id, slug, domain)
         stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
         return with_imported_clicks(link, stats)
 
@@ -236,10 +273,11 @@ class LinkService:
         dates, so none is listed)."""
         return await self.analytics.visits(query)
 
-    async def resolve(self, slug: str) -> ResolvedLink:
-        """For the redirect service: where a slug goes, whoever owns it."""
+    async def resolve(self, slug: str, domain: str = "") -> ResolvedLink:
+        """For the redirect service: where a slug on the domain keyed `domain` goes, whoever
+        owns it."""
         async with self.sessions() as session:
-            link = await LinkRepository(session).by_slug(slug)
+            link = await LinkRepository(session).by_slug(slug, domain=domain)
         if link is None:
             raise not_found("link")
         clicks = 0
@@ -274,10 +312,12 @@ class LinkService:
         async with self.sessions() as session:
             candidates = await LinkQueries(session).newest_to(owner_id, body.url)
         sent = body.model_fields_set
+        domain = await self.domains.key_of(body.domain)
         for link in candidates:
             values = link.values
             if (
-                (body.slug is None or link.slug == body.slug)
+                link.domain == domain
+                and (body.slug is None or link.slug == body.slug)
                 and ("tags" not in sent or set(values.tags) == set(body.tags))
                 and ("expires_at" not in sent or values.expires_at == body.expires_at)
                 and ("max_clicks" not in sent or values.max_clicks == body.max_clicks)

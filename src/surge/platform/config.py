@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     rate_limit_sign_in: str = "10/minute"
     # Where a browser opening `/` on the short domain goes (API clients get a JSON 404).
     root_redirect: str = "/app/"
+    # Where an unknown slug and an expired link on the default domain go (unset: Surge's 404
+    # and 410 pages). Other domains have their own (`surge domains set`).
+    not_found_redirect: str | None = None
+    expired_redirect: str | None = None
+    # A request whose Host is neither the default domain nor one added: "not_found" answers
+    # 404; "default" serves it as the default domain (one domain reached by several names).
+    unknown_hosts: Literal["not_found", "default"] = "not_found"
     # Origins whose pages may call the Shlink REST API (/rest/) from a browser (CORS),
     # comma-separated; "*": any. Safe as any by default: that API takes a key in a header,
     # never a cookie, so a page can only use a key it already holds.

@@ -63,6 +63,9 @@ NOT_FOUND = ProblemType("not-found", 404, "Not found")
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
 SLUG_TAKEN = ProblemType("slug-taken", 409, "Slug taken")
 KEY_IN_USE = ProblemType("key-in-use", 409, "Key in use")
+DOMAIN_TAKEN = ProblemType("domain-taken", 409, "Domain taken")
+DOMAIN_IN_USE = ProblemType("domain-in-use", 409, "Domain in use")
+DEFAULT_DOMAIN = ProblemType("default-domain", 409, "The default domain")
 BATCH_TOO_LARGE = ProblemType("batch-too-large", 413, "Batch too large")
 BODY_TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
 VALIDATION_ERROR = ProblemType("validation-error", 422, "Invalid request")
@@ -76,6 +79,7 @@ DEPENDENCY_UNAVAILABLE = ProblemType("dependency-unavailable", 503, "Try again s
 # The redirect service's pages (HTML for browsers, problem+json for everyone else).
 LINK_NOT_FOUND = ProblemType("link-not-found", 404, "Link not found")
 LINK_EXPIRED = ProblemType("link-expired", 410, "Link expired")
+UNKNOWN_DOMAIN = ProblemType("unknown-domain", 404, "Unknown domain")
 LINKS_UNAVAILABLE = ProblemType("unavailable", 503, "Try again shortly")
 
 CATALOGUE: dict[str, ProblemType] = {

@@ -15,9 +15,10 @@ import httpx
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from surge.data.contracts import SLUG_PATTERN, ResolvedLink
+from surge.data.contracts import SLUG_PATTERN, DomainEntry, ResolvedLink
 from surge.data.events import click_ids, click_row
 from surge.data.link_tier import SharedLinkTier
+from surge.domains.hosts import default_entry, host_of
 from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
 from surge.platform.cache import ABSENT, LocalCache
@@ -41,12 +42,15 @@ from surge.platform.security_headers import page_headers, transport_headers
 from surge.platform.tracing import TRACED
 from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
-from surge.redirect.invalidation import InvalidationListener
+from surge.redirect.invalidation import Caches, InvalidationListener
 from surge.redirect.other_paths import OWN_PATHS, SLUG_ROUTE, OtherPaths, route_of
 from surge.redirect.responses import (
     GONE,
     NOT_FOUND,
     UNAVAILABLE,
+    UNKNOWN_HOST,
+    Headers,
+    Site,
     Target,
 )
 from surge.redirect.spool import Spool
@@ -59,6 +63,7 @@ log = get_logger(__name__)
 REDIRECT_STATUSES = (301, 302, 307, 308)
 FIRST_BUCKET = LATENCY_BUCKETS[0]
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
+MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
 
 
 class ApiUnavailable(Exception):
@@ -115,12 +120,18 @@ class RedirectService(OtherPaths):
             settings.negative_cache_ttl_s,
             on_stale=self._served_stale,
         )
+        # Hosts other than the default domain's, by name: their Site, or ABSENT (unknown).
+        self.sites: LocalCache[str, Site] = LocalCache(
+            1024, settings.cache_ttl_s, settings.negative_cache_ttl_s
+        )
+        self.caches = Caches(self.cache, self.sites)
         self.visitors = VisitorHasher(settings.visitor_salt_secret)
         self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()
         self.redirect_headers = transport_headers(settings.public_url)
         self.page_headers = page_headers(settings.public_url)
+        self.default_site = Site.of(default_entry(settings), self.redirect_headers)
         self.names = RedisNames(settings.redis_prefix)
         self.api: httpx.AsyncClient | None = None
         self.analytics: httpx.AsyncClient | None = None
@@ -163,7 +174,7 @@ class RedirectService(OtherPaths):
             )
             sink = RedisStreamSink(self.redis, self.names.clicks, redis_breaker)
             self.invalidations = InvalidationListener(
-                self.redis, self.names.invalidations, self.cache
+                self.redis, self.names.invalidations, self.caches
             )
             self.invalidations.start()
         self.clicks = ClickBuffer(
@@ -212,17 +223,31 @@ class RedirectService(OtherPaths):
         if path.startswith("/internal/") or path in OWN_PATHS or method not in ("GET", "HEAD"):
             await self._not_a_redirect(scope, receive, send, now)
             return
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+                break
+        site = self.caches.default_hosts.get(host)
+        if site is None:
+            site = await self._site(host, scope, send, now)
+            if site is None:  # answered: an unknown domain, or the api is away
+                return
         slug = path[1:]
         if not SLUG_PATTERN.fullmatch(slug):
-            if path == "/" and await self._to_the_dashboard(scope, send):
-                self._observe(UNMATCHED_ROUTE, method, 302, now)
-                return
-            await self._page(NOT_FOUND, scope, send)
-            self._observe(UNMATCHED_ROUTE, method, NOT_FOUND.status, now)
+            if path == "/":
+                if site.root is not None:
+                    await self._found(site.root, send, method, UNMATCHED_ROUTE, now)
+                    return
+                if not site.key and await self._to_the_dashboard(scope, send):
+                    self._observe(UNMATCHED_ROUTE, method, 302, now)
+                    return
+            await self._not_found(site, scope, send, UNMATCHED_ROUTE, now)
             return
         if self.ip_limit is not None and await self._over_ip_limit(scope, send, now):
             return
-        cached = self.cache.peek(slug)
+        key = site.key + path  # the default domain's key is '': "/slug", no new string
+        cached = self.cache.peek(key)
         if cached is None:
             if self.metrics_on:
                 self.tally.lookups[LOCAL_MISS] += 1
@@ -232,7 +257,7 @@ class RedirectService(OtherPaths):
                 return
             admission.in_flight += 1
             try:
-                target = await self.cache.get_or_load(slug, self._load)
+                target = await self.cache.get_or_load(key, self._load)
             except ApiUnavailable:
                 await self._page(UNAVAILABLE, scope, send, [(b"retry-after", b"5")])
                 self._observe(SLUG_ROUTE, method, UNAVAILABLE.status, now)
@@ -244,13 +269,15 @@ class RedirectService(OtherPaths):
             if target is None and self.metrics_on:
                 self.tally.lookups[LOCAL_NEGATIVE] += 1
         if target is None:
-            await self._page(NOT_FOUND, scope, send)
-            self._observe(SLUG_ROUTE, method, NOT_FOUND.status, now)
+            await self._not_found(site, scope, send, SLUG_ROUTE, now)
             return
         if (target.expires_at is not None and now >= target.expires_at) or (
             target.max_clicks is not None
             and target.clicks_before + target.served >= target.max_clicks
         ):
+            if site.expired is not None:
+                await self._found(site.expired, send, method, SLUG_ROUTE, now)
+                return
             await self._page(GONE, scope, send)
             self._observe(SLUG_ROUTE, method, GONE.status, now)
             return
@@ -274,6 +301,48 @@ class RedirectService(OtherPaths):
     def _observe(self, route: str, method: str, status: int, start: float) -> None:
         if self.metrics_on:
             self.tally.observe(route, method_label(method), status, self.clock() - start)
+
+    async def _found(
+        self, headers: Headers, send: Send, method: str, route: str, start: float
+    ) -> None:
+        """A domain's own redirect (its root, not-found or expired URL): a 302, no click."""
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        self._observe(route, method, 302, start)
+
+    async def _not_found(
+        self, site: Site, scope: Scope, send: Send, route: str, start: float
+    ) -> None:
+        if site.not_found is not None:
+            await self._found(site.not_found, send, scope["method"], route, start)
+            return
+        await self._page(NOT_FOUND, scope, send)
+        self._observe(route, scope["method"], NOT_FOUND.status, start)
+
+    async def _site(self, host: bytes, scope: Scope, send: Send, start: float) -> Site | None:
+        """How a Host not seen yet is served (None: answered already, 404 or 503)."""
+        name = host_of(host.decode("latin-1"))
+        if not name or name == self.settings.public_host:  # no Host at all: HTTP/1.0
+            if len(self.caches.default_hosts) >= MAX_DEFAULT_HOSTS:
+                self.caches.default_hosts.clear()
+            self.caches.default_hosts[host] = self.default_site
+            return self.default_site
+        try:
+            site = await self.sites.get_or_load(name, self._load_site)
+        except ApiUnavailable:
+            await self._page(UNAVAILABLE, scope, send, [(b"retry-after", b"5")])
+            self._observe(UNMATCHED_ROUTE, scope["method"], UNAVAILABLE.status, start)
+            return None
+        if site is None:
+            await self._page(UNKNOWN_HOST, scope, send)
+            self._observe(UNMATCHED_ROUTE, scope["method"], UNKNOWN_HOST.status, start)
+        return site
+
+    async def _load_site(self, name: str) -> Site | None:
+        response = await self._ask_api(f"/internal/domains/{name}")
+        if response is None:
+            return None
+        return Site.of(DomainEntry.model_validate_json(response.content), self.redirect_headers)
 
     def _record_click(self, target: Target, scope: Scope, now: float) -> None:
         referrer = user_agent = country = ip = None
@@ -307,13 +376,14 @@ class RedirectService(OtherPaths):
             )
         )
 
-    async def _load(self, slug: str) -> Target | None:
-        """A local miss: the shared Redis tier, then the api."""
-        found, link = await self.shared.get(slug) if self.shared else (False, None)
+    async def _load(self, key: str) -> Target | None:
+        """A local miss of a link's key ("{domain}/{slug}"): the shared Redis tier, then the
+        api."""
+        found, link = await self.shared.get(key) if self.shared else (False, None)
         if not found:
-            link = await self._from_api(slug)
+            link = await self._from_api(key)
             if self.shared:
-                await self.shared.offer(slug, link)
+                await self.shared.offer(key, link)
         if link is None:
             return None
         return Target.build(
@@ -327,14 +397,22 @@ class RedirectService(OtherPaths):
             self.redirect_headers,
         )
 
-    async def _from_api(self, slug: str) -> ResolvedLink | None:
+    async def _from_api(self, key: str) -> ResolvedLink | None:
+        domain, _, slug = key.partition("/")
+        response = await self._ask_api(
+            f"/internal/links/{slug}" + (f"?domain={domain}" if domain else "")
+        )
+        return None if response is None else ResolvedLink.model_validate_json(response.content)
+
+    async def _ask_api(self, path: str) -> httpx.Response | None:
+        """The api's 200 answer (None: its 404), through retries and its breaker."""
         assert self.api is not None
         assert self.api_breaker is not None
         try:
             async for attempt in idempotent_retries():
                 with attempt:
                     async with self.api_breaker.guard():
-                        response = await self.api.get(f"/internal/links/{slug}")
+                        response = await self.api.get(path)
                         if response.status_code not in (200, 404):
                             raise ApiUnavailable(f"api answered {response.status_code}")
         except (httpx.HTTPError, ApiUnavailable, BreakerOpen) as exc:
@@ -344,7 +422,7 @@ class RedirectService(OtherPaths):
             CACHE_LOOKUPS.labels("api", "negative").inc()
             return None
         CACHE_LOOKUPS.labels("api", "hit").inc()
-        return ResolvedLink.model_validate_json(response.content)
+        return response
 
     def _served_stale(self) -> None:
         CACHE_LOOKUPS.labels("local", "stale").inc()

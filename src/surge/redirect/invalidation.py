@@ -1,4 +1,5 @@
-"""Every redirect replica listens for changed links on Redis pub/sub and evicts its local entry."""
+"""Every redirect replica listens for changed links on Redis pub/sub and evicts its local entry
+(or, when a domain changed, everything it cached)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,39 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from surge.data.contracts import EVERYTHING
+from surge.platform.cache import LocalCache
 from surge.platform.loops import SupervisedLoop
+from surge.redirect.responses import Site, Target
 
 
 class Evictable(Protocol):
     def evict(self, key: str) -> None: ...
 
     def clear(self) -> None: ...
+
+
+class Caches:
+    """What an invalidation evicts: a link's key ("{domain}/{slug}"), or EVERYTHING (a domain
+    changed), which forgets every link and every Host."""
+
+    def __init__(self, links: LocalCache[str, Target], sites: LocalCache[str, Site]) -> None:
+        self.links = links
+        self.sites = sites
+        self.default_hosts: dict[bytes, Site] = {}
+
+    def evict(self, key: str) -> None:
+        if key == EVERYTHING:
+            self.clear()
+        elif "/" in key:
+            self.links.evict(key)
+        else:  # a bare slug, as an api of the version before domains sends: the default domain
+            self.links.evict("/" + key)
+
+    def clear(self) -> None:
+        self.links.clear()
+        self.sites.clear()
+        self.default_hosts.clear()
 
 
 class InvalidationListener:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from surge.platform.config import Settings
     from surge.platform.rate_limits import Limit
     from surge.redirect.clicks import ClickBuffer
+    from surge.redirect.invalidation import Caches
     from surge.redirect.responses import Target
 
 JSON = b"application/json"
@@ -46,6 +47,7 @@ class OtherPaths:
     ip_header: bytes
     page_headers: Headers  # security headers of every page (platform/security_headers.py)
     cache: LocalCache[str, Target]
+    caches: Caches
     clicks: ClickBuffer | None
     api_breaker: Breaker | None
     shared: SharedLinkTier | None
@@ -165,5 +167,5 @@ class OtherPaths:
         except ValueError:
             return await self._problem(send, VALIDATION_ERROR, "Invalid invalidation")
         for slug in slugs:
-            self.cache.evict(slug)
+            self.caches.evict(slug)
         return await self._json(send, 200, {"evicted": len(slugs)})

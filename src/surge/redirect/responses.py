@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from surge.data.contracts import DomainEntry
 from surge.platform.problems import (
     LINK_EXPIRED,
     LINK_NOT_FOUND,
     LINKS_UNAVAILABLE,
     PROBLEM_CONTENT_TYPE,
+    UNKNOWN_DOMAIN,
     ProblemType,
 )
 from surge.platform.problems import (
@@ -49,11 +51,37 @@ class Target:
         extra: Headers,
     ) -> Target:
         """`extra`: headers every redirect carries (HSTS on an https short domain)."""
-        location = quote(url, safe=_URL_SAFE).encode("ascii")
-        headers: Headers = [(b"location", location), (b"content-length", b"0"), *extra]
+        headers: Headers = [(b"location", _location(url)), (b"content-length", b"0"), *extra]
         if status in (302, 307):  # temporary: every click comes back to us and is counted
             headers.append(NO_STORE)
         return cls(link_id, slug, status, expires_at, max_clicks, clicks_before, headers)
+
+
+def _location(url: str) -> bytes:
+    return quote(url, safe=_URL_SAFE).encode("ascii")
+
+
+@dataclass(slots=True, frozen=True)
+class Site:
+    """How requests with one Host are served: the key its links are cached under ('' for the
+    default domain), and the 302s of its redirects (None: Surge's page), built once."""
+
+    key: str
+    root: Headers | None
+    not_found: Headers | None
+    expired: Headers | None
+
+    @classmethod
+    def of(cls, entry: DomainEntry, extra: Headers) -> Site:
+        def found(url: str | None) -> Headers | None:
+            if url is None:
+                return None
+            return [(b"location", _location(url)), (b"content-length", b"0"), NO_STORE, *extra]
+
+        # The default domain's `/` is SURGE_ROOT_REDIRECT for browsers only (the redirect
+        # service decides by Accept); other domains send every client to theirs.
+        root = None if not entry.key else found(entry.root_url)
+        return cls(entry.key, root, found(entry.not_found_url), found(entry.expired_url))
 
 
 @dataclass(slots=True, frozen=True)
@@ -86,4 +114,5 @@ def _page(problem: ProblemType, detail: str) -> Page:
 NOT_FOUND = _page(LINK_NOT_FOUND, "This short link does not exist.")
 GONE = _page(LINK_EXPIRED, "This short link has expired.")
 UNAVAILABLE = _page(LINKS_UNAVAILABLE, "Links are unavailable right now.")
+UNKNOWN_HOST = _page(UNKNOWN_DOMAIN, "This short domain is not served here.")
 METHOD_NOT_ALLOWED = _page(METHOD_NOT_ALLOWED_PROBLEM, "Use GET or HEAD.")

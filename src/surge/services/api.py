@@ -11,11 +11,14 @@ from surge.accounts.bootstrap import create_first_admin, first_admin_banner
 from surge.accounts.keys import KeyService
 from surge.accounts.limits import ApiLimits
 from surge.accounts.users import UserService
+from surge.api.domains.routes import internal_router as domains_internal_router
+from surge.api.domains.routes import router as domains_router
 from surge.api.keys.routes import router as keys_router
 from surge.api.links.routes import internal_router, router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
+from surge.domains.service import DomainService
 from surge.links.analytics_client import LinkChangeNotifier, VisitsClient, analytics_unavailable
 from surge.links.service import LinkService
 from surge.platform.breakers import Breakers
@@ -56,7 +59,15 @@ class ApiService:
             settings,
             self.tally,
             self.breakers,
-            [router, keys_router, internal_router, *DASHBOARD_ROUTERS, shlink_router],
+            [
+                router,
+                keys_router,
+                domains_router,
+                internal_router,
+                domains_internal_router,
+                *DASHBOARD_ROUTERS,
+                shlink_router,
+            ],
             self._engine,
             title="Surge API",
             description="Short links and click analytics. Authenticate with `Bearer <API key>`.",
@@ -98,11 +109,16 @@ class ApiService:
                 ttl_s=settings.cache_ttl_s,
                 negative_ttl_s=settings.negative_cache_ttl_s,
             )
+        notifier = LinkChangeNotifier(replicas, shared)
+        self.domains = self.app.state.domain_service = DomainService(
+            settings, data.sessions, notifier
+        )
         self.links = self.app.state.link_service = LinkService(
             settings,
             data.sessions,
-            LinkChangeNotifier(replicas, shared),
+            notifier,
             VisitsClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
+            self.domains,
         )
         self.keys = self.app.state.key_service = KeyService(data.sessions)
         limits = RateLimits(

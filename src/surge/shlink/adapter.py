@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from surge.data.contracts import VisitCounts, VisitOut
 from surge.links.repository import Link
-from surge.links.schemas import LinkCreate, LinkUpdate, Timestamp
+from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, Timestamp
 from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
 from surge.shlink.errors import SHLINK_FIELDS, invalid_data
@@ -68,12 +68,6 @@ class Page:
 # --- responses ---------------------------------------------------------------------------------
 
 
-def is_our_domain(domain: str | None, public_host: str) -> bool:
-    """Surge has one domain, the short domain, which Shlink clients may also call "default";
-    no domain given means it too."""
-    return not domain or domain.lower() in (public_host, "default")
-
-
 def summary(counts: VisitCounts | None) -> VisitsSummary:
     humans, bots = (counts.humans, counts.bots) if counts else (0, 0)
     return VisitsSummary(total=humans + bots, nonBots=humans, bots=bots)
@@ -84,7 +78,7 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
     visits = summary(counts)
     return ShortUrl(
         shortCode=link.slug,
-        shortUrl=f"{public_url}/{link.slug}",
+        shortUrl=LinkOut.of(link, public_url).short_url,
         longUrl=values.url,
         deviceLongUrls=DeviceLongUrls(),
         dateCreated=link.created_at,
@@ -94,7 +88,7 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
         meta=ShortUrlMeta(
             validSince=None, validUntil=values.expires_at, maxVisits=values.max_clicks
         ),
-        domain=None,  # Shlink's "the default domain"; Surge has only that one
+        domain=link.domain or None,  # None: Shlink's "the default domain"
         title=None,
         crawlable=False,
         # What Surge does: a redirect goes to the URL as stored, the short URL's query dropped.
@@ -169,6 +163,8 @@ def link_create(body: ShortUrlCreation) -> LinkCreate:
     if body.customSlug is not None:
         fields.add("customSlug")
     mapped = {k: v for k, v in _surge_body(body, fields).items() if v is not None or k == "url"}
+    if body.domain:
+        mapped["domain"] = body.domain
     try:
         return LinkCreate.model_validate(mapped)
     except ValidationError as exc:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from surge import __version__
+from surge.domains.deps import DomainServiceDep
+from surge.domains.repository import Domain, DomainRedirects
 from surge.platform.deps import SettingsDep
 from surge.platform.health import database_ok
+from surge.platform.problems import FORBIDDEN
 from surge.shlink.cors import preflight
 from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import (
@@ -17,14 +21,16 @@ from surge.shlink.errors import (
     MERCURE_NOT_CONFIGURED,
     NOT_FOUND_SHLINK,
     ShlinkRoute,
+    invalid_data,
 )
 from surge.shlink.schemas import (
-    Domain,
+    DomainRedirectsEdition,
     DomainsBody,
     DomainsList,
     Health,
     HealthLinks,
     NotFoundRedirects,
+    ShlinkDomain,
     TagsList,
     TagsPage,
     TagsStats,
@@ -81,16 +87,65 @@ async def change_tags(version: Version, key: ShlinkKey) -> Response:
     raise FORBIDDEN_TAG_OPERATION("Renaming and deleting tags is not supported by this server.")
 
 
+def not_found_redirects(domain: Domain) -> NotFoundRedirects:
+    """Surge's redirects of a domain as Shlink's: one not-found redirect serves both unknown
+    short codes and other paths (Shlink has no expired one; Surge keeps it apart)."""
+    r = domain.redirects
+    return NotFoundRedirects(
+        baseUrlRedirect=r.root_url,
+        regular404Redirect=r.not_found_url,
+        invalidShortUrlRedirect=r.not_found_url,
+    )
+
+
 @router.get(V + "/domains")
-async def list_domains(version: Version, key: ShlinkKey, settings: SettingsDep) -> DomainsList:
-    """Surge serves one domain, the short domain, with no "not found" redirects."""
-    none = NotFoundRedirects()
+async def list_domains(
+    version: Version, key: ShlinkKey, domains: DomainServiceDep, settings: SettingsDep
+) -> DomainsList:
+    """Every domain; the default one by its authority (with SURGE_PUBLIC_URL's port, which
+    clients call it by)."""
+    found = await domains.all()
+    authority = urlsplit(settings.public_url).netloc
     return DomainsList(
         domains=DomainsBody(
-            data=[Domain(domain=settings.public_host, isDefault=True, redirects=none)],
-            defaultRedirects=none,
+            data=[
+                ShlinkDomain(
+                    domain=authority if d.created_at is None else d.host,
+                    isDefault=d.created_at is None,
+                    redirects=not_found_redirects(d),
+                )
+                for d in found
+            ],
+            defaultRedirects=not_found_redirects(found[0]),
         )
     )
+
+
+@router.patch(V + "/domains/redirects")
+async def set_domain_redirects(
+    version: Version, body: DomainRedirectsEdition, key: ShlinkKey, domains: DomainServiceDep
+) -> NotFoundRedirects:
+    """A domain's redirects (an admin key's only); the default domain's are settings."""
+    if not key.is_admin:
+        raise FORBIDDEN("Only an admin key changes a domain's redirects.")
+    if domains.is_default(body.domain):  # as Shlink answers it
+        raise invalid_data(
+            ["domain"],
+            "The default domain's redirects are settings: SURGE_ROOT_REDIRECT, "
+            "SURGE_NOT_FOUND_REDIRECT, SURGE_EXPIRED_REDIRECT.",
+        )
+    current = await domains.get(body.domain)
+    sent = body.model_fields_set
+    not_found = current.redirects.not_found_url
+    if "invalidShortUrlRedirect" in sent:
+        not_found = body.invalidShortUrlRedirect
+    elif "regular404Redirect" in sent:
+        not_found = body.regular404Redirect
+    root = body.baseUrlRedirect if "baseUrlRedirect" in sent else current.redirects.root_url
+    changed = await domains.set_redirects(
+        body.domain, DomainRedirects(root, not_found, current.redirects.expired_url)
+    )
+    return not_found_redirects(changed)
 
 
 @router.get(V + "/mercure-info")
@@ -99,6 +154,7 @@ async def mercure_info(version: Version, key: ShlinkKey) -> Response:
 
 
 @router.get("/rest/health")
+@router.get(V + "/health")
 async def health(request: Request, settings: SettingsDep) -> Response:
     """Shlink's health: pass while the database answers (no key needed)."""
     ok = await database_ok(request)

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from surge.links.schemas import TargetUrl
+
 OPEN = ConfigDict(extra="ignore")  # Shlink ignores fields it does not know; so do we
 
 
@@ -204,14 +206,25 @@ class NotFoundRedirects(BaseModel):
     invalidShortUrlRedirect: str | None = None
 
 
-class Domain(BaseModel):
+class ShlinkDomain(BaseModel):
+    """definitions/Domain.json"""
+
     domain: str
     isDefault: bool
     redirects: NotFoundRedirects
 
 
+class DomainRedirectsEdition(BaseModel):
+    """PATCH /domains/redirects: the domain, and the redirects sent (absent: unchanged)."""
+
+    domain: str = Field(min_length=1, max_length=260)
+    baseUrlRedirect: TargetUrl | None = None
+    regular404Redirect: TargetUrl | None = None
+    invalidShortUrlRedirect: TargetUrl | None = None
+
+
 class DomainsBody(BaseModel):
-    data: list[Domain]
+    data: list[ShlinkDomain]
     defaultRedirects: NotFoundRedirects
 
 

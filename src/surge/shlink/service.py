@@ -19,7 +19,8 @@ from surge.links.schemas import LinkCreate, LinkUpdate
 from surge.links.service import LinkService
 from surge.platform.config import Settings
 from surge.platform.deps import SettingsDep
-from surge.shlink.adapter import Page, is_our_domain, short_url
+from surge.platform.problems import ProblemError
+from surge.shlink.adapter import Page, short_url
 from surge.shlink.errors import DOMAIN_NOT_FOUND, SHORT_URL_NOT_FOUND, in_shlink_terms, invalid_data
 from surge.shlink.schemas import (
     Pagination,
@@ -72,30 +73,37 @@ class ShlinkService:
         self.links = links
         self.settings = settings
 
-    def check_domain(self, domain: str | None, short_code: str = "") -> None:
-        """Surge has one domain, the short domain: any other names no short URL."""
-        if not is_our_domain(domain, self.settings.public_host):
+    async def domain_key(self, domain: str | None, short_code: str = "") -> str:
+        """The key of a domain Surge serves; for any other, Shlink's not-found of the short
+        code on it."""
+        try:
+            return await self.links.domains.key_of(domain)
+        except ProblemError:
             raise SHORT_URL_NOT_FOUND(
                 f'No URL found with short code "{short_code}" for domain "{domain}"',
                 shortCode=short_code,
                 domain=domain,
-            )
+            ) from None
 
     async def owned(self, key: ApiKey, short_code: str, domain: str | None) -> Link:
         """The key's link `short_code` on `domain`, or Shlink's not-found."""
-        self.check_domain(domain, short_code)
+        host = await self.domain_key(domain, short_code)
         with in_shlink_terms(short_code=short_code):
-            return await self.links.get(key.owner_scope, short_code)
+            return await self.links.get(key.owner_scope, short_code, host or None)
 
     async def counted(self, link: Link) -> ShortUrl:
         """A short URL as Shlink shows it, with its visits."""
         counts = await self.links.visit_counts([link.id])
         return short_url(link, self.settings.public_url, counts.get(link.id))
 
-    def check_creation_domain(self, domain: str | None) -> None:
-        """A short URL may be made on Surge's domain only."""
-        if not is_our_domain(domain, self.settings.public_host):
-            raise invalid_data(["domain"], f"domain: Surge serves only {self.settings.public_host}")
+    async def check_creation_domain(self, domain: str | None) -> None:
+        """A short URL may be made on a domain Surge serves only."""
+        try:
+            await self.links.domains.key_of(domain)
+        except ProblemError:
+            raise invalid_data(
+                ["domain"], f"domain: {domain} is not a domain of this server"
+            ) from None
 
     async def existing(self, key: ApiKey, wanted: LinkCreate) -> ShortUrl | None:
         """`findIfExists`: the key's user's link that is already what `wanted` asks for."""
@@ -110,14 +118,14 @@ class ShlinkService:
     async def edit(
         self, key: ApiKey, short_code: str, domain: str | None, changes: LinkUpdate
     ) -> ShortUrl:
-        await self.owned(key, short_code, domain)  # not-found before the checks
-        link = await self.links.update(key.owner_scope, short_code, changes)
+        link = await self.owned(key, short_code, domain)  # not-found before the checks
+        link = await self.links.update(key.owner_scope, short_code, changes, link.domain or None)
         return await self.counted(link)
 
     async def delete(self, key: ApiKey, short_code: str, domain: str | None) -> None:
-        self.check_domain(domain, short_code)
+        host = await self.domain_key(domain, short_code)
         with in_shlink_terms(short_code=short_code):
-            await self.links.delete(key.owner_scope, short_code)
+            await self.links.delete(key.owner_scope, short_code, host or None)
 
     async def short_urls(self, key: ApiKey, query: ShortUrlsQuery) -> ShortUrlsList:
         """One page of the key's short URLs, ordered and filtered as Shlink does."""
@@ -204,11 +212,13 @@ class ShlinkService:
     async def links_on_domain(self, key: ApiKey, domain: str) -> dict[int, str]:
         """Every link of the key's on `domain`, id → slug; Shlink's not-found for a domain that
         is not Surge's."""
-        if not is_our_domain(domain, self.settings.public_host):
+        try:
+            host = await self.links.domains.key_of(domain)
+        except ProblemError:
             raise DOMAIN_NOT_FOUND(
                 f'Domain with authority "{domain}" could not be found', authority=domain
-            )
-        return await self.all_links(key, LinkFilter())
+            ) from None
+        return await self.all_links(key, LinkFilter(domain=host))
 
     async def overview(self, key: ApiKey) -> VisitsSummary:
         """The visits of all the key's links."""

@@ -63,9 +63,10 @@ async def list_short_urls(
     exclude_past_valid_until: Annotated[bool, Query(alias="excludePastValidUntil")] = False,
     domain: str | None = None,
 ) -> ShortUrlsList:
-    shlink.check_domain(domain)
+    host = None if domain is None else await shlink.domain_key(domain)
     query = ShortUrlsQuery(
         match=LinkFilter(
+            domain=host,
             search=search_term or None,
             tags=tuple(tags or ()),
             all_tags=tags_mode == "all",
@@ -87,7 +88,7 @@ async def create(
     shlink: ShlinkService,
     limits: ApiLimits,
 ) -> ShortUrl:
-    shlink.check_creation_domain(body.domain)
+    await shlink.check_creation_domain(body.domain)
     wanted = link_create(body)
     if body.findIfExists:
         existing = await shlink.existing(key, wanted)

@@ -78,8 +78,10 @@ async def test_create_round_trips_every_field(surge: Surge, key: dict[str, str])
     assert created["tags"] == ["eu", "promo"]  # unique, sorted
     assert before <= when(created["created_at"]) <= datetime.now(UTC)
     assert created["updated_at"] == created["created_at"]
+    assert created["domain"] == "sho.rt"  # the default domain
     assert set(created) == {
         "slug",
+        "domain",
         "short_url",
         "url",
         "redirect_type",

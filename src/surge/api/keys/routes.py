@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from surge.accounts.deps import CurrentKey, KeyServiceDep
-from surge.accounts.key_repository import ApiKey
+from surge.accounts.deps import CurrentKey, KeyServiceDep, require_admin_key
 from surge.accounts.keys import KeyLifetimeDays, KeyName
 from surge.links.schemas import JSON_INTEGER
 from surge.platform.problems import (
@@ -20,17 +19,10 @@ from surge.platform.problems import (
     problem_responses,
 )
 
-
-def require_admin(key: CurrentKey) -> ApiKey:
-    if not key.is_admin:
-        raise FORBIDDEN("Only an admin key manages keys.")
-    return key
-
-
 router = APIRouter(
     prefix="/api/v1/keys",
     tags=["keys"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(require_admin_key)],
     responses=problem_responses(UNAUTHORIZED, FORBIDDEN),
 )
 

@@ -36,6 +36,15 @@ internal_router = APIRouter(
 )
 
 SlugPath = Annotated[str, Path(pattern=SLUG_JSON_PATTERN)]
+DomainQuery = Annotated[
+    str | None,
+    Query(
+        max_length=260,
+        pattern=r"^[^\x00-\x20/?#@]+$",
+        description="The link's domain (default: the default domain); on a domain Surge "
+        "does not serve there is no link (404).",
+    ),
+]
 CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL in text
 
@@ -71,8 +80,19 @@ async def list_links(
         str | None,
         Query(max_length=200, pattern=PRINTABLE, description="Part of the slug or the URL."),
     ] = None,
+    domain: Annotated[
+        str | None,
+        Query(
+            max_length=260,
+            pattern=r"^[^\x00-\x20/?#@]+$",
+            description="Only links on this domain (default: every domain; none on a domain "
+            "Surge does not serve).",
+        ),
+    ] = None,
 ) -> LinkPage:
-    page = await links.page(key.owner_scope, cursor=cursor, limit=limit, tag=tag, q=q)
+    page = await links.page(
+        key.owner_scope, cursor=cursor, limit=limit, tag=tag, q=q, domain=domain
+    )
     return LinkPage(
         items=[LinkOut.of(link, settings.public_url) for link in page.items],
         next_cursor=page.next_cursor,
@@ -81,20 +101,27 @@ async def list_links(
 
 @router.get("/links/{slug}", responses=problem_responses(UNAUTHORIZED, NOT_FOUND))
 async def get_link(
-    slug: SlugPath, key: CurrentKey, links: LinkServiceDep, settings: SettingsDep
+    slug: SlugPath,
+    key: CurrentKey,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    domain: DomainQuery = None,
 ) -> LinkOut:
-    return LinkOut.of(await links.get(key.owner_scope, slug), settings.public_url)
+    return LinkOut.of(await links.get(key.owner_scope, slug, domain), settings.public_url)
 
 
-@router.patch("/links/{slug}", responses=problem_responses(UNAUTHORIZED, NOT_FOUND))
+@router.patch("/links/{slug}", responses=problem_responses(UNAUTHORIZED, NOT_FOUND, SLUG_TAKEN))
 async def update_link(
     slug: SlugPath,
     body: LinkUpdate,
     key: CurrentKey,
     links: LinkServiceDep,
     settings: SettingsDep,
+    domain: DomainQuery = None,
 ) -> LinkOut:
-    return LinkOut.of(await links.update(key.owner_scope, slug, body), settings.public_url)
+    """`domain` in the body moves the link to that domain (409 if its slug is taken there)."""
+    changed = await links.update(key.owner_scope, slug, body, domain)
+    return LinkOut.of(changed, settings.public_url)
 
 
 @router.delete(
@@ -102,8 +129,10 @@ async def update_link(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(UNAUTHORIZED, NOT_FOUND),
 )
-async def delete_link(slug: SlugPath, key: CurrentKey, links: LinkServiceDep) -> Response:
-    await links.delete(key.owner_scope, slug)
+async def delete_link(
+    slug: SlugPath, key: CurrentKey, links: LinkServiceDep, domain: DomainQuery = None
+) -> Response:
+    await links.delete(key.owner_scope, slug, domain)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,11 +150,17 @@ async def link_stats(
     start: Annotated[Timestamp | None, Query(alias="from")] = None,
     end: Annotated[Timestamp | None, Query(alias="to")] = None,
     interval: Interval = "day",
+    domain: DomainQuery = None,
 ) -> Response:
-    stats = await links.stats(key.owner_scope, slug, start=start, end=end, interval=interval)
+    stats = await links.stats(
+        key.owner_scope, slug, start=start, end=end, interval=interval, domain=domain
+    )
     return stats_response(stats)
 
 
 @internal_router.get("/links/{slug}")
-async def resolve_link(slug: SlugPath, links: LinkServiceDep) -> ResolvedLink:
-    return await links.resolve(slug)
+async def resolve_link(
+    slug: SlugPath, links: LinkServiceDep, domain: Annotated[str, Query(max_length=253)] = ""
+) -> ResolvedLink:
+    """`domain`: the domain's key ('' the default domain), as /internal/domains gave it."""
+    return await links.resolve(slug, domain)

@@ -1,0 +1,1 @@
+"""Short domains: the default one and those an admin adds, with their redirects."""
