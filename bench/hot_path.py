@@ -79,7 +79,7 @@ async def started(tmp: Path, *, metrics: bool) -> RedirectService:
     async def load(_slug: str) -> Target:
         return target
 
-    await service.cache.get_or_load("bench", load)
+    await service.cache.get_or_load("/bench", load)  # the default domain's key of /bench
     return service
 
 
@@ -100,6 +100,7 @@ async def bench(tmp: Path) -> dict[str, Any]:
         "path": "/bench",
         "method": "GET",
         "headers": [
+            (b"host", b"127.0.0.1:8000"),  # SURGE_PUBLIC_URL's host: the default domain
             (b"user-agent", b"Mozilla/5.0 (X11) Chrome/126"),
             (b"referer", b"https://t.co/x"),
         ],

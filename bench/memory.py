@@ -58,7 +58,8 @@ async def bench(tmp: Path) -> dict[str, Any]:
     service.clicks.sink = DropSink()
     ids = iter(range(1, 10**9))
 
-    async def load(slug: str) -> Target:  # what the api's answer turns into, without the api
+    async def load(key: str) -> Target:  # what the api's answer turns into, without the api
+        slug = key.rpartition("/")[2]  # the default domain's key is the path: "/{slug}"
         return Target.build(
             next(ids),
             slug,
@@ -71,7 +72,11 @@ async def bench(tmp: Path) -> dict[str, Any]:
         )
 
     service._load = load  # type: ignore[method-assign]
-    headers = [(b"user-agent", b"Mozilla/5.0 (X11) Chrome/126"), (b"referer", b"https://t.co/x")]
+    headers = [
+        (b"host", b"127.0.0.1:8000"),
+        (b"user-agent", b"Mozilla/5.0 (X11) Chrome/126"),
+        (b"referer", b"https://t.co/x"),
+    ]
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request"}

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import time_machine
 
+from surge.domains.repository import DomainRedirects
 from tests.conftest import Surge, running_surge
 from tests.helpers import make_settings
 
@@ -157,3 +158,40 @@ async def test_a_link_page_says_when_its_stats_are_unavailable(admin: tuple[Surg
     assert 'id="stats-unavailable"' in page.text
     assert "Stats are unavailable right now" in page.text
     assert 'id="total-clicks"' not in page.text
+
+
+async def test_links_on_another_domain_are_made_shown_and_changed_there(
+    admin: tuple[Surge, str],
+) -> None:
+    surge, csrf = admin
+    assert surge.api.domains is not None
+    new_form = await surge.client.get("/app/links/new")
+    assert 'id="domain"' not in new_form.text  # one domain: nothing to choose
+    await surge.api.domains.add("go.example.com", DomainRedirects())
+    new_form = await surge.client.get("/app/links/new")
+    assert '<option value="go.example.com"' in new_form.text
+    form = {"csrf": csrf, "url": "https://example.com/go", "slug": "twin"}
+    made = await surge.client.post("/app/links/new", data={**form, "domain": "go.example.com"})
+    assert made.headers["location"] == "/app/links/twin?domain=go.example.com"
+    home = await surge.client.post("/app/links/new", data={**form, "url": "https://e.com/home"})
+    assert home.headers["location"] == "/app/links/twin"
+
+    listed = await surge.client.get("/app/links")
+    assert 'href="/app/links/twin?domain=go.example.com"' in listed.text
+    page = await surge.client.get("/app/links/twin?domain=go.example.com")
+    assert "http://go.example.com/twin" in page.text
+    assert 'href="/app/links/twin/edit?domain=go.example.com"' in page.text
+    assert (
+        await surge.client.get("/app/links/twin/qr.svg?domain=go.example.com")
+    ).status_code == 200
+    changed = await surge.client.post(
+        "/app/links/twin/edit?domain=go.example.com",
+        data={"csrf": csrf, "url": "https://example.com/went", "tags": ""},
+    )
+    assert changed.headers["location"] == "/app/links/twin?domain=go.example.com"
+    assert "https://e.com/home" in (await surge.client.get("/app/links/twin")).text
+    gone = await surge.client.post(
+        "/app/links/twin/delete?domain=go.example.com", data={"csrf": csrf}
+    )
+    assert gone.status_code == 303
+    assert (await surge.client.get("/app/links/twin")).status_code == 200  # the other stays

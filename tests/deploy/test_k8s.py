@@ -8,6 +8,7 @@ the edge routing and the network policy.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import subprocess
 import sys
@@ -486,6 +487,40 @@ def test_the_ingress_routes_the_api_and_the_rest_to_redirect(objects: list[dict[
     }
     ranges = deny["metadata"]["annotations"]["nginx.ingress.kubernetes.io/denylist-source-range"]
     assert set(ranges.split(",")) == {"0.0.0.0/0", "::/0"}, "every client refused"
+
+
+def test_another_short_domain_is_one_component_away(tmp_path: Path) -> None:
+    """deploy/k8s/components/extra-domain on the prod overlay: the second host's requests go to
+    the redirect, its /internal and /metrics are refused, its certificate is listed."""
+    require("kubectl")
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                # kustomize takes relative paths only
+                "resources": [os.path.relpath(K8S / "overlays" / "prod", tmp_path)],
+                "components": [os.path.relpath(K8S / "components" / "extra-domain", tmp_path)],
+            }
+        )
+    )
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, output(done)
+    ingresses = by_kind(list(yaml.safe_load_all(done.stdout)), "Ingress")
+    edge, deny = ingresses["surge"]["spec"], ingresses["surge-deny-internal"]["spec"]
+    hosts = {rule["host"]: rule for rule in edge["rules"]}
+    assert set(hosts) == {"sho.rt.example", "go.sho.rt.example"}
+    [route] = hosts["go.sho.rt.example"]["http"]["paths"]
+    assert (route["path"], route["backend"]["service"]["name"]) == ("/", "surge-redirect")
+    assert {tuple(t["hosts"]) for t in edge["tls"]} == {("sho.rt.example",), ("go.sho.rt.example",)}
+    refused = {rule["host"]: {p["path"] for p in rule["http"]["paths"]} for rule in deny["rules"]}
+    assert refused == {h: {"/internal", "/metrics"} for h in hosts}
 
 
 def sources(policy: dict[str, Any]) -> list[dict[str, Any]]:

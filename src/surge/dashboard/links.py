@@ -17,10 +17,12 @@ from surge.dashboard.charts import clicks_chart
 from surge.dashboard.pages import (
     CheckedForm,
     SignedIn,
+    link_path,
     render,
     see_other,
 )
 from surge.data.contracts import Interval, LinkStats
+from surge.domains.deps import DomainServiceDep
 from surge.links.deps import LinkServiceDep
 from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate
 from surge.platform.deps import SettingsDep
@@ -28,6 +30,8 @@ from surge.platform.problems import ProblemError
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 SlugPath = Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+# The domain of a link on a domain other than the default one (pages.link_path adds it).
+DomainParam = Annotated[str | None, Query(max_length=260)]
 
 
 @router.get("/")
@@ -73,6 +77,8 @@ def _form_values(form: dict[str, str]) -> dict[str, Any]:
     body["expires_at"] = f"{expires}:00Z" if len(expires) == 16 else (expires or None)
     clicks = form.get("max_clicks", "").strip()
     body["max_clicks"] = int(clicks) if clicks.isdigit() else (clicks or None)
+    if form.get("domain", "").strip():
+        body["domain"] = form["domain"].strip()
     return body
 
 
@@ -86,28 +92,52 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
 
 
+async def _hosts(domains: DomainServiceDep) -> list[str]:
+    return [d.host for d in await domains.all()]
+
+
 @router.get("/links/new")
-async def link_new(request: Request, user: SignedIn) -> Response:
-    return render(request, "link_form.html", user, link=None, values={})
+async def link_new(request: Request, user: SignedIn, domains: DomainServiceDep) -> Response:
+    hosts = await _hosts(domains)
+    return render(request, "link_form.html", user, link=None, values={}, domains=hosts)
 
 
 @router.post("/links/new", dependencies=[CheckedForm])
-async def link_create(request: Request, user: SignedIn, links: LinkServiceDep) -> Response:
+async def link_create(
+    request: Request,
+    user: SignedIn,
+    links: LinkServiceDep,
+    domains: DomainServiceDep,
+    settings: SettingsDep,
+) -> Response:
     form = await _form(request)
     try:
         link = await links.create(user.id, LinkCreate.model_validate(_form_values(form)))
     except (ValidationError, ProblemError) as exc:
+        hosts = await _hosts(domains)
         return render(
-            request, "link_form.html", user, 422, link=None, values=form, errors=_errors(exc)
+            request,
+            "link_form.html",
+            user,
+            422,
+            link=None,
+            values=form,
+            errors=_errors(exc),
+            domains=hosts,
         )
-    return see_other(f"/app/links/{link.slug}")
+    return see_other(link_path(request, LinkOut.of(link, settings.public_url)))
 
 
 @router.get("/links/{slug}/edit")
 async def link_edit(
-    request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
+    request: Request,
+    slug: str,
+    user: SignedIn,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    domain: DomainParam = None,
 ) -> Response:
-    link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
+    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
     values = {
         "url": link.url,
         "tags": " ".join(link.tags),
@@ -120,34 +150,48 @@ async def link_edit(
 
 @router.post("/links/{slug}/edit", dependencies=[CheckedForm])
 async def link_update(
-    request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
+    request: Request,
+    slug: str,
+    user: SignedIn,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    domain: DomainParam = None,
 ) -> Response:
     form = await _form(request)
     body = _form_values(form)
     body.pop("slug", None)
     try:
-        await links.update(user.owner_scope, slug, LinkUpdate.model_validate(body))
+        changed = await links.update(
+            user.owner_scope, slug, LinkUpdate.model_validate(body), domain
+        )
     except (ValidationError, ProblemError) as exc:
         if isinstance(exc, ProblemError) and exc.status == 404:
             raise
-        link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
+        link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
         return render(
             request, "link_form.html", user, 422, link=link, values=form, errors=_errors(exc)
         )
-    return see_other(f"/app/links/{slug}")
+    return see_other(link_path(request, LinkOut.of(changed, settings.public_url)))
 
 
 @router.get("/links/{slug}/delete")
 async def link_delete_confirm(
-    request: Request, slug: str, user: SignedIn, links: LinkServiceDep, settings: SettingsDep
+    request: Request,
+    slug: str,
+    user: SignedIn,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    domain: DomainParam = None,
 ) -> Response:
-    link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
+    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
     return render(request, "confirm_delete.html", user, link=link)
 
 
 @router.post("/links/{slug}/delete", dependencies=[CheckedForm])
-async def link_delete(slug: str, user: SignedIn, links: LinkServiceDep) -> Response:
-    await links.delete(user.owner_scope, slug)
+async def link_delete(
+    slug: str, user: SignedIn, links: LinkServiceDep, domain: DomainParam = None
+) -> Response:
+    await links.delete(user.owner_scope, slug, domain)
     return see_other("/app/links")
 
 
@@ -168,9 +212,12 @@ async def _stats(
     interval: Interval,
     start: date | None,
     end: date | None,
+    domain: str | None,
 ) -> LinkStats:
     begin, until = _range(start, end)
-    return await links.stats(user.owner_scope, slug, start=begin, end=until, interval=interval)
+    return await links.stats(
+        user.owner_scope, slug, start=begin, end=until, interval=interval, domain=domain
+    )
 
 
 @router.get("/links/{slug}")
@@ -183,11 +230,12 @@ async def link_page(
     interval: Interval = "day",
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
+    domain: DomainParam = None,
 ) -> Response:
-    link = LinkOut.of(await links.get(user.owner_scope, slug), settings.public_url)
+    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
     stats, problem, unavailable = None, None, False
     try:
-        stats = await _stats(links, user, slug, interval, start, end)
+        stats = await _stats(links, user, slug, interval, start, end, domain)
     except ProblemError as exc:
         if exc.status == 404:
             raise
@@ -217,8 +265,9 @@ async def link_chart(
     interval: Interval = "day",
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
+    domain: DomainParam = None,
 ) -> Response:
-    stats = await _stats(links, user, slug, interval, start, end)
+    stats = await _stats(links, user, slug, interval, start, end, domain)
     return Response(clicks_chart(stats), media_type="image/svg+xml")
 
 
@@ -230,11 +279,12 @@ async def link_qr(
     links: LinkServiceDep,
     settings: SettingsDep,
     download: bool = False,
+    domain: DomainParam = None,
 ) -> Response:
     if kind not in ("svg", "png"):
         return Response(status_code=404)
-    link = await links.get(user.owner_scope, slug)
-    qr = segno.make(f"{settings.public_url}/{link.slug}", error="m")
+    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
+    qr = segno.make(link.short_url, error="m")
     out = io.BytesIO()
     qr.save(out, kind=kind, scale=8 if kind == "png" else 6, border=2)
     headers = {"Content-Disposition": f'attachment; filename="{slug}.{kind}"'} if download else {}

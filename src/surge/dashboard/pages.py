@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
@@ -12,11 +13,31 @@ from starlette.responses import RedirectResponse, Response
 from surge.accounts.deps import UserServiceDep
 from surge.accounts.user_repository import User
 from surge.dashboard.sessions import csrf_ok, csrf_token, current_user
+from surge.links.schemas import LinkOut
 from surge.platform.deps import SettingsDep
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["csrf_token"] = csrf_token
+
+
+def on_other_domain(request: Request, link: LinkOut) -> bool:
+    """Whether the link is on a domain other than the default one."""
+    return bool(link.domain != request.app.state.domain_service.default_host)
+
+
+def link_path(request: Request, link: LinkOut, suffix: str = "", **params: str) -> str:
+    """The dashboard's path of a link's page (`suffix`: /edit, /delete, /qr.svg, ...): a link
+    on a domain other than the default one carries it in `?domain=`."""
+    query = dict(params)
+    if on_other_domain(request, link):
+        query["domain"] = link.domain
+    path = f"/app/links/{link.slug}{suffix}"
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+templates.env.globals["link_path"] = link_path
+templates.env.globals["on_other_domain"] = on_other_domain
 
 
 class SignInRequired(Exception):

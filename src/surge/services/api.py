@@ -51,6 +51,7 @@ class ApiService:
         self.data: DataPlane | None = None
         self.clients: list[httpx.AsyncClient] = []
         self.links: LinkService | None = None
+        self.domains: DomainService | None = None
         self.keys: KeyService | None = None
         self.users: UserService | None = None
         self.tally = RequestTally(self.name)
