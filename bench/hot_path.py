@@ -28,6 +28,7 @@ from typing import Any
 
 from parts.runner import run_bench
 
+from surge.data.rules import RedirectRule, RuleCondition
 from surge.platform.config import Settings
 from surge.platform.tracing import Tracing, activate
 from surge.redirect.app import RedirectService
@@ -39,6 +40,21 @@ METRICS = os.environ.get("HOT_PATH_METRICS", "both")  # on, off, both or none
 # A sampling ratio, e.g. 0.01: also a service traced at that ratio (metrics on), its spans
 # built and dropped, to measure what tracing costs the hot path.
 TRACING = os.environ.get("HOT_PATH_TRACING")
+# HOT_PATH_RULES=5: the link has five redirect rules, none of which the request matches (every
+# condition is evaluated, the worst case), to measure what rules cost a cached redirect.
+RULES = os.environ.get("HOT_PATH_RULES") == "5"
+FIVE_RULES = [
+    RedirectRule(url=f"https://example.com/{i}", conditions=[RuleCondition(type=t, key=k, value=v)])
+    for i, (t, k, v) in enumerate(
+        [
+            ("device", None, "ios"),
+            ("language", None, "de"),
+            ("query-param", "utm", "promo"),
+            ("geolocation-country-code", None, "FR"),
+            ("ip-address", None, "10.0.0.0/8"),
+        ]
+    )
+]
 
 
 class DropSink:
@@ -73,7 +89,15 @@ async def started(tmp: Path, *, metrics: bool) -> RedirectService:
     assert service.clicks is not None
     service.clicks.sink = DropSink()
     target = Target.build(
-        1, "bench", "https://example.com/landing", 302, None, None, 0, service.redirect_headers
+        1,
+        "bench",
+        "https://example.com/landing",
+        302,
+        None,
+        None,
+        0,
+        service.redirect_headers,
+        FIVE_RULES if RULES else (),
     )
 
     async def load(_slug: str) -> Target:
@@ -103,6 +127,7 @@ async def bench(tmp: Path) -> dict[str, Any]:
             (b"host", b"127.0.0.1:8000"),  # SURGE_PUBLIC_URL's host: the default domain
             (b"user-agent", b"Mozilla/5.0 (X11) Chrome/126"),
             (b"referer", b"https://t.co/x"),
+            (b"accept-language", b"en-US,en;q=0.9"),
         ],
         "client": ("203.0.113.9", 5000),
     }

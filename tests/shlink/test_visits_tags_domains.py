@@ -13,6 +13,7 @@ from surge.shlink.schemas import (
     DomainsList,
     Health,
     NotFoundRedirects,
+    RedirectRules,
     ShortUrl,
     TagsList,
     TagsStats,
@@ -187,6 +188,72 @@ async def test_domains_with_their_redirects(surge: Surge, key: dict[str, str]) -
     assert went.headers["location"] == "https://example.com/home"
 
 
+async def test_redirect_rules_as_shlink_sets_and_lists_them(
+    surge: Surge, key: dict[str, str]
+) -> None:
+    api_key = shlink_key(key)
+    await make(surge, api_key, "rr")
+    url = f"{REST}/short-urls/rr/redirect-rules"
+    empty = valid(await surge.client.get(url, headers=api_key), RedirectRules)
+    assert (empty.defaultLongUrl, empty.redirectRules) == ("https://example.com/rr", [])
+    body = {
+        "redirectRules": [
+            {
+                "longUrl": "https://example.com/android-de",
+                "conditions": [
+                    {"type": "device", "matchKey": None, "matchValue": "android"},
+                    {"type": "language", "matchKey": None, "matchValue": "de"},
+                ],
+            },
+            {
+                "longUrl": "https://example.com/promo",
+                "conditions": [{"type": "query-param", "matchKey": "utm", "matchValue": "promo"}],
+            },
+        ]
+    }
+    set_ = valid(await surge.client.post(url, json=body, headers=api_key), RedirectRules)
+    assert [(r.priority, r.longUrl) for r in set_.redirectRules] == [
+        (1, "https://example.com/android-de"),
+        (2, "https://example.com/promo"),
+    ]
+    assert valid(await surge.client.get(url, headers=api_key), RedirectRules) == set_
+    went = await surge.client.get("/rr?utm=promo", headers={"User-Agent": BROWSER_UA})
+    assert went.headers["location"] == "https://example.com/promo"
+    short = valid(await surge.client.get(f"{REST}/short-urls/rr", headers=api_key), ShortUrl)
+    assert short.hasRedirectRules
+
+    bad = {
+        "redirectRules": [
+            {"longUrl": "https://e.com", "conditions": [{"type": "device", "matchValue": "fridge"}]}
+        ]
+    }
+    shlink_problem(await surge.client.post(url, json=bad, headers=api_key), 400, "invalid-data")
+    assert valid(await surge.client.get(url, headers=api_key), RedirectRules) == set_
+
+    # deviceLongUrls, Shlink's older shape of device rules, on create and edit.
+    made = await surge.client.post(
+        f"{REST}/short-urls",
+        json={
+            "longUrl": "https://example.com/app",
+            "customSlug": "dev",
+            "deviceLongUrls": {"android": "https://play.example.com/app"},
+        },
+        headers=api_key,
+    )
+    assert valid(made, ShortUrl).deviceLongUrls.android == "https://play.example.com/app"
+    edited = await surge.client.patch(
+        f"{REST}/short-urls/dev",
+        json={"deviceLongUrls": {"android": None, "ios": "https://apps.example.com/app"}},
+        headers=api_key,
+    )
+    devices = valid(edited, ShortUrl).deviceLongUrls
+    assert (devices.android, devices.ios) == (None, "https://apps.example.com/app")
+    cleared = await surge.client.post(
+        f"{REST}/short-urls/dev/redirect-rules", json={"redirectRules": []}, headers=api_key
+    )
+    assert valid(cleared, RedirectRules).redirectRules == []
+
+
 async def test_a_browser_preflight_from_another_origin_is_granted(
     surge: Surge, key: dict[str, str]
 ) -> None:
@@ -234,13 +301,7 @@ async def test_what_surge_lacks_answers_as_shlink_with_the_feature_off(
 ) -> None:
     api_key = shlink_key(key)
     await make(surge, api_key, "rr")
-    rules = await surge.client.get(f"{REST}/short-urls/rr/redirect-rules", headers=api_key)
-    assert rules.status_code == 200
-    assert rules.json() == {"defaultLongUrl": "https://example.com/rr", "redirectRules": []}
-    for method, path in (
-        ("POST", f"{REST}/short-urls/rr/redirect-rules"),
-        ("DELETE", f"{REST}/short-urls/rr/visits"),
-    ):
+    for method, path in (("DELETE", f"{REST}/short-urls/rr/visits"),):
         answer = await surge.client.request(method, path, json={}, headers=api_key)
         shlink_problem(answer, 404, "not-found")
     # Older clients' versions get v3's answers.

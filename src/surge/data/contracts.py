@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from surge.data.rules import RedirectRule
+
 # What a slug can be: the api accepts no other, the redirect answers 404 to anything else
 # without asking the api.
 SLUG_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -32,6 +34,7 @@ class ResolvedLink(BaseModel):
     url: str
     redirect_type: int
     domain: str = ""  # '' is the default domain
+    rules: list[RedirectRule] | None = None  # evaluated by the redirect, first match wins
     expires_at: datetime | None = None
     max_clicks: int | None = None
     clicks: int = 0  # clicks counted so far; only looked up when max_clicks is set

@@ -14,6 +14,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
     UniqueConstraint,
     literal_column,
 )
@@ -89,6 +90,8 @@ links = Table(
     # them (api/links/service.py, with_imported_clicks).
     Column("imported_clicks", BigInteger, nullable=True),
     Column("imported_bot_clicks", BigInteger, nullable=True),
+    # Redirect rules as JSON (surge.data.rules); None: none.
+    Column("rules", Text, nullable=True),
     Index("ix_links_owner_id_id", "owner_id", "id"),
     UniqueConstraint("domain", "slug", name="uq_links_domain"),
 )

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from surge.data.rules import RedirectRule
 from surge.data.tables import LINK_SEARCH_TEXT, link_tags, links
 
 
@@ -23,6 +25,7 @@ class LinkValues:
     expires_at: datetime | None
     max_clicks: int | None
     tags: tuple[str, ...]
+    rules: tuple[RedirectRule, ...] = ()  # first match wins; none: always `url`
 
 
 @dataclass(slots=True, frozen=True)
@@ -214,6 +217,7 @@ class LinkRepository:
                     expires_at=row.expires_at,
                     max_clicks=row.max_clicks,
                     tags=tuple(tags[row.id]),
+                    rules=_rules_of(row.rules),
                 ),
                 created_at=row.created_at,
                 updated_at=row.updated_at,
@@ -232,8 +236,20 @@ def link_columns(values: LinkValues, now: datetime) -> dict[str, Any]:
         "redirect_type": values.redirect_type,
         "expires_at": values.expires_at,
         "max_clicks": values.max_clicks,
+        "rules": _rules_json(values.rules),
         "updated_at": now,
     }
+
+
+_RULES = TypeAdapter(list[RedirectRule])
+
+
+def _rules_json(rules: tuple[RedirectRule, ...]) -> str | None:
+    return _RULES.dump_json(list(rules)).decode() if rules else None
+
+
+def _rules_of(text: str | None) -> tuple[RedirectRule, ...]:
+    return tuple(_RULES.validate_json(text)) if text else ()
 
 
 @dataclass(slots=True, frozen=True)

@@ -25,7 +25,7 @@ from surge.links.repository import (
     LinkValues,
     SlugTaken,
 )
-from surge.links.schemas import LinkCreate, LinkUpdate
+from surge.links.schemas import LinkCreate, LinkUpdate, RuleIn
 from surge.links.slugs import random_slug
 from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
@@ -103,6 +103,7 @@ def resolved(link: Link, *, clicks: int) -> ResolvedLink:
         expires_at=values.expires_at,
         max_clicks=values.max_clicks,
         clicks=clicks,
+        rules=list(values.rules) or None,
     )
 
 
@@ -119,6 +120,7 @@ def values_of(body: LinkCreate) -> LinkValues:
         expires_at=body.expires_at,
         max_clicks=body.max_clicks,
         tags=tuple(body.tags),
+        rules=tuple(r.rule() for r in body.rules),
     )
 
 
@@ -137,13 +139,20 @@ class LinkService:
         self.analytics = analytics
         self.domains = domains
 
-    def _refuse_target(self, url: str) -> None:
+    def _refuse_target(self, url: str, field: str = "url") -> None:
         problem = target_refusal(url, self.settings)
         if problem:
-            raise validation_problem("url", problem)
+            raise validation_problem(field, problem)
+
+    def _refuse_targets(self, url: str | None, rules: list[RuleIn] | None) -> None:
+        """A link's URL and its rules' targets follow the same rules."""
+        if url is not None:
+            self._refuse_target(url)
+        for i, rule in enumerate(rules or ()):
+            self._refuse_target(rule.url, f"rules[{i}].url")
 
     async def create(self, owner_id: int, body: LinkCreate) -> Link:
-        self._refuse_target(body.url)
+        self._refuse_targets(body.url, body.rules)
         values = values_of(body)
         domain = await self.domains.key_of(body.domain)
         for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
@@ -202,8 +211,9 @@ class LinkService:
     ) -> Link:
         """Change the link `slug` on `domain`; `body.domain` moves it to another domain."""
         changes = body.model_dump(include=body.model_fields_set)
-        if body.url is not None:
-            self._refuse_target(body.url)
+        self._refuse_targets(body.url, body.rules)
+        if "rules" in changes:
+            changes["rules"] = tuple(r.rule() for r in body.rules or ())
         key = await self.domains.lookup_key(domain)
         if key is None:
             raise not_found("link")

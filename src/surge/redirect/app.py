@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from surge.data.contracts import SLUG_PATTERN, DomainEntry, ResolvedLink
 from surge.data.events import click_ids, click_row
 from surge.data.link_tier import SharedLinkTier
+from surge.data.rules import Visit, first_match
 from surge.domains.hosts import default_entry, host_of
 from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
@@ -281,9 +282,8 @@ class RedirectService(OtherPaths):
             await self._page(GONE, scope, send)
             self._observe(SLUG_ROUTE, method, GONE.status, now)
             return
-        await send(
-            {"type": "http.response.start", "status": target.status, "headers": target.headers}
-        )
+        headers = target.headers if target.rules is None else self._ruled(target, scope, now)
+        await send({"type": "http.response.start", "status": target.status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         if method == "GET":  # HEAD is link checkers and unfurlers, not people: not a click
             target.served += 1
@@ -344,13 +344,34 @@ class RedirectService(OtherPaths):
             return None
         return Site.of(DomainEntry.model_validate_json(response.content), self.redirect_headers)
 
-    def _record_click(self, target: Target, scope: Scope, now: float) -> None:
+    def _ruled(self, target: Target, scope: Scope, now: float) -> Headers:
+        """The headers of the first of the link's rules this request matches, else its own."""
+        assert target.rules is not None
+        _referrer, ua, language, country, ip = self._visitor(scope)
+        visit = Visit(
+            ua or "",
+            language,
+            scope.get("query_string", b"").decode("latin-1"),
+            country,
+            ip,
+            now,
+        )
+        found = first_match(target.rules, visit)
+        return target.headers if found is None else target.rule_headers[found]
+
+    def _visitor(self, scope: Scope) -> tuple[str | None, str | None, str, str | None, str]:
+        """What the request says of its visitor: referrer, user agent, Accept-Language, the
+        trusted country header, and the client address (the trusted header's first, else the
+        socket's). One pass over the headers, for the click and for redirect rules alike."""
         referrer = user_agent = country = ip = None
+        language = ""
         for name, value in scope["headers"]:
             if name == b"referer":
                 referrer = value.decode("latin-1")
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
+            elif name == b"accept-language":
+                language = value.decode("latin-1")
             elif name == self.country_header:
                 country = value.decode("latin-1")
             elif name == self.ip_header:
@@ -358,6 +379,10 @@ class RedirectService(OtherPaths):
         if ip is None:
             client = scope.get("client")
             ip = client[0] if client else ""
+        return referrer, user_agent, language, country, ip
+
+    def _record_click(self, target: Target, scope: Scope, now: float) -> None:
+        referrer, user_agent, _language, country, ip = self._visitor(scope)
         assert self.clicks is not None
         if self.tracing is not None and TRACED in scope:
             parent = self.tracing.current_traceparent()
@@ -395,6 +420,7 @@ class RedirectService(OtherPaths):
             link.max_clicks,
             link.clicks,
             self.redirect_headers,
+            link.rules or (),
         )
 
     async def _from_api(self, key: str) -> ResolvedLink | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from surge.data.contracts import DomainEntry
+from surge.data.rules import CompiledRule, RedirectRule, compile_rules
 from surge.platform.problems import (
     LINK_EXPIRED,
     LINK_NOT_FOUND,
@@ -37,6 +39,10 @@ class Target:
     clicks_before: int  # counted by analytics when this entry was loaded
     headers: Headers = field(default_factory=list)
     served: int = 0  # redirects this process served since loading it
+    # Its redirect rules, compiled, with each one's headers; None: none (the usual case,
+    # which costs the hot path one attribute check).
+    rules: tuple[CompiledRule, ...] | None = None
+    rule_headers: tuple[Headers, ...] = ()
 
     @classmethod
     def build(
@@ -49,12 +55,23 @@ class Target:
         max_clicks: int | None,
         clicks_before: int,
         extra: Headers,
+        rules: Sequence[RedirectRule] = (),
     ) -> Target:
         """`extra`: headers every redirect carries (HSTS on an https short domain)."""
-        headers: Headers = [(b"location", _location(url)), (b"content-length", b"0"), *extra]
-        if status in (302, 307):  # temporary: every click comes back to us and is counted
-            headers.append(NO_STORE)
-        return cls(link_id, slug, status, expires_at, max_clicks, clicks_before, headers)
+
+        def redirect_to(location: str) -> Headers:
+            headers = [(b"location", _location(location)), (b"content-length", b"0"), *extra]
+            # Temporary: every click comes back to us and is counted. A link with rules is
+            # never cached by browsers: the next request may match another rule.
+            if status in (302, 307) or rules:
+                headers.append(NO_STORE)
+            return headers
+
+        target = cls(link_id, slug, status, expires_at, max_clicks, clicks_before, redirect_to(url))
+        if rules:
+            target.rules = compile_rules(rules)
+            target.rule_headers = tuple(redirect_to(rule.url) for rule in rules)
+        return target
 
 
 def _location(url: str) -> bytes:

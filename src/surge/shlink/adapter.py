@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from surge.data.contracts import VisitCounts, VisitOut
+from surge.data.rules import RedirectRule
 from surge.links.repository import Link
 from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, Timestamp
 from surge.platform.clock import utc_now
@@ -18,10 +20,14 @@ from surge.shlink.errors import SHLINK_FIELDS, invalid_data
 from surge.shlink.schemas import (
     DeviceLongUrls,
     Pagination,
+    RedirectCondition,
+    RedirectRules,
+    SetShortUrlRedirectRule,
     ShortUrl,
     ShortUrlCreation,
     ShortUrlEdition,
     ShortUrlMeta,
+    ShortUrlRedirectRule,
     Visit,
     VisitLocation,
     VisitsSummary,
@@ -80,7 +86,7 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
         shortCode=link.slug,
         shortUrl=LinkOut.of(link, public_url).short_url,
         longUrl=values.url,
-        deviceLongUrls=DeviceLongUrls(),
+        deviceLongUrls=device_long_urls(values.rules),
         dateCreated=link.created_at,
         visitsCount=visits.total,
         visitsSummary=visits,
@@ -93,7 +99,7 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
         crawlable=False,
         # What Surge does: a redirect goes to the URL as stored, the short URL's query dropped.
         forwardQuery=False,
-        hasRedirectRules=False,
+        hasRedirectRules=bool(values.rules),
     )
 
 
@@ -165,6 +171,8 @@ def link_create(body: ShortUrlCreation) -> LinkCreate:
     mapped = {k: v for k, v in _surge_body(body, fields).items() if v is not None or k == "url"}
     if body.domain:
         mapped["domain"] = body.domain
+    if body.deviceLongUrls is not None:
+        mapped["rules"] = with_device_long_urls([], body.deviceLongUrls)
     try:
         return LinkCreate.model_validate(mapped)
     except ValidationError as exc:
@@ -180,5 +188,82 @@ def link_update(body: ShortUrlEdition) -> LinkUpdate:
             del mapped[never_null]  # Shlink: null is "unchanged" for these
     try:
         return LinkUpdate.model_validate(mapped)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+# --- redirect rules ----------------------------------------------------------------------------
+
+DEVICE_LONG_URLS = ("android", "ios", "desktop")
+
+
+def device_long_urls(rules: Sequence[RedirectRule]) -> DeviceLongUrls:
+    """Shlink's older shape of device rules: the URL of each one-condition device rule."""
+    found: dict[str, str] = {}
+    for rule in rules:
+        conditions = rule.conditions
+        if len(conditions) == 1 and conditions[0].type == "device":
+            device = conditions[0].value
+            if device in DEVICE_LONG_URLS:
+                found.setdefault(device, rule.url)
+    return DeviceLongUrls(**found)
+
+
+def with_device_long_urls(
+    rules: Sequence[dict[str, Any]], device_urls: DeviceLongUrls
+) -> list[dict[str, Any]]:
+    """`rules` with each device of `deviceLongUrls` as a one-condition rule (a null URL drops
+    that device's rule), in Surge's request shape."""
+    sent = device_urls.model_fields_set
+    kept = [
+        r
+        for r in rules
+        if not (
+            len(r["conditions"]) == 1
+            and r["conditions"][0]["type"] == "device"
+            and r["conditions"][0]["value"] in sent
+        )
+    ]
+    added = [
+        {"url": url, "conditions": [{"type": "device", "value": device}]}
+        for device in DEVICE_LONG_URLS
+        if device in sent and (url := getattr(device_urls, device)) is not None
+    ]
+    return kept + added
+
+
+def rules_body(rules: Sequence[SetShortUrlRedirectRule]) -> list[dict[str, Any]]:
+    """Shlink's rules as Surge's request shape (validated by LinkUpdate)."""
+    return [
+        {
+            "url": r.longUrl,
+            "conditions": [
+                {"type": c.type, "key": c.matchKey, "value": c.matchValue} for c in r.conditions
+            ],
+        }
+        for r in rules
+    ]
+
+
+def redirect_rules(link: Link) -> RedirectRules:
+    return RedirectRules(
+        defaultLongUrl=link.values.url,
+        redirectRules=[
+            ShortUrlRedirectRule(
+                longUrl=rule.url,
+                priority=i + 1,
+                conditions=[
+                    RedirectCondition(type=c.type, matchKey=c.key, matchValue=c.value)
+                    for c in rule.conditions
+                ],
+            )
+            for i, rule in enumerate(link.values.rules)
+        ],
+    )
+
+
+def rules_update(rules: Sequence[SetShortUrlRedirectRule]) -> LinkUpdate:
+    try:
+        return LinkUpdate.model_validate({"rules": rules_body(rules)})
     except ValidationError as exc:
         raise _invalid(exc) from exc

@@ -247,11 +247,44 @@ class Health(BaseModel):
     links: HealthLinks
 
 
+class RedirectCondition(BaseModel):
+    """A condition of definitions/ShortUrlRedirectRule.json (the same types as Surge's)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    matchKey: str | None = None
+    matchValue: str = ""
+
+
+class ShortUrlRedirectRule(BaseModel):
+    longUrl: str
+    priority: int
+    conditions: list[RedirectCondition]
+
+
 class RedirectRules(BaseModel):
-    """GET /short-urls/{shortCode}/redirect-rules (Surge has none)"""
+    """GET (and POST's answer) /short-urls/{shortCode}/redirect-rules"""
 
     defaultLongUrl: str
-    redirectRules: list[Any] = Field(default_factory=list)
+    redirectRules: list[ShortUrlRedirectRule] = Field(default_factory=list)
+
+
+class SetShortUrlRedirectRule(BaseModel):
+    """definitions/SetShortUrlRedirectRule.json"""
+
+    model_config = ConfigDict(extra="ignore")
+
+    longUrl: str
+    conditions: list[RedirectCondition]
+
+
+class SetRedirectRules(BaseModel):
+    """POST /short-urls/{shortCode}/redirect-rules: the whole ordered list, replaced."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    redirectRules: list[SetShortUrlRedirectRule] = Field(default_factory=list)
 
 
 class Error(BaseModel):

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends
+from pydantic import ValidationError
 
 from surge.accounts.key_repository import ApiKey
 from surge.data.contracts import VisitCounts
@@ -20,10 +21,12 @@ from surge.links.service import LinkService
 from surge.platform.config import Settings
 from surge.platform.deps import SettingsDep
 from surge.platform.problems import ProblemError
-from surge.shlink.adapter import Page, short_url
+from surge.shlink.adapter import Page, redirect_rules, short_url, with_device_long_urls
 from surge.shlink.errors import DOMAIN_NOT_FOUND, SHORT_URL_NOT_FOUND, in_shlink_terms, invalid_data
 from surge.shlink.schemas import (
+    DeviceLongUrls,
     Pagination,
+    RedirectRules,
     ShortUrl,
     ShortUrlsList,
     ShortUrlsPage,
@@ -116,11 +119,28 @@ class ShlinkService:
         return short_url(link, self.settings.public_url, None)
 
     async def edit(
-        self, key: ApiKey, short_code: str, domain: str | None, changes: LinkUpdate
+        self,
+        key: ApiKey,
+        short_code: str,
+        domain: str | None,
+        changes: LinkUpdate,
+        device_urls: DeviceLongUrls | None = None,
     ) -> ShortUrl:
+        """`device_urls` (Shlink's deviceLongUrls) replace the link's one-condition device
+        rules of the devices it names."""
         link = await self.owned(key, short_code, domain)  # not-found before the checks
+        if device_urls is not None:
+            current = [rule.model_dump() for rule in link.values.rules]
+            changes = with_rules(changes, with_device_long_urls(current, device_urls))
         link = await self.links.update(key.owner_scope, short_code, changes, link.domain or None)
         return await self.counted(link)
+
+    async def set_rules(
+        self, key: ApiKey, short_code: str, domain: str | None, changes: LinkUpdate
+    ) -> RedirectRules:
+        link = await self.owned(key, short_code, domain)
+        link = await self.links.update(key.owner_scope, short_code, changes, link.domain or None)
+        return redirect_rules(link)
 
     async def delete(self, key: ApiKey, short_code: str, domain: str | None) -> None:
         host = await self.domain_key(domain, short_code)
@@ -224,6 +244,15 @@ class ShlinkService:
         """The visits of all the key's links."""
         counts = await self.links.visit_counts(list(await self.all_links(key, LinkFilter())))
         return visits_total(counts.values())
+
+
+def with_rules(changes: LinkUpdate, rules: list[dict[str, Any]]) -> LinkUpdate:
+    """`changes` that also set the link's rules to `rules`, checked as Surge checks rules."""
+    sent = changes.model_dump(include=changes.model_fields_set, mode="json")
+    try:
+        return LinkUpdate.model_validate({**sent, "rules": rules})
+    except ValidationError as exc:
+        raise invalid_data(["deviceLongUrls"], f"deviceLongUrls: {exc.errors()[0]['msg']}") from exc
 
 
 def shlink_service(links: LinkServiceDep, settings: SettingsDep) -> ShlinkService:

@@ -15,11 +15,13 @@ from surge.accounts.limits import ApiLimits
 from surge.links.repository import LinkFilter
 from surge.links.schemas import Timestamp
 from surge.platform.clock import utc_now
-from surge.shlink.adapter import Page, link_create, link_update
+from surge.shlink.adapter import Page, link_create, link_update, rules_update
+from surge.shlink.adapter import redirect_rules as adapter_redirect_rules
 from surge.shlink.deps import ShlinkKey, authenticate
 from surge.shlink.errors import ShlinkRoute
 from surge.shlink.schemas import (
     RedirectRules,
+    SetRedirectRules,
     ShortUrl,
     ShortUrlCreation,
     ShortUrlEdition,
@@ -156,7 +158,7 @@ async def edit_short_url(
     shlink: ShlinkServiceDep,
     domain: str | None = None,
 ) -> ShortUrl:
-    return await shlink.edit(key, short_code, domain, link_update(body))
+    return await shlink.edit(key, short_code, domain, link_update(body), body.deviceLongUrls)
 
 
 @router.delete("/short-urls/{short_code}", status_code=204)
@@ -180,6 +182,18 @@ async def redirect_rules(
     shlink: ShlinkServiceDep,
     domain: str | None = None,
 ) -> RedirectRules:
-    """Surge has no redirect rules: every short URL answers an empty list."""
-    link = await shlink.owned(key, short_code, domain)
-    return RedirectRules(defaultLongUrl=link.values.url)
+    """The link's rules in order (priority from 1), and the URL when none matches."""
+    return adapter_redirect_rules(await shlink.owned(key, short_code, domain))
+
+
+@router.post("/short-urls/{short_code}/redirect-rules")
+async def set_redirect_rules(
+    version: Version,
+    short_code: str,
+    body: SetRedirectRules,
+    key: ShlinkKey,
+    shlink: ShlinkServiceDep,
+    domain: str | None = None,
+) -> RedirectRules:
+    """Replace the link's rules with this ordered list (empty: none)."""
+    return await shlink.set_rules(key, short_code, domain, rules_update(body.redirectRules))

@@ -88,6 +88,7 @@ async def test_create_round_trips_every_field(surge: Surge, key: dict[str, str])
         "expires_at",
         "max_clicks",
         "tags",
+        "rules",
         "created_at",
         "updated_at",
     }
