@@ -78,6 +78,8 @@ def condition_problem(condition: RuleCondition) -> str | None:
             return f"a {kind} condition names its query parameter in `key`"
         if kind == "query-param" and value == "":
             return "a query-param condition needs the `value` the parameter must equal"
+        if kind != "query-param" and value != "":
+            return f"a {kind} condition has no `value`"
         return None
     if key is not None:
         return f"a {kind} condition has no `key`"

@@ -189,7 +189,7 @@ class LanguageCondition(_Condition):
 class QueryValueCondition(_Condition):
     type: Literal["query-param"]
     key: str = Field(min_length=1, max_length=100)  # type: ignore[assignment]
-    value: str = Field(min_length=1, max_length=200)
+    value: str = Field(min_length=1, max_length=200, description="What the parameter equals.")
 
 
 class QueryKeyCondition(_Condition):
@@ -233,7 +233,9 @@ ConditionIn = Annotated[
     | CountryCondition
     | CityCondition
     | DateCondition,
-    Field(discriminator="type"),
+    # Not a discriminated union: its JSON Schema would be a oneOf that fuzzers mutate branch
+    # by branch; as anyOf, a condition is valid when one of the types takes it.
+    Field(union_mode="left_to_right"),
 ]
 
 

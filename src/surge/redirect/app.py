@@ -362,7 +362,7 @@ class RedirectService(OtherPaths):
     def _visitor(self, scope: Scope) -> tuple[str | None, str | None, str, str | None, str]:
         """What the request says of its visitor: referrer, user agent, Accept-Language, the
         trusted country header, and the client address (the trusted header's first, else the
-        socket's). One pass over the headers, for the click and for redirect rules alike."""
+        socket's), for redirect rules; _record_click reads the same, inline."""
         referrer = user_agent = country = ip = None
         language = ""
         for name, value in scope["headers"]:
@@ -382,7 +382,21 @@ class RedirectService(OtherPaths):
         return referrer, user_agent, language, country, ip
 
     def _record_click(self, target: Target, scope: Scope, now: float) -> None:
-        referrer, user_agent, _language, country, ip = self._visitor(scope)
+        # The same pass over the headers as _visitor, inline: every click takes this path, and
+        # the shared call cost +3.9% instructions per cached redirect (callgrind, hot_path.py).
+        referrer = user_agent = country = ip = None
+        for name, value in scope["headers"]:
+            if name == b"referer":
+                referrer = value.decode("latin-1")
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == self.country_header:
+                country = value.decode("latin-1")
+            elif name == self.ip_header:
+                ip = value.decode("latin-1").split(",", 1)[0].strip()
+        if ip is None:
+            client = scope.get("client")
+            ip = client[0] if client else ""
         assert self.clicks is not None
         if self.tracing is not None and TRACED in scope:
             parent = self.tracing.current_traceparent()
