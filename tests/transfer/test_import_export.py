@@ -13,9 +13,10 @@ from sqlalchemy import select
 from surge.accounts.users import UserService
 from surge.cli_support import CliError
 from surge.data.tables import links
+from surge.domains.repository import DomainRedirects, DomainRepository
 from surge.links.repository import LinkRepository
 from surge.platform.config import Settings
-from surge.platform.db import SessionMaker
+from surge.platform.db import SessionMaker, transaction
 from surge.transfer.service import TransferService
 from tests.services import truncate_all
 
@@ -136,7 +137,7 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_links(
     exported = out.getvalue()
     assert exported.splitlines()[1] == (
         "one,https://example.com/1,301,2030-01-01T00:00:00+00:00,100,a|b,"
-        f"2024-01-01T00:00:00+00:00,12,3,{admin}"
+        f"2024-01-01T00:00:00+00:00,12,3,{admin},,"  # the default domain, no rules
     )
 
     async with sessions() as session:
@@ -188,6 +189,8 @@ async def test_export_as_json_and_for_one_owner(
                 "clicks": 5,
                 "bot_clicks": 0,
                 "owner": "ada@example.com",
+                "domain": None,
+                "rules": [],
             }
         ]
     }
@@ -195,3 +198,44 @@ async def test_export_as_json_and_for_one_owner(
         await TransferService(sessions, settings).export_links(
             io.StringIO(), "csv", owner_email="who@example.com"
         )
+
+
+async def test_domains_and_redirect_rules_survive_export_and_import(
+    sessions: SessionMaker, settings: Settings, admin: str
+) -> None:
+    ios = {"url": "https://example.com/ios", "conditions": [{"type": "device", "value": "ios"}]}
+    rule = json.dumps([ios]).replace('"', '""')  # quoted as CSV quotes
+    header = (
+        "slug,url,redirect_type,expires_at,max_clicks,tags,created_at,clicks,bot_clicks,owner,"
+        "domain,rules\n"
+    )
+    csv_in = (
+        header
+        + "twin,https://example.com/home,302,,,,,0,0,,,\n"
+        + f'twin,https://example.org/away,302,,,,,0,0,,go.example.com,"{rule}"\n'
+    )
+    refused = await TransferService(sessions, settings).import_links("csv", csv_in)
+    assert refused.imported == 1  # go.example.com is not a domain here yet
+    assert "no domain go.example.com" in refused.rejected[0][1]
+    async with transaction(sessions) as session:
+        await DomainRepository(session).add("go.example.com", DomainRedirects(), datetime.now(UTC))
+    again = await TransferService(sessions, settings).import_links("csv", csv_in)
+    assert (again.imported, len(again.skipped)) == (1, 1)  # the same slug, on its own domain
+    out = io.StringIO()
+    assert await TransferService(sessions, settings).export_links(out, "csv") == 2
+    rows = out.getvalue().splitlines()
+    assert rows[2].split(",")[10] == "go.example.com"
+    async with sessions() as session:
+        away = await LinkRepository(session).by_slug("twin", domain="go.example.com")
+    assert away is not None
+    assert [c.value for r in away.values.rules for c in r.conditions] == ["ios"]
+    await truncate_all(settings.database_url)
+    await UserService(sessions).create("new-admin@example.com", password="p" * 12, is_admin=True)
+    async with transaction(sessions) as session:
+        await DomainRepository(session).add("go.example.com", DomainRedirects(), datetime.now(UTC))
+    moved = await TransferService(sessions, settings).import_links("csv", out.getvalue())
+    assert (moved.imported, moved.rejected) == (2, [])
+    async with sessions() as session:
+        back = await LinkRepository(session).by_slug("twin", domain="go.example.com")
+    assert back is not None
+    assert back.values.rules == away.values.rules

@@ -8,11 +8,12 @@ what `surge export` writes is `as_row` (CSV, read back by the `csv` format) and 
 | kutt | the `links` table as CSV (Kutt has no export) | address, target, visit_count, created_at, expire_in, password, banned |
 | yourls | `yourls_url` as CSV (with or without header) or an SQL dump | keyword, url, timestamp, clicks |
 | bitly | the links CSV | link (or bitlink), long_url, created_at, clicks, tags |
-| csv | `surge export --format csv` | slug, url, redirect_type, expires_at, max_clicks, tags, created_at, clicks, bot_clicks |
+| csv | `surge export --format csv` | slug, url, redirect_type, expires_at, max_clicks, tags, created_at, clicks, bot_clicks, domain, rules |
 """  # noqa: E501  (a table reads better whole)
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ CSV_COLUMNS = (
     "clicks",
     "bot_clicks",
     "owner",  # who owned it where it was exported; informational (--owner decides on import)
+    "domain",  # its short domain ('' the default one); another must exist where it is imported
+    "rules",  # its redirect rules as JSON ('' none)
 )
 _FALSE = frozenset({"", "0", "f", "false", "no", "null"})
 
@@ -66,6 +69,8 @@ class Candidate:
     redirect_type: int = 302
     expires_at: datetime | None = None
     max_clicks: int | None = None
+    domain: str = ""  # '' the default domain
+    rules: tuple[dict[str, Any], ...] = ()  # as the links API takes them
 
 
 def read(fmt: str, text: str) -> Iterator[tuple[str, Candidate | str]]:
@@ -212,7 +217,21 @@ def _surge(record: Record) -> Candidate:
         redirect_type=302 if redirect is None else redirect,
         expires_at=parse_time(_text(record, "expiresat"), "expires_at"),
         max_clicks=_optional_int(_text(record, "maxclicks"), "max_clicks"),
+        domain=_text(record, "domain").lower(),
+        rules=_rules(_text(record, "rules")),
     )
+
+
+def _rules(value: str) -> tuple[dict[str, Any], ...]:
+    if not value:
+        return ()
+    try:
+        found = json.loads(value)
+    except ValueError:
+        raise RowProblem("rules: not JSON") from None
+    if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+        raise RowProblem("rules: a JSON list of rules")
+    return tuple(found)
 
 
 _MAPPERS: dict[str, Callable[[Record], Candidate]] = {
@@ -242,6 +261,8 @@ def as_row(exported: ExportedLink) -> dict[str, Any]:
         "clicks": exported.clicks,
         "bot_clicks": exported.bot_clicks,
         "owner": exported.owner or "",
+        "domain": link.domain,
+        "rules": json.dumps([r.model_dump() for r in values.rules]) if values.rules else "",
     }
 
 
@@ -254,4 +275,6 @@ def as_json(exported: ExportedLink) -> dict[str, Any]:
         "max_clicks": values.max_clicks,
         "tags": list(values.tags),
         "owner": exported.owner,
+        "domain": exported.link.domain or None,
+        "rules": [r.model_dump() for r in values.rules],
     }

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from surge.data.tables import link_tags, links, users
+from surge.data.tables import domains, link_tags, links, users
 from surge.links.repository import Link, LinkRepository, LinkValues, link_columns
 
 
@@ -20,6 +20,7 @@ class NewLink:
 
     slug: str
     values: LinkValues
+    domain: str  # '' the default domain
     created_at: datetime
     clicks: int
     bot_clicks: int
@@ -37,15 +38,24 @@ class TransferRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def targets_of(self, slugs: Iterable[str]) -> dict[str, str]:
-        """The URL of each of `slugs` that is taken, whoever owns it."""
-        wanted = list(slugs)
+    async def targets_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The URL of each (domain, slug) of `keys` that is taken, whoever owns it."""
+        wanted = set(keys)
         if not wanted:
             return {}
         rows = await self.session.execute(
-            select(links.c.slug, links.c.url).where(links.c.slug.in_(wanted))
+            select(links.c.domain, links.c.slug, links.c.url).where(
+                links.c.slug.in_({slug for _, slug in wanted})
+            )
         )
-        return {str(slug): str(url) for slug, url in rows.all()}
+        found = {(str(d), str(s)): str(url) for d, s, url in rows.all()}
+        return {key: url for key, url in found.items() if key in wanted}
+
+    async def domains(self) -> set[str]:
+        """The short domains besides the default one."""
+        return {
+            str(host) for host in (await self.session.execute(select(domains.c.host))).scalars()
+        }
 
     async def add(self, owner_id: int, new: Sequence[NewLink], now: datetime) -> None:
         """Insert `new` (slugs known to be free) with their tags and click baselines."""
@@ -54,6 +64,7 @@ class TransferRepository:
         rows = [
             {
                 "slug": link.slug,
+                "domain": link.domain,
                 "owner_id": owner_id,
                 "created_at": link.created_at,
                 **link_columns(link.values, now),

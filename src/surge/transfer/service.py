@@ -68,6 +68,7 @@ def check(candidate: Candidate, settings: Settings, now: datetime) -> NewLink | 
                 "expires_at": candidate.expires_at,
                 "max_clicks": candidate.max_clicks,
                 "tags": list(candidate.tags),
+                "rules": list(candidate.rules),
             }
         )
     except ValidationError as exc:
@@ -75,13 +76,18 @@ def check(candidate: Candidate, settings: Settings, now: datetime) -> NewLink | 
         where = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         return f"{where}: {message} (got {str(error['input'])[:80]!r})"
-    problem = target_refusal(body.url, settings)
-    if problem:
-        return f"url: {problem}"
+    for where, url in [
+        ("url", body.url),
+        *((f"rules[{i}].url", r.url) for i, r in enumerate(body.rules)),
+    ]:
+        problem = target_refusal(url, settings)
+        if problem:
+            return f"{where}: {problem}"
     assert body.slug is not None  # every format requires one
     return NewLink(
         slug=body.slug,
         values=values_of(body),
+        domain=candidate.domain,
         created_at=candidate.created_at or now,
         clicks=candidate.clicks,
         bot_clicks=candidate.bot_clicks,
@@ -106,17 +112,22 @@ class TransferService:
         rows = list(read(fmt, text))
         summary.rows = len(rows)
         now = utc_now()
-        seen: dict[str, tuple[str, str]] = {}  # slug → (where, url) of its first row in the file
+        async with self.sessions() as session:
+            known = await TransferRepository(session).domains()
+        # (domain, slug) → (where, url) of its first row in the file
+        seen: dict[tuple[str, str], tuple[str, str]] = {}
         batch: list[tuple[str, NewLink]] = []
         with tqdm(total=len(rows), unit="row", disable=not progress, desc="import") as bar:
             for where, parsed in rows:
                 made = (
                     check(parsed, self.settings, now) if isinstance(parsed, Candidate) else parsed
                 )
+                if isinstance(made, NewLink) and made.domain and made.domain not in known:
+                    made = f"domain: no domain {made.domain} here (add it: surge domains add)"
                 if isinstance(made, str):
                     summary.rejected.append((where, made))
-                elif made.slug in seen:
-                    first, url = seen[made.slug]
+                elif (made.domain, made.slug) in seen:
+                    first, url = seen[made.domain, made.slug]
                     if url == made.values.url:
                         summary.skipped.append((where, f"repeats {first}"))
                     else:
@@ -124,7 +135,7 @@ class TransferService:
                             (where, f"slug '{made.slug}' is used by {first} for another URL")
                         )
                 else:
-                    seen[made.slug] = (where, made.values.url)
+                    seen[made.domain, made.slug] = (where, made.values.url)
                     batch.append((where, made))
                 if len(batch) >= IMPORT_BATCH:
                     await self._write(owner, batch, now, summary)
@@ -149,12 +160,12 @@ class TransferService:
         try:
             async with transaction(self.sessions) as session:
                 repo = TransferRepository(session)
-                taken = await repo.targets_of(link.slug for link in wanted.values())
+                taken = await repo.targets_of((link.domain, link.slug) for link in wanted.values())
                 new = []
                 for where, link in wanted.items():
-                    if link.slug not in taken:
+                    if (link.domain, link.slug) not in taken:
                         new.append(link)
-                    elif taken[link.slug] == link.values.url:
+                    elif taken[link.domain, link.slug] == link.values.url:
                         summary.skipped.append((where, "already present"))
                     else:
                         summary.rejected.append(
