@@ -35,10 +35,10 @@ import httpx
 from parts.budget import BenchError, Budget
 from parts.load import Config, generate_load
 from parts.openloop import open_loop
-from parts.processes import Server, free_ports, run_cli, start_server, stop_servers, wait_ready
+from parts.processes import Server, free_ports, stop_servers, wait_ready
 from parts.runner import run_bench
 from parts.stack import Redis, bench_database, bench_redis, calls_per_second, command_calls
-from parts.systems import LANDING, Surge, surge_argv, surge_env
+from parts.systems import LANDING, Surge, create_key, start_services, surge_env
 
 TIME_LIMIT_S = 175.0
 LINKS = 1_000
@@ -74,20 +74,11 @@ def start_stack(
         SURGE_RATE_LIMIT_PER_KEY="",
         SURGE_RATE_LIMIT_PER_IP="",
     )
-    cli = [sys.executable, "-m", "surge.cli"]
-    run_cli([*cli, "migrate"], env, tmp, budget)
-    for name, port in (
-        ("analytics", analytics_port),
-        ("api", api_port),
-        ("redirect", redirect_port),
-    ):
-        servers.append(start_server(name, port, surge_argv(name, port), env, tmp))
-    output = run_cli([*cli, "keys", "create", "--name", "viral"], env, tmp, budget).split()
-    if not output:
-        raise BenchError("`surge keys create` printed no key")
+    start_services(env, (analytics_port, api_port, redirect_port), servers, tmp, budget)
+    key = create_key(env, "viral", tmp, budget)
     wait_ready(servers, budget)
     analytics, api, redirect = servers
-    return Surge(api, analytics, redirect, output[-1])
+    return Surge(api, analytics, redirect, key)
 
 
 async def create_and_warm(surge: Surge, slugs: Sequence[str]) -> None:

@@ -79,29 +79,43 @@ def surge_argv(service: str, port: int) -> list[str]:
     return [sys.executable, "-m", "surge.cli", "serve", "--service", service, "--port", str(port)]
 
 
+CLI = [sys.executable, "-m", "surge.cli"]
+
+
 def start_all(tmp: Path, servers: list[Server], budget: Budget) -> tuple[Server, Surge]:
     """Start bare + Surge; `servers` collects each process as it starts, for cleanup."""
     bare_port, api_port, analytics_port, redirect_port = free_ports(4)
     env = surge_env(tmp, api_port, analytics_port, redirect_port)
-    cli = [sys.executable, "-m", "surge.cli"]
-    # Migrate once up front, so the services start on a current schema instead of migrating.
-    run_cli([*cli, "migrate"], env, tmp, budget)
-    # Analytics first and redirect last: the order `stop_servers` reverses.
-    for name, port in (
-        ("analytics", analytics_port),
-        ("api", api_port),
-        ("redirect", redirect_port),
-    ):
-        servers.append(start_server(name, port, surge_argv(name, port), env, tmp))
+    start_services(env, (analytics_port, api_port, redirect_port), servers, tmp, budget)
     # The bare app answers everything, /healthz included, with its 302.
     servers.append(start_server("bare", bare_port, bare_argv(bare_port), env, tmp, 302))
-    # Created while the servers start up: the key goes straight into the database.
-    output = run_cli([*cli, "keys", "create", "--name", "bench"], env, tmp, budget).split()
-    if not output:
-        raise BenchError("`surge keys create` printed no key")
+    key = create_key(env, "bench", tmp, budget)
     wait_ready(servers, budget)
     analytics, api, redirect, bare = servers
-    return bare, Surge(api, analytics, redirect, output[-1])
+    return bare, Surge(api, analytics, redirect, key)
+
+
+def start_services(
+    env: dict[str, str],
+    ports: tuple[int, int, int],
+    servers: list[Server],
+    tmp: Path,
+    budget: Budget,
+) -> None:
+    """Migrate once up front (the services then start on a current schema instead of
+    migrating), then analytics, api and redirect on `ports`, in the order `stop_servers`
+    reverses; `servers` collects each as it starts."""
+    run_cli([*CLI, "migrate"], env, tmp, budget)
+    for name, port in zip(("analytics", "api", "redirect"), ports, strict=True):
+        servers.append(start_server(name, port, surge_argv(name, port), env, tmp))
+
+
+def create_key(env: dict[str, str], name: str, tmp: Path, budget: Budget) -> str:
+    """An API key, made while the servers start up: it goes straight into the database."""
+    output = run_cli([*CLI, "keys", "create", "--name", name], env, tmp, budget).split()
+    if not output:
+        raise BenchError("`surge keys create` printed no key")
+    return output[-1]
 
 
 def create_link(surge: Surge) -> None:
