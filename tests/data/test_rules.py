@@ -153,3 +153,16 @@ def test_conditions_that_cannot_be_evaluated_are_refused(
     problem = condition_problem(RuleCondition(type=kind, key=key, value=value))  # type: ignore[arg-type]
     assert problem is not None
     assert words in problem
+
+
+def test_the_apis_condition_values_are_the_ones_the_redirect_knows() -> None:
+    """The links API states devices and browsers as enums in its schema; they must be the
+    very lists the redirect evaluates (a value in one and not the other is a rule that is
+    refused, or stored and never matched)."""
+    from typing import get_args
+
+    from surge.data.rules import BROWSERS, DEVICES
+    from surge.links.schemas import BrowserCondition, DeviceCondition
+
+    assert get_args(DeviceCondition.model_fields["value"].annotation) == DEVICES
+    assert get_args(BrowserCondition.model_fields["value"].annotation) == BROWSERS
