@@ -282,7 +282,11 @@ class RedirectService(OtherPaths):
             await self._page(GONE, scope, send)
             self._observe(SLUG_ROUTE, method, GONE.status, now)
             return
-        headers = target.headers if target.rules is None else self._ruled(target, scope, now)
+        if target.rules is None:
+            headers = target.headers
+        else:
+            found = self._matched_rule(target, scope, now)
+            headers = target.headers if found is None else target.rule_headers[found]
         await send({"type": "http.response.start", "status": target.status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         if method == "GET":  # HEAD is link checkers and unfurlers, not people: not a click
@@ -344,8 +348,8 @@ class RedirectService(OtherPaths):
             return None
         return Site.of(DomainEntry.model_validate_json(response.content), self.redirect_headers)
 
-    def _ruled(self, target: Target, scope: Scope, now: float) -> Headers:
-        """The headers of the first of the link's rules this request matches, else its own."""
+    def _matched_rule(self, target: Target, scope: Scope, now: float) -> int | None:
+        """The index of the first of the link's rules this request matches (None: none)."""
         assert target.rules is not None
         _referrer, ua, language, country, ip = self._visitor(scope)
         visit = Visit(
@@ -356,8 +360,7 @@ class RedirectService(OtherPaths):
             ip,
             now,
         )
-        found = first_match(target.rules, visit)
-        return target.headers if found is None else target.rule_headers[found]
+        return first_match(target.rules, visit)
 
     def _visitor(self, scope: Scope) -> tuple[str | None, str | None, str, str | None, str]:
         """What the request says of its visitor: referrer, user agent, Accept-Language, the
