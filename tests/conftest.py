@@ -88,8 +88,14 @@ class Surge:
 
     async def flush_clicks(self) -> None:
         """Send buffered clicks and wait until analytics has stored them."""
-        assert self.redirect.clicks is not None
-        await self.redirect.clicks.flush()
+        clicks = self.redirect.clicks
+        assert clicks is not None
+        await clicks.flush()
+
+        async def handed_over() -> bool:  # a flush of the background flusher may be under way
+            return clicks.idle
+
+        await wait_for(handed_over, what="the click buffer to hand every click over")
         consumer = self.analytics.consumer
         if consumer is not None:
             await wait_for(lambda: stream_drained(consumer), what="the click stream to drain")

@@ -36,7 +36,9 @@ async def test_ingest_counts_new_events_and_skips_duplicates(surge: Surge) -> No
         pytest.param(b"not json", id="not-json"),
         pytest.param(b'{"id": "x"}', id="not-a-row"),
         pytest.param(b'["x"]', id="too-few-fields"),
-        pytest.param(b'["x", 7, "s", 1, null, null, null, "v", "extra"]', id="too-many-fields"),
+        pytest.param(
+            b'["x", 7, "s", 1, null, null, null, "v", null, "extra"]', id="too-many-fields"
+        ),
         pytest.param(b'["x", "seven", "s", 1, null, null, null, "v"]', id="link-id-not-a-number"),
         pytest.param(
             b'{"id": "x", "link_id": 7, "slug": "s", "ts": 1, "visitor": "v",'

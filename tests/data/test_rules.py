@@ -162,7 +162,7 @@ def test_the_apis_condition_values_are_the_ones_the_redirect_knows() -> None:
     from typing import get_args
 
     from surge.data.rules import BROWSERS, DEVICES
-    from surge.links.schemas import BrowserCondition, DeviceCondition
+    from surge.links.rule_schemas import BrowserCondition, DeviceCondition
 
     assert get_args(DeviceCondition.model_fields["value"].annotation) == DEVICES
     assert get_args(BrowserCondition.model_fields["value"].annotation) == BROWSERS

@@ -218,7 +218,8 @@ async def test_redirect_rules_as_shlink_sets_and_lists_them(
     ]
     assert valid(await surge.client.get(url, headers=api_key), RedirectRules) == set_
     went = await surge.client.get("/rr?utm=promo", headers={"User-Agent": BROWSER_UA})
-    assert went.headers["location"] == "https://example.com/promo"
+    # The rule's target, with the visitor's query forwarded (forwardQuery is on by default)
+    assert went.headers["location"] == "https://example.com/promo?utm=promo"
     short = valid(await surge.client.get(f"{REST}/short-urls/rr", headers=api_key), ShortUrl)
     assert short.hasRedirectRules
 

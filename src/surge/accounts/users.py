@@ -1,23 +1,18 @@
 """Users: who signs in to the dashboard and owns keys and links. Passwords are argon2 hashes
-(argon2-cffi's defaults: ~50 ms and 64 MiB per check, which is what makes a stolen hash hard to
-guess); a generated password is shown once. Each public method is one unit of work."""
+(surge.platform.passwords); a generated password is shown once. Each public method is one unit
+of work."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from surge.accounts.user_repository import User, UserRepository
 from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
+from surge.platform.passwords import argon2_hash, argon2_matches
 
 MIN_PASSWORD_LENGTH = 10
-_hasher = PasswordHasher()
-# Checked when the email is unknown, so that a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
@@ -45,14 +40,12 @@ def check_password(password: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(check_password(password))
+    return argon2_hash(check_password(password))
 
 
 def password_matches(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
+    """A wrong email costs as long as a wrong password (an argon2 check either way)."""
+    return argon2_matches(password_hash, password)
 
 
 class UserService:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import ua_parser
 
-from surge.data.events import ClickEvent
+from surge.data.events import MAX_TARGET_LABEL, ClickEvent
 
 MOBILE_OSES = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS"})
 DESKTOP_OSES = frozenset(
@@ -44,6 +44,7 @@ class Click(NamedTuple):
     os: str
     is_bot: bool
     visitor_id: str
+    target: str | None  # where a link with redirect rules sent it; None: no rules
 
 
 @lru_cache(maxsize=8192)
@@ -101,4 +102,5 @@ def enrich(event: ClickEvent) -> Click:
         os=agent.os[:64],
         is_bot=agent.is_bot,
         visitor_id=event.visitor[:32],
+        target=event.target[:MAX_TARGET_LABEL] if event.target is not None else None,
     )

@@ -74,6 +74,7 @@ class ClickRepository:
                 c.os,
                 c.is_bot,
                 c.visitor_id,
+                c.target,
             )
             for c in batch
         ]
@@ -280,6 +281,7 @@ class VisitRepository:
                     clicks.c.browser,
                     clicks.c.os,
                     clicks.c.is_bot,
+                    clicks.c.target,
                 )
                 .where(*where)
                 .order_by(clicks.c.occurred_at.desc(), clicks.c.id.desc())

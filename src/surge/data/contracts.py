@@ -23,6 +23,7 @@ DIMENSIONS: dict[str, str] = {
     "device": "devices",
     "browser": "browsers",
     "os": "oses",
+    "target": "targets",  # where a link's redirect rules sent its clicks (links with rules)
 }
 
 
@@ -38,6 +39,17 @@ class ResolvedLink(BaseModel):
     expires_at: datetime | None = None
     max_clicks: int | None = None
     clicks: int = 0  # clicks counted so far; only looked up when max_clicks is set
+    forward_query: bool = True  # merge the visitor's query string into the target's
+    valid_since: datetime | None = None  # before it, answered as an unknown slug
+    # A digest of the password's hash (None: not protected): what an unlock cookie is signed
+    # over, so a new password voids the cookies of the old. Never the hash itself.
+    lock: str | None = None
+
+
+class Unlock(BaseModel):
+    """A password a visitor sent for a protected link, for the api to check."""
+
+    password: str = Field(max_length=1024)
 
 
 class DomainEntry(BaseModel):
@@ -89,6 +101,9 @@ class LinkStats(BaseModel):
     devices: list[Breakdown]
     browsers: list[Breakdown]
     oses: list[Breakdown]
+    # Where the link's redirect rules sent its clicks, by target URL (the link's own included);
+    # empty for a link that never had rules.
+    targets: list[Breakdown] = Field(default_factory=list)
 
 
 class ClickCount(BaseModel):
@@ -145,6 +160,7 @@ class VisitOut(BaseModel):
     browser: str
     os: str
     is_bot: bool
+    target: str | None = None  # where the link's redirect rules sent it (links with rules)
 
 
 class VisitsPage(BaseModel):

@@ -48,10 +48,11 @@ class SharedLinkTier:
     def _entry(self, link: ResolvedLink | None) -> tuple[bytes, int] | None:
         """What to store for a slug's state (None: unknown slug) and its TTL in ms; None when
         it must not be shared. A click-limited link's count changes with every click, so each
-        replica asks the api for it instead."""
+        replica asks the api for it instead; a password-protected link's target stays out of
+        Redis, which more programs than Surge may read."""
         if link is None:
             value, ttl_ms = NEGATIVE, self.negative_ttl_ms
-        elif link.max_clicks is None:
+        elif link.max_clicks is None and link.lock is None:
             value, ttl_ms = link.model_dump_json().encode(), self.ttl_ms
         else:
             return None

@@ -16,7 +16,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     literal_column,
+    true,
 )
 
 from surge.data.types import BigIntId, UTCDateTime
@@ -92,6 +94,12 @@ links = Table(
     Column("imported_bot_clicks", BigInteger, nullable=True),
     # Redirect rules as JSON (surge.data.rules); None: none.
     Column("rules", Text, nullable=True),
+    Column("password_hash", String(255), nullable=True),  # argon2; None: not protected
+    # The visitor's query string is merged into the target's (Shlink's default).
+    Column("forward_query", Boolean, nullable=False, server_default=true()),
+    Column("title", String(512), nullable=True),
+    Column("valid_since", UTCDateTime, nullable=True),  # before it: answered as unknown
+    Column("crawlable", Boolean, nullable=False, server_default=false()),  # in robots.txt
     Index("ix_links_owner_id_id", "owner_id", "id"),
     UniqueConstraint("domain", "slug", name="uq_links_domain"),
 )
@@ -149,6 +157,8 @@ clicks = Table(
     Column("os", String(64), nullable=False),
     Column("is_bot", Boolean, nullable=False),
     Column("visitor_id", String(32), nullable=False),
+    # Where a link with redirect rules sent it (surge.data.events.target_label); None: no rules.
+    Column("target", String(255), nullable=True),
     # BRIN on PostgreSQL: tiny, and clicks arrive in time order (on SQLite a plain index).
     Index("ix_clicks_occurred_at", "occurred_at", postgresql_using="brin"),
 )

@@ -26,6 +26,11 @@ class LinkValues:
     max_clicks: int | None
     tags: tuple[str, ...]
     rules: tuple[RedirectRule, ...] = ()  # first match wins; none: always `url`
+    forward_query: bool = True  # the visitor's query string is merged into the target's
+    password_hash: str | None = None  # argon2; None: not protected
+    title: str | None = None
+    valid_since: datetime | None = None  # before it, answered as an unknown slug
+    crawlable: bool = False  # listed as allowed in robots.txt
 
 
 @dataclass(slots=True, frozen=True)
@@ -218,6 +223,11 @@ class LinkRepository:
                     max_clicks=row.max_clicks,
                     tags=tuple(tags[row.id]),
                     rules=_rules_of(row.rules),
+                    forward_query=row.forward_query,
+                    password_hash=row.password_hash,
+                    title=row.title,
+                    valid_since=row.valid_since,
+                    crawlable=row.crawlable,
                 ),
                 created_at=row.created_at,
                 updated_at=row.updated_at,
@@ -237,6 +247,11 @@ def link_columns(values: LinkValues, now: datetime) -> dict[str, Any]:
         "expires_at": values.expires_at,
         "max_clicks": values.max_clicks,
         "rules": _rules_json(values.rules),
+        "forward_query": values.forward_query,
+        "password_hash": values.password_hash,
+        "title": values.title,
+        "valid_since": values.valid_since,
+        "crawlable": values.crawlable,
         "updated_at": now,
     }
 

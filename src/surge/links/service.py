@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -31,6 +32,7 @@ from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
+from surge.platform.passwords import argon2_hash, argon2_matches, hash_fingerprint
 from surge.platform.problems import (
     SLUG_SPACE_BUSY,
     SLUG_TAKEN,
@@ -104,6 +106,9 @@ def resolved(link: Link, *, clicks: int) -> ResolvedLink:
         max_clicks=values.max_clicks,
         clicks=clicks,
         rules=list(values.rules) or None,
+        forward_query=values.forward_query,
+        valid_since=values.valid_since,
+        lock=hash_fingerprint(values.password_hash) if values.password_hash else None,
     )
 
 
@@ -121,7 +126,16 @@ def values_of(body: LinkCreate) -> LinkValues:
         max_clicks=body.max_clicks,
         tags=tuple(body.tags),
         rules=tuple(r.rule() for r in body.rules),
+        forward_query=body.forward_query,
+        title=body.title,
+        valid_since=body.valid_since,
+        crawlable=body.crawlable,
     )
+
+
+async def password_hash_of(password: str | None) -> str | None:
+    """argon2 in a worker thread: ~50 ms of CPU that must not stall the event loop."""
+    return None if password is None else await asyncio.to_thread(argon2_hash, password)
 
 
 class LinkService:
@@ -155,6 +169,8 @@ class LinkService:
         self._refuse_targets(body.url, body.rules)
         values = values_of(body)
         domain = await self.domains.key_of(body.domain)
+        if body.password is not None:
+            values = replace(values, password_hash=await password_hash_of(body.password))
         for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
             slug = body.slug or random_slug()
             try:
@@ -214,6 +230,8 @@ class LinkService:
         self._refuse_targets(body.url, body.rules)
         if "rules" in changes:
             changes["rules"] = tuple(r.rule() for r in body.rules or ())
+        if "password" in changes:
+            changes["password_hash"] = await password_hash_of(changes.pop("password"))
         key = await self.domains.lookup_key(domain)
         if key is None:
             raise not_found("link")
@@ -295,6 +313,15 @@ class LinkService:
             clicks = await self.analytics.click_count(link.id)
             clicks += link.imported_clicks + link.imported_bot_clicks
         return resolved(link, clicks=clicks)
+
+    async def unlock(self, slug: str, domain: str, password: str) -> bool:
+        """For the redirect service: whether `password` opens the protected link `slug` on the
+        domain keyed `domain` (never for a link without one: there is nothing to open)."""
+        async with self.sessions() as session:
+            link = await LinkRepository(session).by_slug(slug, domain=domain)
+        if link is None:
+            raise not_found("link")
+        return await asyncio.to_thread(argon2_matches, link.values.password_hash, password)
 
     # --- listings for the Shlink REST API (surge.shlink) ---------------------------------------
 

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     rate_limit_per_ip: str = "2400/minute"
     rate_limit_auth_failures: str = "20/minute"  # failed authentications per client IP
     rate_limit_redirects_per_ip: str = ""
+    # Password-protected links: attempts per client IP and link, and per link from everywhere
+    # (each costs the api an argon2 check); and how long a right password opens the link in
+    # that browser (a cookie for that link alone).
+    rate_limit_link_password_per_ip: str = "5/minute"
+    rate_limit_link_password: str = "60/minute"
+    link_unlock_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     links_per_key_per_day: int | None = Field(default=None, ge=1)  # a quota; unset: none
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # public API request bodies
     # Hosts links may not point at, besides loopback, private and link-local addresses and the

@@ -80,6 +80,8 @@ DEPENDENCY_UNAVAILABLE = ProblemType("dependency-unavailable", 503, "Try again s
 LINK_NOT_FOUND = ProblemType("link-not-found", 404, "Link not found")
 LINK_EXPIRED = ProblemType("link-expired", 410, "Link expired")
 UNKNOWN_DOMAIN = ProblemType("unknown-domain", 404, "Unknown domain")
+PASSWORD_REQUIRED = ProblemType("password-required", 401, "Password required")
+WRONG_PASSWORD = ProblemType("wrong-password", 401, "Wrong password")
 LINKS_UNAVAILABLE = ProblemType("unavailable", 503, "Try again shortly")
 
 CATALOGUE: dict[str, ProblemType] = {

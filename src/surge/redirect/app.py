@@ -38,6 +38,7 @@ from surge.platform.metrics import (
     service_started,
     service_stopped,
 )
+from surge.platform.rate_limits import RateLimits
 from surge.platform.redis import RedisNames, redis_from_settings, redis_unavailable
 from surge.platform.security_headers import page_headers, transport_headers
 from surge.platform.tracing import TRACED
@@ -45,16 +46,19 @@ from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import Caches, InvalidationListener
 from surge.redirect.other_paths import OWN_PATHS, SLUG_ROUTE, OtherPaths, route_of
+from surge.redirect.protected import ProtectedLinks
 from surge.redirect.responses import (
     GONE,
     NOT_FOUND,
     UNAVAILABLE,
     UNKNOWN_HOST,
+    ApiUnavailable,
     Headers,
     Site,
     Target,
 )
 from surge.redirect.spool import Spool
+from surge.redirect.unlock import UnlockCookies, send_locked
 from surge.redirect.visitor import VisitorHasher
 
 if TYPE_CHECKING:
@@ -65,10 +69,6 @@ REDIRECT_STATUSES = (301, 302, 307, 308)
 FIRST_BUCKET = LATENCY_BUCKETS[0]
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
 MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
-
-
-class ApiUnavailable(Exception):
-    pass
 
 
 def api_unavailable(exc: BaseException) -> bool:
@@ -92,7 +92,7 @@ class RedirectTally(RequestTally):
         super().publish()
 
 
-class RedirectService(OtherPaths):
+class RedirectService(OtherPaths, ProtectedLinks):
     name = "redirect"
 
     def __init__(
@@ -141,6 +141,13 @@ class RedirectService(OtherPaths):
         self.clicks: ClickBuffer | None = None
         self.invalidations: InvalidationListener | None = None
         self.ip_limit: Limit | None = None  # off unless SURGE_RATE_LIMIT_REDIRECTS_PER_IP
+        self.password_ip_limit: Limit | None = None
+        self.password_limit: Limit | None = None
+        self.unlocks = UnlockCookies(
+            settings.internal_token,
+            settings.link_unlock_minutes * 60,
+            secure=settings.public_url.startswith("https://"),
+        )
         self.tracing = active_tracing()
         self.app: ASGIApp = self if self.tracing is None else self.tracing.asgi(self, route_of)
 
@@ -186,13 +193,12 @@ class RedirectService(OtherPaths):
             spool=Spool(s.spool_dir),
         )
         self.clicks.start()
-        if s.rate_limit_redirects_per_ip:
-            from surge.platform.rate_limits import RateLimits  # only when an operator asks
-
-            limits = RateLimits(
-                self.name, redis=self.redis, prefix=self.names.rate_limits, breaker=redis_breaker
-            )
-            self.ip_limit = limits.limit("redirect_ip", s.rate_limit_redirects_per_ip)
+        limits = RateLimits(
+            self.name, redis=self.redis, prefix=self.names.rate_limits, breaker=redis_breaker
+        )
+        self.ip_limit = limits.limit("redirect_ip", s.rate_limit_redirects_per_ip)
+        self.password_ip_limit = limits.limit("link_password_ip", s.rate_limit_link_password_per_ip)
+        self.password_limit = limits.limit("link_password", s.rate_limit_link_password)
         service_started(self.name, s.build_commit, self.tally)
         add_publisher(self.clicks.publish_metrics)
         admission.configure(s)
@@ -222,7 +228,10 @@ class RedirectService(OtherPaths):
         path: str = scope["path"]
         method: str = scope["method"]
         if path.startswith("/internal/") or path in OWN_PATHS or method not in ("GET", "HEAD"):
-            await self._not_a_redirect(scope, receive, send, now)
+            if method == "POST" and path[:10] != "/internal/" and path not in OWN_PATHS:
+                await self._posted(scope, receive, send, now)  # a protected link's password
+            else:
+                await self._not_a_redirect(scope, receive, send, now)
             return
         host = b""
         for name, value in scope["headers"]:
@@ -282,16 +291,22 @@ class RedirectService(OtherPaths):
             await self._page(GONE, scope, send)
             self._observe(SLUG_ROUTE, method, GONE.status, now)
             return
-        if target.rules is None:
-            headers = target.headers
+        if target.simple:  # no rules, no password, no start date
+            headers, label = target.headers, None
+            if target.forwarding is not None:
+                query = scope["query_string"]
+                if query:
+                    headers = target.forwarding[0].with_query(query)
         else:
-            found = self._matched_rule(target, scope, now)
-            headers = target.headers if found is None else target.rule_headers[found]
+            chosen = await self._special(target, site, scope, send, now)
+            if chosen is None:  # answered: not valid yet, or a password is needed
+                return
+            headers, label = chosen
         await send({"type": "http.response.start", "status": target.status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         if method == "GET":  # HEAD is link checkers and unfurlers, not people: not a click
             target.served += 1
-            self._record_click(target, scope, now)
+            self._record_click(target, scope, now, label)
         if self.metrics_on:
             # Inline, with the route's rows looked up by status: every 0.1 µs here is 1.5%.
             elapsed = self.clock() - now
@@ -348,6 +363,32 @@ class RedirectService(OtherPaths):
             return None
         return Site.of(DomainEntry.model_validate_json(response.content), self.redirect_headers)
 
+    async def _special(
+        self, target: Target, site: Site, scope: Scope, send: Send, now: float
+    ) -> tuple[Headers, str | None] | None:
+        """Where a link that is not simple sends this request, with what its click records as
+        the target; None when it was answered instead (not valid yet, or locked)."""
+        if target.valid_since is not None and now < target.valid_since:
+            await self._not_found(site, scope, send, SLUG_ROUTE, now)
+            return None
+        if target.lock is not None and not self.unlocks.opens(scope, target, now):
+            status = await send_locked(scope, send, target.slug, extra=self.redirect_headers)
+            self._observe(SLUG_ROUTE, scope["method"], status, now)
+            return None
+        return self._destination(target, scope, now)
+
+    def _destination(self, target: Target, scope: Scope, now: float) -> tuple[Headers, str | None]:
+        """The headers of the first of the link's rules the request matches (else its own),
+        with the visitor's query merged in if the link forwards it, and the click's target."""
+        found = None if target.rules is None else self._matched_rule(target, scope, now)
+        index = 0 if found is None else found + 1
+        headers = target.headers if found is None else target.rule_headers[found]
+        if target.forwarding is not None:
+            query = scope["query_string"]
+            if query:
+                headers = target.forwarding[index].with_query(query)
+        return headers, target.labels[index] if target.labels else None
+
     def _matched_rule(self, target: Target, scope: Scope, now: float) -> int | None:
         """The index of the first of the link's rules this request matches (None: none)."""
         assert target.rules is not None
@@ -384,7 +425,7 @@ class RedirectService(OtherPaths):
             ip = client[0] if client else ""
         return referrer, user_agent, language, country, ip
 
-    def _record_click(self, target: Target, scope: Scope, now: float) -> None:
+    def _record_click(self, target: Target, scope: Scope, now: float, label: str | None) -> None:
         # The same pass over the headers as _visitor, inline: every click takes this path, and
         # the shared call cost +3.9% instructions per cached redirect (callgrind, hot_path.py).
         referrer = user_agent = country = ip = None
@@ -415,6 +456,7 @@ class RedirectService(OtherPaths):
                 user_agent=user_agent,
                 country=country,
                 visitor=self.visitors.visitor_id(ip, user_agent or "", now),
+                target=label,
             )
         )
 
@@ -438,6 +480,9 @@ class RedirectService(OtherPaths):
             link.clicks,
             self.redirect_headers,
             link.rules or (),
+            forward_query=link.forward_query,
+            valid_since=link.valid_since.timestamp() if link.valid_since else None,
+            lock=link.lock,
         )
 
     async def _from_api(self, key: str) -> ResolvedLink | None:

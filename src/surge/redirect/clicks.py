@@ -110,6 +110,12 @@ class ClickBuffer:
         self._next_orphan_scan = 0.0
         self.recorded = 0  # since the metrics were last published: a plain int on the hot path
         self.links: list[str] = []  # traceparents that go with the next batch sent
+        self.sending = 0  # batches out of the buffer and not yet delivered or spooled
+
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered and nothing on its way: every click recorded was handed over."""
+        return not self.events and not self.sending
 
     def link(self, traceparent: str) -> None:
         """A sampled redirect's span: the next batch sent carries it (up to MAX_LINKS)."""
@@ -175,6 +181,13 @@ class ClickBuffer:
                 raise
 
     async def _send(self, events: list[ClickRow]) -> None:
+        self.sending += 1
+        try:
+            await self._deliver(events)
+        finally:
+            self.sending -= 1
+
+    async def _deliver(self, events: list[ClickRow]) -> None:
         batch = pack_batch(events)
         links, self.links = self.links, []
         spool = self.spool

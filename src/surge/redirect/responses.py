@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 from surge.data.contracts import DomainEntry
+from surge.data.events import target_label
 from surge.data.rules import CompiledRule, RedirectRule, compile_rules
 from surge.platform.problems import (
     LINK_EXPIRED,
@@ -22,9 +23,49 @@ from surge.platform.problems import (
 
 Headers = list[tuple[bytes, bytes]]
 
+
+class ApiUnavailable(Exception):
+    """The api did not answer a question about a link or a domain (after its retries)."""
+
+
 NO_STORE = (b"cache-control", b"private, max-age=0")
 # Characters a URL may keep as they are; everything else (non-ASCII) is percent-encoded.
 _URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+
+
+@dataclass(slots=True, frozen=True)
+class Destination:
+    """One place a link sends requests (its URL or a rule's), ready to take the visitor's
+    query string: the headers without it, and the URL's parts around where it goes."""
+
+    headers: Headers  # the location header first
+    before_fragment: bytes
+    fragment: bytes  # "#..." or empty
+    joiner: bytes  # "&" after the target's own query, else "?"
+    keys: frozenset[bytes]  # the target's own query parameters: kept, never overridden
+
+    @classmethod
+    def of(cls, headers: Headers) -> Destination:
+        location = headers[0][1]
+        before, hashed, fragment = location.partition(b"#")
+        _path, asked, query = before.partition(b"?")
+        keys = frozenset(_query_key(part) for part in query.split(b"&") if part)
+        return cls(headers, before, hashed + fragment, b"&" if asked else b"?", keys)
+
+    def with_query(self, query: bytes) -> Headers:
+        """The headers with the visitor's query merged in: each of its parameters the target
+        does not set itself, in the visitor's order and spelling (a key the target sets keeps
+        the target's value)."""
+        kept = [part for part in query.split(b"&") if part and _query_key(part) not in self.keys]
+        if not kept:
+            return self.headers
+        merged = quote_from_bytes(b"&".join(kept), safe=_URL_SAFE).encode("ascii")
+        location = self.before_fragment + self.joiner + merged + self.fragment
+        return [(b"location", location), *self.headers[1:]]
+
+
+def _query_key(part: bytes) -> bytes:
+    return unquote_to_bytes(part.split(b"=", 1)[0].replace(b"+", b" "))
 
 
 @dataclass(slots=True)
@@ -39,10 +80,18 @@ class Target:
     clicks_before: int  # counted by analytics when this entry was loaded
     headers: Headers = field(default_factory=list)
     served: int = 0  # redirects this process served since loading it
-    # Its redirect rules, compiled, with each one's headers; None: none (the usual case,
-    # which costs the hot path one attribute check).
+    # No rules, no password, no start date: the usual case, one attribute check on the hot path.
+    simple: bool = True
+    # Its redirect rules, compiled, with each one's headers; None: none.
     rules: tuple[CompiledRule, ...] | None = None
     rule_headers: tuple[Headers, ...] = ()
+    # What a click is recorded as having been sent to: the link's URL, then each rule's.
+    labels: tuple[str, ...] = ()
+    # Where the visitor's query string is merged in, the link's URL then each rule's target;
+    # None: the link does not forward it.
+    forwarding: tuple[Destination, ...] | None = None
+    valid_since: float | None = None  # before it the link answers as unknown
+    lock: str | None = None  # the password's fingerprint; None: not protected
 
     @classmethod
     def build(
@@ -56,21 +105,34 @@ class Target:
         clicks_before: int,
         extra: Headers,
         rules: Sequence[RedirectRule] = (),
+        *,
+        forward_query: bool = False,
+        valid_since: float | None = None,
+        lock: str | None = None,
     ) -> Target:
         """`extra`: headers every redirect carries (HSTS on an https short domain)."""
 
         def redirect_to(location: str) -> Headers:
             headers = [(b"location", _location(location)), (b"content-length", b"0"), *extra]
-            # Temporary: every click comes back to us and is counted. A link with rules is
-            # never cached by browsers: the next request may match another rule.
-            if status in (302, 307) or rules:
+            # Temporary: every click comes back to us and is counted. A link with rules or a
+            # password is never cached by browsers: the next request may go elsewhere, or
+            # need the password again.
+            if status in (302, 307) or rules or lock:
                 headers.append(NO_STORE)
             return headers
 
         target = cls(link_id, slug, status, expires_at, max_clicks, clicks_before, redirect_to(url))
+        target.valid_since = valid_since
+        target.lock = lock
+        target.simple = not rules and valid_since is None and lock is None
         if rules:
             target.rules = compile_rules(rules)
             target.rule_headers = tuple(redirect_to(rule.url) for rule in rules)
+            target.labels = tuple(target_label(u) for u in (url, *(r.url for r in rules)))
+        if forward_query:
+            target.forwarding = tuple(
+                Destination.of(h) for h in (target.headers, *target.rule_headers)
+            )
         return target
 
 

@@ -67,6 +67,11 @@ async def test_create_round_trips_every_field(surge: Surge, key: dict[str, str])
         expires_at=expires.astimezone(timezone(timedelta(hours=2))).isoformat(),
         max_clicks=100,
         tags=["promo", "eu", "promo"],
+        forward_query=False,
+        password="open sesame",
+        title="Spring sale",
+        valid_since="2020-01-01T01:00:00+01:00",
+        crawlable=True,
     )
     assert created["slug"] == "spring-sale"
     assert created["short_url"] == "http://sho.rt/spring-sale"
@@ -79,6 +84,11 @@ async def test_create_round_trips_every_field(surge: Surge, key: dict[str, str])
     assert before <= when(created["created_at"]) <= datetime.now(UTC)
     assert created["updated_at"] == created["created_at"]
     assert created["domain"] == "sho.rt"  # the default domain
+    assert created["forward_query"] is False
+    assert created["password_protected"] is True  # the password itself is never read back
+    assert created["title"] == "Spring sale"
+    assert created["valid_since"] == "2020-01-01T00:00:00Z"
+    assert created["crawlable"] is True
     assert set(created) == {
         "slug",
         "domain",
@@ -89,6 +99,11 @@ async def test_create_round_trips_every_field(surge: Surge, key: dict[str, str])
         "max_clicks",
         "tags",
         "rules",
+        "forward_query",
+        "password_protected",
+        "title",
+        "valid_since",
+        "crawlable",
         "created_at",
         "updated_at",
     }
@@ -101,6 +116,11 @@ async def test_create_defaults(surge: Surge, key: dict[str, str]) -> None:
     assert created["expires_at"] is None
     assert created["max_clicks"] is None
     assert created["tags"] == []
+    assert created["forward_query"] is True  # as Shlink
+    assert created["password_protected"] is False
+    assert created["title"] is None
+    assert created["valid_since"] is None
+    assert created["crawlable"] is False
 
 
 async def test_create_answers_201_with_json(surge: Surge, key: dict[str, str]) -> None:

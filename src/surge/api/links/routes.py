@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from surge.accounts.deps import ApiLimitsDep, CurrentKey
-from surge.data.contracts import Interval, LinkStats, ResolvedLink, stats_response
+from surge.data.contracts import Interval, LinkStats, ResolvedLink, Unlock, stats_response
 from surge.links.deps import LinkServiceDep
+from surge.links.fields import SLUG_JSON_PATTERN, TAG_PATTERN
 from surge.links.schemas import (
-    SLUG_JSON_PATTERN,
-    TAG_PATTERN,
     LinkCreate,
     LinkOut,
     LinkPage,
@@ -21,6 +20,7 @@ from surge.links.schemas import (
 from surge.platform.deps import InternalOnly, SettingsDep
 from surge.platform.problems import (
     ANALYTICS_UNAVAILABLE,
+    FORBIDDEN,
     INVALID_RANGE,
     NOT_FOUND,
     RANGE_TOO_LARGE,
@@ -164,3 +164,15 @@ async def resolve_link(
 ) -> ResolvedLink:
     """`domain`: the domain's key ('' the default domain), as /internal/domains gave it."""
     return await links.resolve(slug, domain)
+
+
+@internal_router.post("/links/{slug}/unlock", status_code=204)
+async def unlock_link(
+    slug: SlugPath,
+    body: Unlock,
+    links: LinkServiceDep,
+    domain: Annotated[str, Query(max_length=253)] = "",
+) -> None:
+    """204 when the password opens the link, 403 when it does not (404: no such link)."""
+    if not await links.unlock(slug, domain, body.password):
+        raise FORBIDDEN("Wrong password.")
