@@ -46,6 +46,12 @@ class ResolvedLink(BaseModel):
     lock: str | None = None
 
 
+class CrawlableSlugs(BaseModel):
+    """The slugs of a domain's crawlable links: what its robots.txt allows."""
+
+    slugs: list[str]
+
+
 class Unlock(BaseModel):
     """A password a visitor sent for a protected link, for the api to check."""
 

@@ -152,6 +152,16 @@ class LinkRepository:
                 text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
             )
 
+    async def crawlable_slugs(self, domain: str, limit: int) -> list[str]:
+        """The slugs of the domain's crawlable links, in order (at most `limit`)."""
+        rows = await self.session.execute(
+            select(links.c.slug)
+            .where(links.c.domain == domain, links.c.crawlable.is_(True))
+            .order_by(links.c.slug)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
     async def imported_counts(self, link_ids: list[int]) -> dict[int, tuple[int, int]]:
         """(humans, bots) each of `link_ids` brought from another shortener, if it did."""
         rows = await self.session.execute(

@@ -42,6 +42,9 @@ from surge.platform.problems import (
 )
 
 RANDOM_SLUG_ATTEMPTS = 8
+# Slugs a robots.txt lists at most: Google reads the first 500 KiB of one, and 25,000 lines
+# of "Allow: /slug" stay under that for slugs up to 12 characters.
+MAX_CRAWLABLE = 25_000
 
 
 @dataclass(slots=True, frozen=True)
@@ -313,6 +316,11 @@ class LinkService:
             clicks = await self.analytics.click_count(link.id)
             clicks += link.imported_clicks + link.imported_bot_clicks
         return resolved(link, clicks=clicks)
+
+    async def crawlable_slugs(self, domain: str) -> list[str]:
+        """For the redirect's robots.txt: the crawlable links of the domain keyed `domain`."""
+        async with self.sessions() as session:
+            return await LinkRepository(session).crawlable_slugs(domain, MAX_CRAWLABLE)
 
     async def unlock(self, slug: str, domain: str, password: str) -> bool:
         """For the redirect service: whether `password` opens the protected link `slug` on the

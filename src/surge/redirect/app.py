@@ -57,6 +57,7 @@ from surge.redirect.responses import (
     Site,
     Target,
 )
+from surge.redirect.robots import ROBOTS_PATH, Robots
 from surge.redirect.spool import Spool
 from surge.redirect.unlock import UnlockCookies, send_locked
 from surge.redirect.visitor import VisitorHasher
@@ -92,7 +93,7 @@ class RedirectTally(RequestTally):
         super().publish()
 
 
-class RedirectService(OtherPaths, ProtectedLinks):
+class RedirectService(OtherPaths, ProtectedLinks, Robots):
     name = "redirect"
 
     def __init__(
@@ -126,6 +127,8 @@ class RedirectService(OtherPaths, ProtectedLinks):
             1024, settings.cache_ttl_s, settings.negative_cache_ttl_s
         )
         self.caches = Caches(self.cache, self.sites)
+        # Each domain's robots.txt, by its key.
+        self.robots: LocalCache[str, bytes] = LocalCache(1024, settings.cache_ttl_s, 0)
         self.visitors = VisitorHasher(settings.visitor_salt_secret)
         self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
@@ -245,6 +248,9 @@ class RedirectService(OtherPaths, ProtectedLinks):
                 return
         slug = path[1:]
         if not SLUG_PATTERN.fullmatch(slug):
+            if path == ROBOTS_PATH:
+                self._observe(ROBOTS_PATH, method, await self._robots(site, scope, send), now)
+                return
             if path == "/":
                 if site.root is not None:
                     await self._found(site.root, send, method, UNMATCHED_ROUTE, now)

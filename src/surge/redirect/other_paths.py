@@ -14,6 +14,7 @@ from surge.platform.metrics import UNMATCHED_ROUTE, exposition
 from surge.platform.problems import FORBIDDEN, PROBLEM_CONTENT_TYPE, VALIDATION_ERROR, ProblemType
 from surge.platform.readiness import readiness_status
 from surge.redirect.responses import METHOD_NOT_ALLOWED, NOT_FOUND, Headers, Page
+from surge.redirect.robots import ROBOTS_PATH
 
 if TYPE_CHECKING:
     from surge.data.link_tier import SharedLinkTier
@@ -36,7 +37,7 @@ OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", INVALIDATE_PATH})
 
 def route_of(path: str) -> str:
     """The route template of a path: its own name, or the slug route."""
-    if path in OWN_PATHS:
+    if path in OWN_PATHS or path == ROBOTS_PATH:
         return path
     return SLUG_ROUTE if SLUG_PATTERN.fullmatch(path[1:]) else UNMATCHED_ROUTE
 

@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from surge.accounts.deps import ApiLimitsDep, CurrentKey
-from surge.data.contracts import Interval, LinkStats, ResolvedLink, Unlock, stats_response
+from surge.data.contracts import (
+    CrawlableSlugs,
+    Interval,
+    LinkStats,
+    ResolvedLink,
+    Unlock,
+    stats_response,
+)
 from surge.links.deps import LinkServiceDep
 from surge.links.fields import SLUG_JSON_PATTERN, TAG_PATTERN
 from surge.links.schemas import (
@@ -156,6 +163,14 @@ async def link_stats(
         key.owner_scope, slug, start=start, end=end, interval=interval, domain=domain
     )
     return stats_response(stats)
+
+
+@internal_router.get("/crawlable")
+async def crawlable_links(
+    links: LinkServiceDep, domain: Annotated[str, Query(max_length=253)] = ""
+) -> CrawlableSlugs:
+    """The slugs of the domain's crawlable links, for its robots.txt."""
+    return CrawlableSlugs(slugs=await links.crawlable_slugs(domain))
 
 
 @internal_router.get("/links/{slug}")
