@@ -12,8 +12,10 @@ from starlette.responses import Response
 from surge.dashboard import account, links
 from surge.dashboard.pages import (
     HERE,
+    AdminsOnly,
     CsrfRefused,
     SignInRequired,
+    admins_only,
     csrf_refused,
     render,
     sign_in_required,
@@ -38,6 +40,7 @@ def install_dashboard(app: FastAPI, settings: Settings) -> None:
     app.mount("/app/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(CsrfRefused, csrf_refused)
+    app.add_exception_handler(AdminsOnly, admins_only)
 
     async def problem_page(request: Request, exc: Exception) -> Response:
         if not request.url.path.startswith("/app/"):
