@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -112,6 +113,29 @@ GOOD_URL = "https://example.com/landing"
 def future(**delta: float) -> str:
     """An ISO time `delta` (default: 30 days) from now."""
     return (datetime.now(UTC) + timedelta(**(delta or {"days": 30}))).isoformat()
+
+
+# --- the dashboard -----------------------------------------------------------------------------
+
+DASHBOARD_PASSWORD = "a long enough password"
+
+
+def csrf_of(page: httpx.Response) -> str:
+    """The CSRF token a dashboard page's forms carry."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text[:500]
+    return found.group(1)
+
+
+async def dashboard_sign_in(client: httpx.AsyncClient, email: str) -> str:
+    """Sign `email` (password DASHBOARD_PASSWORD) in on `client`; the session's CSRF token."""
+    page = await client.get("/app/sign-in")
+    answer = await client.post(
+        "/app/sign-in",
+        data={"email": email, "password": DASHBOARD_PASSWORD, "csrf": csrf_of(page)},
+    )
+    assert answer.status_code == 303, answer.text
+    return csrf_of(await client.get("/app/links"))
 
 
 # --- click events ------------------------------------------------------------------------------

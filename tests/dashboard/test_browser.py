@@ -1,6 +1,7 @@
 """The dashboard in a real Chromium (Debian's chromium + chromedriver, driven by Selenium)
 against a real `surge serve`: sign in, create a link, see it listed, see its clicks and chart,
-download its QR code, keep other users out, sign out; a form without its CSRF token is
+download its QR code, add a redirect rule and test a request against it, keep other users out,
+sign out, and (an admin) add and remove a short domain; a form without its CSRF token is
 refused. Screenshots of each page land in tests/dashboard/screenshots/ (git ignores it)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.select import Select
 
 from tests.e2e.processes import free_port, serve, surge_cli, surge_env
 from tests.helpers import BROWSER_UA
@@ -61,9 +63,16 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def shot(driver: WebDriver, name: str) -> None:
+def shot(driver: WebDriver, name: str, *, whole_page: bool = False) -> None:
+    """A screenshot of the window, or (`whole_page`) of the page from top to bottom."""
     SHOTS.mkdir(exist_ok=True)
+    size = driver.get_window_size()
+    if whole_page:
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(size["width"], height + 150)  # the window's own chrome
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    if whole_page:
+        driver.set_window_size(size["width"], size["height"])
 
 
 def sign_in(driver: WebDriver, base: str, email: str) -> None:
@@ -94,9 +103,16 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = surge_env(tmp_path, SURGE_PUBLIC_URL=base)
-    for email in ("alice@example.com", "bob@example.com"):
+    for email, role in (("alice@", ()), ("bob@", ()), ("root@", ("--admin",))):
         made = surge_cli(
-            env, "users", "create", "--email", email, "--password-stdin", input=PASSWORD
+            env,
+            "users",
+            "create",
+            "--email",
+            f"{email}example.com",
+            *role,
+            "--password-stdin",
+            input=PASSWORD,
         )
         assert made.returncode == 0, made.stderr
     with serve(tmp_path, "all", port, env):
@@ -153,6 +169,8 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
         wait_until(qr.exists, "the QR code to download")
         assert qr.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
+        add_a_rule_and_test_a_request(browser, base)
+
         # A form posted without this session's CSRF token changes nothing.
         cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
         forged = httpx.post(
@@ -179,3 +197,63 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
         assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
         assert "launch" not in browser.find_element(By.TAG_NAME, "main").text.split()
         shot(browser, "other-users-link")
+        browser.get(f"{base}/app/admin/domains")  # not an admin
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Admins only"
+        assert not browser.find_elements(By.LINK_TEXT, "Domains")
+        shot(browser, "domains-not-admin")
+        sign_out(browser)
+
+        sign_in(browser, base, "root@example.com")
+        add_and_remove_a_domain(browser)
+
+
+def add_a_rule_and_test_a_request(browser: WebDriver, base: str) -> None:
+    """On the link's page: a rule for this browser's own device (headless Chromium on Linux),
+    then the tester, which starts from this browser's user agent, says it matches."""
+    browser.find_element(By.ID, "rule-url").send_keys("https://example.com/linux")
+    Select(browser.find_element(By.ID, "type-0")).select_by_visible_text("Device")
+    browser.find_element(By.ID, "value-0").send_keys("fridge")
+    browser.find_element(By.CSS_SELECTOR, "#rules form button[type=submit]").click()
+    wait_until(lambda: browser.find_elements(By.ID, "rule-errors"), "the refusal")
+    said = browser.find_element(By.ID, "rule-errors").text
+    assert "Condition 1: device is one of android, ios" in said, said
+    shot(browser, "link-rule-refused", whole_page=True)
+    value = browser.find_element(By.ID, "value-0")  # the form as it was sent: fix the value
+    assert browser.find_element(By.ID, "rule-url").get_attribute("value").endswith("/linux")
+    value.clear()
+    value.send_keys("linux")
+    shot(browser, "link-add-rule", whole_page=True)
+    browser.find_element(By.CSS_SELECTOR, "#rules form button[type=submit]").click()
+    wait_until(lambda: browser.current_url.endswith("/app/links/launch#rules"), "the rule")
+    listed = browser.find_element(By.ID, "rule-1").text
+    assert "https://example.com/linux" in listed, listed
+    assert "when device is linux" in listed, listed
+    shot(browser, "link-rules")
+    linux = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
+    answer = httpx.get(f"{base}/launch", headers={"user-agent": linux})
+    assert answer.headers["location"] == "https://example.com/linux"
+
+    assert browser.find_element(By.ID, "test-ua").get_attribute("value") == browser.execute_script(
+        "return navigator.userAgent"
+    )
+    browser.find_element(By.CSS_SELECTOR, "#preview form button[type=submit]").click()
+    wait_until(lambda: browser.find_elements(By.ID, "preview-result"), "the tester's answer")
+    said = browser.find_element(By.ID, "preview-result").text
+    assert "This request would go to https://example.com/linux: rule 1 matches" in said, said
+    shot(browser, "link-preview")
+    browser.set_window_size(390, 844)  # a phone
+    shot(browser, "link-phone", whole_page=True)
+    browser.set_window_size(1280, 900)
+
+
+def add_and_remove_a_domain(browser: WebDriver) -> None:
+    browser.find_element(By.LINK_TEXT, "Domains").click()
+    wait_until(lambda: browser.current_url.endswith("/app/admin/domains"), "the domains page")
+    browser.find_element(By.ID, "host").send_keys("go.example.com")
+    browser.find_element(By.ID, "root_url").send_keys("https://example.com/")
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_until(lambda: browser.find_elements(By.ID, "domain-go.example.com"), "the new domain")
+    shot(browser, "domains", whole_page=True)
+    browser.find_element(By.CSS_SELECTOR, "[aria-label='Remove go.example.com']").click()
+    wait_until(lambda: not browser.find_elements(By.ID, "domain-go.example.com"), "its removal")
+    assert browser.find_element(By.ID, "domain-127.0.0.1")  # the default domain stays

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,33 +12,7 @@ import time_machine
 
 from surge.domains.repository import DomainRedirects
 from tests.conftest import Surge, running_surge
-from tests.helpers import make_settings
-
-PASSWORD = "a long enough password"
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None, page.text[:500]
-    return found.group(1)
-
-
-async def sign_in(surge: Surge, email: str) -> str:
-    """Sign in on surge.client; this session's CSRF token."""
-    page = await surge.client.get("/app/sign-in")
-    answer = await surge.client.post(
-        "/app/sign-in", data={"email": email, "password": PASSWORD, "csrf": csrf_of(page)}
-    )
-    assert answer.status_code == 303, answer.text
-    return csrf_of(await surge.client.get("/app/links"))
-
-
-@pytest.fixture
-async def admin(tmp_path: Path) -> AsyncIterator[tuple[Surge, str]]:
-    async with running_surge(make_settings(tmp_path)) as surge:
-        assert surge.api.users is not None
-        await surge.api.users.create("root@example.com", password=PASSWORD, is_admin=True)
-        yield surge, await sign_in(surge, "root@example.com")
+from tests.helpers import DASHBOARD_PASSWORD, dashboard_sign_in, make_settings
 
 
 async def test_create_edit_and_delete_a_link(admin: tuple[Surge, str]) -> None:
@@ -112,10 +85,11 @@ async def test_admins_create_and_disable_users(admin: tuple[Surge, str]) -> None
 async def test_users_pages_are_for_admins_only(tmp_path: Path) -> None:
     async with running_surge(make_settings(tmp_path)) as surge:
         assert surge.api.users is not None
-        await surge.api.users.create("plain@example.com", password=PASSWORD)
-        await sign_in(surge, "plain@example.com")
+        await surge.api.users.create("plain@example.com", password=DASHBOARD_PASSWORD)
+        await dashboard_sign_in(surge.client, "plain@example.com")
         answer = await surge.client.get("/app/admin/users")
-        assert answer.status_code == 303  # not there for them
+        assert answer.status_code == 403
+        assert "Admins only" in answer.text
 
 
 async def test_every_page_asks_to_sign_in_first(surge: Surge) -> None:
@@ -134,8 +108,8 @@ async def test_every_page_asks_to_sign_in_first(surge: Surge) -> None:
 async def test_a_session_ends_when_its_time_is_up(tmp_path: Path, now: datetime) -> None:
     async with running_surge(make_settings(tmp_path, session_ttl_hours=12)) as surge:
         assert surge.api.users is not None
-        await surge.api.users.create("ada@example.com", password=PASSWORD)
-        await sign_in(surge, "ada@example.com")
+        await surge.api.users.create("ada@example.com", password=DASHBOARD_PASSWORD)
+        await dashboard_sign_in(surge.client, "ada@example.com")
         with time_machine.travel(now + timedelta(hours=11, minutes=59)):
             assert (await surge.client.get("/app/links")).status_code == 200
         with time_machine.travel(now + timedelta(hours=12, minutes=1)):

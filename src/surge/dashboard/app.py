@@ -9,11 +9,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from surge.dashboard import account, links
+from surge.dashboard import account, domains, links, rules
 from surge.dashboard.pages import (
     HERE,
+    AdminsOnly,
     CsrfRefused,
     SignInRequired,
+    admins_only,
     csrf_refused,
     render,
     sign_in_required,
@@ -22,7 +24,7 @@ from surge.dashboard.sessions import session_key
 from surge.platform.config import Settings
 from surge.platform.problems import ProblemError, problem_error_handler, validation_response
 
-ROUTERS = [account.router, links.router]
+ROUTERS = [account.router, domains.router, links.router, rules.router]
 
 
 def install_dashboard(app: FastAPI, settings: Settings) -> None:
@@ -38,6 +40,7 @@ def install_dashboard(app: FastAPI, settings: Settings) -> None:
     app.mount("/app/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(CsrfRefused, csrf_refused)
+    app.add_exception_handler(AdminsOnly, admins_only)
 
     async def problem_page(request: Request, exc: Exception) -> Response:
         if not request.url.path.startswith("/app/"):

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -17,9 +17,12 @@ from surge.dashboard.charts import clicks_chart
 from surge.dashboard.pages import (
     CheckedForm,
     SignedIn,
+    form_errors,
+    form_fields,
     link_path,
     render,
     see_other,
+    utc_field,
 )
 from surge.data.contracts import Interval, LinkStats
 from surge.domains.deps import DomainServiceDep
@@ -32,6 +35,20 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 SlugPath = Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # The domain of a link on a domain other than the default one (pages.link_path adds it).
 DomainParam = Annotated[str | None, Query(max_length=260)]
+
+
+async def owned_link(
+    slug: str,
+    user: SignedIn,
+    links: LinkServiceDep,
+    settings: SettingsDep,
+    domain: DomainParam = None,
+) -> LinkOut:
+    """The link a page's path names, if the signed-in user may see it (else a 404)."""
+    return LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
+
+
+OwnedLink = Annotated[LinkOut, Depends(owned_link)]
 
 
 @router.get("/")
@@ -74,22 +91,12 @@ def _form_values(form: dict[str, str]) -> dict[str, Any]:
     body["tags"] = [t for t in form.get("tags", "").replace(",", " ").split() if t]
     body["redirect_type"] = int(form.get("redirect_type") or 302)
     expires = form.get("expires_at", "").strip()
-    body["expires_at"] = f"{expires}:00Z" if len(expires) == 16 else (expires or None)
+    body["expires_at"] = utc_field(expires) or None
     clicks = form.get("max_clicks", "").strip()
     body["max_clicks"] = int(clicks) if clicks.isdigit() else (clicks or None)
     if form.get("domain", "").strip():
         body["domain"] = form["domain"].strip()
     return body
-
-
-def _errors(exc: ValidationError | ProblemError) -> list[str]:
-    if isinstance(exc, ProblemError):
-        return [exc.detail or exc.problem.title]
-    return [f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors()]
-
-
-async def _form(request: Request) -> dict[str, str]:
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
 
 
 async def _hosts(domains: DomainServiceDep) -> list[str]:
@@ -110,7 +117,7 @@ async def link_create(
     domains: DomainServiceDep,
     settings: SettingsDep,
 ) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     try:
         link = await links.create(user.id, LinkCreate.model_validate(_form_values(form)))
     except (ValidationError, ProblemError) as exc:
@@ -122,22 +129,14 @@ async def link_create(
             422,
             link=None,
             values=form,
-            errors=_errors(exc),
+            errors=form_errors(exc),
             domains=hosts,
         )
     return see_other(link_path(request, LinkOut.of(link, settings.public_url)))
 
 
 @router.get("/links/{slug}/edit")
-async def link_edit(
-    request: Request,
-    slug: str,
-    user: SignedIn,
-    links: LinkServiceDep,
-    settings: SettingsDep,
-    domain: DomainParam = None,
-) -> Response:
-    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
+async def link_edit(request: Request, user: SignedIn, link: OwnedLink) -> Response:
     values = {
         "url": link.url,
         "tags": " ".join(link.tags),
@@ -157,7 +156,7 @@ async def link_update(
     settings: SettingsDep,
     domain: DomainParam = None,
 ) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     body = _form_values(form)
     body.pop("slug", None)
     try:
@@ -169,21 +168,13 @@ async def link_update(
             raise
         link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
         return render(
-            request, "link_form.html", user, 422, link=link, values=form, errors=_errors(exc)
+            request, "link_form.html", user, 422, link=link, values=form, errors=form_errors(exc)
         )
     return see_other(link_path(request, LinkOut.of(changed, settings.public_url)))
 
 
 @router.get("/links/{slug}/delete")
-async def link_delete_confirm(
-    request: Request,
-    slug: str,
-    user: SignedIn,
-    links: LinkServiceDep,
-    settings: SettingsDep,
-    domain: DomainParam = None,
-) -> Response:
-    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
+async def link_delete_confirm(request: Request, user: SignedIn, link: OwnedLink) -> Response:
     return render(request, "confirm_delete.html", user, link=link)
 
 
@@ -220,32 +211,35 @@ async def _stats(
     )
 
 
-@router.get("/links/{slug}")
-async def link_page(
+async def show_link(
     request: Request,
-    slug: str,
-    user: SignedIn,
+    user: User,
     links: LinkServiceDep,
-    settings: SettingsDep,
+    link: LinkOut,
+    status: int = 200,
+    *,
     interval: Interval = "day",
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
-    domain: DomainParam = None,
+    start: date | None = None,
+    end: date | None = None,
+    **context: Any,
 ) -> Response:
-    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
+    """A link's page: its settings, stats, rules and QR code, and `context` (what a form on
+    it was refused for, a preview's answer)."""
     stats, problem, unavailable = None, None, False
     try:
-        stats = await _stats(links, user, slug, interval, start, end, domain)
+        stats = await _stats(links, user, link.slug, interval, start, end, link.domain)
     except ProblemError as exc:
         if exc.status == 404:
             raise
         # A range the person asked for and cannot have, or stats that are away for now: the
         # page says which, never a page that silently lacks its figures.
         problem, unavailable = exc.detail or exc.problem.title, exc.status >= 500
+    shown = {"interval": interval, "from": start, "to": end}
     return render(
         request,
         "link.html",
         user,
+        status,
         link=link,
         stats=stats,
         problem=problem,
@@ -253,8 +247,24 @@ async def link_page(
         interval=interval,
         start=start.isoformat() if start else "",
         end=end.isoformat() if end else "",
-        query=request.url.query,
+        chart_path=link_path(
+            request, link, "/chart.svg", **{k: str(v) for k, v in shown.items() if v}
+        ),
+        **context,
     )
+
+
+@router.get("/links/{slug}")
+async def link_page(
+    request: Request,
+    user: SignedIn,
+    link: OwnedLink,
+    links: LinkServiceDep,
+    interval: Interval = "day",
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    return await show_link(request, user, links, link, interval=interval, start=start, end=end)
 
 
 @router.get("/links/{slug}/chart.svg")
@@ -272,21 +282,14 @@ async def link_chart(
 
 
 @router.get("/links/{slug}/qr.{kind}")
-async def link_qr(
-    slug: str,
-    kind: str,
-    user: SignedIn,
-    links: LinkServiceDep,
-    settings: SettingsDep,
-    download: bool = False,
-    domain: DomainParam = None,
-) -> Response:
+async def link_qr(kind: str, link: OwnedLink, download: bool = False) -> Response:
     if kind not in ("svg", "png"):
         return Response(status_code=404)
-    link = LinkOut.of(await links.get(user.owner_scope, slug, domain), settings.public_url)
     qr = segno.make(link.short_url, error="m")
     out = io.BytesIO()
     qr.save(out, kind=kind, scale=8 if kind == "png" else 6, border=2)
-    headers = {"Content-Disposition": f'attachment; filename="{slug}.{kind}"'} if download else {}
+    headers = (
+        {"Content-Disposition": f'attachment; filename="{link.slug}.{kind}"'} if download else {}
+    )
     media = "image/svg+xml" if kind == "svg" else "image/png"
     return Response(out.getvalue(), media_type=media, headers=headers)

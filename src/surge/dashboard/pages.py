@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from surge.accounts.deps import UserServiceDep
@@ -15,6 +17,7 @@ from surge.accounts.user_repository import User
 from surge.dashboard.sessions import csrf_ok, csrf_token, current_user
 from surge.links.schemas import LinkOut
 from surge.platform.deps import SettingsDep
+from surge.platform.problems import ProblemError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -48,6 +51,14 @@ class CsrfRefused(Exception):
     """A form posted without this session's CSRF token."""
 
 
+class AdminsOnly(Exception):
+    """A signed-in user who is no admin asked for an admin's page."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(user.email)
+        self.user = user
+
+
 async def require_user(request: Request, users: UserServiceDep, settings: SettingsDep) -> User:
     user = await current_user(request, users, settings.session_ttl_hours * 3600)
     if user is None:
@@ -60,7 +71,7 @@ SignedIn = Annotated[User, Depends(require_user)]
 
 async def require_admin_user(user: SignedIn) -> User:
     if not user.is_admin:
-        raise SignInRequired  # an admin page is not there for others
+        raise AdminsOnly(user)
     return user
 
 
@@ -75,6 +86,37 @@ async def verify_csrf(request: Request) -> None:
 
 
 CheckedForm = Depends(verify_csrf)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A posted form's text fields (a form of plain inputs: one value each)."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+def form_errors(
+    exc: ValidationError | ProblemError, labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """What a form's values got wrong, a line each: a problem's detail, or each field's
+    message, the field by its label when `labels` has it (pydantic's "Value error, " prefix
+    dropped: people read these)."""
+    if isinstance(exc, ProblemError):
+        return [exc.detail or exc.problem.title]
+    found = []
+    for error in exc.errors():
+        field = ".".join(map(str, error["loc"])) or "form"
+        message = error["msg"].removeprefix("Value error, ")
+        found.append(f"{(labels or {}).get(field, field)}: {message}")
+    return found
+
+
+def utc_field(value: str) -> str:
+    """A datetime-local field (YYYY-MM-DDTHH:MM, no zone) as an RFC 3339 time in UTC; any
+    other text as it is."""
+    return f"{value}:00Z" if len(value) == 16 else value
+
+
+def error_status(exc: ValidationError | ProblemError) -> int:
+    return exc.status if isinstance(exc, ProblemError) else 422
 
 
 def render(
@@ -92,6 +134,19 @@ def see_other(path: str) -> RedirectResponse:
 
 async def sign_in_required(request: Request, _exc: Exception) -> Response:
     return see_other(f"/app/sign-in?next={request.url.path}")
+
+
+async def admins_only(request: Request, exc: Exception) -> Response:
+    # Signed in already: a sign-in form would not help them, a plain refusal says why.
+    assert isinstance(exc, AdminsOnly)
+    return render(
+        request,
+        "message.html",
+        exc.user,
+        status_code=403,
+        title="Admins only",
+        message="This page is for Surge's admins. Ask one if you need a change made here.",
+    )
 
 
 async def csrf_refused(request: Request, _exc: Exception) -> Response:
