@@ -28,6 +28,7 @@ from surge.dashboard.pages import (
     templates,
     utc_field,
 )
+from surge.data.locations import forwarded
 from surge.data.rules import (
     BROWSERS,
     CONDITION_TYPES,
@@ -237,6 +238,8 @@ def preview(
     visit = Visit(ua, language, query.removeprefix("?"), country or None, ip, moment.timestamp())
     index = first_match(compile_rules(link.rules), visit)
     url = link.url if index is None else link.rules[index].url
+    if link.forward_query and query.strip("?"):
+        url = forwarded(url, query)
     expired = link.expires_at is not None and moment >= link.expires_at
     return Preview(index, url, expired)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 from surge.data.contracts import DomainEntry
 from surge.data.events import target_label
+from surge.data.locations import Destination, location_of
 from surge.data.rules import CompiledRule, RedirectRule, compile_rules
 from surge.platform.problems import (
     LINK_EXPIRED,
@@ -29,43 +29,6 @@ class ApiUnavailable(Exception):
 
 
 NO_STORE = (b"cache-control", b"private, max-age=0")
-# Characters a URL may keep as they are; everything else (non-ASCII) is percent-encoded.
-_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
-
-
-@dataclass(slots=True, frozen=True)
-class Destination:
-    """One place a link sends requests (its URL or a rule's), ready to take the visitor's
-    query string: the headers without it, and the URL's parts around where it goes."""
-
-    headers: Headers  # the location header first
-    before_fragment: bytes
-    fragment: bytes  # "#..." or empty
-    joiner: bytes  # "&" after the target's own query, else "?"
-    keys: frozenset[bytes]  # the target's own query parameters: kept, never overridden
-
-    @classmethod
-    def of(cls, headers: Headers) -> Destination:
-        location = headers[0][1]
-        before, hashed, fragment = location.partition(b"#")
-        _path, asked, query = before.partition(b"?")
-        keys = frozenset(_query_key(part) for part in query.split(b"&") if part)
-        return cls(headers, before, hashed + fragment, b"&" if asked else b"?", keys)
-
-    def with_query(self, query: bytes) -> Headers:
-        """The headers with the visitor's query merged in: each of its parameters the target
-        does not set itself, in the visitor's order and spelling (a key the target sets keeps
-        the target's value)."""
-        kept = [part for part in query.split(b"&") if part and _query_key(part) not in self.keys]
-        if not kept:
-            return self.headers
-        merged = quote_from_bytes(b"&".join(kept), safe=_URL_SAFE).encode("ascii")
-        location = self.before_fragment + self.joiner + merged + self.fragment
-        return [(b"location", location), *self.headers[1:]]
-
-
-def _query_key(part: bytes) -> bytes:
-    return unquote_to_bytes(part.split(b"=", 1)[0].replace(b"+", b" "))
 
 
 @dataclass(slots=True)
@@ -113,7 +76,7 @@ class Target:
         """`extra`: headers every redirect carries (HSTS on an https short domain)."""
 
         def redirect_to(location: str) -> Headers:
-            headers = [(b"location", _location(location)), (b"content-length", b"0"), *extra]
+            headers = [(b"location", location_of(location)), (b"content-length", b"0"), *extra]
             # Temporary: every click comes back to us and is counted. A link with rules or a
             # password is never cached by browsers: the next request may go elsewhere, or
             # need the password again.
@@ -136,10 +99,6 @@ class Target:
         return target
 
 
-def _location(url: str) -> bytes:
-    return quote(url, safe=_URL_SAFE).encode("ascii")
-
-
 @dataclass(slots=True, frozen=True)
 class Site:
     """How requests with one Host are served: the key its links are cached under ('' for the
@@ -155,7 +114,7 @@ class Site:
         def found(url: str | None) -> Headers | None:
             if url is None:
                 return None
-            return [(b"location", _location(url)), (b"content-length", b"0"), NO_STORE, *extra]
+            return [(b"location", location_of(url)), (b"content-length", b"0"), NO_STORE, *extra]
 
         # The default domain's `/` is SURGE_ROOT_REDIRECT for browsers only (the redirect
         # service decides by Accept); other domains send every client to theirs.
