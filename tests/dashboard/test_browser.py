@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -129,7 +130,7 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
 
         sign_in(browser, base, "alice@example.com")
         browser.get(f"{base}/app/links/new")
-        shot(browser, "new-link")
+        shot(browser, "new-link", whole_page=True)
         browser.find_element(By.ID, "url").send_keys("https://example.com/launch")
         browser.find_element(By.ID, "slug").send_keys("launch")
         browser.find_element(By.ID, "tags").send_keys("q4 news")
@@ -170,6 +171,7 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
         assert qr.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
         add_a_rule_and_test_a_request(browser, base)
+        open_a_protected_link(browser, base)
 
         # A form posted without this session's CSRF token changes nothing.
         cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
@@ -257,3 +259,42 @@ def add_and_remove_a_domain(browser: WebDriver) -> None:
     browser.find_element(By.CSS_SELECTOR, "[aria-label='Remove go.example.com']").click()
     wait_until(lambda: not browser.find_elements(By.ID, "domain-go.example.com"), "its removal")
     assert browser.find_element(By.ID, "domain-127.0.0.1")  # the default domain stays
+
+
+def make_protected_link(browser: WebDriver, base: str, slug: str, password: str) -> None:
+    browser.get(f"{base}/app/links/new")
+    browser.find_element(By.ID, "url").send_keys(f"https://example.com/{slug}")
+    browser.find_element(By.ID, "slug").send_keys(slug)
+    browser.find_element(By.ID, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_until(lambda: browser.current_url.endswith(f"/app/links/{slug}"), "the link's page")
+    assert browser.find_element(By.ID, "password-protected")
+
+
+def open_a_protected_link(browser: WebDriver, base: str) -> None:
+    """A visitor's browser: the password page, a wrong password said so, the right one goes
+    to the target; then the cookie opens that link directly, and not another one."""
+    make_protected_link(browser, base, "vault", "hunter22")
+    make_protected_link(browser, base, "vault2", "hunter22")
+    browser.get(f"{base}/vault")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Password required"
+    field = browser.find_element(By.ID, "password")
+    assert field.get_attribute("type") == "password"
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=password]").text == "Password"
+    shot(browser, "password")
+    field.send_keys("not it")
+    field.submit()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "[role=alert]"), "the refusal")
+    assert "Wrong password" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    shot(browser, "password-wrong")
+    browser.find_element(By.ID, "password").send_keys("hunter22")
+    browser.find_element(By.ID, "password").submit()
+    # The target is on the internet, which this machine cannot reach: the browser went there
+    # (its address bar shows it) and shows its own error page.
+    went = lambda: browser.current_url.startswith("https://example.com/vault")  # noqa: E731
+    wait_until(went, "the target")
+    with pytest.raises(WebDriverException, match="ERR_NAME_NOT_RESOLVED"):
+        browser.get(f"{base}/vault")  # the cookie: straight through to the (unreachable) target
+    assert browser.current_url.startswith("https://example.com/vault")
+    browser.get(f"{base}/vault2")  # another link: its own password
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Password required"

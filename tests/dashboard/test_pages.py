@@ -48,6 +48,51 @@ async def test_create_edit_and_delete_a_link(admin: tuple[Surge, str]) -> None:
     assert "text/html" in gone.headers["content-type"]
 
 
+async def test_a_links_options_are_set_and_changed_through_the_form(
+    admin: tuple[Surge, str],
+) -> None:
+    surge, csrf = admin
+    made = await surge.client.post(
+        "/app/links/new",
+        data={
+            "csrf": csrf,
+            "url": "https://example.com/opt",
+            "slug": "opt",
+            "title": "Spring launch",
+            "password": "open sesame",
+            "crawlable": "on",  # forward_query left unticked
+            "valid_since": "2020-01-01T09:30",
+        },
+    )
+    assert made.status_code == 303
+    link = await surge.links.get(None, "opt")
+    assert link.values.title == "Spring launch"
+    assert link.values.password_hash is not None
+    assert link.values.password_hash != "open sesame"  # stored as a hash
+    assert link.values.crawlable is True
+    assert link.values.forward_query is False
+    assert link.values.valid_since == datetime.fromisoformat("2020-01-01T09:30:00+00:00")
+    page = await surge.client.get("/app/links/opt")
+    assert 'id="password-protected"' in page.text
+    assert "Spring launch" in page.text
+    assert "query not forwarded" in page.text
+    new_form = await surge.client.get("/app/links/new")
+    assert 'name="forward_query" checked' in new_form.text  # on unless unticked, as the API
+
+    edit = await surge.client.get("/app/links/opt/edit")
+    assert "New password (leave empty to keep the current one)" in edit.text
+    kept = {"csrf": csrf, "url": "https://example.com/opt", "forward_query": "on"}
+    assert (await surge.client.post("/app/links/opt/edit", data=kept)).status_code == 303
+    link = await surge.links.get(None, "opt")
+    assert link.values.password_hash is not None  # an empty password field keeps it
+    assert link.values.forward_query is True
+    assert link.values.crawlable is False
+    assert link.values.title is None
+    removed = {**kept, "remove_password": "on"}
+    assert (await surge.client.post("/app/links/opt/edit", data=removed)).status_code == 303
+    assert (await surge.links.get(None, "opt")).values.password_hash is None
+
+
 async def test_keys_are_made_shown_once_listed_by_prefix_and_revoked(
     admin: tuple[Surge, str],
 ) -> None:

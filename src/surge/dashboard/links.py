@@ -96,6 +96,15 @@ def _form_values(form: dict[str, str]) -> dict[str, Any]:
     body["max_clicks"] = int(clicks) if clicks.isdigit() else (clicks or None)
     if form.get("domain", "").strip():
         body["domain"] = form["domain"].strip()
+    body["title"] = form.get("title", "").strip() or None
+    body["valid_since"] = utc_field(form.get("valid_since", "").strip()) or None
+    # A checkbox left unticked sends nothing: every form shows both, so absent is "no".
+    body["forward_query"] = form.get("forward_query") == "on"
+    body["crawlable"] = form.get("crawlable") == "on"
+    if form.get("password"):
+        body["password"] = form["password"]
+    elif form.get("remove_password") == "on":
+        body["password"] = None
     return body
 
 
@@ -106,7 +115,8 @@ async def _hosts(domains: DomainServiceDep) -> list[str]:
 @router.get("/links/new")
 async def link_new(request: Request, user: SignedIn, domains: DomainServiceDep) -> Response:
     hosts = await _hosts(domains)
-    return render(request, "link_form.html", user, link=None, values={}, domains=hosts)
+    values = {"forward_query": "on"}  # as the API: on unless unticked
+    return render(request, "link_form.html", user, link=None, values=values, domains=hosts)
 
 
 @router.post("/links/new", dependencies=[CheckedForm])
@@ -143,6 +153,10 @@ async def link_edit(request: Request, user: SignedIn, link: OwnedLink) -> Respon
         "redirect_type": str(link.redirect_type),
         "expires_at": link.expires_at.strftime("%Y-%m-%dT%H:%M") if link.expires_at else "",
         "max_clicks": str(link.max_clicks or ""),
+        "title": link.title or "",
+        "valid_since": link.valid_since.strftime("%Y-%m-%dT%H:%M") if link.valid_since else "",
+        "forward_query": "on" if link.forward_query else "",
+        "crawlable": "on" if link.crawlable else "",
     }
     return render(request, "link_form.html", user, link=link, values=values)
 

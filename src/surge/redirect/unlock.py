@@ -2,9 +2,10 @@
 password earns, and `POST /{slug}` that checks one (kept apart from the hot path, which only
 asks `Target.simple`).
 
-A browser gets a small form (no script, a CSP that allows only its own inline style and posting
-back to this URL); any other client a 401 problem. The password is checked by the api (argon2,
-in its worker threads), after two rate limits here: per client IP and link, and per link. A
+A browser gets a small form (no script, a CSP that allows only its own inline style, posting
+back to this URL and following where that redirects); any other client a 401 problem. The
+password is checked by the api (argon2, in its worker threads), after two rate limits here: per
+client IP and link, and per link. A
 right one answers 303 to the target with a cookie for that link alone (host-only, its path, a
 signature over the link's id, an expiry and a digest of its password hash, so a new password
 voids it) and counts the click; later requests with the cookie are redirected as usual.
@@ -52,7 +53,9 @@ FORM_HEADERS: Headers = [
     (b"referrer-policy", b"same-origin"),
     (
         b"content-security-policy",
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+        # form-action also governs where the form's answer redirects to: the link's target,
+        # which may be any http(s) URL.
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self' http: https:; "
         "base-uri 'none'; frame-ancestors 'none'".encode(),
     ),
 ]
