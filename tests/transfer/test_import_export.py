@@ -125,10 +125,11 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_links(
     sessions: SessionMaker, settings: Settings, admin: str
 ) -> None:
     csv_in = (
-        "slug,url,redirect_type,expires_at,max_clicks,tags,created_at,clicks,bot_clicks,owner\n"
+        "slug,url,redirect_type,expires_at,max_clicks,tags,created_at,clicks,bot_clicks,owner,"
+        "domain,rules,title,valid_since,forward_query,crawlable\n"
         "one,https://example.com/1,301,2030-01-01T00:00:00+00:00,100,a|b,"
-        "2024-01-01T00:00:00+00:00,12,3,\n"
-        "two,https://example.com/2?q=a%2Cb&x=1,302,,,,2024-02-01T10:00:00+00:00,0,0,\n"
+        "2024-01-01T00:00:00+00:00,12,3,,,,Launch,2024-01-02T00:00:00+00:00,false,true\n"
+        "two,https://example.com/2?q=a%2Cb&x=1,302,,,,2024-02-01T10:00:00+00:00,0,0,,,,,,,\n"
     )
     first = await TransferService(sessions, settings).import_links("csv", csv_in)
     assert first.imported == 2
@@ -138,7 +139,9 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_links(
     assert exported.splitlines()[1] == (
         "one,https://example.com/1,301,2030-01-01T00:00:00+00:00,100,a|b,"
         f"2024-01-01T00:00:00+00:00,12,3,{admin},,"  # the default domain, no rules
+        ",Launch,2024-01-02T00:00:00+00:00,false,true"
     )
+    assert exported.splitlines()[2].endswith(",,,,true,false")  # defaults: forwards, hidden
 
     async with sessions() as session:
         repo = LinkRepository(session)
@@ -191,6 +194,10 @@ async def test_export_as_json_and_for_one_owner(
                 "owner": "ada@example.com",
                 "domain": None,
                 "rules": [],
+                "title": None,
+                "valid_since": None,
+                "forward_query": True,
+                "crawlable": False,
             }
         ]
     }

@@ -8,7 +8,7 @@ what `surge export` writes is `as_row` (CSV, read back by the `csv` format) and 
 | kutt | the `links` table as CSV (Kutt has no export) | address, target, visit_count, created_at, expire_in, password, banned |
 | yourls | `yourls_url` as CSV (with or without header) or an SQL dump | keyword, url, timestamp, clicks |
 | bitly | the links CSV | link (or bitlink), long_url, created_at, clicks, tags |
-| csv | `surge export --format csv` | slug, url, redirect_type, expires_at, max_clicks, tags, created_at, clicks, bot_clicks, domain, rules |
+| csv | `surge export --format csv` | slug, url, redirect_type, expires_at, max_clicks, tags, created_at, clicks, bot_clicks, domain, rules, title, valid_since, forward_query, crawlable |
 """  # noqa: E501  (a table reads better whole)
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ CSV_COLUMNS = (
     "owner",  # who owned it where it was exported; informational (--owner decides on import)
     "domain",  # its short domain ('' the default one); another must exist where it is imported
     "rules",  # its redirect rules as JSON ('' none)
+    "title",
+    "valid_since",
+    "forward_query",  # true or false ('' true, as a new link)
+    "crawlable",  # true or false ('' false)
+    # A link's password is not exported: its hash would leave with the file.
 )
 _FALSE = frozenset({"", "0", "f", "false", "no", "null"})
 
@@ -71,6 +76,10 @@ class Candidate:
     max_clicks: int | None = None
     domain: str = ""  # '' the default domain
     rules: tuple[dict[str, Any], ...] = ()  # as the links API takes them
+    title: str | None = None
+    valid_since: datetime | None = None
+    forward_query: bool = True
+    crawlable: bool = False
 
 
 def read(fmt: str, text: str) -> Iterator[tuple[str, Candidate | str]]:
@@ -169,7 +178,12 @@ def _shlink(record: Record) -> Candidate:
 
 def _kutt(record: Record) -> Candidate:
     if _text(record, "password").lower() not in _FALSE:
-        raise RowProblem("password-protected in Kutt, and Surge has no link passwords")
+        # Kutt keeps a bcrypt hash, which Surge's argon2 cannot check: importing the link
+        # without it would open it to everyone.
+        raise RowProblem(
+            "password-protected in Kutt, whose bcrypt hash Surge cannot check: make it here "
+            "and give it a password (`password` on create)"
+        )
     if _text(record, "banned").lower() not in _FALSE:
         raise RowProblem("banned in Kutt")
     return Candidate(
@@ -219,7 +233,15 @@ def _surge(record: Record) -> Candidate:
         max_clicks=_optional_int(_text(record, "maxclicks"), "max_clicks"),
         domain=_text(record, "domain").lower(),
         rules=_rules(_text(record, "rules")),
+        title=_text(record, "title") or None,
+        valid_since=parse_time(_text(record, "validsince"), "valid_since"),
+        forward_query=_flag(_text(record, "forwardquery"), default=True),
+        crawlable=_flag(_text(record, "crawlable"), default=False),
     )
+
+
+def _flag(value: str, *, default: bool) -> bool:
+    return default if not value else value.lower() not in _FALSE
 
 
 def _rules(value: str) -> tuple[dict[str, Any], ...]:
@@ -263,6 +285,10 @@ def as_row(exported: ExportedLink) -> dict[str, Any]:
         "owner": exported.owner or "",
         "domain": link.domain,
         "rules": json.dumps([r.model_dump() for r in values.rules]) if values.rules else "",
+        "title": values.title or "",
+        "valid_since": _time(values.valid_since),
+        "forward_query": "true" if values.forward_query else "false",
+        "crawlable": "true" if values.crawlable else "false",
     }
 
 
@@ -277,4 +303,8 @@ def as_json(exported: ExportedLink) -> dict[str, Any]:
         "owner": exported.owner,
         "domain": exported.link.domain or None,
         "rules": [r.model_dump() for r in values.rules],
+        "title": values.title,
+        "valid_since": _time(values.valid_since) or None,
+        "forward_query": values.forward_query,
+        "crawlable": values.crawlable,
     }

@@ -69,6 +69,10 @@ def check(candidate: Candidate, settings: Settings, now: datetime) -> NewLink | 
                 "max_clicks": candidate.max_clicks,
                 "tags": list(candidate.tags),
                 "rules": list(candidate.rules),
+                "title": candidate.title,
+                "valid_since": candidate.valid_since,
+                "forward_query": candidate.forward_query,
+                "crawlable": candidate.crawlable,
             }
         )
     except ValidationError as exc:
