@@ -26,7 +26,7 @@ from surge.links.repository import (
     SlugTaken,
 )
 from surge.links.schemas import LinkCreate, LinkUpdate, RuleIn
-from surge.links.slugs import random_slug
+from surge.links.slugs import RANDOM_SLUG_LENGTH, random_slug, slug_length_problem
 from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
@@ -151,12 +151,20 @@ class LinkService:
         for i, rule in enumerate(rules or ()):
             self._refuse_target(rule.url, f"rules[{i}].url")
 
-    async def create(self, owner_id: int, body: LinkCreate) -> Link:
+    async def create(
+        self, owner_id: int, body: LinkCreate, *, slug_length: int | None = None
+    ) -> Link:
+        """`slug_length`: how long the random slug is when `body` names none (None: Surge's
+        RANDOM_SLUG_LENGTH)."""
+        length = RANDOM_SLUG_LENGTH if slug_length is None else slug_length
+        length_problem = slug_length_problem(length)
+        if length_problem:
+            raise validation_problem("slug_length", length_problem)
         self._refuse_targets(body.url, body.rules)
         values = values_of(body)
         domain = await self.domains.key_of(body.domain)
         for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
-            slug = body.slug or random_slug()
+            slug = body.slug or random_slug(length)
             try:
                 async with transaction(self.sessions) as session:
                     link = await LinkRepository(session).add(

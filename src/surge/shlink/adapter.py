@@ -14,6 +14,7 @@ from surge.data.contracts import VisitCounts, VisitOut
 from surge.data.rules import RedirectRule
 from surge.links.repository import Link
 from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, Timestamp
+from surge.links.slugs import slug_length_problem
 from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
 from surge.shlink.errors import SHLINK_FIELDS, invalid_data
@@ -35,7 +36,6 @@ from surge.shlink.schemas import (
 
 DEFAULT_ITEMS_PER_PAGE = 10
 MAX_ITEMS_PER_PAGE = 5000  # also what "all" (-1) gets: Shlink's web client pages visits by 5000
-MIN_SHORT_CODE_LENGTH = 4  # Shlink's rule for shortCodeLength
 DIRECT = "(direct)"  # what analytics stores for a click without a referrer
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 SURGE_FIELDS = {shlink: surge for surge, shlink in SHLINK_FIELDS.items()}
@@ -163,8 +163,12 @@ def _invalid(exc: ValidationError) -> ProblemError:
 def link_create(body: ShortUrlCreation) -> LinkCreate:
     """Surge's creation request for Shlink's, validated by Surge's own rules."""
     _checked_valid_since(body.validSince)
-    if body.shortCodeLength is not None and body.shortCodeLength < MIN_SHORT_CODE_LENGTH:
-        raise invalid_data(["shortCodeLength"], "shortCodeLength: at least 4")
+    # Shlink's least, 4, is Surge's too; its most is what a Surge slug may be (Shlink has none).
+    length_problem = (
+        None if body.shortCodeLength is None else slug_length_problem(body.shortCodeLength)
+    )
+    if length_problem:
+        raise invalid_data(["shortCodeLength"], f"shortCodeLength: {length_problem}")
     fields = set(body.model_fields_set) | {"longUrl"}
     if body.customSlug is not None:
         fields.add("customSlug")

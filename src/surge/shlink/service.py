@@ -113,9 +113,12 @@ class ShlinkService:
         found = await self.links.find_same(key.user_id, wanted)
         return None if found is None else await self.counted(found)
 
-    async def create(self, key: ApiKey, wanted: LinkCreate) -> ShortUrl:
+    async def create(
+        self, key: ApiKey, wanted: LinkCreate, short_code_length: int | None = None
+    ) -> ShortUrl:
+        """`short_code_length`: of the generated short code (Surge's default length if None)."""
         with in_shlink_terms(custom_slug=wanted.slug):
-            link = await self.links.create(key.user_id, wanted)
+            link = await self.links.create(key.user_id, wanted, slug_length=short_code_length)
         return short_url(link, self.settings.public_url, None)
 
     async def edit(
