@@ -33,6 +33,7 @@ from surge.shlink.schemas import (
     VisitLocation,
     VisitsSummary,
 )
+from surge.shlink.user_agents import rebuilt_user_agent
 
 DEFAULT_ITEMS_PER_PAGE = 10
 MAX_ITEMS_PER_PAGE = 5000  # also what "all" (-1) gets: Shlink's web client pages visits by 5000
@@ -121,7 +122,8 @@ def visit(click: VisitOut, visited_url: str) -> Visit:
     return Visit(
         referer="" if referrer in (None, DIRECT) else referrer,
         date=click.occurred_at,
-        userAgent="",  # Surge keeps the parsed families, never the raw user agent
+        # Surge keeps the parsed families, never the raw user agent: one rebuilt from them.
+        userAgent=rebuilt_user_agent(click.browser, click.os, click.device),
         visitLocation=location,
         potentialBot=click.is_bot,
         visitedUrl=visited_url,
