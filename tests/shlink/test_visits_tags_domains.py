@@ -55,7 +55,11 @@ async def test_visits_of_a_short_url_newest_first_paginated(
     assert [v.date for v in everything] == sorted((v.date for v in everything), reverse=True)
     assert [v.potentialBot for v in everything].count(True) == 1
     located = [v for v in everything if v.visitLocation is not None]
-    assert [v.visitLocation.countryCode for v in located if v.visitLocation] == ["DE"]
+    assert [
+        (v.visitLocation.countryCode, v.visitLocation.countryName)
+        for v in located
+        if v.visitLocation
+    ] == [("DE", "Germany")]
     assert located[0].referer == "news.example"
     # The user agent is rebuilt from the families stored: Shlink's clients read the same ones.
     clicked_with = parse_agent(BROWSER_UA)

@@ -17,6 +17,7 @@ from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, Timestamp
 from surge.links.slugs import slug_length_problem
 from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
+from surge.shlink.countries import NO_COUNTRY, country_name
 from surge.shlink.errors import SHLINK_FIELDS, invalid_data
 from surge.shlink.schemas import (
     DeviceLongUrls,
@@ -104,27 +105,32 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
     )
 
 
+def visit_location(country: str | None) -> VisitLocation | None:
+    """Shlink's location of a visit from its country, the edge's header and all Surge knows of
+    where a visit came from: the rest empty, as Shlink fills what its GeoIP lookup found. No
+    country is null, as Shlink's visits that were never located."""
+    if not country or country == NO_COUNTRY:
+        return None
+    return VisitLocation(
+        countryCode=country,
+        countryName=country_name(country) or country,  # a code of the edge's own (T1: Tor)
+        regionName="",
+        cityName="",
+        latitude=0.0,
+        longitude=0.0,
+        timezone="",
+        isEmpty=False,
+    )
+
+
 def visit(click: VisitOut, visited_url: str) -> Visit:
-    location = None
-    if click.country:
-        # Only the country is known (the edge's header): Shlink's "located" with the rest empty.
-        location = VisitLocation(
-            countryCode=click.country,
-            countryName=click.country,
-            regionName="",
-            cityName="",
-            latitude=0.0,
-            longitude=0.0,
-            timezone="",
-            isEmpty=False,
-        )
     referrer = click.referrer_host
     return Visit(
         referer="" if referrer in (None, DIRECT) else referrer,
         date=click.occurred_at,
         # Surge keeps the parsed families, never the raw user agent: one rebuilt from them.
         userAgent=rebuilt_user_agent(click.browser, click.os, click.device),
-        visitLocation=location,
+        visitLocation=visit_location(click.country),
         potentialBot=click.is_bot,
         visitedUrl=visited_url,
     )
