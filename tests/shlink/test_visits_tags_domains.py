@@ -135,10 +135,6 @@ async def test_tags_list_and_stats(surge: Surge, key: dict[str, str]) -> None:
     )
     assert [t.tag for t in paged.tags.data] == ["beta"]
     assert paged.tags.pagination.pagesCount == 2
-    renamed = await surge.client.put(
-        f"{REST}/tags", json={"oldName": "beta", "newName": "gamma"}, headers=api_key
-    )
-    shlink_problem(renamed, 403, "forbidden-tag-operation")
 
 
 async def test_domains_health_and_mercure(surge: Surge, key: dict[str, str]) -> None:

@@ -299,6 +299,14 @@ class LinkUpdate(BaseModel):
     rules: Rules = None  # type: ignore[assignment]  # absent: unchanged; [] removes them
 
 
+class TagRename(BaseModel):
+    """A tag's new name: it replaces the old one on every link that has it."""
+
+    model_config = CLOSED
+
+    name: Tag
+
+
 class LinkOut(BaseModel):
     slug: str
     domain: str

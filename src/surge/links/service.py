@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -24,8 +25,10 @@ from surge.links.repository import (
     LinkRepository,
     LinkValues,
     SlugTaken,
+    TagRepository,
+    TagTaken,
 )
-from surge.links.schemas import LinkCreate, LinkUpdate, RuleIn
+from surge.links.schemas import LinkCreate, LinkUpdate, RuleIn, TagRename
 from surge.links.slugs import RANDOM_SLUG_LENGTH, random_slug, slug_length_problem
 from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
@@ -34,6 +37,7 @@ from surge.platform.db import SessionMaker, transaction
 from surge.platform.problems import (
     SLUG_SPACE_BUSY,
     SLUG_TAKEN,
+    TAG_TAKEN,
     VALIDATION_ERROR,
     ProblemError,
     not_found,
@@ -303,6 +307,38 @@ class LinkService:
             clicks = await self.analytics.click_count(link.id)
             clicks += link.imported_clicks + link.imported_bot_clicks
         return resolved(link, clicks=clicks)
+
+    # --- tags --------------------------------------------------------------------------------
+    # No redirect depends on a link's tags (the redirect's entries carry none): the caches are
+    # not told of these changes.
+
+    async def rename_tag(self, owner_id: int | None, old: str, new: TagRename) -> None:
+        """`old` becomes `new.name` on every link of the owner (None: everyone's, for an
+        admin): not found if none has `old`; taken if one has `new.name` already."""
+        taken = TAG_TAKEN(f"The tag '{new.name}' exists already.")
+        try:
+            async with transaction(self.sessions) as session:
+                tags = TagRepository(session)
+                found = await tags.found(owner_id, [old, new.name])
+                if old not in found:
+                    raise not_found("tag")
+                if new.name != old:
+                    if new.name in found:
+                        raise taken
+                    await tags.rename(owner_id, old, new.name, utc_now())
+        except TagTaken:  # a link was given the new name meanwhile
+            raise taken from None
+
+    async def delete_tags(self, owner_id: int | None, tags: Sequence[str]) -> set[str]:
+        """Take `tags` off every link of the owner (None: everyone's); those some link had."""
+        if not tags:
+            return set()
+        async with transaction(self.sessions) as session:
+            repo = TagRepository(session)
+            found = await repo.found(owner_id, tags)
+            if found:
+                await repo.delete(owner_id, sorted(found), utc_now())
+        return found
 
     # --- listings for the Shlink REST API (surge.shlink) ---------------------------------------
 

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from surge.data.contracts import VisitCounts, VisitOut
 from surge.data.rules import RedirectRule
 from surge.links.repository import Link
-from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, Timestamp
+from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, TagRename, Timestamp
 from surge.links.slugs import slug_length_problem
 from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
@@ -30,6 +30,7 @@ from surge.shlink.schemas import (
     ShortUrlEdition,
     ShortUrlMeta,
     ShortUrlRedirectRule,
+    TagRenaming,
     Visit,
     VisitLocation,
     VisitsSummary,
@@ -202,6 +203,14 @@ def link_update(body: ShortUrlEdition) -> LinkUpdate:
         return LinkUpdate.model_validate(mapped)
     except ValidationError as exc:
         raise _invalid(exc) from exc
+
+
+def tag_rename(body: TagRenaming) -> TagRename:
+    """Surge's renaming of a tag for Shlink's, its new name checked as Surge checks tags."""
+    try:
+        return TagRename.model_validate({"name": body.newName})
+    except ValidationError as exc:
+        raise invalid_data(["newName"], f"newName: {exc.errors()[0]['msg']}") from exc
 
 
 # --- redirect rules ----------------------------------------------------------------------------
