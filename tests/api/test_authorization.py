@@ -16,6 +16,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/api/v1/links/{slug}"): {"other": 404, "admin": 200},
     ("patch", "/api/v1/links/{slug}"): {"other": 404, "admin": 200},
     ("get", "/api/v1/links/{slug}/stats"): {"other": 404, "admin": 200},
+    # The owner's tag "seen" (set by the PATCH above), renamed to itself, then removed.
+    ("patch", "/api/v1/tags/{tag}"): {"other": 404, "admin": 204},
+    ("delete", "/api/v1/tags/{tag}"): {"other": 404, "admin": 204},
     ("delete", "/api/v1/links/{slug}"): {"other": 404, "admin": 204},  # after the others
     ("get", "/api/v1/keys"): {"other": 403, "admin": 200},
     ("post", "/api/v1/keys"): {"other": 403, "admin": 201},
@@ -55,7 +58,7 @@ async def test_every_route_answers_each_credential_as_it_should(
     spare = await surge.api.keys.create("spare")
 
     for (method, template), expected in MATRIX.items():
-        path = template.format(slug="owned", key_id=spare.id, host="go.example.com")
+        path = template.format(slug="owned", key_id=spare.id, host="go.example.com", tag="seen")
         body = None
         if method == "post":
             body = {
@@ -64,7 +67,9 @@ async def test_every_route_answers_each_credential_as_it_should(
                 "domains": {"host": "go.example.com"},
             }[template.split("/")[3]]
         elif method == "patch":
-            body = {} if "domains" in template else {"tags": ["seen"]}
+            body = {"domains": {}, "tags": {"name": "seen"}}.get(
+                template.split("/")[3], {"tags": ["seen"]}
+            )
         answer = await surge.client.request(method.upper(), path, json=body, headers=headers)
         want = expected.get(credential, 401)
         assert answer.status_code == want, (credential, method, template, answer.text)

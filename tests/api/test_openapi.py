@@ -18,6 +18,7 @@ from surge.services.api import ApiService
 from tests.helpers import PUBLIC_URL, make_settings
 
 LINKS = "/api/v1/links"
+TAGS = "/api/v1/tags"
 
 
 @pytest.fixture
@@ -49,6 +50,8 @@ async def test_each_problem_a_route_answers_is_documented_on_it(
     client, key = api
     created = await client.post(LINKS, json={"url": "https://e.com", "slug": "taken"}, headers=key)
     assert created.status_code == 201
+    tagged = {"url": "https://e.com", "slug": "tagged", "tags": ["a", "b"]}
+    assert (await client.post(LINKS, json=tagged, headers=key)).status_code == 201
     json_key = {**key, "content-type": "application/json"}
     stats = f"{LINKS}/taken/stats"
     hour_range = {"from": (now - timedelta(days=200)).isoformat(), "interval": "hour"}
@@ -64,6 +67,10 @@ async def test_each_problem_a_route_answers_is_documented_on_it(
         ("PATCH", f"{LINKS}/nope", LINKS + "/{slug}", {"json": {}, "headers": key}),
         ("DELETE", f"{LINKS}/nope", LINKS + "/{slug}", {"headers": key}),
         ("GET", f"{LINKS}/nope/stats", LINKS + "/{slug}/stats", {"headers": key}),
+        ("PATCH", f"{TAGS}/nope", TAGS + "/{tag}", {"json": {"name": "c"}, "headers": key}),
+        ("PATCH", f"{TAGS}/a", TAGS + "/{tag}", {"json": {"name": "b"}, "headers": key}),
+        ("PATCH", f"{TAGS}/a", TAGS + "/{tag}", {"json": {"name": "a b"}, "headers": key}),
+        ("DELETE", f"{TAGS}/nope", TAGS + "/{tag}", {"headers": key}),
         (
             "GET",
             stats,
@@ -88,7 +95,7 @@ async def test_each_problem_a_route_answers_is_documented_on_it(
         answered.add(problem_type)
         listed = documented(spec, method, template).get(str(response.status_code), set())
         assert problem_type in listed, (method, template, response.status_code, problem_type)
-    # The cases reach every kind of 4xx the links API has, so none was left untested here.
+    # The cases reach every kind of 4xx the links and tags APIs have, so none was left untested.
     expected = {
         "unauthorized",
         "validation-error",
@@ -98,6 +105,7 @@ async def test_each_problem_a_route_answers_is_documented_on_it(
         "not-found",
         "invalid-range",
         "range-too-large",
+        "tag-taken",
     }
     assert answered == {f"urn:surge:problem:{name}" for name in expected}
 
@@ -113,7 +121,7 @@ async def test_every_public_route_documents_the_common_problems_from_the_catalog
         if template.startswith("/api/")
         for method in item
     ]
-    assert len(routes) == 13  # links: 6, keys: 3, domains: 4
+    assert len(routes) == 15  # links: 6, keys: 3, domains: 4, tags: 2
     for template, method in routes:
         problems = documented(spec, method, template)
         for common in COMMON_PROBLEMS:

@@ -153,6 +153,30 @@ async def test_find_if_exists_returns_the_same_link(surge: Surge, key: dict[str,
     assert third.shortCode != first.shortCode
 
 
+async def test_a_generated_short_code_has_the_length_asked_for(
+    surge: Surge, key: dict[str, str]
+) -> None:
+    api_key = shlink_key(key)
+
+    async def created(**body: object) -> ShortUrl:
+        sent = {"longUrl": "https://example.com/len", **body}
+        return valid(await surge.client.post(SHORT_URLS, json=sent, headers=api_key), ShortUrl)
+
+    for length in (4, 12, 64):  # Shlink's least; any; the longest a Surge slug may be
+        code = (await created(shortCodeLength=length)).shortCode
+        assert len(code) == length
+        assert (await surge.client.get(f"/{code}")).status_code == 302
+    assert len((await created()).shortCode) == 7  # Surge's own length when none is asked for
+    # A custom slug is taken as it is, as Shlink does.
+    assert (await created(customSlug="mine", shortCodeLength=10)).shortCode == "mine"
+    for length in (3, 65):
+        sent = {"longUrl": "https://example.com/len", "shortCodeLength": length}
+        refused = await surge.client.post(SHORT_URLS, json=sent, headers=api_key)
+        assert shlink_problem(refused, 400, "invalid-data")["invalidElements"] == [
+            "shortCodeLength"
+        ]
+
+
 async def test_shorten_takes_the_key_in_the_query(surge: Surge, key: dict[str, str]) -> None:
     secret = shlink_key(key)["X-Api-Key"]
     params = {"apiKey": secret, "longUrl": "https://example.com/q", "format": "txt"}

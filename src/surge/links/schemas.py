@@ -18,6 +18,7 @@ from surge.links.fields import (
     RedirectType,
     Slug,
     StartTime,
+    Tag,
     Tags,
     Title,
 )
@@ -79,6 +80,14 @@ class LinkUpdate(BaseModel):
     title: Title | None = None
     valid_since: StartTime | None = None
     crawlable: Flag = None  # type: ignore[assignment]
+
+
+class TagRename(BaseModel):
+    """A tag's new name: it replaces the old one on every link that has it."""
+
+    model_config = CLOSED
+
+    name: Tag
 
 
 class LinkOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -26,8 +27,9 @@ from surge.links.repository import (
     LinkValues,
     SlugTaken,
 )
-from surge.links.schemas import LinkCreate, LinkUpdate, RuleIn
-from surge.links.slugs import random_slug
+from surge.links.schemas import LinkCreate, LinkUpdate, RuleIn, TagRename
+from surge.links.slugs import RANDOM_SLUG_LENGTH, random_slug, slug_length_problem
+from surge.links.tag_repository import TagRepository, TagTaken
 from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
@@ -36,6 +38,7 @@ from surge.platform.passwords import argon2_hash, argon2_matches, hash_fingerpri
 from surge.platform.problems import (
     SLUG_SPACE_BUSY,
     SLUG_TAKEN,
+    TAG_TAKEN,
     VALIDATION_ERROR,
     ProblemError,
     not_found,
@@ -168,14 +171,22 @@ class LinkService:
         for i, rule in enumerate(rules or ()):
             self._refuse_target(rule.url, f"rules[{i}].url")
 
-    async def create(self, owner_id: int, body: LinkCreate) -> Link:
+    async def create(
+        self, owner_id: int, body: LinkCreate, *, slug_length: int | None = None
+    ) -> Link:
+        """`slug_length`: how long the random slug is when `body` names none (None: Surge's
+        RANDOM_SLUG_LENGTH)."""
+        length = RANDOM_SLUG_LENGTH if slug_length is None else slug_length
+        length_problem = slug_length_problem(length)
+        if length_problem:
+            raise validation_problem("slug_length", length_problem)
         self._refuse_targets(body.url, body.rules)
         values = values_of(body)
         domain = await self.domains.key_of(body.domain)
         if body.password is not None:
             values = replace(values, password_hash=await password_hash_of(body.password))
         for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
-            slug = body.slug or random_slug()
+            slug = body.slug or random_slug(length)
             try:
                 async with transaction(self.sessions) as session:
                     link = await LinkRepository(session).add(
@@ -330,6 +341,38 @@ class LinkService:
         if link is None:
             raise not_found("link")
         return await asyncio.to_thread(argon2_matches, link.values.password_hash, password)
+
+    # --- tags --------------------------------------------------------------------------------
+    # No redirect depends on a link's tags (the redirect's entries carry none): the caches are
+    # not told of these changes.
+
+    async def rename_tag(self, owner_id: int | None, old: str, new: TagRename) -> None:
+        """`old` becomes `new.name` on every link of the owner (None: everyone's, for an
+        admin): not found if none has `old`; taken if one has `new.name` already."""
+        taken = TAG_TAKEN(f"The tag '{new.name}' exists already.")
+        try:
+            async with transaction(self.sessions) as session:
+                tags = TagRepository(session)
+                found = await tags.found(owner_id, [old, new.name])
+                if old not in found:
+                    raise not_found("tag")
+                if new.name != old:
+                    if new.name in found:
+                        raise taken
+                    await tags.rename(owner_id, old, new.name, utc_now())
+        except TagTaken:  # a link was given the new name meanwhile
+            raise taken from None
+
+    async def delete_tags(self, owner_id: int | None, tags: Sequence[str]) -> set[str]:
+        """Take `tags` off every link of the owner (None: everyone's); those some link had."""
+        if not tags:
+            return set()
+        async with transaction(self.sessions) as session:
+            repo = TagRepository(session)
+            found = await repo.found(owner_id, tags)
+            if found:
+                await repo.delete(owner_id, sorted(found), utc_now())
+        return found
 
     # --- listings for the Shlink REST API (surge.shlink) ---------------------------------------
 

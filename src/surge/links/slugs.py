@@ -9,6 +9,11 @@ from surge.data.contracts import SLUG_PATTERN
 
 BASE62 = string.digits + string.ascii_letters
 RANDOM_SLUG_LENGTH = 7  # 62**7 ≈ 3.5e12: collisions are rare and retried
+# A random slug asked for by length (Shlink's shortCodeLength): at least 4 (62**4 ≈ 1.5e7, the
+# fewest a random slug can be drawn from without retries becoming common), at most what a slug
+# may be (SLUG_PATTERN).
+MIN_RANDOM_SLUG_LENGTH = 4
+MAX_SLUG_LENGTH = 64
 
 # Paths the services answer themselves (and a few we will want); compared case-insensitively.
 RESERVED_SLUGS = frozenset(
@@ -34,11 +39,19 @@ RESERVED_SLUGS = frozenset(
 )
 
 
-def random_slug() -> str:
+def random_slug(length: int = RANDOM_SLUG_LENGTH) -> str:
+    """`length` random letters and digits that are not a reserved name."""
     while True:  # 7 letters can spell a reserved name, e.g. "metrics" or "healthz"
-        slug = "".join(secrets.choice(BASE62) for _ in range(RANDOM_SLUG_LENGTH))
+        slug = "".join(secrets.choice(BASE62) for _ in range(length))
         if slug.lower() not in RESERVED_SLUGS:
             return slug
+
+
+def slug_length_problem(length: int) -> str | None:
+    """Why a random slug cannot be `length` characters long, or None when it can."""
+    if not MIN_RANDOM_SLUG_LENGTH <= length <= MAX_SLUG_LENGTH:
+        return f"a random slug is {MIN_RANDOM_SLUG_LENGTH} to {MAX_SLUG_LENGTH} characters"
+    return None
 
 
 def slug_problem(slug: str) -> str | None:

@@ -15,6 +15,7 @@ from surge.api.domains.routes import internal_router as domains_internal_router
 from surge.api.domains.routes import router as domains_router
 from surge.api.keys.routes import router as keys_router
 from surge.api.links.routes import internal_router, router
+from surge.api.tags.routes import router as tags_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
@@ -64,6 +65,7 @@ class ApiService:
                 router,
                 keys_router,
                 domains_router,
+                tags_router,
                 internal_router,
                 domains_internal_router,
                 *DASHBOARD_ROUTERS,

@@ -13,9 +13,11 @@ from pydantic import TypeAdapter, ValidationError
 from surge.data.contracts import VisitCounts, VisitOut
 from surge.data.rules import RedirectRule
 from surge.links.repository import Link
-from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, Timestamp
+from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, TagRename, Timestamp
+from surge.links.slugs import slug_length_problem
 from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
+from surge.shlink.countries import NO_COUNTRY, country_name
 from surge.shlink.errors import SHLINK_FIELDS, invalid_data
 from surge.shlink.schemas import (
     DeviceLongUrls,
@@ -28,14 +30,15 @@ from surge.shlink.schemas import (
     ShortUrlEdition,
     ShortUrlMeta,
     ShortUrlRedirectRule,
+    TagRenaming,
     Visit,
     VisitLocation,
     VisitsSummary,
 )
+from surge.shlink.user_agents import rebuilt_user_agent
 
 DEFAULT_ITEMS_PER_PAGE = 10
 MAX_ITEMS_PER_PAGE = 5000  # also what "all" (-1) gets: Shlink's web client pages visits by 5000
-MIN_SHORT_CODE_LENGTH = 4  # Shlink's rule for shortCodeLength
 DIRECT = "(direct)"  # what analytics stores for a click without a referrer
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 SURGE_FIELDS = {shlink: surge for surge, shlink in SHLINK_FIELDS.items()}
@@ -103,26 +106,32 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
     )
 
 
+def visit_location(country: str | None) -> VisitLocation | None:
+    """Shlink's location of a visit from its country, the edge's header and all Surge knows of
+    where a visit came from: the rest empty, as Shlink fills what its GeoIP lookup found. No
+    country is null, as Shlink's visits that were never located."""
+    if not country or country == NO_COUNTRY:
+        return None
+    return VisitLocation(
+        countryCode=country,
+        countryName=country_name(country) or country,  # a code of the edge's own (T1: Tor)
+        regionName="",
+        cityName="",
+        latitude=0.0,
+        longitude=0.0,
+        timezone="",
+        isEmpty=False,
+    )
+
+
 def visit(click: VisitOut, visited_url: str) -> Visit:
-    location = None
-    if click.country:
-        # Only the country is known (the edge's header): Shlink's "located" with the rest empty.
-        location = VisitLocation(
-            countryCode=click.country,
-            countryName=click.country,
-            regionName="",
-            cityName="",
-            latitude=0.0,
-            longitude=0.0,
-            timezone="",
-            isEmpty=False,
-        )
     referrer = click.referrer_host
     return Visit(
         referer="" if referrer in (None, DIRECT) else referrer,
         date=click.occurred_at,
-        userAgent="",  # Surge keeps the parsed families, never the raw user agent
-        visitLocation=location,
+        # Surge keeps the parsed families, never the raw user agent: one rebuilt from them.
+        userAgent=rebuilt_user_agent(click.browser, click.os, click.device),
+        visitLocation=visit_location(click.country),
         potentialBot=click.is_bot,
         visitedUrl=visited_url,
     )
@@ -163,8 +172,12 @@ def _invalid(exc: ValidationError) -> ProblemError:
 def link_create(body: ShortUrlCreation) -> LinkCreate:
     """Surge's creation request for Shlink's, validated by Surge's own rules."""
     _checked_valid_since(body.validSince)
-    if body.shortCodeLength is not None and body.shortCodeLength < MIN_SHORT_CODE_LENGTH:
-        raise invalid_data(["shortCodeLength"], "shortCodeLength: at least 4")
+    # Shlink's least, 4, is Surge's too; its most is what a Surge slug may be (Shlink has none).
+    length_problem = (
+        None if body.shortCodeLength is None else slug_length_problem(body.shortCodeLength)
+    )
+    if length_problem:
+        raise invalid_data(["shortCodeLength"], f"shortCodeLength: {length_problem}")
     fields = set(body.model_fields_set) | {"longUrl"}
     if body.customSlug is not None:
         fields.add("customSlug")
@@ -190,6 +203,14 @@ def link_update(body: ShortUrlEdition) -> LinkUpdate:
         return LinkUpdate.model_validate(mapped)
     except ValidationError as exc:
         raise _invalid(exc) from exc
+
+
+def tag_rename(body: TagRenaming) -> TagRename:
+    """Surge's renaming of a tag for Shlink's, its new name checked as Surge checks tags."""
+    try:
+        return TagRename.model_validate({"name": body.newName})
+    except ValidationError as exc:
+        raise invalid_data(["newName"], f"newName: {exc.errors()[0]['msg']}") from exc
 
 
 # --- redirect rules ----------------------------------------------------------------------------

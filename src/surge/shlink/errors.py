@@ -22,6 +22,7 @@ from surge.platform.problems import (
     NOT_FOUND,
     PROBLEM_CONTENT_TYPE,
     SLUG_TAKEN,
+    TAG_TAKEN,
     UNAUTHORIZED,
     VALIDATION_ERROR,
     ProblemError,
@@ -72,7 +73,6 @@ INVALID_DATA = ShlinkType("invalid-data", 400, "Invalid data")
 NON_UNIQUE_SLUG = ShlinkType("non-unique-slug", 400, "Invalid custom slug")
 MISSING_AUTHENTICATION = ShlinkType("missing-authentication", 401, "Invalid authorization")
 INVALID_API_KEY = ShlinkType("invalid-api-key", 401, "Invalid API key")
-FORBIDDEN_TAG_OPERATION = ShlinkType("forbidden-tag-operation", 403, "Forbidden tag operation")
 SHORT_URL_NOT_FOUND = ShlinkType("short-url-not-found", 404, "Short URL not found")
 TAG_NOT_FOUND = ShlinkType("tag-not-found", 404, "Tag not found")
 DOMAIN_NOT_FOUND = ShlinkType("domain-not-found", 404, "Domain not found")
@@ -96,13 +96,32 @@ def _element(loc: list[Any] | tuple[Any, ...]) -> str:
     return SHLINK_FIELDS.get(name, name or "body")
 
 
+def tag_not_found(tag: str) -> ProblemError:
+    return TAG_NOT_FOUND(f'Tag with name "{tag}" could not be found', tag=tag)
+
+
 def shlink_problem(
-    exc: ProblemError, *, short_code: str | None = None, custom_slug: str | None = None
+    exc: ProblemError,
+    *,
+    short_code: str | None = None,
+    custom_slug: str | None = None,
+    renaming: tuple[str, str] | None = None,
 ) -> ProblemError:
     """A problem of Surge's services as Shlink would answer it (others as they are). Knowing
-    which short code was looked up, or which slug asked for, it says so as Shlink does."""
+    which short code was looked up, which slug asked for, or which tag renamed (old and new
+    name), it says so as Shlink does."""
     if isinstance(exc, ShlinkError):
         return exc
+    if renaming is not None:
+        old, new = renaming
+        if exc.problem is NOT_FOUND:
+            return tag_not_found(old)
+        if exc.problem is TAG_TAKEN:
+            return TAG_CONFLICT(
+                f"You cannot rename tag {old} to {new}, because it already exists",
+                oldName=old,
+                newName=new,
+            )
     if exc.problem in (VALIDATION_ERROR, BAD_REQUEST):
         errors = exc.extra.get("errors") or []
         return invalid_data([_element(e.get("loc", ())) for e in errors] or ["body"], exc.detail)
@@ -125,13 +144,19 @@ def shlink_problem(
 
 @contextmanager
 def in_shlink_terms(
-    *, short_code: str | None = None, custom_slug: str | None = None
+    *,
+    short_code: str | None = None,
+    custom_slug: str | None = None,
+    renaming: tuple[str, str] | None = None,
 ) -> Iterator[None]:
-    """Surge's problems raised inside, said as Shlink says them about this short code or slug."""
+    """Surge's problems raised inside, said as Shlink says them about this short code, slug or
+    tag renaming."""
     try:
         yield
     except ProblemError as exc:
-        translated = shlink_problem(exc, short_code=short_code, custom_slug=custom_slug)
+        translated = shlink_problem(
+            exc, short_code=short_code, custom_slug=custom_slug, renaming=renaming
+        )
         if translated is exc:
             raise
         raise translated from exc

@@ -17,7 +17,6 @@ from surge.platform.problems import FORBIDDEN
 from surge.shlink.cors import preflight
 from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import (
-    FORBIDDEN_TAG_OPERATION,
     MERCURE_NOT_CONFIGURED,
     NOT_FOUND_SHLINK,
     ShlinkRoute,
@@ -31,6 +30,7 @@ from surge.shlink.schemas import (
     HealthLinks,
     NotFoundRedirects,
     ShlinkDomain,
+    TagRenaming,
     TagsList,
     TagsPage,
     TagsStats,
@@ -80,11 +80,25 @@ async def tags_stats(
     return TagsStats(tags=TagsStatsPage(data=chosen, pagination=pagination))
 
 
-@router.put(V + "/tags")
-@router.delete(V + "/tags")
-async def change_tags(version: Version, key: ShlinkKey) -> Response:
-    """Not supported yet: answered as Shlink answers a key that may not change tags."""
-    raise FORBIDDEN_TAG_OPERATION("Renaming and deleting tags is not supported by this server.")
+@router.put(V + "/tags", status_code=204)
+async def rename_tag(
+    version: Version, body: TagRenaming, key: ShlinkKey, shlink: ShlinkServiceDep
+) -> Response:
+    """On the key's user's links (an admin key: everyone's)."""
+    await shlink.rename_tag(key, body)
+    return Response(status_code=204)
+
+
+@router.delete(V + "/tags", status_code=204)
+async def delete_tags(
+    version: Version,
+    key: ShlinkKey,
+    shlink: ShlinkServiceDep,
+    tags: Annotated[list[str] | None, Query(alias="tags[]")] = None,
+) -> Response:
+    """Off the key's user's links (an admin key: everyone's); the links stay."""
+    await shlink.delete_tags(key, tags or [])
+    return Response(status_code=204)
 
 
 def not_found_redirects(domain: Domain) -> NotFoundRedirects:

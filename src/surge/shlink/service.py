@@ -21,7 +21,13 @@ from surge.links.service import LinkService
 from surge.platform.config import Settings
 from surge.platform.deps import SettingsDep
 from surge.platform.problems import ProblemError
-from surge.shlink.adapter import Page, redirect_rules, short_url, with_device_long_urls
+from surge.shlink.adapter import (
+    Page,
+    redirect_rules,
+    short_url,
+    tag_rename,
+    with_device_long_urls,
+)
 from surge.shlink.errors import DOMAIN_NOT_FOUND, SHORT_URL_NOT_FOUND, in_shlink_terms, invalid_data
 from surge.shlink.schemas import (
     DeviceLongUrls,
@@ -31,6 +37,7 @@ from surge.shlink.schemas import (
     ShortUrlsList,
     ShortUrlsPage,
     TagInfo,
+    TagRenaming,
     VisitsSummary,
 )
 
@@ -113,9 +120,12 @@ class ShlinkService:
         found = await self.links.find_same(key.user_id, wanted)
         return None if found is None else await self.counted(found)
 
-    async def create(self, key: ApiKey, wanted: LinkCreate) -> ShortUrl:
+    async def create(
+        self, key: ApiKey, wanted: LinkCreate, short_code_length: int | None = None
+    ) -> ShortUrl:
+        """`short_code_length`: of the generated short code (Surge's default length if None)."""
         with in_shlink_terms(custom_slug=wanted.slug):
-            link = await self.links.create(key.user_id, wanted)
+            link = await self.links.create(key.user_id, wanted, slug_length=short_code_length)
         return short_url(link, self.settings.public_url, None)
 
     async def edit(
@@ -223,6 +233,17 @@ class ShlinkService:
         paging = Page.of(page, items_per_page if items_per_page is not None else -1)
         chosen = infos[paging.offset : paging.offset + paging.size]
         return chosen, paging.pagination(len(infos), len(chosen))
+
+    async def rename_tag(self, key: ApiKey, renaming: TagRenaming) -> None:
+        """The key's user's tag renamed on all their links (an admin key's: on everyone's)."""
+        new = tag_rename(renaming)
+        with in_shlink_terms(renaming=(renaming.oldName, renaming.newName)):
+            await self.links.rename_tag(key.owner_scope, renaming.oldName, new)
+
+    async def delete_tags(self, key: ApiKey, tags: list[str]) -> None:
+        """`tags` taken off all the key's user's links (an admin key's: everyone's); a tag none
+        of them has is no error, as in Shlink."""
+        await self.links.delete_tags(key.owner_scope, tags)
 
     async def all_links(self, key: ApiKey, match: LinkFilter) -> dict[int, str]:
         """Every link of the key's that `match` finds, id → slug, newest first."""

@@ -97,7 +97,7 @@ async def create(
         if existing is not None:
             return existing
     await limits.link_created(request, key.id)
-    return await shlink.create(key, wanted)
+    return await shlink.create(key, wanted, body.shortCodeLength)
 
 
 @router.post("/short-urls")

@@ -16,7 +16,7 @@ from surge.links.repository import LinkFilter
 from surge.links.schemas import Timestamp
 from surge.shlink.adapter import Page, summary, visit
 from surge.shlink.deps import ShlinkKey
-from surge.shlink.errors import TAG_NOT_FOUND, ShlinkRoute, invalid_data
+from surge.shlink.errors import ShlinkRoute, invalid_data, tag_not_found
 from surge.shlink.schemas import VisitsList, VisitsOverview, VisitsOverviewBody, VisitsPage
 from surge.shlink.service import ShlinkService, ShlinkServiceDep
 from surge.shlink.short_urls import Version
@@ -100,7 +100,7 @@ async def tag_visits(
 ) -> VisitsList:
     slugs = await shlink.all_links(key, LinkFilter(tags=(tag,)))
     if not slugs:
-        raise TAG_NOT_FOUND(f'Tag with name "{tag}" could not be found', tag=tag)
+        raise tag_not_found(tag)
     return await visits_of(shlink, slugs, params)
 
 
