@@ -23,8 +23,10 @@ async def test_a_short_url_made_through_shlink_is_a_surge_link_and_back(
         "tags": ["news", "demo"],
         "validUntil": "2031-01-01T00:00:00+00:00",
         "maxVisits": 50,
-        "title": "ignored",
+        "title": "Launch day",
         "crawlable": True,
+        "forwardQuery": False,
+        "validSince": "2020-01-01T00:00:00+00:00",
     }
     created = valid(await surge.client.post(SHORT_URLS, json=body, headers=api_key), ShortUrl)
     assert created.shortCode == "launch"
@@ -33,9 +35,12 @@ async def test_a_short_url_made_through_shlink_is_a_surge_link_and_back(
     assert created.meta.maxVisits == 50
     assert created.meta.validUntil is not None
     assert created.meta.validUntil.year == 2031
-    # Accepted, answered as Surge behaves (no title, not crawlable, query not forwarded).
-    assert (created.title, created.crawlable, created.forwardQuery) == (None, False, False)
+    assert (created.title, created.crawlable, created.forwardQuery) == ("Launch day", True, False)
+    assert created.meta.validSince is not None
+    assert created.meta.validSince.year == 2020
     surge_side = (await surge.client.get(f"{LINKS}/launch", headers=key)).json()
+    assert surge_side["title"] == "Launch day"
+    assert (surge_side["crawlable"], surge_side["forward_query"]) == (True, False)
     assert surge_side["url"] == "https://example.com/launch"
     assert surge_side["max_clicks"] == 50
 
@@ -116,9 +121,12 @@ async def test_errors_are_shlinks_problem_types(surge: Surge, key: dict[str, str
     ]
     own_domain = await client.post(SHORT_URLS, json={"longUrl": "http://sho.rt/x"}, headers=api_key)
     assert shlink_problem(own_domain, 400, "invalid-data")["invalidElements"] == ["longUrl"]
-    later = {"longUrl": "https://example.com/", "validSince": future()}
+    later = {"longUrl": "https://example.com/", "validSince": "next week"}
     bad = await client.post(SHORT_URLS, json=later, headers=api_key)
     assert shlink_problem(bad, 400, "invalid-data")["invalidElements"] == ["validSince"]
+    later = {"longUrl": "https://example.com/", "customSlug": "later", "validSince": future()}
+    assert (await client.post(SHORT_URLS, json=later, headers=api_key)).status_code == 200
+    assert (await client.get("/later")).status_code == 404  # not valid yet
     first = {"longUrl": "https://example.com/", "customSlug": "dup"}
     assert (await client.post(SHORT_URLS, json=first, headers=api_key)).status_code == 200
     taken = shlink_problem(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -300,7 +300,13 @@ class LinkHead:
     max_clicks: int | None
 
 
-LINK_ORDERS = {"dateCreated": links.c.id, "shortCode": links.c.slug, "longUrl": links.c.url}
+LINK_ORDERS = {
+    "dateCreated": links.c.id,
+    "shortCode": links.c.slug,
+    "longUrl": links.c.url,
+    # No title sorts as an empty one: first going up, last going down, on either database.
+    "title": func.coalesce(links.c.title, ""),
+}
 
 
 class LinkQueries:

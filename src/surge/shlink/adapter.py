@@ -5,17 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from surge.data.contracts import VisitCounts, VisitOut
 from surge.data.rules import RedirectRule
 from surge.links.repository import Link
-from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, TagRename, Timestamp
+from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate, TagRename
 from surge.links.slugs import slug_length_problem
-from surge.platform.clock import utc_now
 from surge.platform.problems import ProblemError
 from surge.shlink.countries import NO_COUNTRY, country_name
 from surge.shlink.errors import SHLINK_FIELDS, invalid_data
@@ -40,7 +38,6 @@ from surge.shlink.user_agents import rebuilt_user_agent
 DEFAULT_ITEMS_PER_PAGE = 10
 MAX_ITEMS_PER_PAGE = 5000  # also what "all" (-1) gets: Shlink's web client pages visits by 5000
 DIRECT = "(direct)"  # what analytics stores for a click without a referrer
-_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 SURGE_FIELDS = {shlink: surge for surge, shlink in SHLINK_FIELDS.items()}
 
 
@@ -95,13 +92,14 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
         visitsSummary=visits,
         tags=list(values.tags),
         meta=ShortUrlMeta(
-            validSince=None, validUntil=values.expires_at, maxVisits=values.max_clicks
+            validSince=values.valid_since,
+            validUntil=values.expires_at,
+            maxVisits=values.max_clicks,
         ),
         domain=link.domain or None,  # None: Shlink's "the default domain"
-        title=None,
-        crawlable=False,
-        # What Surge does: a redirect goes to the URL as stored, the short URL's query dropped.
-        forwardQuery=False,
+        title=values.title,
+        crawlable=values.crawlable,
+        forwardQuery=values.forward_query,
         hasRedirectRules=bool(values.rules),
     )
 
@@ -140,19 +138,6 @@ def visit(click: VisitOut, visited_url: str) -> Visit:
 # --- requests ----------------------------------------------------------------------------------
 
 
-def _checked_valid_since(value: Any) -> None:
-    """Surge links are valid from their creation: a validSince in the past (or now) means
-    the same and is accepted; a future one cannot be honoured and is refused."""
-    if value is None:
-        return
-    try:
-        since = _TIMESTAMP.validate_python(value)
-    except ValidationError as exc:
-        raise invalid_data(["validSince"], f"validSince: {exc.errors()[0]['msg']}") from exc
-    if since > utc_now():
-        raise invalid_data(["validSince"], "validSince: links are valid from their creation")
-
-
 def _surge_body(body: ShortUrlEdition, fields: set[str]) -> dict[str, Any]:
     mapped: dict[str, Any] = {}
     for shlink_name, surge_name in SURGE_FIELDS.items():
@@ -171,7 +156,6 @@ def _invalid(exc: ValidationError) -> ProblemError:
 
 def link_create(body: ShortUrlCreation) -> LinkCreate:
     """Surge's creation request for Shlink's, validated by Surge's own rules."""
-    _checked_valid_since(body.validSince)
     # Shlink's least, 4, is Surge's too; its most is what a Surge slug may be (Shlink has none).
     length_problem = (
         None if body.shortCodeLength is None else slug_length_problem(body.shortCodeLength)
@@ -194,9 +178,8 @@ def link_create(body: ShortUrlCreation) -> LinkCreate:
 
 def link_update(body: ShortUrlEdition) -> LinkUpdate:
     """Surge's change request for Shlink's: only the fields sent; null clears a limit."""
-    _checked_valid_since(body.validSince)
     mapped = _surge_body(body, set(body.model_fields_set))
-    for never_null in ("url", "tags"):
+    for never_null in ("url", "tags", "crawlable", "forward_query"):
         if never_null in mapped and mapped[never_null] is None:
             del mapped[never_null]  # Shlink: null is "unchanged" for these
     try:

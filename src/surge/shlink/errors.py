@@ -39,6 +39,10 @@ SHLINK_FIELDS = {
     "expires_at": "validUntil",
     "max_clicks": "maxVisits",
     "tags": "tags",
+    "title": "title",
+    "valid_since": "validSince",
+    "crawlable": "crawlable",
+    "forward_query": "forwardQuery",
 }
 
 

@@ -165,9 +165,7 @@ class ShlinkService:
         heads = await self.links.heads(
             key.owner_scope,
             query.match,
-            # Surge links have no title: ordering by it is ordering by creation, as Shlink
-            # orders links without a title.
-            order=field if field in ("longUrl", "shortCode") else "dateCreated",
+            order=field if field in ("longUrl", "shortCode", "title") else "dateCreated",
             descending=descending,
         )
         # Visits live in analytics: ordering or filtering by them needs every candidate's counts.
