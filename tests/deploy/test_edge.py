@@ -184,6 +184,61 @@ def test_a_link_change_reaches_both_replicas(stack: Stack, key: dict[str, str]) 
     wait_until(everywhere, "both replicas to redirect to the new target", timeout_s=10)
 
 
+ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36"
+)
+
+
+def test_a_rules_change_reaches_both_replicas(stack: Stack, key: dict[str, str]) -> None:
+    rule = {
+        "url": "https://example.com/edge/android",
+        "conditions": [{"type": "device", "value": "android"}],
+    }
+    with edge_client(stack) as client:
+        made = client.post(
+            "/api/v1/links",
+            json={"url": "https://example.com/edge/any", "slug": "ruled", "rules": [rule]},
+            headers=key,
+        )
+    assert made.status_code == 201, made.text
+
+    def goes(replica: str) -> str:
+        answer = httpx.get(f"{stack.url(replica)}/ruled", headers={"user-agent": ANDROID})
+        return str(answer.headers.get("location"))
+
+    assert [goes(r) for r in redirect_replicas()] == ["https://example.com/edge/android"] * 2
+    with edge_client(stack) as client:
+        ios = {**rule, "conditions": [{"type": "device", "value": "ios"}]}
+        changed = client.patch("/api/v1/links/ruled", json={"rules": [ios]}, headers=key)
+    assert changed.status_code == 200, changed.text
+    wait_until(
+        lambda: [goes(r) for r in redirect_replicas()] == ["https://example.com/edge/any"] * 2,
+        "both replicas to drop the android rule",
+        timeout_s=10,
+    )
+
+
+def test_a_password_opens_a_link_through_the_edge(stack: Stack, key: dict[str, str]) -> None:
+    """The form posts back through nginx to whichever replica; the cookie opens the link on
+    the other one too (signed with the key every replica shares)."""
+    with edge_client(stack) as client:
+        made = client.post(
+            "/api/v1/links",
+            json={"url": "https://example.com/edge/deck", "slug": "deck", "password": "q3-deck"},
+            headers=key,
+        )
+        assert made.status_code == 201, made.text
+        assert client.get("/deck").status_code == 401
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        opened = client.post("/deck", content="password=q3-deck", headers=form)
+    assert opened.status_code == 303, opened.text
+    assert opened.headers["location"] == "https://example.com/edge/deck"
+    cookie = {"cookie": opened.headers["set-cookie"].split(";", 1)[0]}
+    for replica in redirect_replicas():
+        answer = httpx.get(f"{stack.url(replica)}/deck", headers=cookie)
+        assert answer.status_code == 302, replica
+
+
 GO = "go.example.com"
 
 
