@@ -62,7 +62,8 @@ async def goes_to(surge: Surge, location: str, **headers: str) -> None:
 @pytest.fixture
 async def sale(admin: tuple[Surge, str]) -> tuple[Surge, str]:
     surge, csrf = admin
-    form = {"csrf": csrf, "url": "https://example.com/sale", "slug": "sale"}
+    # As a browser sends the form: the query-forwarding box is ticked by default.
+    form = {"csrf": csrf, "url": "https://example.com/sale", "slug": "sale", "forward_query": "on"}
     assert (await surge.client.post("/app/links/new", data=form)).status_code == 303
     return surge, csrf
 
