@@ -100,6 +100,24 @@ def with_imported_clicks(link: Link, stats: LinkStats) -> LinkStats:
     )
 
 
+def lifetime_range(
+    start: datetime | None, end: datetime | None, created_at: datetime, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """A stats range with what lies before the link was made or after now cut off: no click
+    is there, and a long-lived query (`from=2000-01-01`) must not be refused for its empty
+    part. A range wholly outside, or one analytics will refuse anyway (no time zone, `from`
+    after `to`), is left as it is."""
+    if (start is not None and start.tzinfo is None) or (end is not None and end.tzinfo is None):
+        return start, end
+    if start is not None and end is not None and start >= end:
+        return start, end
+    if start is not None and start < created_at and (end is None or end > created_at):
+        start = created_at
+    if end is not None and end > now and (start is None or start < now):
+        end = now
+    return start, end
+
+
 def resolved(link: Link, *, clicks: int) -> ResolvedLink:
     values = link.values
     return ResolvedLink(
@@ -294,8 +312,10 @@ class LinkService:
         interval: Interval,
         domain: str | None = None,
     ) -> LinkStats:
-        """The link's stats from analytics, once the link is known to be the caller's."""
+        """The link's stats from analytics, once the link is known to be the caller's; the
+        range clamped to the link's lifetime (see lifetime_range)."""
         link = await self.get(owner_id, slug, domain)
+        start, end = lifetime_range(start, end, link.created_at, utc_now())
         stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
         return with_imported_clicks(link, stats)
 

@@ -159,6 +159,10 @@ async def link_stats(
     interval: Interval = "day",
     domain: DomainQuery = None,
 ) -> Response:
+    """Clicks of the link in `[from, to)` (default: the last 7 days). A range reaching before
+    the link was made or past now is clamped to that (nothing was clicked outside it), and
+    the answer's `from` and `to` say the range counted; 400 `range-too-large` only when the
+    clamped range still has more points than a query reads (a quarter by the hour)."""
     stats = await links.stats(
         key.owner_scope, slug, start=start, end=end, interval=interval, domain=domain
     )
