@@ -18,6 +18,7 @@ from surge.shlink.schemas import (
     ShortUrl,
     TagsList,
     TagsStats,
+    VisitsDeletion,
     VisitsList,
     VisitsOverview,
 )
@@ -34,6 +35,25 @@ async def make(surge: Surge, api_key: dict[str, str], slug: str, *tags: str) -> 
 async def click(surge: Surge, slug: str, agent: str = BROWSER_UA, **headers: str) -> None:
     response = await surge.client.get(f"/{slug}", headers={"User-Agent": agent, **headers})
     assert response.status_code == 302
+
+
+async def test_deleting_a_short_urls_visits(surge: Surge, key: dict[str, str]) -> None:
+    api_key = shlink_key(key)
+    await make(surge, api_key, "gone")
+    await make(surge, api_key, "kept")
+    for slug in ("gone", "gone", "kept"):
+        await click(surge, slug)
+    await surge.flush_clicks()
+    url = f"{REST}/short-urls/gone/visits"
+    deleted = valid(await surge.client.delete(url, headers=api_key), VisitsDeletion)
+    assert deleted.deletedVisits == 2
+    assert valid(await surge.client.get(url, headers=api_key), VisitsList).visits.data == []
+    short = valid(await surge.client.get(f"{REST}/short-urls/gone", headers=api_key), ShortUrl)
+    assert short.visitsSummary.total == 0
+    kept = f"{REST}/short-urls/kept/visits"
+    assert len(valid(await surge.client.get(kept, headers=api_key), VisitsList).visits.data) == 1
+    missing = await surge.client.delete(f"{REST}/short-urls/nope/visits", headers=api_key)
+    shlink_problem(missing, 404, "short-url-not-found")
 
 
 async def test_visits_of_a_short_url_newest_first_paginated(

@@ -17,10 +17,21 @@ POSTGRES_STAGING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} (LIKE clicks) ON COMMIT DELETE ROWS"
 )
 
+# Every ingest holds this advisory lock shared, a deletion of visits holds it alone: a batch
+# is counted wholly before a deletion or wholly after it, never half-deleted (~2 µs a batch).
+VISITS_LOCK = 0x5355524745  # "SURGE"
+POSTGRES_INGEST_LOCK = f"SELECT pg_advisory_xact_lock_shared({VISITS_LOCK})"
+POSTGRES_DELETION_LOCK = f"SELECT pg_advisory_xact_lock({VISITS_LOCK})"
+
 POSTGRES_INGEST = f"""
 WITH new AS (
     INSERT INTO clicks
-    SELECT * FROM {STAGING_TABLE} ORDER BY id, occurred_at
+    SELECT * FROM {STAGING_TABLE} AS s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM visit_deletions AS d
+        WHERE d.link_id = s.link_id AND s.occurred_at < d.before
+    )
+    ORDER BY id, occurred_at
     ON CONFLICT DO NOTHING
     RETURNING link_id, occurred_at, (occurred_at AT TIME ZONE 'UTC')::date AS day,
               referrer_host, country, device, browser, os, is_bot, visitor_id, target
@@ -76,12 +87,15 @@ SQLITE_STAGING = (
     "DELETE FROM visitors_staging",
 )
 SQLITE_STAGE = f"INSERT INTO {STAGING_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-# Keep only what is new: the first copy of each click in the batch, and none stored before.
+# Keep only what is new: the first copy of each click in the batch, none stored before, and
+# none of a link whose visits were deleted after it happened.
 SQLITE_KEEP_NEW = (
     f"DELETE FROM {STAGING_TABLE} WHERE rowid NOT IN "
     f"(SELECT min(rowid) FROM {STAGING_TABLE} GROUP BY id, occurred_at)",
     f"DELETE FROM {STAGING_TABLE} WHERE EXISTS (SELECT 1 FROM clicks AS c "
     f"WHERE c.id = {STAGING_TABLE}.id AND c.occurred_at = {STAGING_TABLE}.occurred_at)",
+    f"DELETE FROM {STAGING_TABLE} WHERE EXISTS (SELECT 1 FROM visit_deletions AS d "
+    f"WHERE d.link_id = {STAGING_TABLE}.link_id AND {STAGING_TABLE}.occurred_at < d.before)",
 )
 SQLITE_COUNT_NEW = f"SELECT count(*) FROM {STAGING_TABLE}"
 # Then store the new clicks, their new visitors and the hourly totals (breakdowns below).

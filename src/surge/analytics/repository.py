@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Date, String, bindparam, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy import delete as sqlalchemy_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
 from surge.analytics.ingest_sql import (
+    POSTGRES_DELETION_LOCK,
     POSTGRES_INGEST,
+    POSTGRES_INGEST_LOCK,
     POSTGRES_STAGING,
     SQLITE_BREAKDOWNS,
     SQLITE_COUNT_NEW,
@@ -21,7 +34,13 @@ from surge.analytics.ingest_sql import (
     SQLITE_STORE,
     STAGING_TABLE,
 )
-from surge.data.tables import clicks, daily_breakdowns, hourly_clicks
+from surge.data.tables import (
+    clicks,
+    daily_breakdowns,
+    daily_visitors,
+    hourly_clicks,
+    visit_deletions,
+)
 from surge.data.types import EpochSeconds, UTCDateTime
 
 VISITORS = "visitors"  # the daily_breakdowns dimension that counts unique visitors
@@ -45,6 +64,51 @@ class ClickRepository:
             return await self._ingest_postgres(batch)
         return await self._ingest_sqlite(batch)
 
+    async def delete_visits(
+        self, link_id: int, now: Callable[[], datetime]
+    ) -> tuple[int, datetime]:
+        """Delete every click of the link ingested so far from the rollups and the visitor
+        counters, and keep the cut-off (`now()` once nothing else is ingesting) so that ingest
+        drops any click from before it that arrives late: (the clicks the stats counted, bots
+        too; the cut-off). Raw clicks from before the cut-off go next, in a transaction of
+        their own (delete_raw_visits): raw clicks have no index by link, and that scan must not
+        hold ingest back.
+
+        On PostgreSQL it waits for ingests under way and holds new ones back until its commit
+        (VISITS_LOCK), on SQLite the write lock does: a batch is wholly before or after."""
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql(POSTGRES_DELETION_LOCK)
+        cut_off = now()
+        counted = (
+            await self.session.execute(
+                select(func.coalesce(func.sum(hourly_clicks.c.clicks), 0)).where(
+                    hourly_clicks.c.link_id == link_id
+                )
+            )
+        ).scalar_one()
+        await self.session.execute(
+            sqlalchemy_delete(visit_deletions).where(visit_deletions.c.link_id == link_id)
+        )
+        await self.session.execute(insert(visit_deletions).values(link_id=link_id, before=cut_off))
+        for table in (hourly_clicks, daily_breakdowns, daily_visitors):
+            await self.session.execute(sqlalchemy_delete(table).where(table.c.link_id == link_id))
+        # Clicks stamped after the cut-off yet ingested already (a redirect whose clock runs
+        # ahead): counted so far, so deleted now, raw too (recent: a short range of the index).
+        await self.session.execute(
+            sqlalchemy_delete(clicks).where(
+                clicks.c.link_id == link_id, clicks.c.occurred_at >= cut_off
+            )
+        )
+        return int(counted), cut_off
+
+    async def delete_raw_visits(self, link_id: int, before: datetime) -> None:
+        await self.session.execute(
+            sqlalchemy_delete(clicks).where(
+                clicks.c.link_id == link_id, clicks.c.occurred_at < before
+            )
+        )
+
     async def _ingest_postgres(self, batch: Sequence[Click]) -> int:
         # COPY into a temporary staging table, then one statement inserts the new clicks and
         # upserts every rollup from them, set-based: the cost per batch is a handful of round
@@ -53,6 +117,7 @@ class ClickRepository:
         # Through SQLAlchemy first, so that its transaction is open: COPY must land in it (the
         # staging table empties at commit), not in a transaction of its own.
         await connection.exec_driver_sql(POSTGRES_STAGING)
+        await connection.exec_driver_sql(POSTGRES_INGEST_LOCK)
         raw: Any = (await connection.get_raw_connection()).driver_connection
         await raw.copy_records_to_table(STAGING_TABLE, records=batch, columns=Click._fields)
         result = await connection.exec_driver_sql(POSTGRES_INGEST, (DIRECT, UNKNOWN_COUNTRY))

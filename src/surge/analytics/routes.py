@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from surge.analytics.service import ClickService
 from surge.data.contracts import (
     ClickCount,
+    DeletedVisits,
     Interval,
     VisitCountsOut,
     VisitCountsQuery,
@@ -84,3 +85,10 @@ async def visit_counts(query: VisitCountsQuery, clicks: ClickServiceDep) -> Visi
 async def visits(query: VisitsQuery, clicks: ClickServiceDep) -> VisitsPage:
     """One page of the raw clicks of some links, newest first."""
     return await clicks.visits(query)
+
+
+@router.delete("/links/{link_id}/clicks")
+async def delete_link_clicks(link_id: int, clicks: ClickServiceDep) -> DeletedVisits:
+    """Delete every click of the link so far. Not idempotent (clicks keep coming): a caller
+    does not send it again on its own."""
+    return DeletedVisits(deleted=await clicks.delete_visits(link_id))

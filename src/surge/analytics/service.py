@@ -103,6 +103,15 @@ class ClickService:
         CLICKS_DUPLICATES.inc(len(events) - ingested)
         return IngestResult(received=len(events), ingested=ingested)
 
+    async def delete_visits(self, link_id: int) -> int:
+        """Forget every click of the link so far (raw, rolled up, its unique visitors); those
+        from before now that arrive late are dropped at ingest. The clicks its stats counted."""
+        async with transaction(self.sessions) as session:
+            counted, cut_off = await ClickRepository(session).delete_visits(link_id, utc_now)
+        async with transaction(self.sessions) as session:
+            await ClickRepository(session).delete_raw_visits(link_id, cut_off)
+        return counted
+
     async def link_stats(
         self, link_id: int, start: datetime | None, end: datetime | None, interval: Interval
     ) -> LinkStats:

@@ -112,6 +112,10 @@ class LinkStats(BaseModel):
     targets: list[Breakdown] = Field(default_factory=list)
 
 
+class DeletedVisits(BaseModel):
+    deleted: int  # clicks the link's stats had counted (bots too)
+
+
 class ClickCount(BaseModel):
     link_id: int
     clicks: int

@@ -199,3 +199,14 @@ daily_visitors = Table(
     Column("day", Date, primary_key=True),
     Column("visitor_id", String(32), primary_key=True),
 )
+
+# A link's visits deleted (its owner asked): every click of it before `before` is gone, raw and
+# rolled up, and ingest drops any that arrives late (a redirect's buffer, a spool replayed
+# after an outage), so deleted visits stay deleted. One row per link that ever had its visits
+# deleted; ingest reads it per batch (surge.analytics.ingest_sql).
+visit_deletions = Table(
+    "visit_deletions",
+    metadata,
+    Column("link_id", BigIntId, primary_key=True),
+    Column("before", UTCDateTime, nullable=False),
+)

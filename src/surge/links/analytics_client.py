@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from surge.data.contracts import (
     EVERYTHING,
     ClickCount,
+    DeletedVisits,
     Interval,
     Invalidation,
     LinkStats,
@@ -141,6 +142,23 @@ class AnalyticsClient:
                 return LinkStats.model_validate_json(response.content)
             except ValueError:
                 log.warning("stats_unreadable", link_id=link_id)
+        raise _stats_unavailable()
+
+    async def delete_visits(self, link_id: int) -> int:
+        """Delete every click of the link so far; how many its stats had counted. Sent once:
+        sent again after a lost answer, it would delete clicks made since."""
+        try:
+            async with self._guard():
+                response = await self.client.delete(f"/internal/analytics/links/{link_id}/clicks")
+                if response.status_code >= 500:
+                    raise AnalyticsDown(response.status_code)
+        except (httpx.HTTPError, AnalyticsDown, BreakerOpen) as exc:
+            raise _stats_unavailable() from exc
+        if response.status_code == 200:
+            try:
+                return DeletedVisits.model_validate_json(response.content).deleted
+            except ValueError:
+                log.warning("deletion_unreadable", link_id=link_id)
         raise _stats_unavailable()
 
 

@@ -162,6 +162,14 @@ class LinkRepository:
         )
         return list(rows.scalars())
 
+    async def forget_imported(self, link_id: int) -> None:
+        """The clicks it brought from another shortener are deleted with its visits."""
+        await self.session.execute(
+            update(links)
+            .where(links.c.id == link_id)
+            .values(imported_clicks=None, imported_bot_clicks=None)
+        )
+
     async def imported_counts(self, link_ids: list[int]) -> dict[int, tuple[int, int]]:
         """(humans, bots) each of `link_ids` brought from another shortener, if it did."""
         rows = await self.session.execute(

@@ -139,3 +139,7 @@ class LinkOut(BaseModel):
 class LinkPage(BaseModel):
     items: list[LinkOut]
     next_cursor: str | None
+
+
+class DeletedLinkVisits(BaseModel):
+    deleted_visits: int  # the clicks its stats counted (bots and imported ones too)

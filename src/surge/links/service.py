@@ -319,6 +319,21 @@ class LinkService:
         stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
         return with_imported_clicks(link, stats)
 
+    async def delete_visits(
+        self, owner_id: int | None, slug: str, domain: str | None = None
+    ) -> int:
+        """Delete the link's visits, those it brought from another shortener too: its stats
+        start again from zero, and a click limit counts anew. How many there were."""
+        link = await self.get(owner_id, slug, domain)
+        deleted = await self.analytics.delete_visits(link.id)
+        imported = link.imported_clicks + link.imported_bot_clicks
+        if imported:
+            async with transaction(self.sessions) as session:
+                await LinkRepository(session).forget_imported(link.id)
+        # A replica's entry of a click-limited link holds the count it loaded: reload it.
+        await self.notifier.link_changed(link_key(link.domain, slug), resolved(link, clicks=0))
+        return deleted + imported
+
     async def visit_counts(self, link_ids: list[int]) -> dict[int, VisitCounts]:
         """All-time clicks per link id: analytics' counts plus what each link brought from
         another shortener (`surge import`), as its stats count them. A link with none is

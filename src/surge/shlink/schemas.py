@@ -147,6 +147,12 @@ class VisitsPage(BaseModel):
     pagination: Pagination
 
 
+class VisitsDeletion(BaseModel):
+    """What DELETE .../visits answers: how many visits went."""
+
+    deletedVisits: int
+
+
 class VisitsList(BaseModel):
     """GET /short-urls/{shortCode}/visits, /tags/{tag}/visits, /visits/non-orphan, ..."""
 

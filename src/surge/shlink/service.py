@@ -157,6 +157,11 @@ class ShlinkService:
         with in_shlink_terms(short_code=short_code):
             await self.links.delete(key.owner_scope, short_code, host or None)
 
+    async def delete_visits(self, key: ApiKey, short_code: str, domain: str | None) -> int:
+        host = await self.domain_key(domain, short_code)
+        with in_shlink_terms(short_code=short_code):
+            return await self.links.delete_visits(key.owner_scope, short_code, host or None)
+
     async def short_urls(self, key: ApiKey, query: ShortUrlsQuery) -> ShortUrlsList:
         """One page of the key's short URLs, ordered and filtered as Shlink does."""
         field, _, direction = query.order_by.partition("-")

@@ -17,7 +17,13 @@ from surge.links.schemas import Timestamp
 from surge.shlink.adapter import Page, summary, visit
 from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import ShlinkRoute, invalid_data, tag_not_found
-from surge.shlink.schemas import VisitsList, VisitsOverview, VisitsOverviewBody, VisitsPage
+from surge.shlink.schemas import (
+    VisitsDeletion,
+    VisitsList,
+    VisitsOverview,
+    VisitsOverviewBody,
+    VisitsPage,
+)
 from surge.shlink.service import ShlinkService, ShlinkServiceDep
 from surge.shlink.short_urls import Version
 
@@ -88,6 +94,18 @@ async def short_url_visits(
 ) -> VisitsList:
     link = await shlink.owned(key, short_code, domain)
     return await visits_of(shlink, {link.id: link.slug}, params)
+
+
+@router.delete("/short-urls/{short_code}/visits")
+async def delete_short_url_visits(
+    version: Version,
+    short_code: str,
+    key: ShlinkKey,
+    shlink: ShlinkServiceDep,
+    domain: str | None = None,
+) -> VisitsDeletion:
+    """Every visit of the short URL deleted, as DELETE /api/v1/links/{slug}/visits."""
+    return VisitsDeletion(deletedVisits=await shlink.delete_visits(key, short_code, domain))
 
 
 @router.get("/tags/{tag}/visits")

@@ -18,6 +18,7 @@ from surge.data.contracts import (
 from surge.links.deps import LinkServiceDep
 from surge.links.fields import SLUG_JSON_PATTERN, TAG_PATTERN
 from surge.links.schemas import (
+    DeletedLinkVisits,
     LinkCreate,
     LinkOut,
     LinkPage,
@@ -141,6 +142,21 @@ async def delete_link(
 ) -> Response:
     await links.delete(key.owner_scope, slug, domain)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/links/{slug}/visits",
+    responses=problem_responses(UNAUTHORIZED, NOT_FOUND, ANALYTICS_UNAVAILABLE),
+)
+async def delete_link_visits(
+    slug: SlugPath, key: CurrentKey, links: LinkServiceDep, domain: DomainQuery = None
+) -> DeletedLinkVisits:
+    """Delete every visit of the link so far (raw clicks, rollups, unique visitors, clicks it
+    brought from another shortener): its stats start again from zero, and a click limit counts
+    anew. Clicks of before this moment that were still on their way are dropped too."""
+    return DeletedLinkVisits(
+        deleted_visits=await links.delete_visits(key.owner_scope, slug, domain)
+    )
 
 
 @router.get(
