@@ -137,12 +137,7 @@ class AnalyticsClient:
         relayed = ProblemError.relayed(response, STATS_PROBLEMS)
         if relayed is not None:
             raise relayed
-        if response.status_code == 200:
-            try:
-                return LinkStats.model_validate_json(response.content)
-            except ValueError:
-                log.warning("stats_unreadable", link_id=link_id)
-        raise _stats_unavailable()
+        return _read(response, LinkStats, "stats_unreadable", link_id=link_id)
 
     async def delete_visits(self, link_id: int) -> int:
         """Delete every click of the link so far; how many its stats had counted. Sent once:
@@ -154,12 +149,7 @@ class AnalyticsClient:
                     raise AnalyticsDown(response.status_code)
         except (httpx.HTTPError, AnalyticsDown, BreakerOpen) as exc:
             raise _stats_unavailable() from exc
-        if response.status_code == 200:
-            try:
-                return DeletedVisits.model_validate_json(response.content).deleted
-            except ValueError:
-                log.warning("deletion_unreadable", link_id=link_id)
-        raise _stats_unavailable()
+        return _read(response, DeletedVisits, "deletion_unreadable", link_id=link_id).deleted
 
 
 def _stats_unavailable() -> ProblemError:
@@ -195,12 +185,17 @@ class VisitsClient(AnalyticsClient):
                             raise AnalyticsDown(response.status_code)
         except (httpx.HTTPError, AnalyticsDown, BreakerOpen) as exc:
             raise _stats_unavailable() from exc
-        if response.status_code == 200:
-            try:
-                return model.model_validate_json(response.content)
-            except ValueError:
-                log.warning("visits_unreadable", path=path)
-        raise _stats_unavailable()
+        return _read(response, model, "visits_unreadable", path=path)
 
 
 _Answer = TypeVar("_Answer", bound=BaseModel)
+
+
+def _read(response: httpx.Response, model: type[_Answer], event: str, **context: object) -> _Answer:
+    """Analytics' 200 as `model`; anything else (another status, a body it cannot be) is a 503."""
+    if response.status_code == 200:
+        try:
+            return model.model_validate_json(response.content)
+        except ValueError:
+            log.warning(event, **context)
+    raise _stats_unavailable()
