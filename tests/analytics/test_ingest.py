@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from surge.analytics.enrich import Click, enrich
+from surge.analytics.enrich import NOT_RECORDED, Click, Recording, enrich
 from surge.analytics.repository import hour_of
 from surge.analytics.service import ClickService
 from surge.data.contracts import DIMENSIONS
 from surge.data.tables import clicks as click_rows
 from surge.data.tables import daily_breakdowns, hourly_clicks
+from surge.platform.db import SessionMaker
 from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE, event
 
 
@@ -198,3 +199,27 @@ async def test_concurrent_batches_for_one_hot_link_count_exactly(clicks: ClickSe
     again = await asyncio.gather(*(clicks.ingest(batch) for batch in batches))
     assert sum(r.ingested for r in again) == 0
     assert await clicks.click_count(1) == 1000
+
+
+async def test_what_the_operator_chose_not_to_record_is_not_kept(
+    sessions: SessionMaker,
+) -> None:
+    service = ClickService(sessions, Recording(referrer=False, user_agent=False, location=False))
+    now = datetime.now(UTC)
+    await service.ingest(
+        [
+            event(1, ua=IPHONE, referrer="https://news.example/a", country="FR", at=now),
+            event(1, ua=GOOGLEBOT, at=now),
+        ]
+    )
+    async with sessions() as session:
+        stored = (await session.execute(select(click_rows))).all()
+    for click in stored:
+        assert (click.referrer_host, click.country) == (NOT_RECORDED, None)
+        assert (click.browser, click.os) == (NOT_RECORDED, NOT_RECORDED)
+    assert sorted(c.is_bot for c in stored) == [False, True]  # bots are still told apart
+    stats = await service.link_stats(1, now - timedelta(hours=1), now + timedelta(hours=1), "day")
+    assert (stats.total, stats.bot_clicks) == (1, 1)
+    assert [(b.value, b.clicks) for b in stats.referrers] == [(NOT_RECORDED, 1)]
+    assert [(b.value, b.clicks) for b in stats.devices] == [(NOT_RECORDED, 1)]
+    assert [(b.value, b.clicks) for b in stats.countries] == [("(unknown)", 1)]

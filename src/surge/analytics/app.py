@@ -7,6 +7,7 @@ from dataclasses import asdict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.consumer import ClickStreamConsumer
+from surge.analytics.enrich import Recording
 from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
@@ -58,7 +59,12 @@ class AnalyticsService:
         self.data = data = await open_data_service(
             settings, self.tally, self.breakers, migrate=self.migrate
         )
-        self.clicks = self.app.state.click_service = ClickService(data.sessions)
+        recording = Recording(
+            referrer=settings.record_referrer,
+            user_agent=settings.record_user_agent,
+            location=settings.record_location,
+        )
+        self.clicks = self.app.state.click_service = ClickService(data.sessions, recording)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         if data.redis is not None:

@@ -21,6 +21,22 @@ _COUNTRY = re.compile(r"[A-Z0-9]{2}")
 # What a breakdown shows for a click without a referrer, or from an unknown country.
 DIRECT = "(direct)"
 UNKNOWN_COUNTRY = "(unknown)"
+# What a click keeps of what the operator chose not to record (SURGE_RECORD_*).
+NOT_RECORDED = "(not recorded)"
+
+
+@dataclass(slots=True, frozen=True)
+class Recording:
+    """What a click keeps besides its link, time and visitor (SURGE_RECORD_*): its referrer's
+    host, its user agent's browser, OS and device, its country. Bots are flagged from the user
+    agent either way: the flag is kept, not the agent."""
+
+    referrer: bool = True
+    user_agent: bool = True
+    location: bool = True
+
+
+EVERYTHING = Recording()
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,17 +105,22 @@ def country_code(raw: str | None) -> str | None:
     return code if _COUNTRY.fullmatch(code) else None
 
 
-def enrich(event: ClickEvent) -> Click:
+def enrich(event: ClickEvent, recording: Recording = EVERYTHING) -> Click:
     agent = parse_agent((event.user_agent or "")[:1024])
+    device, browser, os = agent.device, agent.browser[:64], agent.os[:64]
+    if not recording.user_agent:
+        device = "bot" if agent.is_bot else NOT_RECORDED
+        browser = os = NOT_RECORDED
     return Click(
         id=event.id,
         link_id=event.link_id,
         occurred_at=datetime.fromtimestamp(event.ts, UTC),
-        referrer_host=referrer_host(event.referrer),
-        country=country_code(event.country),
-        device=agent.device,
-        browser=agent.browser[:64],
-        os=agent.os[:64],
+        referrer_host=referrer_host(event.referrer) if recording.referrer else NOT_RECORDED,
+        # A country is two letters: one not recorded counts as unknown.
+        country=country_code(event.country) if recording.location else None,
+        device=device,
+        browser=browser,
+        os=os,
         is_bot=agent.is_bot,
         visitor_id=event.visitor[:32],
         target=event.target[:MAX_TARGET_LABEL] if event.target is not None else None,

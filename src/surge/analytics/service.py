@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from surge.analytics.enrich import Click, enrich
+from surge.analytics.enrich import EVERYTHING, Click, Recording, enrich
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
 from surge.data.contracts import (
     DIMENSIONS,
@@ -83,8 +83,9 @@ def _series(
 
 
 class ClickService:
-    def __init__(self, sessions: SessionMaker) -> None:
+    def __init__(self, sessions: SessionMaker, recording: Recording = EVERYTHING) -> None:
         self.sessions = sessions
+        self.recording = recording
 
     async def ingest(self, events: Sequence[ClickEvent], links: Sequence[str] = ()) -> IngestResult:
         """Store a batch of click events exactly once each, raw and rolled up, in one
@@ -95,7 +96,9 @@ class ClickService:
                 # Let the event loop serve other requests between slices: in the all-in-one
                 # process it also answers redirects, and a whole batch is tens of ms of Python.
                 await asyncio.sleep(0)
-            enriched += [enrich(event) for event in events[first : first + ENRICH_SLICE]]
+            enriched += [
+                enrich(event, self.recording) for event in events[first : first + ENRICH_SLICE]
+            ]
         with INGEST_DURATION.time(), ingest_span(links, len(events)):
             async with transaction(self.sessions) as session:
                 ingested = await ClickRepository(session).ingest(enriched)

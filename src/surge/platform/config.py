@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     country_header: str | None = "cf-ipcountry"
     client_ip_header: str | None = None
     visitor_salt_secret: str = Field(default=DEFAULT_VISITOR_SALT, min_length=8)
+    # What a click keeps besides its link, time and (daily-salted) visitor: its referrer's
+    # host, its user agent's browser, OS and device, its country (docs/security.md).
+    record_referrer: bool = True
+    record_user_agent: bool = True
+    record_location: bool = True
 
     # Security. Rate limits in the `limits` notation ("1200/minute", "20 per 1 minute"; empty
     # turns one off), counted in Redis when configured (replicas share one budget), else per
