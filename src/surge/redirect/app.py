@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from surge.data.contracts import SLUG_PATTERN, DomainEntry, ResolvedLink
 from surge.data.events import click_ids, click_row
 from surge.data.link_tier import SharedLinkTier
-from surge.data.rules import Visit, first_match
+from surge.data.rule_inputs import header_names
 from surge.domains.hosts import default_entry, host_of
 from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
@@ -130,6 +130,7 @@ class RedirectService(OtherPaths):
         self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()
+        self.rule_header_names = header_names(self.country_header, self.ip_header)
         self.redirect_headers = transport_headers(settings.public_url)
         self.page_headers = page_headers(settings.public_url)
         self.default_site = Site.of(default_entry(settings), self.redirect_headers)
@@ -349,40 +350,12 @@ class RedirectService(OtherPaths):
         return Site.of(DomainEntry.model_validate_json(response.content), self.redirect_headers)
 
     def _matched_rule(self, target: Target, scope: Scope, now: float) -> int | None:
-        """The index of the first of the link's rules this request matches (None: none)."""
+        """The index of the first of the link's rules this request matches (None: none). The
+        rules read the request's user agent, Accept-Language, query, trusted country header and
+        client address (the trusted header's first, else the socket's) themselves, each only
+        if a condition asks (surge.data.rule_matching)."""
         assert target.rules is not None
-        _referrer, ua, language, country, ip = self._visitor(scope)
-        visit = Visit(
-            ua or "",
-            language,
-            scope.get("query_string", b"").decode("latin-1"),
-            country,
-            ip,
-            now,
-        )
-        return first_match(target.rules, visit)
-
-    def _visitor(self, scope: Scope) -> tuple[str | None, str | None, str, str | None, str]:
-        """What the request says of its visitor: referrer, user agent, Accept-Language, the
-        trusted country header, and the client address (the trusted header's first, else the
-        socket's), for redirect rules; _record_click reads the same, inline."""
-        referrer = user_agent = country = ip = None
-        language = ""
-        for name, value in scope["headers"]:
-            if name == b"referer":
-                referrer = value.decode("latin-1")
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"accept-language":
-                language = value.decode("latin-1")
-            elif name == self.country_header:
-                country = value.decode("latin-1")
-            elif name == self.ip_header:
-                ip = value.decode("latin-1").split(",", 1)[0].strip()
-        if ip is None:
-            client = scope.get("client")
-            ip = client[0] if client else ""
-        return referrer, user_agent, language, country, ip
+        return target.rules(scope, now, self.rule_header_names)
 
     def _record_click(self, target: Target, scope: Scope, now: float) -> None:
         # The same pass over the headers as _visitor, inline: every click takes this path, and

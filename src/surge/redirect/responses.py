@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from surge.data.contracts import DomainEntry
-from surge.data.rules import CompiledRule, RedirectRule, compile_rules
+from surge.data.rule_matching import Matcher, compile_rules
+from surge.data.rules import RedirectRule
 from surge.platform.problems import (
     LINK_EXPIRED,
     LINK_NOT_FOUND,
@@ -41,7 +42,7 @@ class Target:
     served: int = 0  # redirects this process served since loading it
     # Its redirect rules, compiled, with each one's headers; None: none (the usual case,
     # which costs the hot path one attribute check).
-    rules: tuple[CompiledRule, ...] | None = None
+    rules: Matcher | None = None
     rule_headers: tuple[Headers, ...] = ()
 
     @classmethod
