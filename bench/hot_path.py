@@ -13,6 +13,8 @@ one service at a time (HOT_PATH_METRICS=on|off) at two request counts, and take 
 
     HOT_PATH_METRICS=on HOT_PATH_ROUNDS=1 HOT_PATH_REQUESTS=20000 valgrind --tool=callgrind \
         --callgrind-out-file=/dev/null .venv/bin/python bench/hot_path.py
+
+and the same with HOT_PATH_RULES=5 for what a link's redirect rules cost (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -40,18 +42,22 @@ METRICS = os.environ.get("HOT_PATH_METRICS", "both")  # on, off, both or none
 # A sampling ratio, e.g. 0.01: also a service traced at that ratio (metrics on), its spans
 # built and dropped, to measure what tracing costs the hot path.
 TRACING = os.environ.get("HOT_PATH_TRACING")
-# HOT_PATH_RULES=5: the link has five redirect rules, none of which the request matches (every
-# condition is evaluated, the worst case), to measure what rules cost a cached redirect.
+# HOT_PATH_RULES=5: the link has five redirect rules as a campaign sets them, two conditions each
+# mixing device, browser, language, query, country and ip; the request matches none (two rules
+# hold on one condition and fail on the other), to measure what rules cost a cached redirect.
 RULES = os.environ.get("HOT_PATH_RULES") == "5"
 FIVE_RULES = [
-    RedirectRule(url=f"https://example.com/{i}", conditions=[RuleCondition(type=t, key=k, value=v)])
-    for i, (t, k, v) in enumerate(
+    RedirectRule(
+        url=f"https://example.com/{i}",
+        conditions=[RuleCondition(type=t, key=k, value=v) for t, k, v in conditions],
+    )
+    for i, conditions in enumerate(
         [
-            ("device", None, "ios"),
-            ("language", None, "de"),
-            ("query-param", "utm", "promo"),
-            ("geolocation-country-code", None, "FR"),
-            ("ip-address", None, "10.0.0.0/8"),
+            [("device", None, "ios"), ("geolocation-country-code", None, "DE")],
+            [("browser", None, "chrome"), ("language", None, "de")],
+            [("query-param", "utm_source", "newsletter"), ("device", None, "mobile")],
+            [("device", None, "desktop"), ("ip-address", None, "10.0.0.0/8")],
+            [("language", None, "fr"), ("geolocation-country-code", None, "FR")],
         ]
     )
 ]
@@ -130,6 +136,7 @@ async def bench(tmp: Path) -> dict[str, Any]:
             (b"accept-language", b"en-US,en;q=0.9"),
         ],
         "client": ("203.0.113.9", 5000),
+        "query_string": b"",
     }
 
     async def receive() -> dict[str, Any]:

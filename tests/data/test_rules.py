@@ -7,15 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from surge.data.rule_inputs import header_names
+from surge.data.rule_matching import compile_rules
 from surge.data.rules import (
     RedirectRule,
     RuleCondition,
-    Visit,
     browser_of,
-    compile_rules,
     condition_problem,
     device_types,
-    first_match,
 )
 
 ANDROID = (
@@ -44,6 +43,26 @@ CHROMEBOOK = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 NOW = datetime(2027, 6, 15, 10, 30, tzinfo=UTC).timestamp()
+NAMES = header_names(b"cf-ipcountry", b"")
+
+
+def first_match(
+    rules: list[RedirectRule],
+    ua: str,
+    language: str,
+    query: str,
+    country: str | None,
+    ip: str,
+    now: float = NOW,
+) -> int | None:
+    """The rule a request with these headers, query and socket address goes to."""
+    headers = [(b"host", b"sho.rt"), (b"user-agent", ua.encode("latin-1"))]
+    if language:
+        headers.append((b"accept-language", language.encode("latin-1")))
+    if country is not None:
+        headers.append((b"cf-ipcountry", country.encode("latin-1")))
+    scope = {"headers": headers, "query_string": query.encode("latin-1"), "client": (ip, 5000)}
+    return compile_rules(rules)(scope, now, NAMES)
 
 
 @pytest.mark.parametrize(
@@ -114,18 +133,16 @@ RULES = [
 def test_a_request_goes_to_the_first_rule_it_matches(
     ua: str, language: str, query: str, country: str | None, ip: str, target: str
 ) -> None:
-    compiled = compile_rules(RULES)
-    visit = Visit(ua, language, query, country, ip, NOW)
-    found = first_match(compiled, visit)
+    found = first_match(RULES, ua, language, query, country, ip)
     assert found is not None
     assert RULES[found].url == f"https://e.com/{target}"
 
 
 def test_no_rule_matching_means_the_links_own_url() -> None:
-    compiled = compile_rules(RULES[:-1])  # without the date rule that matches from June
-    assert first_match(compiled, Visit(LINUX_FIREFOX, "", "", None, "203.0.113.9", NOW)) is None
+    rules = RULES[:-1]  # without the date rule that matches from June
+    assert first_match(rules, LINUX_FIREFOX, "", "", None, "203.0.113.9") is None
     early = datetime(2026, 12, 7, tzinfo=UTC).timestamp()
-    found = first_match(compiled, Visit(LINUX_FIREFOX, "", "", None, "203.0.113.9", early))
+    found = first_match(rules, LINUX_FIREFOX, "", "", None, "203.0.113.9", early)
     assert found is not None
     assert RULES[found].url == "https://e.com/early"
 

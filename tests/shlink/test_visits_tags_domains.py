@@ -329,7 +329,7 @@ async def test_what_surge_lacks_answers_as_shlink_with_the_feature_off(
 ) -> None:
     api_key = shlink_key(key)
     await make(surge, api_key, "rr")
-    for method, path in (("DELETE", f"{REST}/short-urls/rr/visits"),):
+    for method, path in (("DELETE", f"{REST}/visits/orphan"),):
         answer = await surge.client.request(method, path, json={}, headers=api_key)
         shlink_problem(answer, 404, "not-found")
     # Older clients' versions get v3's answers.

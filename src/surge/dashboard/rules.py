@@ -1,6 +1,6 @@
 """A link's redirect rules on its page: add one, move one up or down, remove one, and test a
 request against them. Every change is a LinkService.update with the API's LinkUpdate body (the
-same validation); the test runs the redirect's own compile_rules and first_match."""
+same validation); the test runs the redirect's own compiled rules on a made-up request."""
 
 from __future__ import annotations
 
@@ -29,16 +29,15 @@ from surge.dashboard.pages import (
     utc_field,
 )
 from surge.data.locations import forwarded
+from surge.data.rule_inputs import request_scope
+from surge.data.rule_matching import compile_rules
 from surge.data.rules import (
     BROWSERS,
     CONDITION_TYPES,
     DEVICES,
     RedirectRule,
     RuleCondition,
-    Visit,
-    compile_rules,
     condition_problem,
-    first_match,
 )
 from surge.links.deps import LinkServiceDep
 from surge.links.schemas import LinkOut, LinkUpdate
@@ -235,8 +234,10 @@ def preview(
     if at:
         moment = datetime.fromisoformat(at)
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    visit = Visit(ua, language, query.removeprefix("?"), country or None, ip, moment.timestamp())
-    index = first_match(compile_rules(link.rules), visit)
+    scope, names = request_scope(
+        user_agent=ua, language=language, country=country or None, query=query, ip=ip
+    )
+    index = compile_rules(link.rules)(scope, moment.timestamp(), names) if link.rules else None
     url = link.url if index is None else link.rules[index].url
     if link.forward_query and query.strip("?"):
         url = forwarded(url, query)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from surge.data.contracts import DomainEntry
 from surge.data.events import target_label
 from surge.data.locations import Destination, location_of
-from surge.data.rules import CompiledRule, RedirectRule, compile_rules
+from surge.data.rule_matching import Matcher, compile_rules
+from surge.data.rules import RedirectRule
 from surge.platform.problems import (
     LINK_EXPIRED,
     LINK_NOT_FOUND,
@@ -45,8 +46,8 @@ class Target:
     served: int = 0  # redirects this process served since loading it
     # No rules, no password, no start date: the usual case, one attribute check on the hot path.
     simple: bool = True
-    # Its redirect rules, compiled, with each one's headers; None: none.
-    rules: tuple[CompiledRule, ...] | None = None
+    # Its redirect rules, compiled into one function, with each one's headers; None: none.
+    rules: Matcher | None = None
     rule_headers: tuple[Headers, ...] = ()
     # What a click is recorded as having been sent to: the link's URL, then each rule's.
     labels: tuple[str, ...] = ()
@@ -55,6 +56,8 @@ class Target:
     forwarding: tuple[Destination, ...] | None = None
     valid_since: float | None = None  # before it the link answers as unknown
     lock: str | None = None  # the password's fingerprint; None: not protected
+    # True when a start date or a password may keep a request from its target (None: neither).
+    gated: bool | None = None
 
     @classmethod
     def build(
@@ -88,6 +91,7 @@ class Target:
         target.valid_since = valid_since
         target.lock = lock
         target.simple = not rules and valid_since is None and lock is None
+        target.gated = True if valid_since is not None or lock is not None else None
         if rules:
             target.rules = compile_rules(rules)
             target.rule_headers = tuple(redirect_to(rule.url) for rule in rules)
