@@ -12,6 +12,7 @@ import orjson
 import pytest
 import structlog.testing
 
+from surge.data.events import click_row
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
 from tests.fakes import LINK, FakeAnalytics, FakeApi
@@ -62,6 +63,28 @@ async def test_redirects_with_location_and_records_a_click(harness: Harness) -> 
     # The raw client IP never leaves the process: only the salted hash does.
     assert "198.51.100.23" not in orjson.dumps(click).decode()
     assert len(click.visitor) == 32
+
+
+async def test_the_row_the_redirect_buffers_is_click_rows(harness: Harness) -> None:
+    """The redirect builds the click's tuple itself (a call less on the hot path): each field
+    in the place surge.data.events.click_row puts it."""
+    headers = {"user-agent": BROWSER_UA, "referer": "https://t.co/abc", "cf-ipcountry": "NL"}
+    assert (await harness.client.get("/viral", headers=headers)).status_code == 302
+    assert harness.service.clicks is not None
+    [row] = harness.service.clicks.events
+    ts = row[3]
+    assert row == click_row(
+        id=row[0],
+        link_id=7,
+        slug="viral",
+        ts=ts,
+        referrer="https://t.co/abc",
+        user_agent=BROWSER_UA,
+        country="NL",
+        visitor=harness.service.visitors.visitor_id("198.51.100.23", BROWSER_UA, ts),
+        target=None,
+    )
+    assert isinstance(ts, float)
 
 
 async def test_the_same_client_gets_the_same_visitor_id_different_clients_differ(
