@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.consumer import ClickStreamConsumer
+from surge.analytics.geoip import GeoIP
 from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
@@ -58,7 +60,11 @@ class AnalyticsService:
         self.data = data = await open_data_service(
             settings, self.tally, self.breakers, migrate=self.migrate
         )
-        self.clicks = self.app.state.click_service = ClickService(data.sessions)
+        geoip = None
+        if settings.geoip_db is not None:
+            geoip = GeoIP(settings.geoip_db)
+            await asyncio.to_thread(geoip.refresh)  # says now if the file is not readable
+        self.clicks = self.app.state.click_service = ClickService(data.sessions, geoip)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         if data.redis is not None:

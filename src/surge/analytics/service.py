@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from surge.analytics.enrich import Click, enrich
+from surge.analytics.geoip import GeoIP, Locate, nowhere
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
 from surge.data.contracts import (
     DIMENSIONS,
@@ -83,19 +84,25 @@ def _series(
 
 
 class ClickService:
-    def __init__(self, sessions: SessionMaker) -> None:
+    def __init__(self, sessions: SessionMaker, geoip: GeoIP | None = None) -> None:
         self.sessions = sessions
+        self.geoip = geoip  # locates clicks by their client address (SURGE_GEOIP_DB)
 
     async def ingest(self, events: Sequence[ClickEvent], links: Sequence[str] = ()) -> IngestResult:
         """Store a batch of click events exactly once each, raw and rolled up, in one
         transaction. `links`: traceparents of redirects whose clicks are in it (tracing)."""
+        locate: Locate = nowhere
+        if self.geoip is not None:
+            if self.geoip.due():  # a stat, and a copy of the file when it changed: not here
+                await asyncio.to_thread(self.geoip.refresh)
+            locate = self.geoip.locate
         enriched: list[Click] = []
         for first in range(0, len(events), ENRICH_SLICE):
             if first:
                 # Let the event loop serve other requests between slices: in the all-in-one
                 # process it also answers redirects, and a whole batch is tens of ms of Python.
                 await asyncio.sleep(0)
-            enriched += [enrich(event) for event in events[first : first + ENRICH_SLICE]]
+            enriched += [enrich(event, locate) for event in events[first : first + ENRICH_SLICE]]
         with INGEST_DURATION.time(), ingest_span(links, len(events)):
             async with transaction(self.sessions) as session:
                 ingested = await ClickRepository(session).ingest(enriched)

@@ -20,6 +20,8 @@ Interval = Literal["hour", "day"]
 DIMENSIONS: dict[str, str] = {
     "referrer": "referrers",
     "country": "countries",
+    "region": "regions",  # located by GeoIP: "Île-de-France, FR"
+    "city": "cities",  # "Paris, Île-de-France, FR"
     "device": "devices",
     "browser": "browsers",
     "os": "oses",
@@ -110,6 +112,10 @@ class LinkStats(BaseModel):
     # Where the link's redirect rules sent its clicks, by target URL (the link's own included);
     # empty for a link that never had rules.
     targets: list[Breakdown] = Field(default_factory=list)
+    # Located by GeoIP (SURGE_GEOIP_DB), each with its country ("Paris, Île-de-France, FR");
+    # empty without a database.
+    regions: list[Breakdown] = Field(default_factory=list)
+    cities: list[Breakdown] = Field(default_factory=list)
 
 
 class ClickCount(BaseModel):
@@ -167,6 +173,8 @@ class VisitOut(BaseModel):
     os: str
     is_bot: bool
     target: str | None = None  # where the link's redirect rules sent it (links with rules)
+    region: str | None = None  # located by GeoIP
+    city: str | None = None
 
 
 class VisitsPage(BaseModel):

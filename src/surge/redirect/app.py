@@ -463,6 +463,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots):
                 country=country,
                 visitor=self.visitors.visitor_id(ip, user_agent or "", now),
                 target=label,
+                ip=ip,  # for analytics to locate (GeoIP); it never stores it
             )
         )
 
