@@ -24,6 +24,7 @@ from surge.dashboard.pages import (
     see_other,
     utc_field,
 )
+from surge.dashboard.world_map import world_map
 from surge.data.contracts import Interval, LinkStats
 from surge.domains.deps import DomainServiceDep
 from surge.links.deps import LinkServiceDep
@@ -249,6 +250,7 @@ async def show_link(
         # page says which, never a page that silently lacks its figures.
         problem, unavailable = exc.detail or exc.problem.title, exc.status >= 500
     shown = {"interval": interval, "from": start, "to": end}
+    query = {k: str(v) for k, v in shown.items() if v}
     return render(
         request,
         "link.html",
@@ -261,9 +263,8 @@ async def show_link(
         interval=interval,
         start=start.isoformat() if start else "",
         end=end.isoformat() if end else "",
-        chart_path=link_path(
-            request, link, "/chart.svg", **{k: str(v) for k, v in shown.items() if v}
-        ),
+        chart_path=link_path(request, link, "/chart.svg", **query),
+        map_path=link_path(request, link, "/map.svg", **query),
         **context,
     )
 
@@ -281,8 +282,7 @@ async def link_page(
     return await show_link(request, user, links, link, interval=interval, start=start, end=end)
 
 
-@router.get("/links/{slug}/chart.svg")
-async def link_chart(
+async def _shown_stats(
     slug: str,
     user: SignedIn,
     links: LinkServiceDep,
@@ -290,9 +290,22 @@ async def link_chart(
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
     domain: DomainParam = None,
-) -> Response:
-    stats = await _stats(links, user, slug, interval, start, end, domain)
+) -> LinkStats:
+    """The stats a picture of the link's page shows: the range and interval of its query."""
+    return await _stats(links, user, slug, interval, start, end, domain)
+
+
+ShownStats = Annotated[LinkStats, Depends(_shown_stats)]
+
+
+@router.get("/links/{slug}/chart.svg")
+async def link_chart(stats: ShownStats) -> Response:
     return Response(clicks_chart(stats), media_type="image/svg+xml")
+
+
+@router.get("/links/{slug}/map.svg")
+async def link_map(stats: ShownStats) -> Response:
+    return Response(world_map(stats), media_type="image/svg+xml")
 
 
 @router.get("/links/{slug}/qr.{kind}")
