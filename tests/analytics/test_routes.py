@@ -132,3 +132,20 @@ async def test_stats_through_the_public_api(
     assert stats["devices"] == [{"value": "desktop", "clicks": 3}]
     assert sum(p["clicks"] for p in stats["timeseries"]) == 3
     assert set(stats) >= {"from", "to", "interval", "referrers", "browsers", "oses"}
+
+
+async def test_a_stats_query_may_ask_for_more_values_per_breakdown(surge: Surge) -> None:
+    """Ten per breakdown by default; a world map asks for every country."""
+    countries = [f"{a}{b}" for a in "ABC" for b in "XYZW"]  # twelve
+    batch = [
+        [*row(11, ts=datetime.now().timestamp())[:6], country, *row(11)[7:]]
+        for country in countries
+    ]
+    assert (await surge.client.post(CLICKS, json=batch, headers=TOKEN)).json()["ingested"] == 12
+    stats = "/internal/analytics/links/11/stats"
+    assert len((await surge.client.get(stats, headers=TOKEN)).json()["countries"]) == 10
+    every = await surge.client.get(stats, params={"top": 300}, headers=TOKEN)
+    assert sorted(b["value"] for b in every.json()["countries"]) == sorted(countries)
+    for refused in ("0", "301"):
+        answer = await surge.client.get(stats, params={"top": refused}, headers=TOKEN)
+        assert_problem(answer, 422, "validation-error")

@@ -84,6 +84,11 @@ async def test_the_link_page_shows_the_map_regions_and_cities(tmp_path: Path) ->
         for client_ip in ("192.0.2.10", "192.0.2.11", "2001:db8:2::1"):
             headers = {"user-agent": BROWSER_UA, "x-test-client-ip": client_ip}
             assert (await surge.client.get("/geo", headers=headers)).status_code == 302
+        # And one click from each of ten more countries, as the edge's header says.
+        more = ["FR", "IT", "ES", "PT", "NL", "BE", "PL", "SE", "NO", "FI"]
+        for country in more:
+            headers = {"user-agent": BROWSER_UA, "cf-ipcountry": country}
+            assert (await surge.client.get("/geo", headers=headers)).status_code == 302
         await surge.flush_clicks()
 
         page = await surge.client.get("/app/links/geo")
@@ -93,7 +98,11 @@ async def test_the_link_page_shows_the_map_regions_and_cities(tmp_path: Path) ->
         assert '<th scope="row">Springfield, Missouri, US</th><td>1</td>' in page.text
         picture = await surge.client.get("/app/links/geo/map.svg")
         assert picture.headers["content-type"] == "image/svg+xml"
-        assert drawn(picture.content)["Germany: 2 clicks"] == ("path", SHADES[-1])
+        shapes = drawn(picture.content)
+        assert shapes["Germany: 2 clicks"] == ("path", SHADES[-1])
+        # Every country with clicks, not only the ten the page's table lists.
+        shaded = {title.split(":")[0] for title, (_, fill) in shapes.items() if fill != NO_CLICKS}
+        assert len(shaded) == 12, shaded
 
         # Another user's link: not found, map included.
         other = await someone_elses_link(surge)

@@ -15,6 +15,7 @@ from surge.analytics.geoip import GeoIP, Locate, nowhere
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
 from surge.data.contracts import (
     DIMENSIONS,
+    TOP,
     Interval,
     LinkStats,
     VisitCounts,
@@ -32,7 +33,6 @@ from surge.platform.tracing import ingest_span
 
 DEFAULT_RANGE = timedelta(days=7)
 MAX_POINTS = 24 * 93  # a quarter by the hour, or about six years by the day
-TOP = 10
 ENRICH_SLICE = 100  # events enriched between two yields to the event loop (~1 ms of work)
 
 
@@ -118,9 +118,15 @@ class ClickService:
         )
 
     async def link_stats_json(
-        self, link_id: int, start: datetime | None, end: datetime | None, interval: Interval
+        self,
+        link_id: int,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval,
+        top: int = TOP,
     ) -> bytes:
-        """The link's stats as the JSON of a `LinkStats`, what the route answers. Built by
+        """The link's stats as the JSON of a `LinkStats`, `top` values per breakdown, what the
+        route answers. Built by
         orjson from plain values, not validated here: the api validates it once, as it reads
         it (validating 2,160 hourly points on both sides cost ~2 ms of the request)."""
         start, end = stats_range(start, end, interval, utc_now())
@@ -129,7 +135,7 @@ class ClickService:
             counts, totals = await repo.slots(link_id, start, end, _step_s(interval))
             # Breakdowns and unique visitors count by UTC day: the days the range touches.
             first, last = start.date(), (end - timedelta(microseconds=1)).date()
-            tops = await repo.breakdowns(link_id, [*DIMENSIONS, VISITORS], first, last, TOP)
+            tops = await repo.breakdowns(link_id, [*DIMENSIONS, VISITORS], first, last, top)
         return orjson.dumps(
             {
                 "from": start,

@@ -4,6 +4,7 @@ chart and QR code."""
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ from surge.dashboard.pages import (
     utc_field,
 )
 from surge.dashboard.world_map import world_map
-from surge.data.contracts import Interval, LinkStats
+from surge.data.contracts import MAX_TOP, Interval, LinkStats
 from surge.domains.deps import DomainServiceDep
 from surge.links.deps import LinkServiceDep
 from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate
@@ -219,10 +220,11 @@ async def _stats(
     start: date | None,
     end: date | None,
     domain: str | None,
+    top: int | None = None,
 ) -> LinkStats:
     begin, until = _range(start, end)
     return await links.stats(
-        user.owner_scope, slug, start=begin, end=until, interval=interval, domain=domain
+        user.owner_scope, slug, start=begin, end=until, interval=interval, domain=domain, top=top
     )
 
 
@@ -282,29 +284,32 @@ async def link_page(
     return await show_link(request, user, links, link, interval=interval, start=start, end=end)
 
 
-async def _shown_stats(
-    slug: str,
-    user: SignedIn,
-    links: LinkServiceDep,
-    interval: Interval = "day",
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
-    domain: DomainParam = None,
-) -> LinkStats:
-    """The stats a picture of the link's page shows: the range and interval of its query."""
-    return await _stats(links, user, slug, interval, start, end, domain)
+def _shown_stats(top: int | None) -> Callable[..., Awaitable[LinkStats]]:
+    """The stats a picture of the link's page shows, `top` values per breakdown: the range and
+    interval of its query."""
 
+    async def shown(
+        slug: str,
+        user: SignedIn,
+        links: LinkServiceDep,
+        interval: Interval = "day",
+        start: Annotated[date | None, Query(alias="from")] = None,
+        end: Annotated[date | None, Query(alias="to")] = None,
+        domain: DomainParam = None,
+    ) -> LinkStats:
+        return await _stats(links, user, slug, interval, start, end, domain, top)
 
-ShownStats = Annotated[LinkStats, Depends(_shown_stats)]
+    return shown
 
 
 @router.get("/links/{slug}/chart.svg")
-async def link_chart(stats: ShownStats) -> Response:
+async def link_chart(stats: Annotated[LinkStats, Depends(_shown_stats(None))]) -> Response:
     return Response(clicks_chart(stats), media_type="image/svg+xml")
 
 
 @router.get("/links/{slug}/map.svg")
-async def link_map(stats: ShownStats) -> Response:
+async def link_map(stats: Annotated[LinkStats, Depends(_shown_stats(MAX_TOP))]) -> Response:
+    """Every country with clicks, not only the ten the page lists."""
     return Response(world_map(stats), media_type="image/svg+xml")
 
 

@@ -46,7 +46,7 @@ def _plural(clicks: int) -> str:
 
 
 def world_map(stats: LinkStats) -> bytes:
-    """The countries of `stats` (its top ones, as listed) on a world map, as an SVG document."""
+    """The countries `stats` lists on a world map, as an SVG document."""
     geometry = _geometry()
     width, height = geometry["width"], geometry["height"]
     counts = {b.value: b.clicks for b in stats.countries if b.value in geometry["countries"]}

@@ -27,6 +27,8 @@ DIMENSIONS: dict[str, str] = {
     "os": "oses",
     "target": "targets",  # where a link's redirect rules sent its clicks (links with rules)
 }
+TOP = 10  # values listed per breakdown, most clicks first, unless a stats query asks for more
+MAX_TOP = 300  # enough for every country (ISO 3166 has 249 codes): a world map's query
 
 
 class ResolvedLink(BaseModel):

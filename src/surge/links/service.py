@@ -293,10 +293,14 @@ class LinkService:
         end: datetime | None,
         interval: Interval,
         domain: str | None = None,
+        top: int | None = None,
     ) -> LinkStats:
-        """The link's stats from analytics, once the link is known to be the caller's."""
+        """The link's stats from analytics, once the link is known to be the caller's; `top`
+        values per breakdown (None: the API's 10)."""
         link = await self.get(owner_id, slug, domain)
-        stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
+        stats = await self.analytics.stats(
+            link.id, start=start, end=end, interval=interval, top=top
+        )
         return with_imported_clicks(link, stats)
 
     async def visit_counts(self, link_ids: list[int]) -> dict[int, VisitCounts]:
