@@ -57,9 +57,22 @@ def check(path: Path | None, ip: str) -> list[str]:
         raise CliError(str(exc)) from exc
     found = location_of(reader.get(ip))
     place = ", ".join(part for part in (found.city, found.region, found.country) if part)
-    return [
+    lines = [
         f"database  {info.path}",
         f"type      {info.database_type} (IPv{info.ip_version})",
         f"built     {info.built_at:%Y-%m-%d %H:%M} UTC",
         f"lookup    {ip}: {place or 'unknown (not in this database)'}",
     ]
+    for prefix, terms in LICENCES.items():
+        if info.database_type.upper().startswith(prefix):
+            lines.append(f"licence   {terms}")
+    return lines
+
+
+# What the free databases' licences ask of whoever shows their data (docs/operations.md).
+LICENCES = {
+    "DBIP": 'CC BY 4.0: attribution required, e.g. "IP Geolocation by DB-IP" linking to '
+    "https://db-ip.com where people see the locations",
+    "GEOLITE": "GeoLite2 EULA: keep the data current, delete old versions, attribute MaxMind "
+    "when you share it",
+}
