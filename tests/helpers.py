@@ -149,6 +149,7 @@ def event(
     at: datetime | None = None,
     referrer: str | None = None,
     country: str | None = None,
+    ip: str | None = None,
 ) -> ClickEvent:
     """One click event, as analytics ingests it; `at` defaults to now."""
     return ClickEvent(
@@ -160,6 +161,7 @@ def event(
         user_agent=ua,
         country=country,
         visitor=visitor,
+        ip=ip,
     )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from surge import __version__
+from surge.analytics import commands as geoip_commands
 from surge.capacity import commands as capacity_commands
 from surge.cli_support import CliError, current_sessions
 from surge.domains import commands as domain_commands
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     capacity_commands.add_commands(commands)  # loadtest, capacity
     transfer_commands.add_commands(commands)  # import, export
     domain_commands.add_commands(commands)  # domains
+    geoip_commands.add_commands(commands)  # geoip
     return parser
 
 
@@ -292,6 +294,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return transfer_commands.dispatch(args, settings)
     elif args.command in domain_commands.NAMES:
         return domain_commands.dispatch(args, settings)
+    elif args.command in geoip_commands.NAMES:
+        return geoip_commands.dispatch(args, settings)
     return 0
 
 

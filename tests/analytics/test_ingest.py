@@ -6,18 +6,21 @@ import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from surge.analytics.enrich import NOT_RECORDED, Click, Recording, enrich
+from surge.analytics.geoip import GeoIP
 from surge.analytics.repository import hour_of
 from surge.analytics.service import ClickService
 from surge.data.contracts import DIMENSIONS
 from surge.data.tables import clicks as click_rows
 from surge.data.tables import daily_breakdowns, hourly_clicks
 from surge.platform.db import SessionMaker
+from tests.geoip_files import WORLD, write_mmdb
 from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE, event
 
 
@@ -36,13 +39,20 @@ async def test_the_same_event_twice_counts_once(clicks: ClickService) -> None:
 
 def dimension_values(click: Click) -> dict[str, str]:
     """What a click counts as in each breakdown, written out independently of the ingest SQL."""
-    return {
+    values = {
         "referrer": click.referrer_host or "(direct)",
         "country": click.country or "(unknown)",
         "device": click.device,
         "browser": click.browser,
         "os": click.os,
     }
+    if click.target is not None:
+        values["target"] = click.target
+    if click.region is not None:  # located by GeoIP, with its country
+        values["region"] = ", ".join(filter(None, [click.region, click.country]))
+    if click.city is not None:
+        values["city"] = ", ".join(filter(None, [click.city, click.region, click.country]))
+    return values
 
 
 async def brute_force_and_rollups(
@@ -75,10 +85,12 @@ async def brute_force_and_rollups(
 
 @pytest.mark.calendar
 async def test_rollups_equal_a_brute_force_count_over_raw_clicks(
-    clicks: ClickService, now: datetime
+    sessions: SessionMaker, tmp_path: Path, now: datetime
 ) -> None:
+    clicks = ClickService(sessions, GeoIP(write_mmdb(tmp_path / "world.mmdb", WORLD)))
     rng = random.Random(7)
     agents = [BROWSER_UA, IPHONE, GOOGLEBOT, None, "curl/8.5.0"]
+    addresses = [None, "192.0.2.1", "198.51.100.2", "2001:db8:1::3", "2001:db8:2::4", "203.0.113.5"]
     batch = [
         event(
             rng.randint(1, 3),
@@ -87,7 +99,8 @@ async def test_rollups_equal_a_brute_force_count_over_raw_clicks(
             # Across a UTC midnight and several days, out of order.
             at=now - timedelta(hours=rng.randint(0, 72), minutes=rng.randint(0, 59)),
             referrer=rng.choice([None, "https://t.co/x", "https://news.ycombinator.com/item?id=1"]),
-            country=rng.choice([None, "DE", "us", "BR"]),
+            country=rng.choice([None, None, "DE", "us", "BR"]),
+            ip=rng.choice(addresses),
         )
         for _ in range(600)
     ]
@@ -102,6 +115,7 @@ async def test_rollups_equal_a_brute_force_count_over_raw_clicks(
     expected, rolled = await brute_force_and_rollups(clicks)
     assert rolled == expected
     assert sum(n for key, n in expected.items() if key[0] == "hour") == 600
+    assert {key[0] for key in expected} >= {"region", "city"}  # GeoIP located some
     # And the stats API agrees with the raw rows.
     for link_id in (1, 2, 3):
         stats = await clicks.link_stats(
@@ -204,7 +218,9 @@ async def test_concurrent_batches_for_one_hot_link_count_exactly(clicks: ClickSe
 async def test_what_the_operator_chose_not_to_record_is_not_kept(
     sessions: SessionMaker,
 ) -> None:
-    service = ClickService(sessions, Recording(referrer=False, user_agent=False, location=False))
+    service = ClickService(
+        sessions, recording=Recording(referrer=False, user_agent=False, location=False)
+    )
     now = datetime.now(UTC)
     await service.ingest(
         [

@@ -37,7 +37,8 @@ async def test_ingest_counts_new_events_and_skips_duplicates(surge: Surge) -> No
         pytest.param(b'{"id": "x"}', id="not-a-row"),
         pytest.param(b'["x"]', id="too-few-fields"),
         pytest.param(
-            b'["x", 7, "s", 1, null, null, null, "v", null, "extra"]', id="too-many-fields"
+            b'["x", 7, "s", 1, null, null, null, "v", null, "1.2.3.4", "extra"]',
+            id="too-many-fields",
         ),
         pytest.param(b'["x", "seven", "s", 1, null, null, null, "v"]', id="link-id-not-a-number"),
         pytest.param(
@@ -61,6 +62,15 @@ async def test_a_bad_batch_is_422_and_stores_nothing(surge: Surge, bad: bytes) -
     alone = await surge.client.post(CLICKS, json=[good], headers=TOKEN)
     assert alone.json() == {"received": 1, "ingested": 1}
     assert await count(surge, 7) == 1
+
+
+async def test_rows_of_earlier_versions_still_ingest(surge: Surge) -> None:
+    """A spool file or a stream entry written before an upgrade: rows before the target (8
+    fields) and before the client address (9) count as today's (10)."""
+    batch = [row(9)[:8], row(9)[:9], row(9)]
+    answer = await surge.client.post(CLICKS, json=batch, headers=TOKEN)
+    assert answer.json() == {"received": 3, "ingested": 3}
+    assert await count(surge, 9) == 3
 
 
 async def test_internal_endpoints_need_the_token(surge: Surge) -> None:
@@ -122,3 +132,20 @@ async def test_stats_through_the_public_api(
     assert stats["devices"] == [{"value": "desktop", "clicks": 3}]
     assert sum(p["clicks"] for p in stats["timeseries"]) == 3
     assert set(stats) >= {"from", "to", "interval", "referrers", "browsers", "oses"}
+
+
+async def test_a_stats_query_may_ask_for_more_values_per_breakdown(surge: Surge) -> None:
+    """Ten per breakdown by default; a world map asks for every country."""
+    countries = [f"{a}{b}" for a in "ABC" for b in "XYZW"]  # twelve
+    batch = [
+        [*row(11, ts=datetime.now().timestamp())[:6], country, *row(11)[7:]]
+        for country in countries
+    ]
+    assert (await surge.client.post(CLICKS, json=batch, headers=TOKEN)).json()["ingested"] == 12
+    stats = "/internal/analytics/links/11/stats"
+    assert len((await surge.client.get(stats, headers=TOKEN)).json()["countries"]) == 10
+    every = await surge.client.get(stats, params={"top": 300}, headers=TOKEN)
+    assert sorted(b["value"] for b in every.json()["countries"]) == sorted(countries)
+    for refused in ("0", "301"):
+        answer = await surge.client.get(stats, params={"top": refused}, headers=TOKEN)
+        assert_problem(answer, 422, "validation-error")

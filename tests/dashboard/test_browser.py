@@ -1,8 +1,9 @@
 """The dashboard in a real Chromium (Debian's chromium + chromedriver, driven by Selenium)
-against a real `surge serve`: sign in, create a link, see it listed, see its clicks and chart,
-download its QR code, add a redirect rule and test a request against it, keep other users out,
-sign out, and (an admin) add and remove a short domain; a form without its CSRF token is
-refused. Screenshots of each page land in tests/dashboard/screenshots/ (git ignores it)."""
+against a real `surge serve`: sign in, create a link, see it listed, see its clicks, chart, world
+map and cities (a GeoIP database of the test's own), download its QR code, add a redirect rule
+and test a request against it, keep other users out, sign out, and (an admin) add and remove a
+short domain; a form without its CSRF token is refused. Screenshots of each page land in
+tests/dashboard/screenshots/ (git ignores it)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
 
 from tests.e2e.processes import free_port, serve, surge_cli, surge_env
+from tests.geoip_files import WORLD, write_mmdb
 from tests.helpers import BROWSER_UA
 
 SHOTS = Path(__file__).with_name("screenshots")
@@ -103,7 +105,12 @@ def wait_until(check: Callable[[], object], what: str, page: WebDriver | None = 
 def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = surge_env(tmp_path, SURGE_PUBLIC_URL=base)
+    env = surge_env(
+        tmp_path,
+        SURGE_PUBLIC_URL=base,
+        SURGE_GEOIP_DB=str(write_mmdb(tmp_path / "GeoLite2-City.mmdb", WORLD)),
+        SURGE_CLIENT_IP_HEADER="x-test-client-ip",
+    )
     for email, role in (("alice@", ()), ("bob@", ()), ("root@", ("--admin",))):
         made = surge_cli(
             env,
@@ -141,8 +148,12 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
         assert browser.find_element(By.LINK_TEXT, "launch")
         shot(browser, "links")
 
-        for _ in range(3):  # three visitors' clicks on the short URL
-            answer = httpx.get(f"{base}/launch", headers={"user-agent": BROWSER_UA})
+        # Three visitors' clicks on the short URL, two from Munich and one from Tokyo.
+        for client_ip in ("192.0.2.10", "192.0.2.11", "2001:db8:1::5"):
+            answer = httpx.get(
+                f"{base}/launch",
+                headers={"user-agent": BROWSER_UA, "x-test-client-ip": client_ip},
+            )
             assert answer.status_code == 302
 
         def three_clicks() -> bool:
@@ -163,7 +174,15 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
             "const c = document.getElementById('chart'); return c.complete && c.naturalWidth"
         )
         assert chart_width, "the chart did not load"
+        map_width = browser.execute_script(
+            "const m = document.getElementById('world-map'); return m.complete && m.naturalWidth"
+        )
+        assert map_width == 1000, "the world map did not load"
+        cities = browser.find_element(By.XPATH, "//section[h2='Cities']").text
+        assert "Munich, Bavaria, DE 2" in cities, cities
+        assert "Tokyo, Tokyo, JP 1" in cities, cities
         shot(browser, "link")
+        shot(browser, "link-whole", whole_page=True)
 
         browser.find_element(By.ID, "qr-png").click()
         qr = browser.downloads / "launch.png"  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""A visit's location as Shlink shows it: the country the edge sent, by code and by name."""
+"""A visit's location as Shlink shows it: its country by code and by name, and the region and
+city GeoIP found."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def test_every_iso_3166_country_has_a_name() -> None:
     assert all(NAMES.values())
 
 
-def clicked_from(country: str | None) -> VisitOut:
+def clicked_from(
+    country: str | None, region: str | None = None, city: str | None = None
+) -> VisitOut:
     return VisitOut(
         link_id=1,
         occurred_at=datetime(2030, 1, 1, tzinfo=UTC),
@@ -49,10 +52,22 @@ def clicked_from(country: str | None) -> VisitOut:
         browser="Chrome",
         os="Windows",
         is_bot=False,
+        region=region,
+        city=city,
     )
 
 
-def test_a_visit_is_located_in_its_country_and_nowhere_more_precise() -> None:
+def test_a_visit_located_by_geoip_has_its_region_and_city() -> None:
+    location = visit(clicked_from("FR", "Île-de-France", "Paris"), "http://sho.rt/x").visitLocation
+    assert location is not None
+    assert (location.countryName, location.regionName, location.cityName) == (
+        "France",
+        "Île-de-France",
+        "Paris",
+    )
+
+
+def test_a_visit_located_by_its_country_alone_is_nowhere_more_precise() -> None:
     location = visit(clicked_from("DE"), "http://sho.rt/x").visitLocation
     assert location is not None
     assert location.model_dump() == {

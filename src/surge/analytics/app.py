@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording
+from surge.analytics.geoip import GeoIP
 from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
@@ -64,7 +66,11 @@ class AnalyticsService:
             user_agent=settings.record_user_agent,
             location=settings.record_location,
         )
-        self.clicks = self.app.state.click_service = ClickService(data.sessions, recording)
+        geoip = None
+        if settings.geoip_db is not None and settings.record_location:
+            geoip = GeoIP(settings.geoip_db)
+            await asyncio.to_thread(geoip.refresh)  # says now if the file is not readable
+        self.clicks = self.app.state.click_service = ClickService(data.sessions, geoip, recording)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         if data.redis is not None:

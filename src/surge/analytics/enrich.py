@@ -1,4 +1,4 @@
-"""Turn a raw click event into what analytics stores: parsed agent, referrer host, country."""
+"""Turn a raw click event into what analytics stores: parsed agent, referrer host, location."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import ua_parser
 
+from surge.analytics.geoip import Locate, Location, nowhere
 from surge.data.events import MAX_TARGET_LABEL, ClickEvent
 
 MOBILE_OSES = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS"})
@@ -61,6 +62,8 @@ class Click(NamedTuple):
     is_bot: bool
     visitor_id: str
     target: str | None  # where a link with redirect rules sent it; None: no rules
+    region: str | None  # from GeoIP: the first subdivision's name (a state, a province)
+    city: str | None  # from GeoIP
 
 
 @lru_cache(maxsize=8192)
@@ -105,8 +108,24 @@ def country_code(raw: str | None) -> str | None:
     return code if _COUNTRY.fullmatch(code) else None
 
 
-def enrich(event: ClickEvent, recording: Recording = EVERYTHING) -> Click:
+def place(header_country: str | None, found: Location) -> Location:
+    """Where a click came from: the edge's country header wins over the GeoIP database, whose
+    region and city then count only when they lie in that country (else they would name a
+    place in another one)."""
+    if header_country is None:
+        return Location(country_code(found.country), found.region, found.city)
+    if found.country == header_country:
+        return found
+    return Location(header_country, None, None)
+
+
+def enrich(event: ClickEvent, locate: Locate = nowhere, recording: Recording = EVERYTHING) -> Click:
+    """`locate`: the GeoIP database's lookup of the client address (the event's `ip`, which
+    goes no further than this)."""
     agent = parse_agent((event.user_agent or "")[:1024])
+    country, region, city = place(country_code(event.country), locate(event.ip))
+    if not recording.location:  # a country is two letters: one not recorded is unknown
+        country = region = city = None
     device, browser, os = agent.device, agent.browser[:64], agent.os[:64]
     if not recording.user_agent:
         device = "bot" if agent.is_bot else NOT_RECORDED
@@ -116,12 +135,13 @@ def enrich(event: ClickEvent, recording: Recording = EVERYTHING) -> Click:
         link_id=event.link_id,
         occurred_at=datetime.fromtimestamp(event.ts, UTC),
         referrer_host=referrer_host(event.referrer) if recording.referrer else NOT_RECORDED,
-        # A country is two letters: one not recorded counts as unknown.
-        country=country_code(event.country) if recording.location else None,
+        country=country,
         device=device,
         browser=browser,
         os=os,
         is_bot=agent.is_bot,
         visitor_id=event.visitor[:32],
         target=event.target[:MAX_TARGET_LABEL] if event.target is not None else None,
+        region=region,
+        city=city,
     )

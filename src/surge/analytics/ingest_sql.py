@@ -3,7 +3,8 @@
 The batch is COPYed into a temporary staging table (one per connection, emptied at commit);
 one statement then inserts the clicks not stored before and, from exactly those rows, adds to
 the hourly totals, the daily breakdowns and the daily unique-visitor counters. A click's
-target (set only for links with redirect rules) is a breakdown only where it is set. Every INSERT
+target (set only for links with redirect rules), region and city (set only where GeoIP located
+it) are breakdowns only where they are set. Every INSERT
 feeds its rows in key order, so concurrent batches lock rows in one order and cannot deadlock.
 The day of a click is its UTC date, and $1 / $2 are what a click without a referrer / a known
 country counts as, as in `surge.analytics.repository` (which ingests this way on SQLite).
@@ -12,6 +13,21 @@ country counts as, as in `surge.analytics.repository` (which ingests this way on
 from __future__ import annotations
 
 STAGING_TABLE = "clicks_staging"
+
+
+def region_label(row: str) -> str:
+    """A region as a breakdown shows it, with its country: "Limburg, NL" and "Limburg, BE" are
+    two regions. NULL where the click has no region. `row`: the alias of the row's table."""
+    return f"substr({row}.region || coalesce(', ' || {row}.country, ''), 1, 255)"
+
+
+def city_label(row: str) -> str:
+    """A city with its region and country: "Springfield, Illinois, US" is not the Missouri one."""
+    return (
+        f"substr({row}.city || coalesce(', ' || {row}.region, '') "
+        f"|| coalesce(', ' || {row}.country, ''), 1, 255)"
+    )
+
 
 POSTGRES_STAGING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} (LIKE clicks) ON COMMIT DELETE ROWS"
@@ -34,7 +50,8 @@ WITH new AS (
     ORDER BY id, occurred_at
     ON CONFLICT DO NOTHING
     RETURNING link_id, occurred_at, (occurred_at AT TIME ZONE 'UTC')::date AS day,
-              referrer_host, country, device, browser, os, is_bot, visitor_id, target
+              referrer_host, country, device, browser, os, is_bot, visitor_id, target,
+              region, city
 ), new_visitors AS (
     INSERT INTO daily_visitors (link_id, day, visitor_id)
     SELECT DISTINCT link_id, day, visitor_id FROM new WHERE NOT is_bot
@@ -56,7 +73,9 @@ WITH new AS (
             ('device', n.device),
             ('browser', n.browser),
             ('os', n.os),
-            ('target', n.target)
+            ('target', n.target),
+            ('region', {region_label("n")}),
+            ('city', {city_label("n")})
         ) AS v (dimension, value)
         WHERE v.value IS NOT NULL
         UNION ALL
@@ -81,12 +100,12 @@ SELECT count(*) FROM new
 # The transaction holds SQLite's write lock from its start (surge.platform.db.transaction).
 SQLITE_STAGING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} (id, link_id, occurred_at, "
-    "referrer_host, country, device, browser, os, is_bot, visitor_id, target)",
+    "referrer_host, country, device, browser, os, is_bot, visitor_id, target, region, city)",
     "CREATE TEMPORARY TABLE IF NOT EXISTS visitors_staging (link_id, day, visitor_id)",
     f"DELETE FROM {STAGING_TABLE}",
     "DELETE FROM visitors_staging",
 )
-SQLITE_STAGE = f"INSERT INTO {STAGING_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+SQLITE_STAGE = f"INSERT INTO {STAGING_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Keep only what is new: the first copy of each click in the batch, none stored before, and
 # none of a link whose visits were deleted after it happened.
 SQLITE_KEEP_NEW = (
@@ -125,6 +144,10 @@ SQLITE_BREAKDOWNS = (
     f"UNION ALL SELECT link_id, date(occurred_at), 'os', os, is_bot FROM {STAGING_TABLE} "
     f"UNION ALL SELECT link_id, date(occurred_at), 'target', target, is_bot FROM {STAGING_TABLE} "
     "WHERE target IS NOT NULL "
+    f"UNION ALL SELECT link_id, date(occurred_at), 'region', {region_label(STAGING_TABLE)}, "
+    f"is_bot FROM {STAGING_TABLE} WHERE region IS NOT NULL "
+    f"UNION ALL SELECT link_id, date(occurred_at), 'city', {city_label(STAGING_TABLE)}, "
+    f"is_bot FROM {STAGING_TABLE} WHERE city IS NOT NULL "
     "UNION ALL SELECT link_id, day, 'visitors', '', 0 FROM visitors_staging"
     ") WHERE true GROUP BY 1, 2, 3, 4, 5 "
     "ON CONFLICT (link_id, day, dimension, value, is_bot) "

@@ -140,6 +140,8 @@ class ClickRepository:
                 c.is_bot,
                 c.visitor_id,
                 c.target,
+                c.region,
+                c.city,
             )
             for c in batch
         ]
@@ -347,6 +349,8 @@ class VisitRepository:
                     clicks.c.os,
                     clicks.c.is_bot,
                     clicks.c.target,
+                    clicks.c.region,
+                    clicks.c.city,
                 )
                 .where(*where)
                 .order_by(clicks.c.occurred_at.desc(), clicks.c.id.desc())

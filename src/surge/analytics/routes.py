@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from surge.analytics.service import ClickService
 from surge.data.contracts import (
+    MAX_TOP,
+    TOP,
     ClickCount,
     DeletedVisits,
     Interval,
@@ -65,8 +67,9 @@ async def link_stats(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     interval: Annotated[Interval, Query()] = "day",
+    top: Annotated[int, Query(ge=1, le=MAX_TOP)] = TOP,  # values per breakdown
 ) -> Response:
-    body = await clicks.link_stats_json(link_id, start, end, interval)
+    body = await clicks.link_stats_json(link_id, start, end, interval, top)
     return Response(body, media_type="application/json")
 
 

@@ -4,6 +4,7 @@ chart and QR code."""
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -24,7 +25,8 @@ from surge.dashboard.pages import (
     see_other,
     utc_field,
 )
-from surge.data.contracts import Interval, LinkStats
+from surge.dashboard.world_map import world_map
+from surge.data.contracts import MAX_TOP, Interval, LinkStats
 from surge.domains.deps import DomainServiceDep
 from surge.links.deps import LinkServiceDep
 from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate
@@ -218,10 +220,11 @@ async def _stats(
     start: date | None,
     end: date | None,
     domain: str | None,
+    top: int | None = None,
 ) -> LinkStats:
     begin, until = _range(start, end)
     return await links.stats(
-        user.owner_scope, slug, start=begin, end=until, interval=interval, domain=domain
+        user.owner_scope, slug, start=begin, end=until, interval=interval, domain=domain, top=top
     )
 
 
@@ -249,6 +252,7 @@ async def show_link(
         # page says which, never a page that silently lacks its figures.
         problem, unavailable = exc.detail or exc.problem.title, exc.status >= 500
     shown = {"interval": interval, "from": start, "to": end}
+    query = {k: str(v) for k, v in shown.items() if v}
     return render(
         request,
         "link.html",
@@ -261,9 +265,8 @@ async def show_link(
         interval=interval,
         start=start.isoformat() if start else "",
         end=end.isoformat() if end else "",
-        chart_path=link_path(
-            request, link, "/chart.svg", **{k: str(v) for k, v in shown.items() if v}
-        ),
+        chart_path=link_path(request, link, "/chart.svg", **query),
+        map_path=link_path(request, link, "/map.svg", **query),
         **context,
     )
 
@@ -281,18 +284,33 @@ async def link_page(
     return await show_link(request, user, links, link, interval=interval, start=start, end=end)
 
 
+def _shown_stats(top: int | None) -> Callable[..., Awaitable[LinkStats]]:
+    """The stats a picture of the link's page shows, `top` values per breakdown: the range and
+    interval of its query."""
+
+    async def shown(
+        slug: str,
+        user: SignedIn,
+        links: LinkServiceDep,
+        interval: Interval = "day",
+        start: Annotated[date | None, Query(alias="from")] = None,
+        end: Annotated[date | None, Query(alias="to")] = None,
+        domain: DomainParam = None,
+    ) -> LinkStats:
+        return await _stats(links, user, slug, interval, start, end, domain, top)
+
+    return shown
+
+
 @router.get("/links/{slug}/chart.svg")
-async def link_chart(
-    slug: str,
-    user: SignedIn,
-    links: LinkServiceDep,
-    interval: Interval = "day",
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
-    domain: DomainParam = None,
-) -> Response:
-    stats = await _stats(links, user, slug, interval, start, end, domain)
+async def link_chart(stats: Annotated[LinkStats, Depends(_shown_stats(None))]) -> Response:
     return Response(clicks_chart(stats), media_type="image/svg+xml")
+
+
+@router.get("/links/{slug}/map.svg")
+async def link_map(stats: Annotated[LinkStats, Depends(_shown_stats(MAX_TOP))]) -> Response:
+    """Every country with clicks, not only the ten the page lists."""
+    return Response(world_map(stats), media_type="image/svg+xml")
 
 
 @router.get("/links/{slug}/qr.{kind}")

@@ -20,11 +20,15 @@ Interval = Literal["hour", "day"]
 DIMENSIONS: dict[str, str] = {
     "referrer": "referrers",
     "country": "countries",
+    "region": "regions",  # located by GeoIP: "Île-de-France, FR"
+    "city": "cities",  # "Paris, Île-de-France, FR"
     "device": "devices",
     "browser": "browsers",
     "os": "oses",
     "target": "targets",  # where a link's redirect rules sent its clicks (links with rules)
 }
+TOP = 10  # values listed per breakdown, most clicks first, unless a stats query asks for more
+MAX_TOP = 300  # enough for every country (ISO 3166 has 249 codes): a world map's query
 
 
 class ResolvedLink(BaseModel):
@@ -110,6 +114,10 @@ class LinkStats(BaseModel):
     # Where the link's redirect rules sent its clicks, by target URL (the link's own included);
     # empty for a link that never had rules.
     targets: list[Breakdown] = Field(default_factory=list)
+    # Located by GeoIP (SURGE_GEOIP_DB), each with its country ("Paris, Île-de-France, FR");
+    # empty without a database.
+    regions: list[Breakdown] = Field(default_factory=list)
+    cities: list[Breakdown] = Field(default_factory=list)
 
 
 class DeletedVisits(BaseModel):
@@ -171,6 +179,8 @@ class VisitOut(BaseModel):
     os: str
     is_bot: bool
     target: str | None = None  # where the link's redirect rules sent it (links with rules)
+    region: str | None = None  # located by GeoIP
+    city: str | None = None
 
 
 class VisitsPage(BaseModel):

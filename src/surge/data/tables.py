@@ -159,6 +159,10 @@ clicks = Table(
     Column("visitor_id", String(32), nullable=False),
     # Where a link with redirect rules sent it (surge.data.events.target_label); None: no rules.
     Column("target", String(255), nullable=True),
+    # Where it came from, by GeoIP at ingest (surge.analytics.geoip): the first subdivision's
+    # name and the city's, in the country above. The address they were found from is not kept.
+    Column("region", String(128), nullable=True),
+    Column("city", String(128), nullable=True),
     # BRIN on PostgreSQL: tiny, and clicks arrive in time order (on SQLite a plain index).
     Index("ix_clicks_occurred_at", "occurred_at", postgresql_using="brin"),
 )
@@ -175,9 +179,10 @@ hourly_clicks = Table(
     Column("clicks", BigInteger, nullable=False),
 )
 
-# Clicks per link per UTC day and value of each dimension (referrer, country, device, browser,
-# os), bots apart, and the day's unique visitors (dimension "visitors", value ""). The key leads
-# with (link_id, day): a stats request reads its days' rows as one range of the index.
+# Clicks per link per UTC day and value of each dimension (referrer, country, region, city,
+# device, browser, os, target), bots apart, and the day's unique visitors (dimension "visitors",
+# value ""). The key leads with (link_id, day): a stats request reads its days' rows as one
+# range of the index.
 daily_breakdowns = Table(
     "daily_breakdowns",
     metadata,

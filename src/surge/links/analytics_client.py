@@ -114,11 +114,20 @@ class AnalyticsClient:
             return 0
 
     async def stats(
-        self, link_id: int, *, start: datetime | None, end: datetime | None, interval: Interval
+        self,
+        link_id: int,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval,
+        top: int | None = None,
     ) -> LinkStats:
-        """The link's stats. Analytics' answers to a bad range are raised again as they came;
-        anything else from it (an error, no answer, a body we cannot read) is a 503."""
+        """The link's stats, `top` values per breakdown (None: analytics' default, 10).
+        Analytics' answers to a bad range are raised again as they came; anything else from
+        it (an error, no answer, a body we cannot read) is a 503."""
         params: dict[str, str] = {"interval": interval}
+        if top is not None:
+            params["top"] = str(top)
         if start is not None:
             params["from"] = start.isoformat()
         if end is not None:

@@ -311,12 +311,16 @@ class LinkService:
         end: datetime | None,
         interval: Interval,
         domain: str | None = None,
+        top: int | None = None,
     ) -> LinkStats:
         """The link's stats from analytics, once the link is known to be the caller's; the
-        range clamped to the link's lifetime (see lifetime_range)."""
+        range clamped to the link's lifetime (see lifetime_range); `top` values per breakdown
+        (None: the API's 10)."""
         link = await self.get(owner_id, slug, domain)
         start, end = lifetime_range(start, end, link.created_at, utc_now())
-        stats = await self.analytics.stats(link.id, start=start, end=end, interval=interval)
+        stats = await self.analytics.stats(
+            link.id, start=start, end=end, interval=interval, top=top
+        )
         return with_imported_clicks(link, stats)
 
     async def delete_visits(

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     click_buffer_limit: int = Field(default=1_000_000, ge=1)
     country_header: str | None = "cf-ipcountry"
     client_ip_header: str | None = None
+    # A MaxMind DB file (GeoLite2-Country/City, DB-IP lite) analytics locates clicks with at
+    # ingest: country (unless the country header says), region and city. Read again when it
+    # changes; never downloaded. Unset: the country header alone.
+    geoip_db: Path | None = None
     visitor_salt_secret: str = Field(default=DEFAULT_VISITOR_SALT, min_length=8)
     # What a click keeps besides its link, time and (daily-salted) visitor: its referrer's
     # host, its user agent's browser, OS and device, its country (docs/security.md).
@@ -220,6 +224,11 @@ class Settings(BaseSettings):
     @classmethod
     def _header_name(cls, value: str | None) -> str | None:
         return value.strip().lower() or None if value else None
+
+    @field_validator("geoip_db", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def api_in_flight_limit(self) -> int:

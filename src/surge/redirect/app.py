@@ -446,6 +446,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots):
                 country,
                 self.visitors.visitor_id(ip, user_agent or "", now),
                 label,
+                ip,  # for analytics to locate (GeoIP); it never stores it
             )
         )
 

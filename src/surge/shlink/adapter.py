@@ -104,17 +104,20 @@ def short_url(link: Link, public_url: str, counts: VisitCounts | None) -> ShortU
     )
 
 
-def visit_location(country: str | None) -> VisitLocation | None:
-    """Shlink's location of a visit from its country, the edge's header and all Surge knows of
-    where a visit came from: the rest empty, as Shlink fills what its GeoIP lookup found. No
-    country is null, as Shlink's visits that were never located."""
+def visit_location(
+    country: str | None, region: str | None = None, city: str | None = None
+) -> VisitLocation | None:
+    """Shlink's location of a visit: its country (the edge's header, else GeoIP), region and
+    city (GeoIP); what is not known is empty, as Shlink leaves what its own GeoIP lookup did
+    not find. Surge keeps no coordinates or time zone. No country is null, as Shlink's visits
+    that were never located."""
     if not country or country == NO_COUNTRY:
         return None
     return VisitLocation(
         countryCode=country,
         countryName=country_name(country) or country,  # a code of the edge's own (T1: Tor)
-        regionName="",
-        cityName="",
+        regionName=region or "",
+        cityName=city or "",
         latitude=0.0,
         longitude=0.0,
         timezone="",
@@ -129,7 +132,7 @@ def visit(click: VisitOut, visited_url: str) -> Visit:
         date=click.occurred_at,
         # Surge keeps the parsed families, never the raw user agent: one rebuilt from them.
         userAgent=rebuilt_user_agent(click.browser, click.os, click.device),
-        visitLocation=visit_location(click.country),
+        visitLocation=visit_location(click.country, click.region, click.city),
         potentialBot=click.is_bot,
         visitedUrl=visited_url,
     )
