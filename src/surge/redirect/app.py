@@ -392,7 +392,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots):
     def _destination(self, target: Target, scope: Scope, now: float) -> tuple[Headers, str | None]:
         """The headers of the first of the link's rules the request matches (else its own),
         with the visitor's query merged in if the link forwards it, and the click's target."""
-        # The rules' function itself, not _matched_rule: a call less (~450 instructions).
+        # The rules' compiled function, called here: a method around it cost ~450 instructions.
         rules = target.rules
         found = None if rules is None else rules(scope, now, self.rule_header_names)
         index = 0 if found is None else found + 1
@@ -402,14 +402,6 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots):
             if query:
                 headers = target.forwarding[index].with_query(query)
         return headers, target.labels[index] if target.labels else None
-
-    def _matched_rule(self, target: Target, scope: Scope, now: float) -> int | None:
-        """The index of the first of the link's rules this request matches (None: none). The
-        rules read the request's user agent, Accept-Language, query, trusted country header and
-        client address (the trusted header's first, else the socket's) themselves, each only
-        if a condition asks (surge.data.rule_matching)."""
-        assert target.rules is not None
-        return target.rules(scope, now, self.rule_header_names)
 
     def _record_click(self, target: Target, scope: Scope, now: float, label: str | None) -> None:
         # Its own pass over the headers, inline: every click takes this path, and a call shared

@@ -43,7 +43,7 @@ class Robots:
     async def _ask_api(self, path: str) -> httpx.Response | None:
         raise NotImplementedError
 
-    async def _robots_of(self, key: str) -> bytes | None:
+    async def _robots_of(self, key: str) -> bytes:
         response = await self._ask_api("/internal/crawlable" + (f"?domain={key}" if key else ""))
         if response is None:
             return CLOSED
