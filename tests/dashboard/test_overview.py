@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import time_machine
+from sqlalchemy import update
 
+from surge.data.tables import links
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from tests.conftest import Surge, running_surge
@@ -230,6 +232,13 @@ async def test_the_overview_is_where_one_lands_and_says_what_is_wrong_with_a_ran
     assert backwards.status_code == 200
     assert 'id="range-problem"' in backwards.text
     assert (await seeded.ada.get("/app/overview?days=12")).status_code == 422
+    # The form sends its date fields empty when they are: the last `days` days then.
+    sent = await seeded.ada.get("/app/overview?days=7&from=&to=&interval=day")
+    assert figure(sent, "total-clicks") == figure(
+        await seeded.ada.get("/app/overview?days=7"), "total-clicks"
+    )
+    junk = await seeded.ada.get("/app/overview?from=junk")
+    assert "&#39;from&#39; is not a date" in junk.text
 
 
 async def test_a_links_visits_are_deleted_after_a_confirmation(seeded: Seeded) -> None:
@@ -260,3 +269,35 @@ async def test_a_links_visits_are_deleted_after_a_confirmation(seeded: Seeded) -
     assert (stats["total"], stats["unique_visitors"]) == (0, 0)
     assert listed(await ada.get("/app/links?q=alpha")) == [("alpha", "0")]
     assert figure(await surge.client.get("/app/overview?every=true"), "total-clicks") == 11
+
+
+async def test_clicks_brought_by_an_import_count_in_the_column_and_its_order(
+    seeded: Seeded,
+) -> None:
+    """A link made by `surge import` with the clicks it had elsewhere: its stats count them,
+    so do the list's column and its order (ranked with the others, whatever the page)."""
+    surge = seeded.surge
+    assert surge.api.data is not None
+    async with surge.api.data.sessions() as session:
+        await session.execute(
+            update(links).where(links.c.slug == "gamma").values(imported_clicks=6)
+        )
+        await session.commit()
+    assert (await surge.stats("gamma", seeded.ada_key, **{"from": "2020-01-01T00:00:00Z"}))[
+        "total"
+    ] == 6
+    assert listed(await seeded.ada.get("/app/links?sort=clicks")) == [
+        ("beta", "7"),
+        ("gamma", "6"),
+        ("alpha", "5"),
+    ]
+    async with surge.api.data.sessions() as session:
+        await session.execute(
+            update(links).where(links.c.slug == "gamma").values(imported_clicks=60)
+        )
+        await session.commit()
+    assert listed(await seeded.ada.get("/app/links?sort=clicks")) == [
+        ("gamma", "60"),
+        ("beta", "7"),
+        ("alpha", "5"),
+    ]

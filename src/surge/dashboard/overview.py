@@ -19,7 +19,7 @@ from surge.links.overview import Overview
 from surge.links.schemas import LinkOut
 from surge.platform.clock import utc_now
 from surge.platform.deps import SettingsDep
-from surge.platform.problems import ProblemError
+from surge.platform.problems import INVALID_RANGE, ProblemError
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 RangeDays = Literal["7", "30", "90"]
@@ -38,6 +38,16 @@ def overview_range(
     return begin, datetime.combine(last, time(), UTC) + timedelta(days=1)
 
 
+def day_field(text: str, name: str) -> date | None:
+    """A date field of the form (YYYY-MM-DD); empty: None."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise INVALID_RANGE(f"'{name}' is not a date (YYYY-MM-DD).") from None
+
+
 def chart_uri(found: Overview) -> str:
     """The series chart as a data: URI (the CSP allows `img-src data:`): in the page itself,
     as the page already has its numbers, instead of a second request that reads them again."""
@@ -52,15 +62,17 @@ async def overview_page(
     overviews: OverviewServiceDep,
     settings: SettingsDep,
     days: RangeDays = "30",
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start_field: Annotated[str, Query(alias="from", max_length=32)] = "",
+    end_field: Annotated[str, Query(alias="to", max_length=32)] = "",
     interval: Interval = "day",
     every: bool = False,
 ) -> Response:
     owner = None if (every and user.is_admin) else user.id
-    begin, until = overview_range(days, start, end, utc_now().date())
     found, problem, unavailable = None, None, False
     try:
+        # The form sends its empty date fields too: empty is "not given", not an error.
+        start, end = day_field(start_field, "from"), day_field(end_field, "to")
+        begin, until = overview_range(days, start, end, utc_now().date())
         found = await overviews.overview(owner, start=begin, end=until, interval=interval)
     except ProblemError as exc:
         # A range that cannot be had, or stats away for now: the page says which.
@@ -79,8 +91,8 @@ async def overview_page(
         problem=problem,
         unavailable=unavailable,
         every=owner is None,
-        days=days if start is None and end is None else "",
-        start=start.isoformat() if start else "",
-        end=end.isoformat() if end else "",
+        days=days if not (start_field or end_field) else "",
+        start=start_field,
+        end=end_field,
         interval=interval,
     )
