@@ -3,7 +3,7 @@ the ranking orders every link asked about by clicks, and daily series are zero-f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -113,3 +113,14 @@ async def test_daily_series_are_zero_filled_utc_days(clicks: ClickService) -> No
     today = datetime.combine(now.date(), datetime.min.time(), UTC)
     stats = await clicks.link_stats(1, today - 13 * DAY, today + DAY, "day")
     assert one.clicks == [p.clicks for p in stats.timeseries]
+
+
+async def test_a_range_past_the_calendars_bounds_is_refused(clicks: ClickService) -> None:
+    overview = ClickOverview(clicks.sessions)
+    for start, end in (
+        (None, datetime(1, 1, 2, tzinfo=UTC)),  # the default week before it: year 0
+        (datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))), None),
+    ):
+        with pytest.raises(ProblemError) as refused:
+            await overview.overview(OverviewQuery(link_ids=[1], start=start, end=end))
+        assert refused.value.problem.name == "invalid-range"

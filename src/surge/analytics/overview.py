@@ -21,6 +21,7 @@ from surge.data.overview import (
 )
 from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker
+from surge.platform.problems import INVALID_RANGE
 
 # The overview's breakdowns: a link's, but the targets of its redirect rules (one link's URLs).
 OVERVIEW_DIMENSIONS = {d: f for d, f in DIMENSIONS.items() if d != "target"}
@@ -32,7 +33,10 @@ class ClickOverview:
 
     async def overview(self, query: OverviewQuery) -> OverviewStats:
         """The links' clicks in the range (the ranges and refusals of a link's stats), summed."""
-        start, end = stats_range(query.start, query.end, query.interval, utc_now())
+        try:
+            start, end = stats_range(query.start, query.end, query.interval, utc_now())
+        except OverflowError:  # a week before 0001-01-01, a zone past 9999-12-31
+            raise INVALID_RANGE("The range is out of the calendar's bounds.") from None
         first, last = start.date(), (end - timedelta(microseconds=1)).date()
         ids = query.link_ids
         async with self.sessions() as session:
