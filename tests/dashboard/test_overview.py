@@ -301,3 +301,20 @@ async def test_clicks_brought_by_an_import_count_in_the_column_and_its_order(
         ("beta", "7"),
         ("alpha", "5"),
     ]
+
+
+async def test_the_list_is_shown_without_its_clicks_while_analytics_is_away(
+    seeded: Seeded,
+) -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("analytics is down", request=request)
+
+    seeded.surge.links.analytics.client._transport = httpx.MockTransport(unreachable)
+    page = await seeded.ada.get("/app/links")
+    assert listed(page) == [("gamma", "—"), ("beta", "—"), ("alpha", "—")]
+    assert '<svg class="spark"' not in page.text
+    overview = await seeded.ada.get("/app/overview")
+    assert overview.status_code == 200
+    assert 'id="stats-unavailable"' in overview.text
+    by_clicks = await seeded.ada.get("/app/links?sort=clicks")
+    assert by_clicks.status_code == 503  # the order itself is what is away
