@@ -94,3 +94,11 @@ async def test_a_bad_range_is_a_problem(surge: Surge, key: dict[str, str]) -> No
         OVERVIEW, headers=key, params={"from": "2000-01-01T00:00:00Z", "interval": "hour"}
     )
     assert clamped.status_code == 200, clamped.text
+
+
+async def test_analytics_answers_about_many_links_only_with_the_internal_token(
+    surge: Surge,
+) -> None:
+    for path in ("overview", "ranking", "daily-series"):
+        answer = await surge.client.post(f"/internal/analytics/{path}", json={"link_ids": [1]})
+        assert_problem(answer, 403, "forbidden")
