@@ -3,7 +3,7 @@ own stats), an admin key's everyone on asking, and a bad range refused as a prob
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from surge.platform.clock import utc_now
@@ -56,8 +56,9 @@ async def test_the_overview_sums_the_keys_users_links(surge: Surge, key: dict[st
         "t.co": 1,
     }
     assert sum(p["clicks"] for p in mine["timeseries"]) == 4
-    # The range counted: the last 7 days, clamped to when the first link was made.
-    assert mine["from"] >= each[0]["from"][:19]
+    # The range counted, as a link's stats: the 7 days before now.
+    counted = datetime.fromisoformat(mine["to"]) - datetime.fromisoformat(mine["from"])
+    assert counted == timedelta(days=7)
 
     everyone = await overview(surge, admin_key, every="true")
     assert (everyone["total"], everyone["links"]) == (6, 3)
