@@ -19,6 +19,7 @@ from tests.helpers import PUBLIC_URL, make_settings
 
 LINKS = "/api/v1/links"
 TAGS = "/api/v1/tags"
+OVERVIEW = "/api/v1/overview"
 
 
 @pytest.fixture
@@ -84,6 +85,14 @@ async def test_each_problem_a_route_answers_is_documented_on_it(
             {"params": {"from": now.isoformat(), "to": now.isoformat()}, "headers": key},
         ),
         ("GET", stats, LINKS + "/{slug}/stats", {"params": hour_range, "headers": key}),
+        ("GET", OVERVIEW, OVERVIEW, {"params": hour_range, "headers": key}),
+        (
+            "GET",
+            OVERVIEW,
+            OVERVIEW,
+            {"params": {"to": "2026-01-01T00:00:00Z", "from": now.isoformat()}, "headers": key},
+        ),
+        ("GET", OVERVIEW, OVERVIEW, {}),
         (
             "GET",
             stats,
@@ -127,7 +136,7 @@ async def test_every_public_route_documents_the_common_problems_from_the_catalog
         if template.startswith("/api/")
         for method in item
     ]
-    assert len(routes) == 16  # links: 7, keys: 3, domains: 4, tags: 2
+    assert len(routes) == 17  # links: 7, keys: 3, domains: 4, tags: 2, overview: 1
     for template, method in routes:
         problems = documented(spec, method, template)
         for common in COMMON_PROBLEMS:

@@ -83,7 +83,7 @@ def sign_in(driver: WebDriver, base: str, email: str) -> None:
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    wait_until(lambda: driver.current_url.endswith("/app/links"), f"{email} to be signed in")
+    wait_until(lambda: driver.current_url.endswith("/app/overview"), f"{email} to be signed in")
 
 
 def sign_out(driver: WebDriver) -> None:

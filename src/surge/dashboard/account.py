@@ -27,7 +27,7 @@ def _next_page(next_path: str | None) -> str:
     # Only a dashboard page: a sign-in link must not send people to another site.
     if next_path and next_path.startswith("/app/") and not next_path.startswith("/app//"):
         return next_path
-    return "/app/links"
+    return "/app/overview"
 
 
 @router.get("/sign-in")
@@ -42,7 +42,7 @@ async def sign_in_submit(
     limits: ApiLimitsDep,
     email: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=1024)],
-    next: Annotated[str, Form(max_length=2048)] = "/app/links",
+    next: Annotated[str, Form(max_length=2048)] = "/app/overview",
 ) -> Response:
     if await limits.sign_in_refused(request, email):
         return render(

@@ -4,11 +4,12 @@ dashboard needs no JavaScript charting library and no CDN."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import pygal
 from pygal.style import Style
 
-from surge.data.contracts import LinkStats
+from surge.data.contracts import CountPoint, Interval, LinkStats
 
 # pygal adds an old-style import hook for its map plugins (not used here) that makes Python 3.11
 # warn on every later import in the process: take it out again.
@@ -27,8 +28,12 @@ STYLE = Style(
 
 def clicks_chart(stats: LinkStats) -> bytes:
     """Human clicks per hour or day, zero-filled, as an SVG document."""
-    points = stats.timeseries
-    label = "%Y-%m-%d %H:00" if stats.interval == "hour" else "%Y-%m-%d"
+    return series_chart(stats.timeseries, stats.interval)
+
+
+def series_chart(points: Sequence[CountPoint], interval: Interval) -> bytes:
+    """Human clicks per hour or day (one link's, or many links' summed), as an SVG document."""
+    label = "%Y-%m-%d %H:00" if interval == "hour" else "%Y-%m-%d"
     chart = pygal.Bar(
         style=STYLE,
         width=900,
@@ -37,7 +42,7 @@ def clicks_chart(stats: LinkStats) -> bytes:
         show_minor_x_labels=False,
         x_label_rotation=30,
         js=[],  # no tooltips script: pygal would load it from a CDN
-        title=f"Clicks per {stats.interval}",
+        title=f"Clicks per {interval}",
         print_values=False,
         include_x_axis=True,
         truncate_label=-1,

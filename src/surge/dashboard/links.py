@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,6 +15,8 @@ from starlette.responses import Response
 
 from surge.accounts.user_repository import User
 from surge.dashboard.charts import clicks_chart
+from surge.dashboard.link_clicks import clicks_column
+from surge.dashboard.notes import deleted_visits
 from surge.dashboard.pages import (
     CheckedForm,
     SignedIn,
@@ -28,7 +30,8 @@ from surge.dashboard.pages import (
 from surge.dashboard.world_map import world_map
 from surge.data.contracts import MAX_TOP, Interval, LinkStats
 from surge.domains.deps import DomainServiceDep
-from surge.links.deps import LinkServiceDep
+from surge.links.deps import LinkServiceDep, OverviewServiceDep
+from surge.links.overview import MAX_RANKED
 from surge.links.schemas import LinkCreate, LinkOut, LinkUpdate
 from surge.platform.deps import SettingsDep
 from surge.platform.problems import ProblemError
@@ -37,6 +40,7 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 SlugPath = Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # The domain of a link on a domain other than the default one (pages.link_path adds it).
 DomainParam = Annotated[str | None, Query(max_length=260)]
+PER_PAGE = 25  # links a page of the list shows
 
 
 async def owned_link(
@@ -55,7 +59,7 @@ OwnedLink = Annotated[LinkOut, Depends(owned_link)]
 
 @router.get("/")
 async def home() -> Response:
-    return see_other("/app/links")
+    return see_other("/app/overview")  # where a signed-in person starts
 
 
 @router.get("/links")
@@ -63,24 +67,38 @@ async def link_list(
     request: Request,
     user: SignedIn,
     links: LinkServiceDep,
+    overviews: OverviewServiceDep,
     settings: SettingsDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,17}$")] = None,
     every: bool = False,
+    sort: Literal["newest", "clicks"] = "newest",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=MAX_RANKED // PER_PAGE)] = 1,
 ) -> Response:
     owner = None if (every and user.is_admin) else user.id
-    page = await links.page(owner, cursor=cursor, limit=25, tag=tag or None, q=q or None)
-    items = [LinkOut.of(link, settings.public_url) for link in page.items]
+    filters = {"tag": tag or None, "q": q or None}
+    next_page = None
+    if sort == "clicks":  # offset pages: a ranking has no cursor
+        by_clicks = await overviews.by_clicks(owner, page=page_number, per_page=PER_PAGE, **filters)
+        found, next_cursor = by_clicks.items, None
+        next_page = page_number + 1 if by_clicks.more else None
+    else:
+        page = await links.page(owner, cursor=cursor, limit=PER_PAGE, **filters)
+        found, next_cursor = page.items, page.next_cursor
+    items = [LinkOut.of(link, settings.public_url) for link in found]
     return render(
         request,
         "links.html",
         user,
         links=items,
-        next_cursor=page.next_cursor,
+        next_cursor=next_cursor,
         q=q or "",
         tag=tag or "",
         every=owner is None,
+        sort=sort,
+        next_page=next_page,
+        column=await clicks_column(overviews, found),
     )
 
 
@@ -281,7 +299,16 @@ async def link_page(
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> Response:
-    return await show_link(request, user, links, link, interval=interval, start=start, end=end)
+    return await show_link(
+        request,
+        user,
+        links,
+        link,
+        interval=interval,
+        start=start,
+        end=end,
+        deleted_visits=deleted_visits(request, link.short_url),
+    )
 
 
 def _shown_stats(top: int | None) -> Callable[..., Awaitable[LinkStats]]:

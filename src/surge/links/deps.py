@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from surge.links.overview import OverviewService
 from surge.links.service import LinkService
 
 
@@ -15,3 +16,11 @@ def get_link_service(request: Request) -> LinkService:
 
 
 LinkServiceDep = Annotated[LinkService, Depends(get_link_service)]
+
+
+def get_overview_service(request: Request) -> OverviewService:
+    service: OverviewService = request.app.state.overview_service
+    return service
+
+
+OverviewServiceDep = Annotated[OverviewService, Depends(get_overview_service)]

@@ -15,12 +15,15 @@ from surge.api.domains.routes import internal_router as domains_internal_router
 from surge.api.domains.routes import router as domains_router
 from surge.api.keys.routes import router as keys_router
 from surge.api.links.routes import internal_router, router
+from surge.api.overview.routes import router as overview_router
 from surge.api.tags.routes import router as tags_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
 from surge.domains.service import DomainService
-from surge.links.analytics_client import LinkChangeNotifier, VisitsClient, analytics_unavailable
+from surge.links.analytics_client import LinkChangeNotifier, analytics_unavailable
+from surge.links.overview import OverviewService
+from surge.links.overview_client import OverviewClient
 from surge.links.service import LinkService
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
@@ -66,6 +69,7 @@ class ApiService:
                 keys_router,
                 domains_router,
                 tags_router,
+                overview_router,
                 internal_router,
                 domains_internal_router,
                 *DASHBOARD_ROUTERS,
@@ -116,13 +120,14 @@ class ApiService:
         self.domains = self.app.state.domain_service = DomainService(
             settings, data.sessions, notifier
         )
-        self.links = self.app.state.link_service = LinkService(
-            settings,
-            data.sessions,
-            notifier,
-            VisitsClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
-            self.domains,
+        # One client of analytics for every question about links, one link or many.
+        visits = OverviewClient(
+            analytics, await self.breakers.get("analytics", analytics_unavailable)
         )
+        self.links = self.app.state.link_service = LinkService(
+            settings, data.sessions, notifier, visits, self.domains
+        )
+        self.app.state.overview_service = OverviewService(data.sessions, visits, self.links)
         self.keys = self.app.state.key_service = KeyService(data.sessions)
         limits = RateLimits(
             self.name,
