@@ -237,7 +237,9 @@ def preview(
     scope, names = request_scope(
         user_agent=ua, language=language, country=country or None, query=query, ip=ip
     )
-    index = first_rule(compile_rules(link.rules), scope, moment.timestamp(), names) if link.rules else None
+    index = None
+    if link.rules:
+        index = first_rule(compile_rules(link.rules), scope, moment.timestamp(), names)
     url = link.url if index is None else link.rules[index].url
     if link.forward_query and query.strip("?"):
         url = forwarded(url, query)
