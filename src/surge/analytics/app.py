@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording
 from surge.analytics.geoip import GeoIP
+from surge.analytics.orphan_routes import router as orphan_router
+from surge.analytics.orphan_service import OrphanService
 from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
@@ -45,7 +47,7 @@ class AnalyticsService:
             settings,
             self.tally,
             self.breakers,
-            [router],
+            [router, orphan_router],
             self._engine,
             title="Surge analytics (internal)",
             docs_url=None,
@@ -71,6 +73,7 @@ class AnalyticsService:
             geoip = GeoIP(settings.geoip_db)
             await asyncio.to_thread(geoip.refresh)  # says now if the file is not readable
         self.clicks = self.app.state.click_service = ClickService(data.sessions, geoip, recording)
+        self.app.state.orphan_service = OrphanService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         if data.redis is not None:

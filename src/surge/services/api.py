@@ -15,6 +15,7 @@ from surge.api.domains.routes import internal_router as domains_internal_router
 from surge.api.domains.routes import router as domains_router
 from surge.api.keys.routes import router as keys_router
 from surge.api.links.routes import internal_router, router
+from surge.api.orphans.routes import router as orphans_router
 from surge.api.tags.routes import router as tags_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
@@ -22,6 +23,8 @@ from surge.data.link_tier import SharedLinkTier
 from surge.domains.service import DomainService
 from surge.links.analytics_client import LinkChangeNotifier, VisitsClient, analytics_unavailable
 from surge.links.service import LinkService
+from surge.orphans.client import OrphanClient
+from surge.orphans.service import OrphanVisitService
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
@@ -66,6 +69,7 @@ class ApiService:
                 keys_router,
                 domains_router,
                 tags_router,
+                orphans_router,
                 internal_router,
                 domains_internal_router,
                 *DASHBOARD_ROUTERS,
@@ -121,6 +125,10 @@ class ApiService:
             data.sessions,
             notifier,
             VisitsClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
+            self.domains,
+        )
+        self.app.state.orphan_visit_service = OrphanVisitService(
+            OrphanClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
             self.domains,
         )
         self.keys = self.app.state.key_service = KeyService(data.sessions)
