@@ -25,8 +25,9 @@ STYLE = Style(
 )
 
 
-def clicks_chart(stats: LinkStats) -> bytes:
-    """Human clicks per hour or day, zero-filled, as an SVG document."""
+def clicks_chart(stats: LinkStats, what: str = "Clicks") -> bytes:
+    """Human clicks (or `what` else a series counts) per hour or day, zero-filled, as an SVG
+    document."""
     points = stats.timeseries
     label = "%Y-%m-%d %H:00" if stats.interval == "hour" else "%Y-%m-%d"
     chart = pygal.Bar(
@@ -37,7 +38,7 @@ def clicks_chart(stats: LinkStats) -> bytes:
         show_minor_x_labels=False,
         x_label_rotation=30,
         js=[],  # no tooltips script: pygal would load it from a CDN
-        title=f"Clicks per {stats.interval}",
+        title=f"{what} per {stats.interval}",
         print_values=False,
         include_x_axis=True,
         truncate_label=-1,
