@@ -4,11 +4,13 @@ and deletes them (admins only), on both backends."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from surge.platform.clock import utc_now
 from tests.conftest import Surge, running_surge
 from tests.helpers import BROWSER_UA, GOOGLEBOT, assert_problem, make_settings
 
@@ -197,3 +199,45 @@ async def test_the_privacy_switches_apply_to_orphan_visits(
         for other, value in kept.items():
             if other != field:
                 assert visit[other] == value
+
+
+async def test_deleting_orphan_visits_while_they_keep_arriving_leaves_exact_counts(
+    surge: Surge,
+) -> None:
+    key = await admin_key(surge)
+    for i in range(30):
+        await surge.client.get(f"/before-{i % 3}", headers=JSON_CLIENT)
+    assert (await orphan_stats(surge, key))["total"] == 30
+
+    sent: list[tuple[datetime, datetime]] = []  # each request's start and end
+    stop = asyncio.Event()
+
+    async def keep_visiting() -> None:
+        while not stop.is_set():
+            started = utc_now()
+            await surge.client.get("/during", headers=JSON_CLIENT)
+            sent.append((started, utc_now()))
+            await asyncio.sleep(0)
+
+    visiting = asyncio.create_task(keep_visiting())
+    await asyncio.sleep(0.05)
+    asked = utc_now()
+    deletion = await surge.client.delete(ORPHANS, headers=key)
+    answered = utc_now()
+    await asyncio.sleep(0.05)
+    stop.set()
+    await visiting
+    assert deletion.status_code == 200, deletion.text
+    assert deletion.json()["deleted_visits"] >= 30
+
+    since = {"from": (asked - timedelta(days=1)).isoformat()}
+    stats = await orphan_stats(surge, key, **since)
+    # A request that started after the deletion answered counts; one that overlapped it may
+    # fall on either side of the cut-off; the rest were deleted.
+    surely_after = sum(1 for started, _ in sent if started > answered)
+    maybe = sum(1 for started, ended in sent if started <= answered and ended >= asked)
+    assert surely_after <= stats["total"] <= surely_after + maybe
+    assert {row["value"] for row in stats["paths"]} <= {"/during"}
+    # The rollup and the raw visits agree exactly.
+    page = await surge.client.get(f"{ORPHANS}/visits", headers=key, params={"limit": 1000})
+    assert page.json()["total"] == stats["total"]
