@@ -239,3 +239,30 @@ async def test_what_the_operator_chose_not_to_record_is_not_kept(
     assert [(b.value, b.clicks) for b in stats.referrers] == [(NOT_RECORDED, 1)]
     assert [(b.value, b.clicks) for b in stats.devices] == [(NOT_RECORDED, 1)]
     assert [(b.value, b.clicks) for b in stats.countries] == [("(unknown)", 1)]
+
+
+@pytest.mark.calendar
+async def test_a_visitor_who_asked_not_to_be_tracked_is_a_click_and_no_one(
+    clicks: ClickService, now: datetime
+) -> None:
+    """The redirect sends the click of a request with Sec-GPC: 1 or DNT: 1 with an empty
+    visitor, its user agent only to tell a bot: it counts, and keeps nothing of the visitor."""
+    await clicks.ingest(
+        [
+            event(visitor="alice", referrer="https://news.example/a", country="FR", at=now),
+            event(visitor="", ua=IPHONE, at=now),
+            event(visitor="", ua=IPHONE, at=now),
+            event(visitor="", ua=GOOGLEBOT, at=now),
+        ]
+    )
+    stats = await clicks.link_stats(1, now - timedelta(hours=1), now + timedelta(hours=1), "day")
+    assert (stats.total, stats.bot_clicks, stats.unique_visitors) == (3, 1, 1)
+    assert sorted((b.value, b.clicks) for b in stats.devices) == [
+        (NOT_RECORDED, 2),
+        ("desktop", 1),
+    ]
+    assert sorted((b.value, b.clicks) for b in stats.referrers) == [
+        (NOT_RECORDED, 2),
+        ("news.example", 1),
+    ]
+    assert sorted((b.value, b.clicks) for b in stats.countries) == [("(unknown)", 2), ("FR", 1)]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from surge.data.rule_inputs import header_names
-from surge.data.rule_matching import compile_rules
+from surge.data.rule_matching import compile_rules, first_rule
 from surge.data.rules import (
     RedirectRule,
     RuleCondition,
@@ -62,7 +62,7 @@ def first_match(
     if country is not None:
         headers.append((b"cf-ipcountry", country.encode("latin-1")))
     scope = {"headers": headers, "query_string": query.encode("latin-1"), "client": (ip, 5000)}
-    return compile_rules(rules)(scope, now, NAMES)
+    return first_rule(compile_rules(rules), scope, now, NAMES)
 
 
 @pytest.mark.parametrize(

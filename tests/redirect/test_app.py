@@ -66,27 +66,75 @@ async def test_redirects_with_location_and_records_a_click(harness: Harness) -> 
     assert len(click.visitor) == 32
 
 
-async def test_the_row_the_redirect_buffers_is_click_rows(harness: Harness) -> None:
-    """The redirect builds the click's tuple itself (a call less on the hot path): each field
-    in the place surge.data.events.click_row puts it."""
+RULED = {
+    **LINK,
+    "link_id": 8,
+    "slug": "ruled",
+    "rules": [
+        {"url": "https://example.com/nl", "conditions": [{"type": "language", "value": "nl"}]}
+    ],
+}
+
+
+@pytest.mark.parametrize(("slug", "target"), [("viral", None), ("ruled", "https://example.com/nl")])
+async def test_the_row_the_redirect_buffers_is_click_rows(
+    harness: Harness, slug: str, target: str | None
+) -> None:
+    """The redirect builds the click's tuple itself (a call less on the hot path), for a plain
+    link and for a link with rules: each field in the place surge.data.events.click_row puts
+    it."""
+    harness.api.links["ruled"] = RULED
     headers = {"user-agent": BROWSER_UA, "referer": "https://t.co/abc", "cf-ipcountry": "NL"}
-    assert (await harness.client.get("/viral", headers=headers)).status_code == 302
+    headers["accept-language"] = "nl-BE"
+    assert (await harness.client.get(f"/{slug}", headers=headers)).status_code == 302
     assert harness.service.clicks is not None
     [row] = harness.service.clicks.events
     ts = row[3]
     assert row == click_row(
         id=row[0],
-        link_id=7,
-        slug="viral",
+        link_id=RULED["link_id"] if target else LINK["link_id"],
+        slug=slug,
         ts=ts,
         referrer="https://t.co/abc",
         user_agent=BROWSER_UA,
         country="NL",
         visitor=harness.service.visitors.visitor_id("198.51.100.23", BROWSER_UA, ts),
-        target=None,
+        target=target,
         ip="198.51.100.23",
     )
     assert isinstance(ts, float)
+
+
+@pytest.mark.parametrize("slug", ["viral", "ruled"])
+@pytest.mark.parametrize("asked", [{"sec-gpc": "1"}, {"dnt": "1"}])
+async def test_a_visitor_who_asks_not_to_be_tracked_leaves_a_click_without_them(
+    harness: Harness, slug: str, asked: dict[str, str]
+) -> None:
+    """Global Privacy Control or Do Not Track: the click counts (link, time, target); no
+    referrer, country, address or visitor id leaves the redirect; the user agent goes only for
+    analytics to tell a bot (analytics keeps nothing of it then)."""
+    harness.api.links["ruled"] = RULED
+    headers = {"user-agent": BROWSER_UA, "referer": "https://t.co/abc", "cf-ipcountry": "NL"}
+    headers["accept-language"] = "nl"
+    answer = await harness.client.get(f"/{slug}", headers={**headers, **asked})
+    assert answer.status_code == 302
+    await harness.client.get(f"/{slug}", headers={**headers, "sec-gpc": "0", "dnt": "0"})
+    await flush(harness)
+    private, tracked = harness.analytics.events
+    assert (private.referrer, private.country, private.ip, private.visitor) == (
+        None,
+        None,
+        None,
+        "",
+    )
+    assert private.user_agent == BROWSER_UA
+    assert private.target == tracked.target  # where it went is the link's, not the visitor's
+    assert (tracked.referrer, tracked.country, tracked.ip) == (
+        "https://t.co/abc",
+        "NL",
+        "198.51.100.23",
+    )
+    assert tracked.visitor
 
 
 async def test_the_same_client_gets_the_same_visitor_id_different_clients_differ(

@@ -38,6 +38,7 @@ class Recording:
 
 
 EVERYTHING = Recording()
+NOTHING = Recording(referrer=False, user_agent=False, location=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -121,7 +122,11 @@ def place(header_country: str | None, found: Location) -> Location:
 
 def enrich(event: ClickEvent, locate: Locate = nowhere, recording: Recording = EVERYTHING) -> Click:
     """`locate`: the GeoIP database's lookup of the client address (the event's `ip`, which
-    goes no further than this)."""
+    goes no further than this). A click without a visitor is one whose visitor asked not to
+    be tracked (Sec-GPC or DNT): it keeps nothing of them, as if the operator recorded
+    nothing, and counts as no one among unique visitors."""
+    if not event.visitor:
+        recording = NOTHING
     agent = parse_agent((event.user_agent or "")[:1024])
     country, region, city = place(country_code(event.country), locate(event.ip))
     if not recording.location:  # a country is two letters: one not recorded is unknown

@@ -54,7 +54,7 @@ WITH new AS (
               region, city
 ), new_visitors AS (
     INSERT INTO daily_visitors (link_id, day, visitor_id)
-    SELECT DISTINCT link_id, day, visitor_id FROM new WHERE NOT is_bot
+    SELECT DISTINCT link_id, day, visitor_id FROM new WHERE NOT is_bot AND visitor_id <> ''
     ORDER BY link_id, day, visitor_id
     ON CONFLICT DO NOTHING
     RETURNING link_id, day
@@ -121,9 +121,9 @@ SQLITE_COUNT_NEW = f"SELECT count(*) FROM {STAGING_TABLE}"
 SQLITE_STORE = (
     f"INSERT INTO clicks SELECT * FROM {STAGING_TABLE}",
     "INSERT INTO visitors_staging SELECT DISTINCT s.link_id, date(s.occurred_at), s.visitor_id "
-    f"FROM {STAGING_TABLE} AS s WHERE NOT s.is_bot AND NOT EXISTS (SELECT 1 FROM daily_visitors "
-    "AS v WHERE v.link_id = s.link_id AND v.day = date(s.occurred_at) "
-    "AND v.visitor_id = s.visitor_id)",
+    f"FROM {STAGING_TABLE} AS s WHERE NOT s.is_bot AND s.visitor_id <> '' "
+    "AND NOT EXISTS (SELECT 1 FROM daily_visitors AS v WHERE v.link_id = s.link_id "
+    "AND v.day = date(s.occurred_at) AND v.visitor_id = s.visitor_id)",
     "INSERT INTO daily_visitors (link_id, day, visitor_id) SELECT * FROM visitors_staging",
     # WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT's join.
     "INSERT INTO hourly_clicks (link_id, bucket, is_bot, clicks) "

@@ -205,7 +205,9 @@ class OrphanRepository:
             if self._postgres()
             else func.date(v.occurred_at)
         )
-        pairs = self._raw_range(select(day.label("day"), v.visitor_id), start, end, domain)
+        # A visitor id "" is a visitor who asked not to be tracked (Sec-GPC, DNT): no one.
+        known = select(day.label("day"), v.visitor_id).where(v.visitor_id != "")
+        pairs = self._raw_range(known, start, end, domain)
         counted = select(func.count()).select_from(pairs.distinct().subquery())
         return int((await self.session.execute(counted)).scalar_one())
 

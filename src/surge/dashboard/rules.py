@@ -30,7 +30,7 @@ from surge.dashboard.pages import (
 )
 from surge.data.locations import forwarded
 from surge.data.rule_inputs import request_scope
-from surge.data.rule_matching import compile_rules
+from surge.data.rule_matching import compile_rules, first_rule
 from surge.data.rules import (
     BROWSERS,
     CONDITION_TYPES,
@@ -237,7 +237,11 @@ def preview(
     scope, names = request_scope(
         user_agent=ua, language=language, country=country or None, query=query, ip=ip
     )
-    index = compile_rules(link.rules)(scope, moment.timestamp(), names) if link.rules else None
+    index = (
+        first_rule(compile_rules(link.rules), scope, moment.timestamp(), names)
+        if link.rules
+        else None
+    )
     url = link.url if index is None else link.rules[index].url
     if link.forward_query and query.strip("?"):
         url = forwarded(url, query)

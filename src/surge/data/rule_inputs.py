@@ -13,22 +13,51 @@ from urllib.parse import parse_qs
 from surge.data.rules import accepted_languages, browser_of, device_types
 
 Scope = Mapping[str, Any]
-# The trusted country and client-address headers' names (None: not read) and the names of
-# every header a rule may read, as header_names settles them for a service.
-HeaderNames = tuple[bytes | None, bytes | None, frozenset[bytes]]
+# The trusted country and client-address headers' names (None: not read), as header_names
+# settles them for a service.
+HeaderNames = tuple[bytes | None, bytes | None]
 UA, ACCEPT_LANGUAGE = b"user-agent", b"accept-language"
 TAKEN = frozenset({b"referer", UA, ACCEPT_LANGUAGE})
+# What rules read of a request's headers: its user agent and Accept-Language (b"": none), the
+# trusted country header (None: none) and the client's address (the trusted header's first,
+# else the socket's).
+RequestValues = tuple[bytes, bytes, bytes | None, str]
 
 
 def header_names(country: bytes, ip: bytes) -> HeaderNames:
-    """The trusted headers' names as the click's pass over the headers reads them: it checks
+    """The trusted headers' names as the redirect's pass over the headers reads them: it checks
     referer, user-agent and accept-language first, then the country header, then the ip header,
     so a name an earlier check takes is never read as a later one. b"": none (no server passes
     a header without a name)."""
     country_name = None if not country or country in TAKEN else country
     ip_name = None if not ip or ip in TAKEN or ip == country else ip
-    read = {UA, ACCEPT_LANGUAGE} | ({country_name} if country_name else set())
-    return country_name, ip_name, frozenset(read)
+    return country_name, ip_name
+
+
+def request_values(scope: Scope, names: HeaderNames) -> RequestValues:
+    """What rules read of a request, read as the redirect's own pass reads it (the last of a
+    repeated header wins); tests/redirect check that the two agree."""
+    country_name, ip_name = names
+    ua = accepted = b""
+    country = forwarded = None
+    for name, value in scope["headers"]:
+        if name == UA:
+            ua = value
+        elif name == ACCEPT_LANGUAGE:
+            accepted = value
+        elif name == country_name:
+            country = value
+        elif name == ip_name:
+            forwarded = value
+    return ua, accepted, country, client_address(forwarded, scope)
+
+
+def client_address(forwarded: bytes | None, scope: Scope) -> str:
+    """The trusted header's first address, else the socket's ('' without one)."""
+    if forwarded is not None:
+        return forwarded.decode("latin-1").split(",", 1)[0].strip()
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 # User agents and Accept-Language values repeat: each one's parse is kept, keyed by the header's
@@ -74,19 +103,6 @@ def languages_of(header: bytes) -> frozenset[str]:
 
 def parse_query(query: str) -> dict[str, list[str]]:
     return parse_qs(query, keep_blank_values=True)
-
-
-def trusted_ip(scope: Scope, name: bytes) -> str:
-    """The trusted header's first address (its last occurrence, as the click's pass reads it),
-    else the socket's."""
-    found = None
-    for header, value in scope["headers"]:
-        if header == name:
-            found = value
-    if found is not None:
-        return str(found.decode("latin-1").split(",", 1)[0].strip())
-    client = scope.get("client")
-    return str(client[0]) if client else ""
 
 
 def address_of(ip: str) -> tuple[int, int]:

@@ -44,29 +44,32 @@ from surge.data.rule_inputs import (
     LANGUAGES,
     TRAITS,
     HeaderNames,
+    RequestValues,
     Scope,
     address_of,
     languages_of,
     parse_query,
+    request_values,
     spellings,
     traits_of,
-    trusted_ip,
 )
 from surge.data.rules import RedirectRule, RuleCondition, ip_condition, moment_of
 
-Matcher = Callable[[Scope, float, HeaderNames], int | None]
+# match(ua, accepted, country, ip, scope, now): the header values of RequestValues, then the
+# request's scope (for its query) and its time.
+Matcher = Callable[[bytes, bytes, bytes | None, str, Scope, float], int | None]
 
 # Each input: the inputs it needs first, and the lines that compute it into its local. The
-# headers' pass ("headers") is written per shape, for the headers its conditions read. A
-# subscript in a `try` where a miss is rare, not .get(): the method call costs ~110
-# instructions more, the `try` nothing unless it raises.
+# headers' values are the function's arguments, read by the caller's one pass over the headers
+# (the redirect's serves the click too). A subscript in a `try` where a miss is rare, not
+# .get(): the method call costs ~110 instructions more, the `try` nothing unless it raises.
 _INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "traits": (
-        ("headers",),
+        (),
         ("try:", "    traits = _TRAITS[ua]", "except KeyError:", "    traits = _traits(ua)"),
     ),
     "languages": (
-        ("headers",),
+        (),
         (
             "try:",
             "    languages = _LANGUAGES[accepted]",
@@ -78,34 +81,10 @@ _INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "raw_query": ((), ("raw_query = scope.get('query_string', b'')",)),
     "query": (("raw_query",), ("query = raw_query.decode('latin-1')",)),
     "params": (("query",), ("params = _query(query)",)),
-    # The trusted header's first address, else the socket's (a loop of its own: the header is
-    # configured only behind a proxy).
-    "ip": (
-        (),
-        (
-            "if ip_name is None:",
-            "    try:",
-            "        ip = scope['client'][0]",
-            "    except (KeyError, TypeError, IndexError):  # no client, None, or empty",
-            "        ip = ''",
-            "else:",
-            "    ip = _trusted_ip(scope, ip_name)",
-        ),
-    ),
+    "ip": ((), ()),  # an argument: the trusted header's first address, else the socket's
     "address": (("ip",), ("address = _address(ip)",)),
-    "country": (("headers",), ()),  # the header's bytes, as the pass leaves them
+    "country": ((), ()),  # an argument: the trusted header's bytes, or None
 }
-# The headers' pass, by the locals it fills: one loop comparing names, the last of a repeated
-# header winning as in the click's pass. (Callgrind, three names, headers as a server makes
-# them: with 4 headers dict(headers) and a .get per name cost 3,650 instructions, the loop
-# 2,600, 2,750 with the set lookup below; with 12 headers 7,450, 7,900 and 6,150.)
-_HEADERS = {
-    "ua": ("ua = b''", "name == b'user-agent'"),
-    "accepted": ("accepted = b''", "name == b'accept-language'"),
-    "country": ("country = None", "name == country_name"),
-}
-# What each input reads of the headers' pass.
-_PASS_READS = {"traits": "ua", "languages": "accepted", "country": "country"}
 # Each kind of condition: its rank (cheapest first) and its steps, each the inputs it reads
 # and a test (of constants {0}, {1}...) that must hold.
 _IN_NETWORK = "address[0] == {0} and address[1] & {{1}} == {{2}}"
@@ -192,6 +171,14 @@ def compile_rules(rules: Sequence[RedirectRule]) -> Matcher:
     return _factory(tuple(shape))(*constants)
 
 
+def first_rule(matcher: Matcher, scope: Scope, now: float, names: HeaderNames) -> int | None:
+    """The matcher on a whole request, its headers read as the redirect reads them (the
+    dashboard's "test a request", tests). The redirect reads them itself, in the pass that
+    also serves the click."""
+    values: RequestValues = request_values(scope, names)
+    return matcher(*values, scope, now)
+
+
 def _rank(condition: tuple[str, tuple[Any, ...]]) -> int:
     return _STEPS[condition[0]][0]
 
@@ -205,7 +192,6 @@ def _factory(shape: Shape) -> Callable[..., Matcher]:
         "_LANGUAGES": LANGUAGES,
         "_languages": languages_of,
         "_query": parse_query,
-        "_trusted_ip": trusted_ip,
         "_address": address_of,
     }
     exec(compile(source(shape), "<redirect rules>", "exec"), namespace)
@@ -216,7 +202,7 @@ def source(shape: Shape) -> str:
     """The factory's code. Each rule is a nest of `if`s, one per step; an input is computed
     just before the first step that reads it, checked for None (not computed yet) only where
     an earlier rule may or may not have computed it."""
-    inputs = {**_INPUTS, "headers": ((), _headers_pass(shape))}
+    inputs = _INPUTS
     body: list[str] = []
     known: set[str] = set()  # computed on every path to the current rule
     maybe: set[str] = set()  # computed on some path
@@ -258,47 +244,10 @@ def source(shape: Shape) -> str:
                 depth += 1
         body.append("    " * (depth + 2) + f"return {index}")
     head = [f"def make({', '.join(f'c{i}' for i in range(count))}):"]
-    head.append("    def match(scope, now, names):")
-    head.append("        country_name, ip_name, wanted = names")
+    head.append("    def match(ua, accepted, country, ip, scope, now):")
     if unset:
         head.append("        " + " = ".join(sorted(unset)) + " = None")
-    if "headers" not in unset:  # the pass runs once, unconditionally: no mark that it ran
-        body = [
-            line.replace(" in headers:", " in scope['headers']:")
-            for line in body
-            if line.strip() != "headers = scope['headers']"
-        ]
     return "\n".join([*head, *body, "        return None", "    return match", ""])
-
-
-def _headers_pass(shape: Shape) -> tuple[str, ...]:
-    """One loop over the headers filling the locals the shape's conditions read."""
-    read: set[str] = set()
-
-    def add(name: str) -> None:
-        read.add(name)
-        for need in _INPUTS[name][0] if name in _INPUTS else ():
-            add(need)
-
-    for _index, kinds in shape:
-        for kind in kinds:
-            for reads, _test in _STEPS[kind][1]:
-                for name in reads:
-                    add(name)
-    wanted = {_PASS_READS[name] for name in read & set(_PASS_READS)}
-    fills = [(local, *_HEADERS[local]) for local in _HEADERS if local in wanted]
-    lines = [start for _local, start, _test in fills]
-    lines.append("headers = scope['headers']")
-    lines.append("for name, value in headers:")
-    # Past one name, a set lookup first: a header no rule reads (most of them) costs one test
-    # instead of one per name.
-    pad = "        " if len(fills) > 1 else "    "
-    if len(fills) > 1:
-        lines.append("    if name in wanted:")
-    for i, (local, _start, test) in enumerate(fills):
-        lines.append(f"{pad}{'if' if i == 0 else 'elif'} {test}:")
-        lines.append(f"{pad}    {local} = value")
-    return tuple(lines)
 
 
 def _placeholders(test: str) -> list[str]:

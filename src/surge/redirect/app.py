@@ -16,10 +16,10 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, DomainEntry, ResolvedLink
-from surge.data.events import click_ids
+from surge.data.events import ClickRow, click_ids
 from surge.data.link_tier import SharedLinkTier
 from surge.data.orphans import BASE_URL, INVALID_SHORT_URL, REGULAR_404, OrphanKind
-from surge.data.rule_inputs import header_names
+from surge.data.rule_inputs import client_address, header_names
 from surge.domains.hosts import default_entry, host_of
 from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
@@ -71,7 +71,19 @@ log = get_logger(__name__)
 REDIRECT_STATUSES = (301, 302, 307, 308)
 FIRST_BUCKET = LATENCY_BUCKETS[0]
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
+# A visitor who asks not to be tracked (Global Privacy Control, Do Not Track) with a value of 1.
+PRIVATE = frozenset({b"sec-gpc", b"dnt"})
 MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
+
+
+def private_row(
+    click_id: str, target: Target, now: float, user_agent: str | None, index: int
+) -> ClickRow:
+    """The click of a visitor who asked not to be tracked: its link, time and target, and the
+    user agent only for analytics to tell whether a bot clicked (it keeps no more of it); no
+    referrer, country, address, and an empty visitor, which analytics counts as no one."""
+    label = target.labels[index] if target.labels else None
+    return (click_id, target.link_id, target.slug, now, None, user_agent, None, "", label, None)
 
 
 def api_unavailable(exc: BaseException) -> bool:
@@ -311,23 +323,20 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
             self._observe(SLUG_ROUTE, method, GONE.status, now)
             return
         if target.simple:  # no rules, no password, no start date
-            headers, label = target.headers, None
+            headers = target.headers
             if target.forwarding is not None:
                 query = scope["query_string"]
                 if query:
                     headers = target.forwarding[0].with_query(query)
-        elif target.gated is None:  # rules only: no coroutine to make
-            headers, label = self._destination(target, scope, now)
-        else:
-            chosen = await self._special(target, site, scope, send, now)
-            if chosen is None:  # answered: not valid yet, or a password is needed
-                return
-            headers, label = chosen
-        await send({"type": "http.response.start", "status": target.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
-        if method == "GET":  # HEAD is link checkers and unfurlers, not people: not a click
-            target.served += 1
-            self._record_click(target, scope, now, label)
+            await send({"type": "http.response.start", "status": target.status, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            if method == "GET":  # HEAD is link checkers and unfurlers, not people: not a click
+                target.served += 1
+                self._record_click(target, scope, now)
+        elif target.gated is None:  # rules only: no coroutine of _special to make
+            await self._ruled(target, scope, send, method, now)
+        elif not await self._special(target, site, scope, send, method, now):
+            return  # answered: not valid yet, or a password is needed
         if self.metrics_on:
             # Inline, with the route's rows looked up by status: every 0.1 µs here is 1.5%.
             elapsed = self.clock() - now
@@ -395,37 +404,100 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
         return Site.of(DomainEntry.model_validate_json(response.content), self.redirect_headers)
 
     async def _special(
-        self, target: Target, site: Site, scope: Scope, send: Send, now: float
-    ) -> tuple[Headers, str | None] | None:
-        """Where a link that is not simple sends this request, with what its click records as
-        the target; None when it was answered instead (not valid yet, or locked)."""
+        self, target: Target, site: Site, scope: Scope, send: Send, method: str, now: float
+    ) -> bool:
+        """A link with a start date or a password: redirected as `_ruled` does (True), or
+        answered instead (False: not valid yet, or locked)."""
         if target.valid_since is not None and now < target.valid_since:
             await self._not_found(site, scope, send, SLUG_ROUTE, now)
-            return None
+            return False
         if target.lock is not None and not self.unlocks.opens(scope, target, now):
             status = await send_locked(scope, send, target.slug, extra=self.redirect_headers)
-            self._observe(SLUG_ROUTE, scope["method"], status, now)
-            return None
-        return self._destination(target, scope, now)
+            self._observe(SLUG_ROUTE, method, status, now)
+            return False
+        await self._ruled(target, scope, send, method, now)
+        return True
 
-    def _destination(self, target: Target, scope: Scope, now: float) -> tuple[Headers, str | None]:
-        """The headers of the first of the link's rules the request matches (else its own),
-        with the visitor's query merged in if the link forwards it, and the click's target."""
+    async def _ruled(
+        self,
+        target: Target,
+        scope: Scope,
+        send: Send,
+        method: str,
+        now: float,
+        cookie: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """The redirect of a link with rules (or let through its start date or password): the
+        first rule the request matches (else the link's own target), the visitor's query
+        merged in if the link forwards it, and its click (not for HEAD), which records the
+        target. `cookie`: a password was just posted: a 303 that also sets this cookie.
+
+        One pass over the headers serves the rules and the click: a pass each cost ~2,500
+        instructions more per redirect (callgrind, hot_path.py with HOT_PATH_RULES=5). It reads
+        what rule_inputs.request_values and _record_click read (tests check both agree with
+        it), and Accept-Language, which only rules need."""
+        referer = country = forwarded = None
+        ua = accepted = b""
+        private = False
+        country_name, ip_name = self.rule_header_names
+        for name, value in scope["headers"]:
+            if name == b"referer":
+                referer = value
+            elif name == b"user-agent":
+                ua = value
+            elif name == b"accept-language":
+                accepted = value
+            elif name == country_name:
+                country = value
+            elif name == ip_name:
+                forwarded = value
+            elif name in PRIVATE and value == b"1":
+                private = True
+        ip = client_address(forwarded, scope)
         # The rules' compiled function, called here: a method around it cost ~450 instructions.
         rules = target.rules
-        found = None if rules is None else rules(scope, now, self.rule_header_names)
+        found = None if rules is None else rules(ua, accepted, country, ip, scope, now)
         index = 0 if found is None else found + 1
         headers = target.headers if found is None else target.rule_headers[found]
         if target.forwarding is not None:
             query = scope["query_string"]
             if query:
                 headers = target.forwarding[index].with_query(query)
-        return headers, target.labels[index] if target.labels else None
+        status = target.status
+        if cookie is not None:
+            headers, status = [*headers, cookie], 303
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        if method == "HEAD":  # link checkers and unfurlers, not people: not a click
+            return
+        target.served += 1
+        user_agent = ua.decode("latin-1") if ua else None
+        self._traced(scope)
+        assert self.clicks is not None
+        if private:  # Sec-GPC or DNT: the click counts, nothing of its visitor is kept
+            self.clicks.add(private_row(self.new_click_id(), target, now, user_agent, index))
+            return
+        self.clicks.add(
+            (
+                self.new_click_id(),
+                target.link_id,
+                target.slug,
+                now,
+                None if referer is None else referer.decode("latin-1"),
+                user_agent,
+                None if country is None else country.decode("latin-1"),
+                self.visitors.visitor_id(ip, user_agent or "", now),
+                target.labels[index] if target.labels else None,
+                ip,
+            )
+        )
 
-    def _record_click(self, target: Target, scope: Scope, now: float, label: str | None) -> None:
+    def _record_click(self, target: Target, scope: Scope, now: float) -> None:
+        """The click of a plain link (no rules, no password, no start date): the hot path."""
         # Its own pass over the headers, inline: every click takes this path, and a call shared
         # with the rules' cost +3.9% instructions per cached redirect (callgrind, hot_path.py).
         referrer = user_agent = country = ip = None
+        private = False
         for name, value in scope["headers"]:
             if name == b"referer":
                 referrer = value.decode("latin-1")
@@ -435,14 +507,17 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
                 country = value.decode("latin-1")
             elif name == self.ip_header:
                 ip = value.decode("latin-1").split(",", 1)[0].strip()
+            elif name in PRIVATE and value == b"1":
+                private = True
         if ip is None:
             client = scope.get("client")
             ip = client[0] if client else ""
         assert self.clicks is not None
         if self.tracing is not None and TRACED in scope:
-            parent = self.tracing.current_traceparent()
-            if parent is not None:
-                self.clicks.link(parent)
+            self._traced(scope)
+        if private:  # Sec-GPC or DNT: the click counts, nothing of its visitor is kept
+            self.clicks.add(private_row(self.new_click_id(), target, now, user_agent, 0))
+            return
         # The tuple of surge.data.events.click_row, built here: its call with keywords cost
         # ~600 instructions per click (1.1% of a cached redirect, callgrind), and
         # tests/redirect/test_app.py checks this row against click_row's.
@@ -456,10 +531,18 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
                 user_agent,
                 country,
                 self.visitors.visitor_id(ip, user_agent or "", now),
-                label,
+                None,
                 ip,  # for analytics to locate (GeoIP); it never stores it
             )
         )
+
+    def _traced(self, scope: Scope) -> None:
+        """A sampled redirect's trace goes with the batch its click leaves in."""
+        if self.tracing is not None and TRACED in scope:
+            parent = self.tracing.current_traceparent()
+            if parent is not None:
+                assert self.clicks is not None
+                self.clicks.link(parent)
 
     async def _load(self, key: str) -> Target | None:
         """A local miss of a link's key ("{domain}/{slug}"): the shared Redis tier, then the

@@ -12,6 +12,9 @@ from starlette.types import Scope
 from surge.data.orphans import ORPHAN_LINK_ID, OrphanKind, orphan_slug
 from surge.platform.http import client_ip
 
+# A visitor who asks not to be tracked (Global Privacy Control, Do Not Track), as app.PRIVATE.
+PRIVATE = frozenset({b"sec-gpc", b"dnt"})
+
 if TYPE_CHECKING:
     from surge.redirect.clicks import ClickBuffer
     from surge.redirect.responses import Site
@@ -31,6 +34,7 @@ class OrphanVisits:
         if scope["method"] != "GET" or self.clicks is None:
             return
         referrer = user_agent = country = None
+        private = False
         for name, value in scope["headers"]:
             if name == b"referer":
                 referrer = value.decode("latin-1")
@@ -38,12 +42,19 @@ class OrphanVisits:
                 user_agent = value.decode("latin-1")
             elif name == self.country_header:
                 country = value.decode("latin-1")
+            elif name in PRIVATE and value == b"1":
+                private = True
+        slug = orphan_slug(site.key, scope["path"])
+        if private:  # as a click's (app.private_row): the agent only to tell a bot, no visitor
+            row = (self.new_click_id(), ORPHAN_LINK_ID, slug, now, None, user_agent, None, "")
+            self.clicks.add((*row, kind, None))
+            return
         ip = client_ip(scope, self.ip_header)
         self.clicks.add(
             (
                 self.new_click_id(),
                 ORPHAN_LINK_ID,
-                orphan_slug(site.key, scope["path"]),
+                slug,
                 now,
                 referrer,
                 user_agent,

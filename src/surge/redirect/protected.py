@@ -67,10 +67,15 @@ class ProtectedLinks:
     async def _load(self, key: str) -> Target | None:
         raise NotImplementedError
 
-    def _destination(self, target: Target, scope: Scope, now: float) -> tuple[Headers, str | None]:
-        raise NotImplementedError
-
-    def _record_click(self, target: Target, scope: Scope, now: float, label: str | None) -> None:
+    async def _ruled(
+        self,
+        target: Target,
+        scope: Scope,
+        send: Send,
+        method: str,
+        now: float,
+        cookie: tuple[bytes, bytes] | None = None,
+    ) -> None:
         raise NotImplementedError
 
     async def _posted(self, scope: Scope, receive: Receive, send: Send, now: float) -> None:
@@ -118,12 +123,7 @@ class ProtectedLinks:
             return await send_locked(
                 scope, send, target.slug, extra=self.redirect_headers, why=PASSWORD_WRONG
             )
-        headers, label = self._destination(target, scope, now)
-        headers = [*headers, self.unlocks.set_cookie(target, now)]
-        await send({"type": "http.response.start", "status": 303, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
-        target.served += 1
-        self._record_click(target, scope, now, label)
+        await self._ruled(target, scope, send, "POST", now, self.unlocks.set_cookie(target, now))
         return 303
 
     async def _api_opens(self, key: str, password: str) -> bool | None:

@@ -241,3 +241,22 @@ async def test_deleting_orphan_visits_while_they_keep_arriving_leaves_exact_coun
     # The rollup and the raw visits agree exactly.
     page = await surge.client.get(f"{ORPHANS}/visits", headers=key, params={"limit": 1000})
     assert page.json()["total"] == stats["total"]
+
+
+@pytest.mark.parametrize("header", ["Sec-GPC", "DNT"])
+async def test_a_visitor_who_asks_not_to_be_tracked_is_counted_as_no_one(
+    surge: Surge, header: str
+) -> None:
+    key = await admin_key(surge)
+    private = {**JSON_CLIENT, "Referer": "https://news.example.org/", "cf-ipcountry": "FR"}
+    await surge.client.get("/typo", headers={**private, header: "1"})
+    await surge.client.get("/typo", headers={"User-Agent": GOOGLEBOT, header: "1"})
+    stats = await orphan_stats(surge, key)
+    assert (stats["total"], stats["bot_clicks"], stats["unique_visitors"]) == (1, 1, 0)
+    visits = (await surge.client.get(f"{ORPHANS}/visits", headers=key)).json()["items"]
+    human = next(v for v in visits if not v["is_bot"])
+    assert (human["referrer_host"], human["country"], human["browser"]) == (
+        "(not recorded)",
+        None,
+        "(not recorded)",
+    )
