@@ -18,6 +18,7 @@ DOMAIN = (
     "surge.accounts",
     "surge.analytics",
     "surge.transfer",
+    "surge.orphans",
 )
 ROOT = "surge.services"
 

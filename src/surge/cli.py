@@ -231,7 +231,8 @@ async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
             expired = await expire_raw_clicks(engine, now, settings.click_retention_days)
             done += [f"dropped partition {name}" for name in expired.partitions_dropped]
             done.append(
-                f"expired {expired.clicks_deleted:,} raw clicks and "
+                f"expired {expired.clicks_deleted:,} raw clicks, "
+                f"{expired.orphan_visits_deleted:,} orphan visits and "
                 f"{expired.visitor_rows_deleted:,} visitor rows older than "
                 f"{settings.click_retention_days} days (rollups kept)"
             )

@@ -29,6 +29,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/api/v1/domains"): {"other": 403, "admin": 201},
     ("patch", "/api/v1/domains/{host}"): {"other": 403, "admin": 200},
     ("delete", "/api/v1/domains/{host}"): {"other": 403, "admin": 204},
+    ("get", "/api/v1/orphan-visits"): {"other": 403, "admin": 200},
+    ("get", "/api/v1/orphan-visits/visits"): {"other": 403, "admin": 200},
+    ("delete", "/api/v1/orphan-visits"): {"other": 403, "admin": 200},
 }
 CREDENTIALS = ["none", "wrong", "revoked", "other", "admin"]
 

@@ -2,8 +2,8 @@
 against a real `surge serve`: sign in, create a link, see it listed, see its clicks, chart, world
 map and cities (a GeoIP database of the test's own), download its QR code, add a redirect rule
 and test a request against it, keep other users out, sign out, and (an admin) add and remove a
-short domain; a form without its CSRF token is refused. Screenshots of each page land in
-tests/dashboard/screenshots/ (git ignores it)."""
+short domain and look at (then delete) orphan visits; a form without its CSRF token is refused.
+Screenshots of each page land in tests/dashboard/screenshots/ (git ignores it)."""
 
 from __future__ import annotations
 
@@ -226,6 +226,7 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
 
         sign_in(browser, base, "root@example.com")
         add_and_remove_a_domain(browser)
+        look_at_orphan_visits(browser, base)
 
 
 def add_a_rule_and_test_a_request(browser: WebDriver, base: str) -> None:
@@ -317,3 +318,34 @@ def open_a_protected_link(browser: WebDriver, base: str) -> None:
     assert browser.current_url.startswith("https://example.com/vault")
     browser.get(f"{base}/vault2")  # another link: its own password
     assert browser.find_element(By.TAG_NAME, "h1").text == "Password required"
+
+
+def look_at_orphan_visits(browser: WebDriver, base: str) -> None:
+    """An admin's orphan-visits page: a printed link with a typo shows among the top paths;
+    then every orphan visit deleted, after a confirmation."""
+    for path in ("/lauch", "/lauch", "/launch/extra"):
+        httpx.get(f"{base}{path}", headers={"user-agent": BROWSER_UA})
+    browser.find_element(By.LINK_TEXT, "Orphan visits").click()
+
+    def typo_listed() -> bool:
+        browser.get(f"{base}/app/admin/orphans")
+        paths = browser.find_elements(By.ID, "orphan-paths")
+        return bool(paths) and "/lauch 2" in paths[0].text
+
+    wait_until(typo_listed, "the typo among the orphan visits' paths", page=browser)
+    paths = browser.find_element(By.ID, "orphan-paths").text
+    assert "/launch/extra 1" in paths, paths
+    kinds = browser.find_element(By.ID, "orphan-kinds").text
+    assert "Any other path regular_404 1" in kinds, kinds  # the dashboard asks no favicon.ico
+    chart_width = browser.execute_script(
+        "const c = document.getElementById('orphans-chart'); return c.complete && c.naturalWidth"
+    )
+    assert chart_width, "the chart did not load"
+    shot(browser, "orphans", whole_page=True)
+    browser.find_element(By.ID, "delete-orphans").click()
+    wait_until(lambda: browser.find_elements(By.ID, "confirm-delete-orphans"), "the confirmation")
+    shot(browser, "orphans-delete")
+    browser.find_element(By.ID, "confirm-delete-orphans").click()
+    wait_until(
+        lambda: browser.find_element(By.ID, "orphan-total").text == "0", "no orphan visits left"
+    )

@@ -324,15 +324,9 @@ def test_cors_origins_can_be_limited(tmp_path: Path) -> None:
     assert asked_from("https://evil.example")["vary"] == "Origin"
 
 
-async def test_what_surge_lacks_answers_as_shlink_with_the_feature_off(
-    surge: Surge, key: dict[str, str]
-) -> None:
+async def test_older_clients_versions_get_v3_answers(surge: Surge, key: dict[str, str]) -> None:
     api_key = shlink_key(key)
     await make(surge, api_key, "rr")
-    for method, path in (("DELETE", f"{REST}/visits/orphan"),):
-        answer = await surge.client.request(method, path, json={}, headers=api_key)
-        shlink_problem(answer, 404, "not-found")
-    # Older clients' versions get v3's answers.
     v2 = await surge.client.get("/rest/v2/short-urls/rr", headers=api_key)
     assert v2.json()["shortCode"] == "rr"
 

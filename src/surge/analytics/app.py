@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording
 from surge.analytics.geoip import GeoIP
+from surge.analytics.orphan_routes import router as orphan_router
+from surge.analytics.orphan_service import OrphanService
 from surge.analytics.overview import ClickOverview
 from surge.analytics.overview_routes import router as overview_router
 from surge.analytics.partitions import ensure_partitions
@@ -47,7 +49,7 @@ class AnalyticsService:
             settings,
             self.tally,
             self.breakers,
-            [router, overview_router],
+            [router, overview_router, orphan_router],
             self._engine,
             title="Surge analytics (internal)",
             docs_url=None,
@@ -74,6 +76,7 @@ class AnalyticsService:
             await asyncio.to_thread(geoip.refresh)  # says now if the file is not readable
         self.clicks = self.app.state.click_service = ClickService(data.sessions, geoip, recording)
         self.app.state.click_overview = ClickOverview(data.sessions)
+        self.app.state.orphan_service = OrphanService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         if data.redis is not None:

@@ -1,4 +1,5 @@
-"""Raw-click retention: clicks older than `SURGE_CLICK_RETENTION_DAYS` go, rollups stay.
+"""Raw-click retention: clicks (and orphan visits) older than `SURGE_CLICK_RETENTION_DAYS` go,
+rollups stay.
 
 Stats read only the rollups (hourly totals, daily breakdowns with their visitor counters), so
 expiring raw clicks changes no figure while storage stops growing with history. On PostgreSQL a
@@ -20,7 +21,7 @@ from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.partitions import LOCK_TIMEOUT, PARENT, partitions_of
-from surge.data.tables import clicks, daily_visitors
+from surge.data.tables import clicks, daily_visitors, orphan_visits
 
 DELETE_BATCH = 10_000
 _MONTH_PARTITION = re.compile(rf"{PARENT}_p(\d{{4}})_(\d{{2}})")
@@ -31,6 +32,7 @@ class Expired:
     partitions_dropped: list[str] = field(default_factory=list)
     clicks_deleted: int = 0
     visitor_rows_deleted: int = 0
+    orphan_visits_deleted: int = 0  # raw orphan visits (their rollup stays, as clicks')
 
 
 def _month_end(name: str) -> datetime | None:
@@ -61,6 +63,7 @@ async def expire_raw_clicks(engine: AsyncEngine, now: datetime, keep_days: int) 
     # What no dropped partition took: the default partition's old rows, or all of SQLite's.
     expired.clicks_deleted = await _delete_clicks_before(engine, cutoff)
     expired.visitor_rows_deleted = await _delete_visitors(engine, cutoff)
+    expired.orphan_visits_deleted = await _delete_orphan_visits_before(engine, cutoff)
     return expired
 
 
@@ -72,6 +75,20 @@ async def _delete_clicks_before(engine: AsyncEngine, cutoff: datetime) -> int:
         .limit(DELETE_BATCH)
     )
     statement = delete(clicks).where(tuple_(clicks.c.id, clicks.c.occurred_at).in_(oldest))
+    deleted = 0
+    while True:
+        async with engine.begin() as conn:
+            count = int((await conn.execute(statement)).rowcount)
+        deleted += count
+        if count < DELETE_BATCH:
+            return deleted
+
+
+async def _delete_orphan_visits_before(engine: AsyncEngine, cutoff: datetime) -> int:
+    """Raw orphan visits go as raw clicks do, a batch at a time (not partitioned)."""
+    v = orphan_visits.c
+    oldest = select(v.id, v.occurred_at).where(v.occurred_at < cutoff).limit(DELETE_BATCH)
+    statement = delete(orphan_visits).where(tuple_(v.id, v.occurred_at).in_(oldest))
     deleted = 0
     while True:
         async with engine.begin() as conn:

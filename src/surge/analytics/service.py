@@ -12,6 +12,8 @@ import orjson
 
 from surge.analytics.enrich import EVERYTHING, Click, Recording, enrich
 from surge.analytics.geoip import GeoIP, Locate, nowhere
+from surge.analytics.orphan_ingest import split_orphans
+from surge.analytics.orphan_repository import OrphanRepository
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
 from surge.data.contracts import (
     DIMENSIONS,
@@ -112,9 +114,12 @@ class ClickService:
                 enrich(event, locate, self.recording)
                 for event in events[first : first + ENRICH_SLICE]
             ]
+        # Orphan visits (link 0, surge.data.orphans) share the batch and its transaction.
+        enriched, orphans = split_orphans(events, enriched)
         with INGEST_DURATION.time(), ingest_span(links, len(events)):
             async with transaction(self.sessions) as session:
                 ingested = await ClickRepository(session).ingest(enriched)
+                ingested += await OrphanRepository(session).ingest(orphans)
         CLICKS_INGESTED.inc(ingested)
         CLICKS_DUPLICATES.inc(len(events) - ingested)
         return IngestResult(received=len(events), ingested=ingested)

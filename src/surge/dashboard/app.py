@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from surge.dashboard import account, domains, links, overview, rules, visits
+from surge.dashboard import account, domains, links, orphans, overview, rules, visits
 from surge.dashboard.pages import (
     HERE,
     AdminsOnly,
@@ -28,6 +28,7 @@ ROUTERS = [
     account.router,
     domains.router,
     links.router,
+    orphans.router,
     rules.router,
     overview.router,
     visits.router,

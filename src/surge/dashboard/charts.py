@@ -26,13 +26,15 @@ STYLE = Style(
 )
 
 
-def clicks_chart(stats: LinkStats) -> bytes:
-    """Human clicks per hour or day, zero-filled, as an SVG document."""
-    return series_chart(stats.timeseries, stats.interval)
+def clicks_chart(stats: LinkStats, what: str = "Clicks") -> bytes:
+    """Human clicks (or `what` else a series counts) per hour or day, zero-filled, as an SVG
+    document."""
+    return series_chart(stats.timeseries, stats.interval, what)
 
 
-def series_chart(points: Sequence[CountPoint], interval: Interval) -> bytes:
-    """Human clicks per hour or day (one link's, or many links' summed), as an SVG document."""
+def series_chart(points: Sequence[CountPoint], interval: Interval, what: str = "Clicks") -> bytes:
+    """Human clicks (one link's, or many links' summed; or `what` else a series counts) per
+    hour or day, as an SVG document."""
     label = "%Y-%m-%d %H:00" if interval == "hour" else "%Y-%m-%d"
     chart = pygal.Bar(
         style=STYLE,
@@ -42,7 +44,7 @@ def series_chart(points: Sequence[CountPoint], interval: Interval) -> bytes:
         show_minor_x_labels=False,
         x_label_rotation=30,
         js=[],  # no tooltips script: pygal would load it from a CDN
-        title=f"Clicks per {interval}",
+        title=f"{what} per {interval}",
         print_values=False,
         include_x_axis=True,
         truncate_label=-1,

@@ -215,3 +215,39 @@ visit_deletions = Table(
     Column("link_id", BigIntId, primary_key=True),
     Column("before", UTCDateTime, nullable=False),
 )
+
+# --- orphan visits (analytics; surge.data.orphans) ---------------------------------------------
+
+# Raw orphan visits: requests on a short domain that found no link, one row per visit (no raw
+# IP), under the raw clicks' retention. The event id is the idempotency key, as for clicks.
+orphan_visits = Table(
+    "orphan_visits",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("occurred_at", UTCDateTime, primary_key=True),
+    Column("domain", String(253), nullable=False),  # '' the default domain
+    Column("path", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),  # base_url | invalid_short_url | regular_404
+    Column("referrer_host", String(255), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("region", String(128), nullable=True),
+    Column("city", String(128), nullable=True),
+    Column("device", String(16), nullable=False),
+    Column("browser", String(64), nullable=False),
+    Column("os", String(64), nullable=False),
+    Column("is_bot", Boolean, nullable=False),
+    Column("visitor_id", String(32), nullable=False),
+    Index("ix_orphan_visits_occurred_at", "occurred_at", postgresql_using="brin"),
+)
+
+# The one rollup of orphan visits: per UTC hour, domain and kind, bots apart. Its size grows
+# with time and domains, never with the paths visited (paths are in the raw rows only).
+hourly_orphan_visits = Table(
+    "hourly_orphan_visits",
+    metadata,
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("is_bot", Boolean, primary_key=True),
+    Column("visits", BigInteger, nullable=False),
+)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from surge.data.contracts import SLUG_PATTERN, DomainEntry, ResolvedLink
 from surge.data.events import ClickRow, click_ids
 from surge.data.link_tier import SharedLinkTier
+from surge.data.orphans import BASE_URL, INVALID_SHORT_URL, REGULAR_404, OrphanKind
 from surge.data.rule_inputs import client_address, header_names
 from surge.domains.hosts import default_entry, host_of
 from surge.platform.admission import admission, refuse
@@ -45,6 +46,7 @@ from surge.platform.tracing import TRACED
 from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import Caches, InvalidationListener
+from surge.redirect.orphans import OrphanVisits
 from surge.redirect.other_paths import OWN_PATHS, SLUG_ROUTE, OtherPaths, route_of
 from surge.redirect.protected import ProtectedLinks
 from surge.redirect.responses import (
@@ -105,7 +107,7 @@ class RedirectTally(RequestTally):
         super().publish()
 
 
-class RedirectService(OtherPaths, ProtectedLinks, Robots):
+class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
     name = "redirect"
 
     def __init__(
@@ -267,14 +269,20 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots):
             if path == ROBOTS_PATH:
                 self._observe(ROBOTS_PATH, method, await self._robots(site, scope, send), now)
                 return
+            # Orphan visits (recorded below) are bounded per address like redirects.
+            if self.ip_limit is not None and await self._over_ip_limit(scope, send, now):
+                return
             if path == "/":
+                self._record_orphan(site, scope, now, BASE_URL)
                 if site.root is not None:
                     await self._found(site.root, send, method, UNMATCHED_ROUTE, now)
                     return
                 if not site.key and await self._to_the_dashboard(scope, send):
                     self._observe(UNMATCHED_ROUTE, method, 302, now)
                     return
-            await self._not_found(site, scope, send, UNMATCHED_ROUTE, now)
+                await self._not_found(site, scope, send, UNMATCHED_ROUTE, now, None)
+                return
+            await self._not_found(site, scope, send, UNMATCHED_ROUTE, now, REGULAR_404)
             return
         if self.ip_limit is not None and await self._over_ip_limit(scope, send, now):
             return
@@ -307,6 +315,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots):
             target.max_clicks is not None
             and target.clicks_before + target.served >= target.max_clicks
         ):
+            self._record_orphan(site, scope, now, INVALID_SHORT_URL)  # as Shlink counts it
             if site.expired is not None:
                 await self._found(site.expired, send, method, SLUG_ROUTE, now)
                 return
@@ -345,14 +354,24 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots):
     async def _found(
         self, headers: Headers, send: Send, method: str, route: str, start: float
     ) -> None:
-        """A domain's own redirect (its root, not-found or expired URL): a 302, no click."""
+        """A domain's own redirect (its root, not-found or expired URL): a 302, no click (an
+        orphan visit, recorded by the caller)."""
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         self._observe(route, method, 302, start)
 
     async def _not_found(
-        self, site: Site, scope: Scope, send: Send, route: str, start: float
+        self,
+        site: Site,
+        scope: Scope,
+        send: Send,
+        route: str,
+        start: float,
+        orphan: OrphanKind | None = INVALID_SHORT_URL,
     ) -> None:
+        """`orphan`: the kind of orphan visit recorded (None: recorded already)."""
+        if orphan is not None:
+            self._record_orphan(site, scope, start, orphan)
         if site.not_found is not None:
             await self._found(site.not_found, send, scope["method"], route, start)
             return

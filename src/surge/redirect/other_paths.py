@@ -106,7 +106,8 @@ class OtherPaths:
         return True
 
     async def _over_ip_limit(self, scope: Scope, send: Send, start: float) -> bool:
-        """The optional per-IP limit of redirects: True (and a 429 sent) when it is spent."""
+        """The optional per-IP limit of redirects (and of requests that would be orphan
+        visits): True (and a 429 sent) when it is spent."""
         assert self.ip_limit is not None
         verdict = await self.ip_limit.hit(client_ip(scope, self.ip_header))
         if verdict.allowed:
@@ -122,7 +123,7 @@ class OtherPaths:
             }
         )
         await send({"type": "http.response.body", "body": body})
-        self._observe(SLUG_ROUTE, scope["method"], 429, start)
+        self._observe(route_of(scope["path"]), scope["method"], 429, start)
         return True
 
     async def _reply(self, send: Send, status: int, body: bytes, content_type: bytes) -> int:

@@ -15,6 +15,7 @@ from surge.api.domains.routes import internal_router as domains_internal_router
 from surge.api.domains.routes import router as domains_router
 from surge.api.keys.routes import router as keys_router
 from surge.api.links.routes import internal_router, router
+from surge.api.orphans.routes import router as orphans_router
 from surge.api.overview.routes import router as overview_router
 from surge.api.tags.routes import router as tags_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
@@ -25,6 +26,8 @@ from surge.links.analytics_client import LinkChangeNotifier, analytics_unavailab
 from surge.links.overview import OverviewService
 from surge.links.overview_client import OverviewClient
 from surge.links.service import LinkService
+from surge.orphans.client import OrphanClient
+from surge.orphans.service import OrphanVisitService
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
@@ -70,6 +73,7 @@ class ApiService:
                 domains_router,
                 tags_router,
                 overview_router,
+                orphans_router,
                 internal_router,
                 domains_internal_router,
                 *DASHBOARD_ROUTERS,
@@ -128,6 +132,10 @@ class ApiService:
             settings, data.sessions, notifier, visits, self.domains
         )
         self.app.state.overview_service = OverviewService(data.sessions, visits, self.links)
+        self.app.state.orphan_visit_service = OrphanVisitService(
+            OrphanClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
+            self.domains,
+        )
         self.keys = self.app.state.key_service = KeyService(data.sessions)
         limits = RateLimits(
             self.name,

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from surge.shlink import other, short_urls, visits
+from surge.shlink import orphan_visits, other, short_urls, visits
 
 router = APIRouter(include_in_schema=False)
 router.include_router(short_urls.router)
 router.include_router(visits.router)
+router.include_router(orphan_visits.router)
 router.include_router(other.router)  # its /rest/{path} catch-all must come after the rest

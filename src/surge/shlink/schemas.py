@@ -147,6 +147,23 @@ class VisitsPage(BaseModel):
     pagination: Pagination
 
 
+class OrphanVisit(Visit):
+    """definitions/OrphanVisit.json: a Visit and its type."""
+
+    type: Literal["invalid_short_url", "base_url", "regular_404"]
+
+
+class OrphanVisitsPage(BaseModel):
+    data: list[OrphanVisit]
+    pagination: Pagination
+
+
+class OrphanVisitsList(BaseModel):
+    """GET /visits/orphan (paths/v2_visits_orphan.json)"""
+
+    visits: OrphanVisitsPage
+
+
 class VisitsDeletion(BaseModel):
     """What DELETE .../visits answers: how many visits went."""
 

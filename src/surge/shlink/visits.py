@@ -1,4 +1,5 @@
-"""Shlink's visits endpoints: per short URL, per tag, per domain, non-orphan, orphan, overview.
+"""Shlink's visits endpoints: per short URL, per tag, per domain, non-orphan, overview (orphan
+visits: orphan_visits.py).
 
 Visits are analytics' raw clicks, listed through `LinkService` for the links the key may see
 (ownership is decided by `LinkService` before analytics is asked)."""
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from surge.data.contracts import MAX_VISITS_LINKS, VisitsQuery
 from surge.links.repository import LinkFilter
 from surge.links.schemas import Timestamp
+from surge.orphans.deps import OrphanVisitServiceDep
 from surge.shlink.adapter import Page, summary, visit
 from surge.shlink.deps import ShlinkKey
 from surge.shlink.errors import ShlinkRoute, invalid_data, tag_not_found
@@ -23,6 +25,7 @@ from surge.shlink.schemas import (
     VisitsOverview,
     VisitsOverviewBody,
     VisitsPage,
+    VisitsSummary,
 )
 from surge.shlink.service import ShlinkService, ShlinkServiceDep
 from surge.shlink.short_urls import Version
@@ -145,29 +148,22 @@ async def non_orphan_visits(
     return await visits_of(shlink, slugs, params)
 
 
-@router.get("/visits/orphan")
-async def orphan_visits(
-    version: Version,
-    key: ShlinkKey,
-    page: PageNumber = None,
-    items_per_page: ItemsPerPage = None,
-) -> VisitsList:
-    """Surge does not track visits to unknown slugs: the list is empty, as Shlink's is with
-    orphan-visit tracking off."""
-    paging = Page.of(page, items_per_page)
-    return VisitsList(visits=VisitsPage(data=[], pagination=paging.pagination(0, 0)))
-
-
 @router.get("/visits")
 async def visits_overview(
-    version: Version, key: ShlinkKey, shlink: ShlinkServiceDep
+    version: Version, key: ShlinkKey, shlink: ShlinkServiceDep, orphans: OrphanVisitServiceDep
 ) -> VisitsOverview:
     total = await shlink.overview(key)
+    orphan_total = summary(None)  # a user's key sees no orphan visits
+    if key.is_admin:
+        found = await orphans.counts()
+        orphan_total = VisitsSummary(
+            total=found.humans + found.bots, nonBots=found.humans, bots=found.bots
+        )
     return VisitsOverview(
         visits=VisitsOverviewBody(
             nonOrphanVisits=total,
-            orphanVisits=summary(None),
+            orphanVisits=orphan_total,
             visitsCount=total.total,
-            orphanVisitsCount=0,
+            orphanVisitsCount=orphan_total.total,
         )
     )

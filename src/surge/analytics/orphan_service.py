@@ -1,0 +1,103 @@
+"""Orphan visits in analytics: their stats, raw page, totals and deletion. (Ingest picks them
+out of each click batch: surge.analytics.orphan_ingest.)"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+
+from surge.analytics.orphan_repository import OrphanRepository
+from surge.analytics.service import _series, _step_s, stats_range
+from surge.data.contracts import DIMENSIONS, TOP, Interval
+from surge.data.orphans import (
+    DeletedOrphanVisits,
+    OrphanCounts,
+    OrphanVisitOut,
+    OrphanVisitsPage,
+    OrphanVisitsQuery,
+)
+from surge.platform.clock import utc_now
+from surge.platform.db import SessionMaker, transaction
+
+
+class OrphanService:
+    def __init__(self, sessions: SessionMaker) -> None:
+        self.sessions = sessions
+
+    async def stats_json(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval,
+        domain: str | None,
+        top: int = TOP,
+    ) -> bytes:
+        """The JSON of an `OrphanStats`: totals, series and kinds from the rollup; breakdowns,
+        paths and unique visitors from the range's raw rows."""
+        start, end = stats_range(start, end, interval, utc_now())
+        step = _step_s(interval)
+        async with self.sessions() as session:
+            repo = OrphanRepository(session)
+            hours = await repo.hourly(start, end, domain)
+            tops = await repo.breakdowns(start, end, domain, top)
+            visitors = await repo.unique_visitors(start, end, domain)
+        slots: dict[int, int] = {}
+        kinds: dict[str, int] = {}
+        totals = {False: 0, True: 0}
+        for ts, kind, is_bot, n in hours:
+            totals[is_bot] += n
+            if not is_bot:
+                slot = ts // step * step
+                slots[slot] = slots.get(slot, 0) + n
+                kinds[kind] = kinds.get(kind, 0) + n
+        ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        return orjson.dumps(
+            {
+                "from": start,
+                "to": end,
+                "interval": interval,
+                "total": totals[False],
+                "unique_visitors": visitors,
+                "bot_clicks": totals[True],
+                "timeseries": _series(slots, start, end, interval),
+                **{
+                    field: [{"value": v, "clicks": n} for v, n in tops[dim]]
+                    for dim, field in DIMENSIONS.items()
+                    if dim in tops
+                },
+                "kinds": [{"value": k, "clicks": n} for k, n in ranked],
+                "paths": [{"value": v, "clicks": n} for v, n in tops["path"]],
+            }
+        )
+
+    async def visits(self, query: OrphanVisitsQuery) -> OrphanVisitsPage:
+        """One page of raw orphan visits, newest first."""
+        async with self.sessions() as session:
+            total, rows = await OrphanRepository(session).page(
+                domain=query.domain,
+                kind=query.kind,
+                start=query.start,
+                end=query.end,
+                exclude_bots=query.exclude_bots,
+                offset=query.offset,
+                limit=query.limit,
+            )
+        return OrphanVisitsPage(
+            total=total,
+            items=[OrphanVisitOut.model_validate(r, from_attributes=True) for r in rows],
+        )
+
+    async def counts(self) -> OrphanCounts:
+        async with self.sessions() as session:
+            humans, bots = await OrphanRepository(session).totals()
+        return OrphanCounts(humans=humans, bots=bots)
+
+    async def delete_all(self) -> DeletedOrphanVisits:
+        """Forget every orphan visit so far (raw and rolled up); those from before now that
+        arrive late are dropped at ingest."""
+        async with transaction(self.sessions) as session:
+            counted, cut_off = await OrphanRepository(session).delete_all(utc_now)
+        async with transaction(self.sessions) as session:
+            await OrphanRepository(session).delete_raw_before(cut_off)
+        return DeletedOrphanVisits(deleted=counted)
