@@ -12,6 +12,7 @@ import orjson
 
 from surge.analytics.enrich import EVERYTHING, Click, Recording, enrich
 from surge.analytics.geoip import GeoIP, Locate, nowhere
+from surge.analytics.live import LiveFeed
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
 from surge.data.contracts import (
     DIMENSIONS,
@@ -89,10 +90,13 @@ class ClickService:
         sessions: SessionMaker,
         geoip: GeoIP | None = None,
         recording: Recording = EVERYTHING,
+        *,
+        live: LiveFeed | None = None,
     ) -> None:
         self.sessions = sessions
         self.geoip = geoip  # locates clicks by their client address (SURGE_GEOIP_DB)
         self.recording = recording
+        self.live = live  # told of each batch after its commit (the dashboard's live panels)
 
     async def ingest(self, events: Sequence[ClickEvent], links: Sequence[str] = ()) -> IngestResult:
         """Store a batch of click events exactly once each, raw and rolled up, in one
@@ -117,6 +121,8 @@ class ClickService:
                 ingested = await ClickRepository(session).ingest(enriched)
         CLICKS_INGESTED.inc(ingested)
         CLICKS_DUPLICATES.inc(len(events) - ingested)
+        if self.live is not None:
+            await self.live.ingested(enriched, ingested)
         return IngestResult(received=len(events), ingested=ingested)
 
     async def delete_visits(self, link_id: int) -> int:

@@ -19,8 +19,10 @@ from surge.api.tags.routes import router as tags_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
+from surge.data.live import LiveHub, new_live_hub
 from surge.domains.service import DomainService
 from surge.links.analytics_client import LinkChangeNotifier, VisitsClient, analytics_unavailable
+from surge.links.live import LiveStreamReader, LiveStreams
 from surge.links.service import LinkService
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
@@ -43,8 +45,13 @@ class ApiService:
         migrate: bool,
         analytics_transport: httpx.AsyncBaseTransport | None = None,
         redirect_transports: list[httpx.AsyncBaseTransport] | None = None,
+        live_hub: LiveHub | None = None,
     ) -> None:
-        """Transports given (all-in-one mode) reach the other services in-process."""
+        """Transports given (all-in-one mode) reach the other services in-process, and so does
+        the live feed's hub (analytics publishes into it when there is no Redis)."""
+        self.live_hub = new_live_hub() if live_hub is None else live_hub
+        self.live: LiveStreams | None = None
+        self.live_reader: LiveStreamReader | None = None
         self.settings = settings
         self.migrate = migrate
         self.analytics_transport = analytics_transport
@@ -132,12 +139,31 @@ class ApiService:
         )
         self.app.state.api_limits = ApiLimits(settings, limits)
         self.users = self.app.state.user_service = UserService(data.sessions)
+        self.live = self.app.state.live_streams = LiveStreams(
+            self.live_hub,
+            self.links,
+            per_user=settings.live_max_streams_per_user,
+            overall=settings.live_max_streams,
+        )
+        if data.redis is not None:
+            self.live_reader = LiveStreamReader(
+                data.redis,
+                data.names.live,
+                self.live_hub,
+                # Returns well before the Redis socket timeout would cut the blocked read.
+                block_ms=int(settings.redis_timeout_s * 500),
+            )
+            self.live_reader.start()
         if settings.bootstrap_admin_key:
             admin = await create_first_admin(data.sessions, settings.bootstrap_admin_email)
             if admin is not None:
                 print(first_admin_banner(admin, settings.public_url), file=sys.stdout, flush=True)
 
     async def stop(self) -> None:
+        if self.live is not None:
+            self.live.close_all()  # open panels end now, not at the server's shutdown timeout
+        if self.live_reader is not None:
+            await self.live_reader.stop()
         await data_service_stopping(self.tally)
         for client in self.clients:
             await client.aclose()
