@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 
 from surge.links.schemas import LinkCreate
 from surge.platform.admission import admission
-from tests.conftest import Surge
+from surge.platform.config import Settings
+from tests.conftest import Surge, running_surge
 from tests.dashboard.sse import Stream, open_stream
 from tests.helpers import BROWSER_UA, DASHBOARD_PASSWORD, PROBLEM_JSON, dashboard_sign_in
 
@@ -180,3 +181,18 @@ async def test_streams_end_when_the_api_stops(people: People) -> None:
     await stream.next_event(name="end")
     await stream.close()
     assert live.open_count(people.alice_id) == 0
+
+
+@pytest.mark.parametrize("backend", ["production"], indirect=True)
+async def test_a_click_counted_by_another_process_reaches_the_stream(
+    people: People, settings: Settings
+) -> None:
+    """Two Surges on one database and Redis (two processes of the production topology): the
+    panel open on one sees a click the other one's redirect took."""
+    async with running_surge(settings) as other:
+        stream = await open_stream(other.api.app, people.alice, "/app/live?slug=a-link")
+        await stream.next_event(name="ready")
+        await people.click("a-link")
+        event = await stream.next_event(name="clicks")
+        assert (event.data["clicks"], event.data["recent"][0]["country"]) == (1, "DE")
+        await stream.close()
