@@ -98,6 +98,10 @@ def app_from_environment() -> Lifespan:
 
     settings = Settings()
     service = os.environ.get(SERVE_SERVICE_VARIABLE, "all")
+    if settings.server == "granian":
+        from surge.platform.shutdown import watch_granian_worker
+
+        watch_granian_worker()
     configure_logging(settings.log_level)
     configure_tracing(service)
     return build_app(service, settings)  # type: ignore[arg-type]

@@ -73,6 +73,7 @@ class LiveStreams:
         self.per_user = per_user
         self.overall = overall
         self.heartbeat_s = HEARTBEAT_S
+        self.stopping = False
         self._open: Counter[int] = Counter()
         self._refs: LocalCache[int, LinkRef] = LocalCache(
             OWNERS_CACHED, OWNER_TTL_S, negative_ttl_s=OWNER_TTL_S
@@ -85,6 +86,8 @@ class LiveStreams:
                 f"At most {self.per_user} live views open at once; close one and reload.",
                 headers={"Retry-After": "5"},
             )
+        if self.stopping:
+            raise OVERLOADED("This server is stopping.", headers={"Retry-After": "5"})
         if len(self.hub) >= self.overall:
             raise OVERLOADED(
                 "Too many live views open on this server.", headers={"Retry-After": "5"}
@@ -108,7 +111,8 @@ class LiveStreams:
         return self._open[user_id]
 
     def close_all(self) -> None:
-        """Ends every stream: their updates() return (the process is stopping)."""
+        """Ends every stream, and opens no more: the process is stopping."""
+        self.stopping = True
         self.hub.close_all()
 
     async def updates(self, stream: LiveStream) -> AsyncIterator[LiveUpdate]:

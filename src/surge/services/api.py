@@ -32,6 +32,7 @@ from surge.platform.http import internal_client
 from surge.platform.metrics import RequestTally
 from surge.platform.rate_limits import RateLimits
 from surge.platform.redis import redis_unavailable
+from surge.platform.shutdown import forget, on_server_stopping
 from surge.shlink.routes import router as shlink_router
 
 
@@ -145,6 +146,7 @@ class ApiService:
             per_user=settings.live_max_streams_per_user,
             overall=settings.live_max_streams,
         )
+        on_server_stopping(self.live.close_all)  # before the server waits on open streams
         if data.redis is not None:
             self.live_reader = LiveStreamReader(
                 data.redis,
@@ -161,6 +163,7 @@ class ApiService:
 
     async def stop(self) -> None:
         if self.live is not None:
+            forget(self.live.close_all)
             self.live.close_all()  # open panels end now, not at the server's shutdown timeout
         if self.live_reader is not None:
             await self.live_reader.stop()

@@ -23,7 +23,7 @@ function clickRow(click, withLink) {
   }
   cell(row, click.country || "(unknown)");
   cell(row, click.referrer || "(direct)");
-  cell(row, click.bot ? `${click.device} (bot)` : click.device);
+  cell(row, click.bot && click.device !== "bot" ? `${click.device} (bot)` : click.device);
   return row;
 }
 
@@ -45,6 +45,7 @@ function watch(panel) {
     clicks += update.clicks;
     botClicks += update.bots;
     total.textContent = clicks;
+    panel.querySelector("#live-clicks-label").textContent = clicks === 1 ? "click" : "clicks";
     bots.textContent = botClicks;
     if (update.missed) panel.querySelector("#live-missed").hidden = false;
     for (const click of update.recent) rows.prepend(clickRow(click, withLink));
