@@ -15,7 +15,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.dashboard.test_browser import PASSWORD, SHOTS, browser, sign_in, wait_until
+from tests.dashboard.test_browser import PASSWORD, SHOTS, browser, shot, sign_in, wait_until
 from tests.e2e.processes import free_port, serve, surge_cli, surge_env
 from tests.e2e.test_production import production_env
 from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE
@@ -114,6 +114,7 @@ def test_clicks_appear_in_the_live_panel_without_a_reload(
         "JP (direct) mobile",
         "US (direct) bot",
     }
-    SHOTS.mkdir(exist_ok=True)
+    topology = request.node.callspec.params["surge_urls"]
+    shot(browser, f"link-live-{topology}", whole_page=True)
     browser.execute_script("document.getElementById('live').scrollIntoView()")
-    panel.screenshot(str(SHOTS / f"live-panel-{request.node.callspec.params['surge_urls']}.png"))
+    panel.screenshot(str(SHOTS / f"live-panel-{topology}.png"))

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from surge.dashboard.pages import templates
 from surge.links.schemas import LinkCreate
 from surge.platform.admission import admission
 from surge.platform.config import Settings
@@ -196,3 +197,13 @@ async def test_a_click_counted_by_another_process_reaches_the_stream(
         event = await stream.next_event(name="clicks")
         assert (event.data["clicks"], event.data["recent"][0]["country"]) == (1, "DE")
         await stream.close()
+
+
+def test_the_panel_shows_all_my_links_where_there_is_no_link() -> None:
+    """The include as a page without a link (the overview) uses it: every link of the user,
+    or of everyone for an admin, each click with its link."""
+    panel = templates.get_template("_live.html")
+    mine = panel.render(request=None)
+    assert 'data-live-src="/app/live"' in mine
+    assert '<th scope="col">Link</th>' in mine
+    assert 'data-live-src="/app/live?every=1"' in panel.render(request=None, live_every=True)
