@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,9 +16,17 @@ from surge.dashboard.pages import templates
 from surge.links.schemas import LinkCreate
 from surge.platform.admission import admission
 from surge.platform.config import Settings
+from surge.platform.service import Lifespan
+from surge.services.api import ApiService
 from tests.conftest import Surge, running_surge
 from tests.dashboard.sse import Stream, open_stream
-from tests.helpers import BROWSER_UA, DASHBOARD_PASSWORD, PROBLEM_JSON, dashboard_sign_in
+from tests.helpers import (
+    BROWSER_UA,
+    DASHBOARD_PASSWORD,
+    PROBLEM_JSON,
+    dashboard_sign_in,
+    make_settings,
+)
 
 
 @dataclass
@@ -114,10 +123,11 @@ async def test_a_stream_of_all_my_links_shows_only_mine(people: People) -> None:
     while seen != {"a-link", "b-link"}:
         event = await everyones.next_event(name="clicks")
         seen |= {c["link"] for c in event.data["recent"]}
+    # Root owns no link: its own stream says nothing about anyone's clicks.
+    with pytest.raises(pytest.fail.Exception):
+        await roots_own.next_event(name="clicks", timeout_s=0.5)
     for stream in (mine, everyones, roots_own):
         await stream.close()
-    # Root owns no link: its own stream said nothing about anyone's clicks.
-    assert [c for c in roots_own.comments if c != "heartbeat"] == []
 
 
 async def test_who_may_not_watch_is_told_why(people: People) -> None:
@@ -207,3 +217,21 @@ def test_the_panel_shows_all_my_links_where_there_is_no_link() -> None:
     assert 'data-live-src="/app/live"' in mine
     assert '<th scope="col">Link</th>' in mine
     assert 'data-live-src="/app/live?every=1"' in panel.render(request=None, live_every=True)
+
+
+async def test_an_api_with_nothing_feeding_it_opens_no_stream(
+    people: People, tmp_path: Path
+) -> None:
+    """An api process of its own without Redis: no analytics can reach its hub, so a panel
+    is told at once rather than left waiting for clicks that never come."""
+    alone = ApiService(make_settings(tmp_path / "alone"), migrate=True)
+    async with Lifespan(alone.app, [alone]):
+        assert alone.live is not None
+        assert not alone.live.fed
+    live = people.surge.api.live
+    assert live is not None
+    assert live.fed  # all in one, or with Redis
+    live.fed = False
+    refused = await people.watch(people.alice)
+    assert refused.status == 503
+    assert b"urn:surge:problem:dependency-unavailable" in refused.body

@@ -17,7 +17,6 @@ from surge.analytics.enrich import Click
 from surge.data.live import FIELD, RECENT, LiveClick, LiveHub, LiveSummary, pack
 from surge.platform.logging import get_logger
 from surge.platform.metrics import LIVE_PUBLISH_ERRORS
-from surge.platform.redis import redis_unavailable
 
 log = get_logger(__name__)
 
@@ -45,8 +44,13 @@ class LiveFeed:
         """`clicks` were ingested and `new` of them were not stored before. Only a batch that
         was wholly new is told: which clicks of a partly seen one (a redelivery after a crash)
         are new is not known here, and a panel must never show a click twice."""
-        if new and new == len(clicks):
+        if not new or new != len(clicks):
+            return
+        try:
             await self.send(summarize(clicks))
+        except Exception as exc:  # Redis away, or a bug here: the clicks are counted anyway
+            LIVE_PUBLISH_ERRORS.inc()
+            log.warning("live_feed_not_told", error=repr(exc)[:200])
 
     async def send(self, summaries: tuple[LiveSummary, ...]) -> None:
         raise NotImplementedError
@@ -67,13 +71,7 @@ class RedisLiveFeed(LiveFeed):
         self.max_length = max_length
 
     async def send(self, summaries: tuple[LiveSummary, ...]) -> None:
-        try:
-            # Capped (MAXLEN ~): readers only ever want what is new; nobody replays it.
-            await self.redis.xadd(
-                self.stream, {FIELD: pack(summaries)}, maxlen=self.max_length, approximate=True
-            )
-        except Exception as exc:
-            if not redis_unavailable(exc):
-                raise
-            LIVE_PUBLISH_ERRORS.inc()
-            log.warning("live_feed_unavailable", error=repr(exc)[:200])
+        # Capped (MAXLEN ~): readers only ever want what is new; nobody replays it.
+        await self.redis.xadd(
+            self.stream, {FIELD: pack(summaries)}, maxlen=self.max_length, approximate=True
+        )

@@ -25,7 +25,7 @@ from surge.platform.fanout import Subscription
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
 from surge.platform.metrics import LIVE_STREAMS
-from surge.platform.problems import OVERLOADED, RATE_LIMITED
+from surge.platform.problems import DEPENDENCY_UNAVAILABLE, OVERLOADED, RATE_LIMITED
 
 log = get_logger(__name__)
 OWNERS_CACHED = 10_000  # links whose owner is remembered (a minute each)
@@ -67,8 +67,19 @@ class LiveStream:
 
 
 class LiveStreams:
-    def __init__(self, hub: LiveHub, links: LinkService, *, per_user: int, overall: int) -> None:
+    def __init__(
+        self,
+        hub: LiveHub,
+        links: LinkService,
+        *,
+        per_user: int,
+        overall: int,
+        fed: bool = True,
+    ) -> None:
+        """`fed`: something publishes into `hub` (analytics in this process, or the reader of
+        the Redis stream); without, a stream would wait forever, so none is opened."""
         self.hub = hub
+        self.fed = fed
         self.links = links
         self.per_user = per_user
         self.overall = overall
@@ -81,6 +92,10 @@ class LiveStreams:
 
     def open(self, watch: Watch) -> LiveStream:
         """A stream for `watch`, subscribed from now on; a problem past the bounds."""
+        if not self.fed:
+            raise DEPENDENCY_UNAVAILABLE(
+                "Live views need Redis when analytics runs in another process."
+            )
         if self._open[watch.user_id] >= self.per_user:
             raise RATE_LIMITED(
                 f"At most {self.per_user} live views open at once; close one and reload.",
@@ -136,7 +151,11 @@ class LiveStreams:
                 if summary.link_id != watch.link_id:
                     continue
             else:
-                ref = await self._refs.get_or_load(summary.link_id, self._load_ref)
+                try:
+                    ref = await self._refs.get_or_load(summary.link_id, self._load_ref)
+                except Exception as exc:  # the database away: shown to nobody for now
+                    log.warning("live_link_unknown", link_id=summary.link_id, error=repr(exc)[:200])
+                    continue
                 if ref is None or (watch.owner_id is not None and ref.owner_id != watch.owner_id):
                     continue
             update.clicks += summary.clicks

@@ -51,6 +51,7 @@ class ApiService:
         """Transports given (all-in-one mode) reach the other services in-process, and so does
         the live feed's hub (analytics publishes into it when there is no Redis)."""
         self.live_hub = new_live_hub() if live_hub is None else live_hub
+        self.live_hub_shared = live_hub is not None
         self.live: LiveStreams | None = None
         self.live_reader: LiveStreamReader | None = None
         self.settings = settings
@@ -145,6 +146,7 @@ class ApiService:
             self.links,
             per_user=settings.live_max_streams_per_user,
             overall=settings.live_max_streams,
+            fed=self.live_hub_shared or data.redis is not None,
         )
         on_server_stopping(self.live.close_all)  # before the server waits on open streams
         if data.redis is not None:

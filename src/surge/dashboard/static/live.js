@@ -58,7 +58,7 @@ function watch(panel) {
   source.addEventListener("error", () => {
     // CLOSED: refused (signed out, too many live views open); else reconnecting on its own.
     const closed = source.readyState === EventSource.CLOSED;
-    state.textContent = closed ? "Not live: reload the page to try again" : "Reconnecting…";
+    state.textContent = closed ? "Not live right now: reload the page to try again" : "Reconnecting…";
     panel.dataset.state = closed ? "closed" : "reconnecting";
   });
   window.addEventListener("pagehide", () => source.close());
