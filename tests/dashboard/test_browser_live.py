@@ -15,6 +15,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from surge.dashboard.pages import templates
 from tests.dashboard.test_browser import PASSWORD, SHOTS, browser, shot, sign_in, wait_until
 from tests.e2e.processes import free_port, serve, surge_cli, surge_env
 from tests.e2e.test_production import production_env
@@ -118,3 +119,32 @@ def test_clicks_appear_in_the_live_panel_without_a_reload(
     shot(browser, f"link-live-{topology}", whole_page=True)
     browser.execute_script("document.getElementById('live').scrollIntoView()")
     panel.screenshot(str(SHOTS / f"live-panel-{topology}.png"))
+    all_my_links(browser, base, f"{short}/launch", topology)
+
+
+def all_my_links(browser: WebDriver, base: str, short_url: str, topology: str) -> None:
+    """The panel where a page has no link (the overview includes it so): every link of the
+    user, each click with its link. Put on the links list here, as the template renders it."""
+    browser.get(f"{base}/app/links")
+    browser.execute_script(
+        """document.querySelector("main").insertAdjacentHTML("afterbegin", arguments[0]);
+        const script = document.createElement("script");
+        script.src = "/app/static/live.js";
+        document.body.appendChild(script);""",
+        templates.get_template("_live.html").render(request=None),
+    )
+    panel = browser.find_element(By.ID, "live")
+    wait_until(
+        lambda: panel.get_attribute("data-state") == "connected", "the panel to connect", browser
+    )
+    click(short_url, IPHONE, "BR", "https://social.example/post")
+    wait_until(
+        lambda: browser.find_element(By.ID, "live-clicks").text == "1",
+        "the click to appear in the panel of all links",
+        browser,
+    )
+    [row] = browser.find_elements(By.CSS_SELECTOR, "#live-recent tbody tr")
+    assert row.text.split()[1:] == ["launch", "BR", "social.example", "mobile"]
+    link = row.find_element(By.LINK_TEXT, "launch")
+    assert link.get_attribute("href") == f"{base}/app/links/launch"
+    panel.screenshot(str(SHOTS / f"live-panel-all-{topology}.png"))
