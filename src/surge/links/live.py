@@ -186,18 +186,26 @@ class LiveStreamReader:
         self._last: Any = None  # the id of the last entry read
         self._loop = SupervisedLoop("live-feed-reader", self.step)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Reads from now on: where the stream ends is taken before any panel can open (a
+        Redis away now: at the first round that reaches it)."""
+        try:
+            await self._position()
+        except Exception as exc:
+            log.warning("live_feed_unreachable", error=repr(exc)[:200])
         self._loop.start()
 
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def step(self) -> int:
-        """Read what was added since the last entry read (since start-up, on the first
-        round). Entries read."""
+    async def _position(self) -> None:
         if self._last is None:
             newest: Any = await self.redis.xrevrange(self.stream, count=1)
             self._last = newest[0][0] if newest else "0-0"
+
+    async def step(self) -> int:
+        """Read what was added since the last entry read. Entries read."""
+        await self._position()
         answer: Any = await self.redis.xread(
             {self.stream: self._last}, count=100, block=self.block_ms
         )

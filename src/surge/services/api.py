@@ -157,7 +157,7 @@ class ApiService:
                 # Returns well before the Redis socket timeout would cut the blocked read.
                 block_ms=int(settings.redis_timeout_s * 500),
             )
-            self.live_reader.start()
+            await self.live_reader.start()
         if settings.bootstrap_admin_key:
             admin = await create_first_admin(data.sessions, settings.bootstrap_admin_email)
             if admin is not None:
