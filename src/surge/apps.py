@@ -57,13 +57,19 @@ def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, l
     if service == "api":
         api = ApiService(settings, migrate=migrate)
         return api.app, [api]
+    from surge.data.live import new_live_hub
     from surge.redirect.app import RedirectService
 
-    # All in one process: the same REST client code, over in-process ASGI transports.
-    analytics = AnalyticsService(settings, migrate=migrate)
+    # All in one process: the same REST client code, over in-process ASGI transports, and the
+    # live feed through one hub (through Redis when there is one: other workers read it too).
+    hub = new_live_hub()
+    analytics = AnalyticsService(settings, migrate=migrate, live_hub=hub)
     # One database for both: analytics, started first, migrates it for the api too.
     api = ApiService(
-        settings, migrate=False, analytics_transport=httpx.ASGITransport(app=analytics.app)
+        settings,
+        migrate=False,
+        analytics_transport=httpx.ASGITransport(app=analytics.app),
+        live_hub=hub,
     )
     redirect = RedirectService(
         settings,
@@ -92,6 +98,10 @@ def app_from_environment() -> Lifespan:
 
     settings = Settings()
     service = os.environ.get(SERVE_SERVICE_VARIABLE, "all")
+    if settings.server == "granian":
+        from surge.platform.shutdown import watch_granian_worker
+
+        watch_granian_worker()
     configure_logging(settings.log_level)
     configure_tracing(service)
     return build_app(service, settings)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording
 from surge.analytics.geoip import GeoIP
+from surge.analytics.live import LiveFeed, LocalLiveFeed, RedisLiveFeed
 from surge.analytics.orphan_routes import router as orphan_router
 from surge.analytics.orphan_service import OrphanService
 from surge.analytics.overview import ClickOverview
@@ -18,6 +19,7 @@ from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
 from surge.analytics.service import ClickService
+from surge.data.live import LiveHub
 from surge.platform.breakers import Breakers
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
@@ -36,9 +38,13 @@ UPKEEP_RETRY_S = (60.0, 300.0, 900.0)
 class AnalyticsService:
     name = "analytics"
 
-    def __init__(self, settings: Settings, *, migrate: bool) -> None:
+    def __init__(
+        self, settings: Settings, *, migrate: bool, live_hub: LiveHub | None = None
+    ) -> None:
+        """`live_hub`: the live feed of an api in this process (all-in-one without Redis)."""
         self.settings = settings
         self.migrate = migrate
+        self.live_hub = live_hub
         self.data: DataPlane | None = None
         self.clicks: ClickService | None = None
         self.consumer: ClickStreamConsumer | None = None
@@ -74,7 +80,16 @@ class AnalyticsService:
         if settings.geoip_db is not None and settings.record_location:
             geoip = GeoIP(settings.geoip_db)
             await asyncio.to_thread(geoip.refresh)  # says now if the file is not readable
-        self.clicks = self.app.state.click_service = ClickService(data.sessions, geoip, recording)
+        live: LiveFeed | None = None
+        if data.redis is not None:  # every api process reads it, whoever ingested the batch
+            live = RedisLiveFeed(
+                data.redis, data.names.live, max_length=settings.live_stream_length
+            )
+        elif self.live_hub is not None:
+            live = LocalLiveFeed(self.live_hub)
+        self.clicks = self.app.state.click_service = ClickService(
+            data.sessions, geoip, recording, live=live
+        )
         self.app.state.click_overview = ClickOverview(data.sessions)
         self.app.state.orphan_service = OrphanService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:

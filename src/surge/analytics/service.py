@@ -12,6 +12,7 @@ import orjson
 
 from surge.analytics.enrich import EVERYTHING, Click, Recording, enrich
 from surge.analytics.geoip import GeoIP, Locate, nowhere
+from surge.analytics.live import LiveFeed
 from surge.analytics.orphan_ingest import split_orphans
 from surge.analytics.orphan_repository import OrphanRepository
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
@@ -91,10 +92,13 @@ class ClickService:
         sessions: SessionMaker,
         geoip: GeoIP | None = None,
         recording: Recording = EVERYTHING,
+        *,
+        live: LiveFeed | None = None,
     ) -> None:
         self.sessions = sessions
         self.geoip = geoip  # locates clicks by their client address (SURGE_GEOIP_DB)
         self.recording = recording
+        self.live = live  # told of each batch after its commit (the dashboard's live panels)
 
     async def ingest(self, events: Sequence[ClickEvent], links: Sequence[str] = ()) -> IngestResult:
         """Store a batch of click events exactly once each, raw and rolled up, in one
@@ -118,10 +122,12 @@ class ClickService:
         enriched, orphans = split_orphans(events, enriched)
         with INGEST_DURATION.time(), ingest_span(links, len(events)):
             async with transaction(self.sessions) as session:
-                ingested = await ClickRepository(session).ingest(enriched)
-                ingested += await OrphanRepository(session).ingest(orphans)
+                new_clicks = await ClickRepository(session).ingest(enriched)
+                ingested = new_clicks + await OrphanRepository(session).ingest(orphans)
         CLICKS_INGESTED.inc(ingested)
         CLICKS_DUPLICATES.inc(len(events) - ingested)
+        if self.live is not None:
+            await self.live.ingested(enriched, new_clicks)
         return IngestResult(received=len(events), ingested=ingested)
 
     async def delete_visits(self, link_id: int) -> int:

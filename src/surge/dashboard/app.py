@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from surge.dashboard import account, domains, links, orphans, overview, rules, visits
+from surge.dashboard import account, domains, links, live, orphans, overview, rules, visits
 from surge.dashboard.pages import (
     HERE,
     AdminsOnly,
@@ -32,6 +32,7 @@ ROUTERS = [
     rules.router,
     overview.router,
     visits.router,
+    live.router,
 ]
 
 

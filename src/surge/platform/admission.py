@@ -127,6 +127,9 @@ class ShedApiRequests:
     and have their priority."""
 
     ALWAYS = frozenset({"/healthz", "/readyz", "/metrics"})
+    # Streams open for as long as a page is (the dashboard's live panels): admitted like any
+    # API request, but not counted in flight while they wait on nothing; bounded apart.
+    STREAMS = frozenset({"/app/live"})
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -145,6 +148,9 @@ class ShedApiRequests:
             reason = "in_flight" if admission.in_flight >= admission.max_api else "event_loop_lag"
         if not admitted:
             await refuse(send, self.service, reason, scope)
+            return
+        if scope["path"] in self.STREAMS:
+            await self.app(scope, receive, send)
             return
         admission.in_flight += 1
         try:

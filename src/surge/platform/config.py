@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     # token: rotating it signs everyone out.
     session_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     rate_limit_sign_in: str = "10/minute"
+    # The dashboard's live panels (server-sent events): at most this many open per user, and
+    # per process; the capped Redis stream that carries the feed keeps about this many entries.
+    live_max_streams_per_user: int = Field(default=5, ge=1)
+    live_max_streams: int = Field(default=1000, ge=1)
+    live_stream_length: int = Field(default=1000, ge=10)
     # Where a browser opening `/` on the short domain goes (API clients get a JSON 404).
     root_redirect: str = "/app/"
     # Where an unknown slug and an expired link on the default domain go (unset: Surge's 404

@@ -100,6 +100,15 @@ DB_STATEMENT_DURATION = Histogram(
     ["service", "statement"],
     buckets=LATENCY_BUCKETS,
 )
+LIVE_STREAMS = Gauge(
+    "surge_live_streams",
+    "Live dashboard panels open (server-sent event streams).",
+    multiprocess_mode="livesum",
+)
+LIVE_DROPPED = Counter("surge_live_dropped", "Live feed messages a slow stream lost (its oldest).")
+LIVE_PUBLISH_ERRORS = Counter(
+    "surge_live_publish_errors", "Live feed messages analytics could not send (clicks still count)."
+)
 LOOP_RUNNING = Gauge(
     "surge_loop_running",
     "Background loops running (1 per loop and process).",

@@ -61,5 +61,10 @@ class RedisNames:
         return f"{self.prefix}clicks:dead"
 
     @property
+    def live(self) -> str:
+        """The capped stream of the live feed (analytics → every api's dashboard)."""
+        return f"{self.prefix}live"
+
+    @property
     def analytics_group(self) -> str:
         return "analytics"

@@ -21,8 +21,10 @@ from surge.api.tags.routes import router as tags_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.data.link_tier import SharedLinkTier
+from surge.data.live import LiveHub, new_live_hub
 from surge.domains.service import DomainService
 from surge.links.analytics_client import LinkChangeNotifier, analytics_unavailable
+from surge.links.live import LiveStreamReader, LiveStreams
 from surge.links.overview import OverviewService
 from surge.links.overview_client import OverviewClient
 from surge.links.service import LinkService
@@ -36,6 +38,7 @@ from surge.platform.http import internal_client
 from surge.platform.metrics import RequestTally
 from surge.platform.rate_limits import RateLimits
 from surge.platform.redis import redis_unavailable
+from surge.platform.shutdown import forget, on_server_stopping
 from surge.shlink.routes import router as shlink_router
 
 
@@ -49,8 +52,14 @@ class ApiService:
         migrate: bool,
         analytics_transport: httpx.AsyncBaseTransport | None = None,
         redirect_transports: list[httpx.AsyncBaseTransport] | None = None,
+        live_hub: LiveHub | None = None,
     ) -> None:
-        """Transports given (all-in-one mode) reach the other services in-process."""
+        """Transports given (all-in-one mode) reach the other services in-process, and so does
+        the live feed's hub (analytics publishes into it when there is no Redis)."""
+        self.live_hub = new_live_hub() if live_hub is None else live_hub
+        self.live_hub_shared = live_hub is not None
+        self.live: LiveStreams | None = None
+        self.live_reader: LiveStreamReader | None = None
         self.settings = settings
         self.migrate = migrate
         self.analytics_transport = analytics_transport
@@ -145,12 +154,34 @@ class ApiService:
         )
         self.app.state.api_limits = ApiLimits(settings, limits)
         self.users = self.app.state.user_service = UserService(data.sessions)
+        self.live = self.app.state.live_streams = LiveStreams(
+            self.live_hub,
+            self.links,
+            per_user=settings.live_max_streams_per_user,
+            overall=settings.live_max_streams,
+            fed=self.live_hub_shared or data.redis is not None,
+        )
+        on_server_stopping(self.live.close_all)  # before the server waits on open streams
+        if data.redis is not None:
+            self.live_reader = LiveStreamReader(
+                data.redis,
+                data.names.live,
+                self.live_hub,
+                # Returns well before the Redis socket timeout would cut the blocked read.
+                block_ms=int(settings.redis_timeout_s * 500),
+            )
+            await self.live_reader.start()
         if settings.bootstrap_admin_key:
             admin = await create_first_admin(data.sessions, settings.bootstrap_admin_email)
             if admin is not None:
                 print(first_admin_banner(admin, settings.public_url), file=sys.stdout, flush=True)
 
     async def stop(self) -> None:
+        if self.live is not None:
+            forget(self.live.close_all)
+            self.live.close_all()  # open panels end now, not at the server's shutdown timeout
+        if self.live_reader is not None:
+            await self.live_reader.stop()
         await data_service_stopping(self.tally)
         for client in self.clients:
             await client.aclose()
