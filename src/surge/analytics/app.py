@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording
+from surge.analytics.export_routes import router as export_router
 from surge.analytics.geoip import GeoIP
 from surge.analytics.partitions import ensure_partitions
 from surge.analytics.retention import expire_raw_clicks
@@ -45,7 +46,7 @@ class AnalyticsService:
             settings,
             self.tally,
             self.breakers,
-            [router],
+            [router, export_router],
             self._engine,
             title="Surge analytics (internal)",
             docs_url=None,

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from surge.dashboard import account, domains, links, rules
+from surge.dashboard import account, domains, exports, links, rules
 from surge.dashboard.pages import (
     HERE,
     AdminsOnly,
@@ -24,7 +24,7 @@ from surge.dashboard.sessions import session_key
 from surge.platform.config import Settings
 from surge.platform.problems import ProblemError, problem_error_handler, validation_response
 
-ROUTERS = [account.router, domains.router, links.router, rules.router]
+ROUTERS = [account.router, domains.router, exports.router, links.router, rules.router]
 
 
 def install_dashboard(app: FastAPI, settings: Settings) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from surge.links.exports import LinkExports
 from surge.links.service import LinkService
 
 
@@ -15,3 +16,10 @@ def get_link_service(request: Request) -> LinkService:
 
 
 LinkServiceDep = Annotated[LinkService, Depends(get_link_service)]
+
+
+def get_link_exports(links: LinkServiceDep) -> LinkExports:
+    return LinkExports(links)  # holds nothing of its own: one per request costs nothing
+
+
+LinkExportsDep = Annotated[LinkExports, Depends(get_link_exports)]
