@@ -35,22 +35,9 @@ class VisitExporter:
                 after=None if after is None else (after.time, after.id),
                 limit=limit,
             )
-        items = [
-            {
-                "id": row.id,
-                "time": row.occurred_at,
-                "referrer": row.referrer_host,
-                "country": row.country,
-                "region": row.region,
-                "city": row.city,
-                "device": row.device,
-                "browser": row.browser,
-                "os": row.os,
-                "bot": row.is_bot,
-                "target": row.target,
-            }
-            for row in rows
-        ]
-        last = items[-1] if len(items) == limit else None  # a short page is the last one
-        cursor = None if last is None else {"time": last["time"], "id": last["id"]}
+        items = [tuple(row) for row in rows]
+        # A short page is the last one; else the next starts after this one's last visit.
+        cursor = None
+        if len(items) == limit:
+            cursor = {"time": items[-1][1], "id": items[-1][0]}
         return orjson.dumps({"items": items, "next": cursor})

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 import orjson
 
 from surge.data.contracts import DIMENSIONS, LinkStats
-from surge.data.visit_export import VISIT_COLUMNS, ExportedVisit
+from surge.data.visit_export import VISIT_COLUMNS, VisitRow
 
 # A cell a spreadsheet would read as a formula (OWASP's "CSV injection"): a referrer's host, a
 # city or a target comes from outside, so such a cell gets a leading ' and is read as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_CHARS = "".join(FORMULA_STARTS)
 STATS_COLUMNS = ("kind", "value", "clicks")
 
 
@@ -33,7 +34,7 @@ def _cell(value: str | None) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def _csv(rows: Iterable[Sequence[str]]) -> bytes:
+def _csv(rows: Iterable[Sequence[str | None]]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)  # RFC 4180's line ends
     return out.getvalue().encode()
@@ -43,34 +44,24 @@ def visits_csv_header() -> bytes:
     return _csv([VISIT_COLUMNS])
 
 
-def visits_csv(visits: Sequence[ExportedVisit]) -> bytes:
+def visits_csv(visits: Sequence[VisitRow]) -> bytes:
+    # Inline rather than a call per cell: a download is a million rows of eleven.
     return _csv(
-        (
-            v.id,
-            iso_time(v.time),
-            _cell(v.referrer),
-            _cell(v.country),
-            _cell(v.region),
-            _cell(v.city),
-            _cell(v.device),
-            _cell(v.browser),
-            _cell(v.os),
-            "true" if v.bot else "false",
-            _cell(v.target),
-        )
-        for v in visits
+        [
+            "'" + v if v and v[0] in FORMULA_CHARS else v
+            for v in (*row[:9], "true" if row[9] else "false", row[10])
+        ]
+        for row in visits
     )
 
 
-def visits_json(visits: Sequence[ExportedVisit], *, first: bool) -> bytes:
+def visits_json(visits: Sequence[VisitRow], *, first: bool) -> bytes:
     """The page's visits as members of the one JSON array a download is: `[` starts the first
     page, a `,` every later one that has visits; `JSON_END` closes the array."""
     if not visits:
         return b"[" if first else b""
-    members = orjson.dumps([{**v.model_dump(), "time": iso_time(v.time)} for v in visits])[
-        1:-1
-    ]  # the list's members without its brackets
-    return (b"[" if first else b",") + members
+    members = orjson.dumps([dict(zip(VISIT_COLUMNS, row, strict=True)) for row in visits])
+    return (b"[" if first else b",") + members[1:-1]  # the members, without the brackets
 
 
 JSON_END = b"]"

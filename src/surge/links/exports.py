@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import httpx
 
 from surge.data.contracts import MAX_TOP, Interval
-from surge.data.visit_export import EXPORT_CHUNK, ExportedVisit, ExportFormat, VisitChunk
+from surge.data.visit_export import EXPORT_CHUNK, ExportFormat, VisitChunk, VisitRow
 from surge.links.analytics_client import AnalyticsDown, VisitsClient
 from surge.links.export_formats import (
     JSON_END,
@@ -186,12 +186,12 @@ class LinkExports:
         return Download(f"{slug}-stats.csv", MEDIA_TYPES["csv"], body())
 
 
-def _writer(fmt: ExportFormat) -> Callable[[list[ExportedVisit], bool], bytes]:
+def _writer(fmt: ExportFormat) -> Callable[[list[VisitRow], bool], bytes]:
     """(a page's visits, whether it is the first) → its bytes in the download."""
     if fmt == "json":
         return lambda visits, first: visits_json(visits, first=first)
 
-    def write_csv(visits: list[ExportedVisit], first: bool) -> bytes:
+    def write_csv(visits: list[VisitRow], first: bool) -> bytes:
         rows = visits_csv(visits)
         return visits_csv_header() + rows if first else rows
 
