@@ -211,6 +211,7 @@ def run_backend(
         SURGE_PUBLIC_URL=f"http://{HOST}:{port}",
         SURGE_BOOTSTRAP_ADMIN_KEY="false",
         SURGE_INTERNAL_TOKEN=INTERNAL_TOKEN,
+        SURGE_VISITOR_SALT_SECRET="surge-bench-visitor-salt",  # defaults refused on PostgreSQL
         SURGE_LOG_LEVEL="warning",
         # No rate limit of the API's stands between the bench and its few requests.
         SURGE_RATE_LIMIT_PER_KEY="1000000/minute",

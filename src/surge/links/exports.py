@@ -9,6 +9,7 @@ is still a problem answer (404, 503), not a download cut short.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -145,22 +146,32 @@ class LinkExports:
         write = _writer(fmt)
 
         async def body() -> AsyncIterator[bytes]:
-            chunk, written = first, 0
-            yield write(chunk.items, True)
-            while chunk.next is not None:
-                try:
-                    chunk = await self.pages.page(
-                        link.id, start, end, (chunk.next.time, chunk.next.id)
-                    )
-                except ProblemError:
-                    # Headers are sent: all that is left is to end the download unfinished
-                    # (the client sees a cut transfer, never a complete-looking file).
-                    log.warning("export_cut_short", link_id=link.id, written=written)
-                    raise
-                written += len(chunk.items)
-                yield write(chunk.items, False)
-            if fmt == "json":
-                yield JSON_END
+            chunk, written, is_first = first, 0, True
+            upcoming: asyncio.Task[VisitChunk] | None = None
+            try:
+                while True:
+                    # The next page is asked for before this one is written out and sent:
+                    # analytics reads it meanwhile. Two pages at most are held at once.
+                    if chunk.next is not None:
+                        after = (chunk.next.time, chunk.next.id)
+                        upcoming = asyncio.create_task(self.pages.page(link.id, start, end, after))
+                    yield write(chunk.items, is_first)
+                    written, is_first = written + len(chunk.items), False
+                    if upcoming is None:
+                        break
+                    try:
+                        chunk = await upcoming
+                    except ProblemError:
+                        # Headers are sent: all that is left is to end the download unfinished
+                        # (the client sees a cut transfer, never a complete-looking file).
+                        log.warning("export_cut_short", link_id=link.id, written=written)
+                        raise
+                    upcoming = None
+                if fmt == "json":
+                    yield JSON_END
+            finally:
+                if upcoming is not None:  # the client went away mid-download
+                    upcoming.cancel()
 
         return Download(f"{slug}-visits.{fmt}", MEDIA_TYPES[fmt], body())
 
