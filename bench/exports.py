@@ -321,7 +321,12 @@ def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
             f"{row['peak_large_mb']:6.0f} MB  ratio {row['ratio']:.2f}  "
             f"{'met' if row['met'] else 'NOT MET'}"
         )
-    return {"target_ratio": TARGET_RATIO, "results": results, "ratios": table}
+    return {
+        "target_ratio": TARGET_RATIO,
+        "sizes": args.sizes,
+        "results": results,
+        "ratios": table,
+    }
 
 
 def main() -> int:

@@ -41,6 +41,11 @@ MEDIA_TYPES: dict[ExportFormat, str] = {
 }
 
 
+class DownloadCut(Exception):
+    """A download that could not go on once started (analytics went away): the server ends
+    the response unfinished. Not a problem answer: its status and headers are sent already."""
+
+
 @dataclass(slots=True, frozen=True)
 class Download:
     filename: str
@@ -161,11 +166,11 @@ class LinkExports:
                         break
                     try:
                         chunk = await upcoming
-                    except ProblemError:
+                    except ProblemError as exc:
                         # Headers are sent: all that is left is to end the download unfinished
                         # (the client sees a cut transfer, never a complete-looking file).
                         log.warning("export_cut_short", link_id=link.id, written=written)
-                        raise
+                        raise DownloadCut(f"{written} visits sent, then: {exc.detail}") from exc
                     upcoming = None
                 if fmt == "json":
                     yield JSON_END

@@ -13,8 +13,9 @@ import pytest
 
 from surge.analytics.enrich import enrich
 from surge.data.events import ClickEvent
+from surge.links.exports import DownloadCut, VisitPages
 from surge.platform.clock import utc_now
-from surge.platform.problems import PROBLEM_CONTENT_TYPE
+from surge.platform.problems import ANALYTICS_UNAVAILABLE, PROBLEM_CONTENT_TYPE
 from tests.conftest import Surge
 from tests.helpers import LINKS, event
 
@@ -247,3 +248,31 @@ async def test_stats_as_csv_are_the_json_stats_with_every_value(
     assert {v: int(n) for v, n in by_kind["browsers"]} == {
         b["value"]: b["clicks"] for b in stats["browsers"]
     }
+
+
+async def test_analytics_away_is_a_503_before_and_a_cut_download_after_the_start(
+    surge: Surge, key: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("surge.links.exports.EXPORT_CHUNK", 2)
+    link_id = await new_link(surge, key, "away")
+    await ingested(surge, [event(link_id, at=utc_now() - timedelta(seconds=i)) for i in range(5)])
+    real_page = VisitPages.page
+    pages_read = 0
+
+    async def second_page_fails(self: VisitPages, *args: Any) -> Any:
+        nonlocal pages_read
+        pages_read += 1
+        if pages_read > allowed:
+            raise ANALYTICS_UNAVAILABLE("Analytics did not answer; try again shortly.")
+        return await real_page(self, *args)
+
+    monkeypatch.setattr(VisitPages, "page", second_page_fails)
+    allowed = 0  # not even the first page: a problem answer, nothing downloaded
+    refused = await surge.client.get(VISITS.format("away"), headers=key)
+    assert refused.status_code == 503
+    assert refused.json()["type"] == "urn:surge:problem:analytics-unavailable"
+    # The first page is out when the second fails: the download is cut, never a file that
+    # looks complete.
+    pages_read, allowed = 0, 1
+    with pytest.raises(DownloadCut):
+        await surge.client.get(VISITS.format("away"), params={"format": "csv"}, headers=key)
