@@ -15,8 +15,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # Visits per page between analytics and the api: big enough that a million visits are a few
-# hundred requests, small enough that a page (~1.5 MB of JSON) is a bounded piece of memory.
-EXPORT_CHUNK = 5000
+# hundred requests, small enough that a page (~0.5 MB of JSON) is a bounded piece of memory
+# and reading or validating one holds the event loop for a few ms, not tens (in the all-in-one
+# process the loop also serves redirects).
+EXPORT_CHUNK = 2000
 MAX_EXPORT_CHUNK = 20_000
 
 ExportFormat = Literal["json", "csv"]

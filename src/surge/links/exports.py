@@ -35,6 +35,8 @@ from surge.platform.problems import ANALYTICS_UNAVAILABLE, ProblemError
 
 log = get_logger(__name__)
 
+WRITE_SLICE = 500  # visits written out per send: ~1-2 ms of the event loop each
+
 MEDIA_TYPES: dict[ExportFormat, str] = {
     "csv": "text/csv; charset=utf-8; header=present",
     "json": "application/json",
@@ -160,8 +162,12 @@ class LinkExports:
                     if chunk.next is not None:
                         after = (chunk.next.time, chunk.next.id)
                         upcoming = asyncio.create_task(self.pages.page(link.id, start, end, after))
-                    yield write(chunk.items, is_first)
-                    written, is_first = written + len(chunk.items), False
+                    # A slice at a time: each is a send, so the event loop (in the all-in-one
+                    # also the redirect's) serves others between them.
+                    for at in range(0, max(len(chunk.items), 1), WRITE_SLICE):
+                        yield write(chunk.items[at : at + WRITE_SLICE], is_first)
+                        is_first = False
+                    written += len(chunk.items)
                     if upcoming is None:
                         break
                     try:

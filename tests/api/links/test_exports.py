@@ -158,6 +158,7 @@ async def test_many_pages_list_each_visit_once_in_order(
     surge: Surge, key: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("surge.links.exports.EXPORT_CHUNK", 7)
+    monkeypatch.setattr("surge.links.exports.WRITE_SLICE", 3)  # pages are written in slices
     link_id = await new_link(surge, key, "busy")
     base = utc_now() - timedelta(hours=1)
     # Several visits share an instant, so pages also end in the middle of one.
