@@ -14,7 +14,6 @@ from surge.dashboard.pages import SignedIn, link_path, templates
 from surge.data.contracts import Interval
 from surge.data.visit_export import ExportFormat
 from surge.links.deps import LinkExportsDep
-from surge.links.exports import Download
 from surge.links.schemas import LinkOut
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -34,14 +33,6 @@ def download_path(request: Request, link: LinkOut, suffix: str) -> str:
 templates.env.globals["download_path"] = download_path
 
 
-def _streamed(download: Download) -> StreamingResponse:
-    return StreamingResponse(
-        download.body,
-        media_type=download.media_type,
-        headers={"Content-Disposition": download.disposition},
-    )
-
-
 @router.get("/links/{slug}/visits.{fmt}")
 async def download_visits(
     slug: str,
@@ -57,7 +48,7 @@ async def download_visits(
     download = await exports.visits(
         user.owner_scope, slug, fmt, start=begin, end=until, domain=domain
     )
-    return _streamed(download)
+    return download.response()
 
 
 @router.get("/links/{slug}/stats.csv")
@@ -75,4 +66,4 @@ async def download_stats(
     download = await exports.stats_csv(
         user.owner_scope, slug, start=begin, end=until, interval=interval, domain=domain
     )
-    return _streamed(download)
+    return download.response()

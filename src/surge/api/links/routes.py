@@ -19,7 +19,6 @@ from surge.data.contracts import (
 from surge.data.visit_export import ExportFormat
 from surge.links.deps import LinkExportsDep, LinkServiceDep
 from surge.links.export_docs import STATS_CSV_RESPONSE, VISITS_RESPONSE
-from surge.links.exports import Download
 from surge.links.fields import SLUG_JSON_PATTERN, TAG_PATTERN
 from surge.links.schemas import (
     DeletedLinkVisits,
@@ -199,7 +198,7 @@ async def link_stats(
         download = await exports.stats_csv(
             key.owner_scope, slug, start=start, end=end, interval=interval, domain=domain
         )
-        return _streamed(download)
+        return download.response()
     stats = await links.stats(
         key.owner_scope, slug, start=start, end=end, interval=interval, domain=domain
     )
@@ -229,15 +228,7 @@ async def link_visits(
     visits. Visits the link brought from another shortener (`surge import`) have no dates and
     are not listed."""
     download = await exports.visits(key.owner_scope, slug, fmt, start=start, end=end, domain=domain)
-    return _streamed(download)
-
-
-def _streamed(download: Download) -> StreamingResponse:
-    return StreamingResponse(
-        download.body,
-        media_type=download.media_type,
-        headers={"Content-Disposition": download.disposition},
-    )
+    return download.response()
 
 
 @internal_router.get("/crawlable")
