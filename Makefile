@@ -37,7 +37,7 @@ test: lint types ## lint, types, the whole suite
 	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 # Each bench may miss a target or fail (`-`: go on); the summary then says which, and exits 1 if
-# a bench left no fresh results. About 12 minutes on 2 cores; docs/performance.md has the method.
+# a bench left no fresh results. About 16 minutes on 2 cores; docs/performance.md has the method.
 bench: $(VENV_STAMP) ## every benchmark, then one table of figures, targets, met (bench/results/summary.json)
 	-$(UV) run --frozen python bench/redirect.py
 	-$(UV) run --frozen python bench/servers.py
@@ -47,6 +47,7 @@ bench: $(VENV_STAMP) ## every benchmark, then one table of figures, targets, met
 	-$(UV) run --frozen python bench/all_in_one.py
 	-$(UV) run --frozen python bench/analytics.py
 	-$(UV) run --frozen python bench/viral.py
+	-$(UV) run --frozen python bench/exports.py
 	$(UV) run --frozen python bench/summary.py --max-age 30
 
 bench-quick: $(VENV_STAMP) ## the redirect ratio alone (Surge / bare ASGI 302 on uvicorn), about 2 minutes

@@ -137,6 +137,17 @@ def analytics_rows(data: Any) -> list[Row]:
     ]  # fmt: skip
 
 
+def exports_rows(data: Any) -> list[Row]:
+    small, large = min(data["sizes"]), max(data["sizes"])
+    return [
+        Row(f"exports: server peak RSS, {large:,} visits / {small:,} ({r['backend']}, "
+            f"{r['format']})",
+            f"{r['ratio']:.2f} ({r['peak_small_mb']:.0f} -> {r['peak_large_mb']:.0f} MB)",
+            f"<= {data['target_ratio']}", yes(r["met"]), f"{UV} bench/exports.py")
+        for r in data["ratios"]
+    ]  # fmt: skip
+
+
 # Name, how its results file is named (newest wins), how it becomes rows; in `make bench` order.
 SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("redirect", "redirect-*.json", redirect_rows),
@@ -146,6 +157,7 @@ SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("all_in_one", "all-in-one-*.json", all_in_one_rows),
     ("analytics", "analytics-*.json", analytics_rows),
     ("viral", "viral-*.json", viral_rows),
+    ("exports", "exports-*.json", exports_rows),
 )
 
 

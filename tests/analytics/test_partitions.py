@@ -84,6 +84,8 @@ async def test_clicks_is_partitioned_by_month_after_migrate(engine: AsyncEngine)
     assert indexes == {
         "CREATE UNIQUE INDEX pk_clicks ON ONLY public.clicks USING btree (id, occurred_at)",
         "CREATE INDEX ix_clicks_occurred_at ON ONLY public.clicks USING brin (occurred_at)",
+        "CREATE INDEX ix_clicks_link_id_occurred_at_id ON ONLY public.clicks "
+        "USING btree (link_id, occurred_at, id)",
     }
     now = datetime.now(UTC)
     found = await partitions(engine)

@@ -16,6 +16,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/api/v1/links/{slug}"): {"other": 404, "admin": 200},
     ("patch", "/api/v1/links/{slug}"): {"other": 404, "admin": 200},
     ("get", "/api/v1/links/{slug}/stats"): {"other": 404, "admin": 200},
+    ("get", "/api/v1/links/{slug}/visits"): {"other": 404, "admin": 200},
     ("delete", "/api/v1/links/{slug}/visits"): {"other": 404, "admin": 200},
     ("get", "/api/v1/overview"): {"other": 200, "admin": 200},  # each its own links
     # The owner's tag "seen" (set by the PATCH above), renamed to itself, then removed.

@@ -74,6 +74,13 @@ async def test_each_problem_a_route_answers_is_documented_on_it(
         ("PATCH", f"{LINKS}/nope", LINKS + "/{slug}", {"json": {}, "headers": key}),
         ("DELETE", f"{LINKS}/nope", LINKS + "/{slug}", {"headers": key}),
         ("GET", f"{LINKS}/nope/stats", LINKS + "/{slug}/stats", {"headers": key}),
+        ("GET", f"{LINKS}/nope/visits", LINKS + "/{slug}/visits", {"headers": key}),
+        (
+            "GET",
+            f"{LINKS}/taken/visits",
+            LINKS + "/{slug}/visits",
+            {"params": {"format": "xml"}, "headers": key},
+        ),
         ("PATCH", f"{TAGS}/nope", TAGS + "/{tag}", {"json": {"name": "c"}, "headers": key}),
         ("PATCH", f"{TAGS}/a", TAGS + "/{tag}", {"json": {"name": "b"}, "headers": key}),
         ("PATCH", f"{TAGS}/a", TAGS + "/{tag}", {"json": {"name": "a b"}, "headers": key}),
@@ -136,7 +143,7 @@ async def test_every_public_route_documents_the_common_problems_from_the_catalog
         if template.startswith("/api/")
         for method in item
     ]
-    assert len(routes) == 20  # links: 7, keys: 3, domains: 4, tags: 2, overview: 1, orphans: 3
+    assert len(routes) == 21  # links: 8, keys: 3, domains: 4, tags: 2, overview: 1, orphans: 3
     for template, method in routes:
         problems = documented(spec, method, template)
         for common in COMMON_PROBLEMS:

@@ -7,6 +7,8 @@ Screenshots of each page land in tests/dashboard/screenshots/ (git ignores it)."
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import time
@@ -188,6 +190,7 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
         qr = browser.downloads / "launch.png"  # type: ignore[attr-defined]
         wait_until(qr.exists, "the QR code to download")
         assert qr.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        download_the_visits(browser)
 
         add_a_rule_and_test_a_request(browser, base)
         open_a_protected_link(browser, base)
@@ -227,6 +230,18 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
         sign_in(browser, base, "root@example.com")
         add_and_remove_a_domain(browser)
         look_at_orphan_visits(browser, base)
+
+
+def download_the_visits(browser: WebDriver) -> None:
+    """The link's page's "Download visits CSV": the three clicks, one row each, located."""
+    link = browser.find_element(By.ID, "download-visits-csv")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    shot(browser, "link-downloads")
+    link.click()
+    downloaded = browser.downloads / "launch-visits.csv"  # type: ignore[attr-defined]
+    wait_until(downloaded.exists, "the visits to download")
+    rows = list(csv.DictReader(io.StringIO(downloaded.read_text())))
+    assert sorted(row["city"] for row in rows) == ["Munich", "Munich", "Tokyo"], rows
 
 
 def add_a_rule_and_test_a_request(browser: WebDriver, base: str) -> None:

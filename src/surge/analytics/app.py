@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording
+from surge.analytics.export_routes import router as export_router
 from surge.analytics.geoip import GeoIP
 from surge.analytics.live import LiveFeed, LocalLiveFeed, RedisLiveFeed
 from surge.analytics.orphan_routes import router as orphan_router
@@ -55,7 +56,7 @@ class AnalyticsService:
             settings,
             self.tally,
             self.breakers,
-            [router, overview_router, orphan_router],
+            [router, overview_router, orphan_router, export_router],
             self._engine,
             title="Surge analytics (internal)",
             docs_url=None,

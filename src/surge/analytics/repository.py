@@ -71,8 +71,8 @@ class ClickRepository:
         counters, and keep the cut-off (`now()` once nothing else is ingesting) so that ingest
         drops any click from before it that arrives late: (the clicks the stats counted, bots
         too; the cut-off). Raw clicks from before the cut-off go next, in a transaction of
-        their own (delete_raw_visits): raw clicks have no index by link, and that scan must not
-        hold ingest back.
+        their own (delete_raw_visits): however many there are, that delete must not hold ingest
+        back.
 
         On PostgreSQL it waits for ingests under way and holds new ones back until its commit
         (VISITS_LOCK), on SQLite the write lock does: a batch is wholly before or after."""
@@ -289,9 +289,9 @@ class StatsRepository:
 class VisitRepository:
     """Clicks of many links at once: all-time counts from the rollups, and raw clicks listed.
 
-    Listing reads `clicks`, which has no index by link (only by time): a page of a link's
-    visits scans the range's clicks. Fine for a range of days; a wide range on a big table
-    is slow."""
+    Listing reads `clicks` newest first with an offset, and counts the matches: fine for a page
+    of a range of days, slow deep into a big table (exports page by key instead:
+    surge.analytics.export_repository)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from surge.dashboard import account, domains, links, live, orphans, overview, rules, visits
+from surge.dashboard import account, domains, exports, links, live, orphans, overview, rules, visits
 from surge.dashboard.pages import (
     HERE,
     AdminsOnly,
@@ -27,6 +27,7 @@ from surge.platform.problems import ProblemError, problem_error_handler, validat
 ROUTERS = [
     account.router,
     domains.router,
+    exports.router,
     links.router,
     orphans.router,
     rules.router,

@@ -165,6 +165,8 @@ clicks = Table(
     Column("city", String(128), nullable=True),
     # BRIN on PostgreSQL: tiny, and clicks arrive in time order (on SQLite a plain index).
     Index("ix_clicks_occurred_at", "occurred_at", postgresql_using="brin"),
+    # A link's raw visits in time order, read in keyset pages by exports (migration 0013).
+    Index("ix_clicks_link_id_occurred_at_id", "link_id", "occurred_at", "id"),
 )
 
 # The rollups stats read instead of raw clicks (never COUNT(*) over `clicks`): each stats query

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from surge.links.exports import LinkExports
 from surge.links.overview import OverviewService
 from surge.links.service import LinkService
 
@@ -24,3 +25,10 @@ def get_overview_service(request: Request) -> OverviewService:
 
 
 OverviewServiceDep = Annotated[OverviewService, Depends(get_overview_service)]
+
+
+def get_link_exports(links: LinkServiceDep) -> LinkExports:
+    return LinkExports(links)  # holds nothing of its own: one per request costs nothing
+
+
+LinkExportsDep = Annotated[LinkExports, Depends(get_link_exports)]

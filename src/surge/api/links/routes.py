@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from surge.accounts.deps import ApiLimitsDep, CurrentKey
 from surge.data.contracts import (
@@ -15,7 +16,9 @@ from surge.data.contracts import (
     Unlock,
     stats_response,
 )
-from surge.links.deps import LinkServiceDep
+from surge.data.visit_export import ExportFormat
+from surge.links.deps import LinkExportsDep, LinkServiceDep
+from surge.links.export_docs import STATS_CSV_RESPONSE, VISITS_RESPONSE
 from surge.links.fields import SLUG_JSON_PATTERN, TAG_PATTERN
 from surge.links.schemas import (
     DeletedLinkVisits,
@@ -162,27 +165,70 @@ async def delete_link_visits(
 @router.get(
     "/links/{slug}/stats",
     response_model=LinkStats,
-    responses=problem_responses(
-        UNAUTHORIZED, NOT_FOUND, INVALID_RANGE, RANGE_TOO_LARGE, ANALYTICS_UNAVAILABLE
-    ),
+    responses={
+        **problem_responses(
+            UNAUTHORIZED, NOT_FOUND, INVALID_RANGE, RANGE_TOO_LARGE, ANALYTICS_UNAVAILABLE
+        ),
+        **STATS_CSV_RESPONSE,
+    },
 )
 async def link_stats(
     slug: SlugPath,
     key: CurrentKey,
     links: LinkServiceDep,
+    exports: LinkExportsDep,
     start: Annotated[Timestamp | None, Query(alias="from")] = None,
     end: Annotated[Timestamp | None, Query(alias="to")] = None,
     interval: Interval = "day",
     domain: DomainQuery = None,
+    fmt: Annotated[
+        ExportFormat,
+        Query(
+            alias="format",
+            description="`csv`: a download (`kind,value,clicks`: the totals, the series, then "
+            "every value of each breakdown, not only the top 10).",
+        ),
+    ] = "json",
 ) -> Response:
     """Clicks of the link in `[from, to)` (default: the last 7 days). A range reaching before
     the link was made or past now is clamped to that (nothing was clicked outside it), and
     the answer's `from` and `to` say the range counted; 400 `range-too-large` only when the
     clamped range still has more points than a query reads (a quarter by the hour)."""
+    if fmt == "csv":
+        download = await exports.stats_csv(
+            key.owner_scope, slug, start=start, end=end, interval=interval, domain=domain
+        )
+        return download.response()
     stats = await links.stats(
         key.owner_scope, slug, start=start, end=end, interval=interval, domain=domain
     )
     return stats_response(stats)
+
+
+@router.get(
+    "/links/{slug}/visits",
+    response_class=StreamingResponse,
+    responses={
+        **problem_responses(UNAUTHORIZED, NOT_FOUND, ANALYTICS_UNAVAILABLE),
+        **VISITS_RESPONSE,
+    },
+)
+async def link_visits(
+    slug: SlugPath,
+    key: CurrentKey,
+    exports: LinkExportsDep,
+    start: Annotated[Timestamp | None, Query(alias="from")] = None,
+    end: Annotated[Timestamp | None, Query(alias="to")] = None,
+    domain: DomainQuery = None,
+    fmt: Annotated[ExportFormat, Query(alias="format")] = "json",
+) -> StreamingResponse:
+    """Every raw visit of the link in `[from, to)` (default: all of them), oldest first, bots
+    included (`bot`), as a download: a JSON array or CSV with a header row, streamed as it is
+    read (any size). A range with nothing in it (`from` after `to`) is a download with no
+    visits. Visits the link brought from another shortener (`surge import`) have no dates and
+    are not listed."""
+    download = await exports.visits(key.owner_scope, slug, fmt, start=start, end=end, domain=domain)
+    return download.response()
 
 
 @internal_router.get("/crawlable")
