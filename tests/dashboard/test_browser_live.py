@@ -15,7 +15,6 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from surge.dashboard.pages import templates
 from tests.dashboard.test_browser import PASSWORD, SHOTS, browser, shot, sign_in, wait_until
 from tests.e2e.processes import free_port, serve, surge_cli, surge_env
 from tests.e2e.test_production import production_env
@@ -123,16 +122,8 @@ def test_clicks_appear_in_the_live_panel_without_a_reload(
 
 
 def all_my_links(browser: WebDriver, base: str, short_url: str, topology: str) -> None:
-    """The panel where a page has no link (the overview includes it so): every link of the
-    user, each click with its link. Put on the links list here, as the template renders it."""
-    browser.get(f"{base}/app/links")
-    browser.execute_script(
-        """document.querySelector("main").insertAdjacentHTML("afterbegin", arguments[0]);
-        const script = document.createElement("script");
-        script.src = "/app/static/live.js";
-        document.body.appendChild(script);""",
-        templates.get_template("_live.html").render(request=None),
-    )
+    """The overview's panel: every link of the user, each click with its link."""
+    browser.get(f"{base}/app/overview")
     panel = browser.find_element(By.ID, "live")
     wait_until(
         lambda: panel.get_attribute("data-state") == "connected", "the panel to connect", browser
