@@ -35,9 +35,11 @@ from surge.redirect.unlock import (
 )
 
 if TYPE_CHECKING:
+    from surge.data.events import ClickRow
     from surge.platform.breakers import Breaker
     from surge.platform.cache import LocalCache
     from surge.platform.rate_limits import Limit
+    from surge.redirect.clicks import ClickBuffer
     from surge.redirect.invalidation import Caches
 
 
@@ -51,6 +53,7 @@ class ProtectedLinks:
     password_limit: Limit | None
     ip_header: bytes
     redirect_headers: Headers
+    clicks: ClickBuffer | None
 
     # Provided by RedirectService and OtherPaths.
     def _observe(self, route: str, method: str, status: int, start: float) -> None:
@@ -67,15 +70,9 @@ class ProtectedLinks:
     async def _load(self, key: str) -> Target | None:
         raise NotImplementedError
 
-    async def _ruled(
-        self,
-        target: Target,
-        scope: Scope,
-        send: Send,
-        method: str,
-        now: float,
-        cookie: tuple[bytes, bytes] | None = None,
-    ) -> None:
+    def _ruled(
+        self, target: Target, scope: Scope, method: str, now: float
+    ) -> tuple[Headers, ClickRow | None]:
         raise NotImplementedError
 
     async def _posted(self, scope: Scope, receive: Receive, send: Send, now: float) -> None:
@@ -123,7 +120,14 @@ class ProtectedLinks:
             return await send_locked(
                 scope, send, target.slug, extra=self.redirect_headers, why=PASSWORD_WRONG
             )
-        await self._ruled(target, scope, send, "POST", now, self.unlocks.set_cookie(target, now))
+        headers, click = self._ruled(target, scope, "POST", now)
+        headers = [*headers, self.unlocks.set_cookie(target, now)]
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        if click is not None:
+            target.served += 1
+            assert self.clicks is not None
+            self.clicks.add(click)
         return 303
 
     async def _api_opens(self, key: str, password: str) -> bool | None:
