@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, text, tuple_
+from sqlalchemy import Delete, delete, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.partitions import LOCK_TIMEOUT, PARENT, partitions_of
@@ -75,13 +75,7 @@ async def _delete_clicks_before(engine: AsyncEngine, cutoff: datetime) -> int:
         .limit(DELETE_BATCH)
     )
     statement = delete(clicks).where(tuple_(clicks.c.id, clicks.c.occurred_at).in_(oldest))
-    deleted = 0
-    while True:
-        async with engine.begin() as conn:
-            count = int((await conn.execute(statement)).rowcount)
-        deleted += count
-        if count < DELETE_BATCH:
-            return deleted
+    return await _in_batches(engine, statement)
 
 
 async def _delete_orphan_visits_before(engine: AsyncEngine, cutoff: datetime) -> int:
@@ -89,6 +83,12 @@ async def _delete_orphan_visits_before(engine: AsyncEngine, cutoff: datetime) ->
     v = orphan_visits.c
     oldest = select(v.id, v.occurred_at).where(v.occurred_at < cutoff).limit(DELETE_BATCH)
     statement = delete(orphan_visits).where(tuple_(v.id, v.occurred_at).in_(oldest))
+    return await _in_batches(engine, statement)
+
+
+async def _in_batches(engine: AsyncEngine, statement: Delete) -> int:
+    """Run a deletion of at most DELETE_BATCH rows until it deletes fewer: each batch its own
+    short transaction, so ingest is never held up behind one long delete."""
     deleted = 0
     while True:
         async with engine.begin() as conn:
