@@ -211,7 +211,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _keeps_real_clock(item):
             _real_clock_modules.add(_module_name(item))
-    items.sort(key=lambda item: _module_name(item) not in _real_clock_modules)
+    items.sort(key=_schedule_rank)
+
+
+# The longest modules (`make test`'s --durations): first of all, so no worker is left with one
+# of them at the end while the other has finished.
+LONGEST_MODULES = (
+    "tests.e2e.test_fuzz_api",
+    "tests.domains.test_commands",
+    "tests.deploy.test_edge_autoscaling",
+    "tests.e2e.test_serve",
+    "tests.e2e.test_production",
+    "tests.transfer.test_commands",
+)
+
+
+def _schedule_rank(item: pytest.Item) -> tuple[bool, int]:
+    module = _module_name(item)
+    longest = LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
+    return module not in _real_clock_modules, longest
 
 
 def _module_name(item: pytest.Item) -> str:

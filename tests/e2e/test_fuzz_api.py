@@ -19,7 +19,7 @@ from tests.e2e.processes import free_port, serve, surge_cli, surge_env
 from tests.services import create_database, drop_database, require_postgres
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_EXAMPLES = "60"
+MAX_EXAMPLES = "40"
 SEED = "20261201"
 
 
