@@ -62,7 +62,7 @@ from surge.redirect.responses import (
 from surge.redirect.robots import ROBOTS_PATH, Robots
 from surge.redirect.spool import Spool
 from surge.redirect.unlock import UnlockCookies, send_locked
-from surge.redirect.visitor import VisitorHasher
+from surge.redirect.visitor import PRIVATE, VisitorHasher
 
 if TYPE_CHECKING:
     from surge.platform.rate_limits import Limit
@@ -71,8 +71,6 @@ log = get_logger(__name__)
 REDIRECT_STATUSES = (301, 302, 307, 308)
 FIRST_BUCKET = LATENCY_BUCKETS[0]
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
-# A visitor who asks not to be tracked (Global Privacy Control, Do Not Track) with a value of 1.
-PRIVATE = frozenset({b"sec-gpc", b"dnt"})
 MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
 
 

@@ -11,9 +11,7 @@ from starlette.types import Scope
 
 from surge.data.orphans import ORPHAN_LINK_ID, OrphanKind, orphan_slug
 from surge.platform.http import client_ip
-
-# A visitor who asks not to be tracked (Global Privacy Control, Do Not Track), as app.PRIVATE.
-PRIVATE = frozenset({b"sec-gpc", b"dnt"})
+from surge.redirect.visitor import PRIVATE
 
 if TYPE_CHECKING:
     from surge.redirect.clicks import ClickBuffer

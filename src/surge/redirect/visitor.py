@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+# The headers of a visitor who asks not to be tracked (Global Privacy Control, Do Not Track):
+# with a value of 1, a click or an orphan visit keeps nothing of them (redirect.app.private_row).
+PRIVATE = frozenset({b"sec-gpc", b"dnt"})
+
 
 class VisitorHasher:
     def __init__(self, secret: str) -> None:
