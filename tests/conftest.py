@@ -226,6 +226,28 @@ LONGEST_MODULES = (
 )
 
 
+# Modules that use one package-scoped stack (tests/deploy/conftest.py: nginx, the services,
+# PostgreSQL and Redis): xdist's loadscope would start it once on each worker that runs one of
+# them; one work unit keeps them on one worker, and the stack is started once.
+SHARED_WORK_UNITS = {
+    "tests/deploy/test_edge.py": "tests/deploy (the edge stack)",
+    "tests/deploy/test_edge_autoscaling.py": "tests/deploy (the edge stack)",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStackScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            unit = SHARED_WORK_UNITS.get(nodeid.split("::", 1)[0])
+            return unit if unit is not None else str(super()._split_scope(nodeid))
+
+    return SharedStackScheduling(config, log)
+
+
 def _schedule_rank(item: pytest.Item) -> tuple[bool, int]:
     module = _module_name(item)
     longest = LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
