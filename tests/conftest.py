@@ -23,12 +23,15 @@ import httpx
 import pytest
 import pytest_asyncio
 import time_machine
+from argon2 import PasswordHasher
+from argon2 import profiles as argon2_profiles
 
 from surge.analytics.app import AnalyticsService
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.service import ClickService
 from surge.apps import build_services
 from surge.links.service import LinkService
+from surge.platform import passwords
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
@@ -51,6 +54,13 @@ from tests.services import (
 
 T = TypeVar("T")
 BACKENDS = ["embedded", "production"]
+
+# In-process password hashes at argon2's cheapest parameters: still argon2id, made and checked by
+# the same code, but ~1 ms instead of ~50 ms and 64 MiB each (more on a busy machine), and the
+# suite makes and checks hundreds (every signed-in client). What a served hash costs is checked
+# once (tests/accounts/test_users.py); the `surge` processes the tests start keep it.
+SERVED_PASSWORD_HASHER = passwords._hasher
+passwords._hasher = PasswordHasher.from_parameters(argon2_profiles.CHEAPEST)
 
 
 async def stream_drained(consumer: ClickStreamConsumer) -> bool:
