@@ -68,10 +68,16 @@ class BulkLinks:
     # --- create ------------------------------------------------------------------------------
 
     async def create(
-        self, owner_id: int, items: Sequence[object], *, atomic: bool = False
+        self,
+        owner_id: int,
+        items: Sequence[object],
+        *,
+        atomic: bool = False,
+        dry_run: bool = False,
     ) -> list[Outcome]:
         """Each of `items` (a single create's body, unchecked) as a link of the owner's, in one
-        unit of work; with `atomic`, none unless every one is (BATCH_REFUSED)."""
+        unit of work; with `atomic`, none unless every one is (BATCH_REFUSED). `dry_run`: what
+        each would come to, every write rolled back (a preview; random slugs not kept)."""
         domain_keys: dict[str | None, str] = {}
         outcomes: list[Outcome | None] = []  # None: ready to be written
         ready: list[NewLink] = []
@@ -89,10 +95,12 @@ class BulkLinks:
             async with transaction(self.sessions) as session:
                 added = iter(await self.writes.add(session, owner_id, ready))
                 done = [next(added) if o is None else o for o in outcomes]
-                if atomic and failures(done):
+                if dry_run or (atomic and failures(done)):
                     raise _RollBack
         except _RollBack:
             failed = failures(done)
+            if dry_run:
+                return done
             raise BATCH_REFUSED(
                 f"{len(failed)} of {len(done)} links could not be created, so none was.",
                 errors=[problem.as_dict(index=i) for i, problem in failed],

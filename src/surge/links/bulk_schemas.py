@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from surge.links.fields import SLUG_JSON_PATTERN, Flag, Tag
@@ -37,14 +37,26 @@ class BulkCreate(BaseModel):
     )
 
 
-# JSON Schema's way to say "`slugs` or `tag`, one of the two" (`_one_selection` checks it).
-_ONE_SELECTION: JsonDict = {"oneOf": [{"required": ["slugs"]}, {"required": ["tag"]}]}
+def _one_selection(schema: JsonDict) -> None:
+    """JSON Schema's way to say "`slugs` or `tag`, one of the two" (`_slugs_or_tag` checks
+    it), and that none of the selection's fields is null (`_absent_not_null`)."""
+    schema["oneOf"] = [{"required": ["slugs"]}, {"required": ["tag"]}]
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    for name in ("slugs", "tag", "domain"):
+        field = properties[name]
+        assert isinstance(field, dict)
+        choices = field.pop("anyOf")
+        assert isinstance(choices, list)
+        (kept,) = [choice for choice in choices if choice != {"type": "null"}]
+        assert isinstance(kept, dict)
+        field.update(kept)
 
 
 class BulkSelection(BaseModel):
     """Which links a batch changes: named by slugs, or every one with a tag."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_SELECTION)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_selection)
 
     slugs: Annotated[list[BatchSlug], Field(min_length=1, max_length=MAX_BATCH)] | None = Field(
         default=None,
@@ -62,15 +74,22 @@ class BulkSelection(BaseModel):
         "`tag`: only links on this domain (default: every domain).",
     )
 
+    @field_validator("slugs", "tag", "domain", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: object) -> object:
+        if value is None:  # JSON Schema's oneOf counts a null as present: absent it must be
+            raise ValueError("leave the field out rather than null")
+        return value
+
     @model_validator(mode="after")
-    def _one_selection(self) -> BulkSelection:
+    def _slugs_or_tag(self) -> BulkSelection:
         if (self.slugs is None) == (self.tag is None):
             raise ValueError("name the links by `slugs` or by `tag`, one of the two")
         return self
 
 
 class BulkTagging(BulkSelection):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_SELECTION)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_selection)
 
     add: BatchTags = Field(default_factory=list, description="Tags each link gets.")
     remove: BatchTags = Field(

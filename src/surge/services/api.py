@@ -21,6 +21,7 @@ from surge.api.overview.routes import router as overview_router
 from surge.api.tags.routes import router as tags_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
+from surge.dashboard.batches import IMPORT_PATH
 from surge.data.link_tier import SharedLinkTier
 from surge.data.live import LiveHub, new_live_hub
 from surge.domains.service import DomainService
@@ -44,7 +45,7 @@ from surge.platform.shutdown import forget, on_server_stopping
 from surge.shlink.routes import router as shlink_router
 
 # Paths that take a batch of links in one body (SURGE_MAX_BATCH_BODY_BYTES).
-BATCH_PATHS = (bulk_router.prefix,)
+BATCH_PATHS = (bulk_router.prefix, IMPORT_PATH)
 
 
 class ApiService:
