@@ -20,15 +20,21 @@ def drawn(*slugs: str) -> Iterator[str]:
     raise AssertionError("more random slugs drawn than expected")
 
 
+async def owner_of(surge: Surge, key: dict[str, str], slug: str) -> int:
+    """The key's user, who now has a link `slug`."""
+    made = await surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com/", "slug": slug}, headers=key
+    )
+    assert made.status_code == 201, made.text
+    return (await surge.links.get(None, slug)).owner_id
+
+
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 async def test_random_slugs_taken_are_drawn_again(
     surge: Surge, key: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bulk: BulkLinks = surge.api.app.state.bulk_links
-    made = await surge.client.post(
-        "/api/v1/links", json={"url": "https://example.com/", "slug": "Taken01"}, headers=key
-    )
-    user_id = (await surge.links.get(None, made.json()["slug"])).owner_id
+    user_id = await owner_of(surge, key, "Taken01")
     # The first draw of item 0 is taken in the database; items 1 and 2 draw the same slug.
     slugs = drawn("Taken01", "Same001", "Same001", "Fresh01", "Fresh02")
     monkeypatch.setattr(writes, "random_slug", lambda length: next(slugs))
@@ -43,10 +49,7 @@ async def test_a_slug_space_that_stays_busy_is_a_problem_for_that_item_only(
     surge: Surge, key: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bulk: BulkLinks = surge.api.app.state.bulk_links
-    made = await surge.client.post(
-        "/api/v1/links", json={"url": "https://example.com/", "slug": "Busy001"}, headers=key
-    )
-    user_id = (await surge.links.get(None, made.json()["slug"])).owner_id
+    user_id = await owner_of(surge, key, "Busy001")
     monkeypatch.setattr(writes, "random_slug", lambda length: "Busy001")
     outcomes = await bulk.create(
         user_id, [{"url": "https://example.com/a"}, {"url": "https://example.com/b", "slug": "ok"}]

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from surge.accounts.user_repository import User
 from surge.dashboard.pages import CheckedForm, SignedIn, render, see_other
 from surge.links.bulk import Outcome
 from surge.links.bulk_schemas import MAX_BATCH, BulkSelection, BulkTagging
@@ -52,7 +53,7 @@ def _problem_text(problem: ProblemError) -> str:
     return "; ".join(lines)
 
 
-async def _run_import(
+async def _import_rows(
     text: str, user_id: int, bulk: BulkLinksDep, public_url: str, *, dry_run: bool
 ) -> tuple[list[RowOutcome], str | None]:
     """Each row of the CSV `text` and what it comes (or would come) to; or why the file is
@@ -80,6 +81,24 @@ async def _run_import(
     return shown, None
 
 
+async def _import_page(
+    request: Request, user: User, bulk: BulkLinksDep, public_url: str, text: str, *, preview: bool
+) -> Response:
+    """The import's page after a preview (`text` kept in the page to be sent back by create)
+    or after create."""
+    rows, refused = await _import_rows(text, user.id, bulk, public_url, dry_run=preview)
+    return render(
+        request,
+        "import.html",
+        user,
+        422 if refused else 200,
+        rows=rows,
+        csv_text=text if preview else "",
+        refused=refused,
+        created=not preview,
+    )
+
+
 @router.get("/import")
 async def import_form(request: Request, user: SignedIn) -> Response:
     return render(request, "import.html", user, rows=None, csv_text="")
@@ -90,16 +109,13 @@ async def import_preview(
     request: Request, user: SignedIn, bulk: BulkLinksDep, settings: SettingsDep
 ) -> Response:
     """The uploaded file read, each row checked as its create would be; nothing created."""
-    form = await request.form()
-    upload = form.get("file")
+    upload = (await request.form()).get("file")
     if not isinstance(upload, UploadFile):
         return render(
             request, "import.html", user, 422, rows=None, csv_text="", refused="Choose a CSV file."
         )
     text = decode(await upload.read(), "utf-8")
-    rows, refused = await _run_import(text, user.id, bulk, settings.public_url, dry_run=True)
-    status = 422 if refused else 200
-    return render(request, "import.html", user, status, rows=rows, csv_text=text, refused=refused)
+    return await _import_page(request, user, bulk, settings.public_url, text, preview=True)
 
 
 @router.post("/import/create", dependencies=[CheckedForm])
@@ -107,14 +123,9 @@ async def import_create(
     request: Request, user: SignedIn, bulk: BulkLinksDep, settings: SettingsDep
 ) -> Response:
     """The previewed file (sent back with the form) created: its good rows, in one batch."""
-    form = await request.form()
-    text = form.get("csv")
+    text = (await request.form()).get("csv")
     text = text if isinstance(text, str) else ""
-    rows, refused = await _run_import(text, user.id, bulk, settings.public_url, dry_run=False)
-    status = 422 if refused else 200
-    return render(
-        request, "import.html", user, status, rows=rows, csv_text="", refused=refused, created=True
-    )
+    return await _import_page(request, user, bulk, settings.public_url, text, preview=False)
 
 
 # --- the list's selection ------------------------------------------------------------------
