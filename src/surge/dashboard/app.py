@@ -9,7 +9,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from surge.dashboard import account, domains, exports, links, live, orphans, overview, rules, visits
+from surge.dashboard import (
+    account,
+    batches,
+    domains,
+    exports,
+    links,
+    live,
+    orphans,
+    overview,
+    rules,
+    visits,
+)
 from surge.dashboard.pages import (
     HERE,
     AdminsOnly,
@@ -26,6 +37,7 @@ from surge.platform.problems import ProblemError, problem_error_handler, validat
 
 ROUTERS = [
     account.router,
+    batches.router,
     domains.router,
     exports.router,
     links.router,
