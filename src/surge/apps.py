@@ -94,8 +94,10 @@ def app_from_environment() -> Lifespan:
     """A worker's app under `surge serve --workers N`: the service the parent was asked for,
     with Settings from the same environment."""
     from surge.platform.logging import configure_logging
+    from surge.platform.shutdown import end_with_parent
     from surge.platform.tracing import configure_from_environment as configure_tracing
 
+    end_with_parent()  # a worker never outlives its server
     settings = Settings()
     service = os.environ.get(SERVE_SERVICE_VARIABLE, "all")
     if settings.server == "granian":

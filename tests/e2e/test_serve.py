@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.processes import (
+    alive,
+    children,
     click_concurrently,
     create_key,
     free_port,
@@ -104,3 +109,34 @@ def test_sigterm_flushes_buffered_clicks(tmp_path: Path, server_name: str) -> No
         assert server.stop()
     with serve(tmp_path, "all", port, env) as server:
         wait_for_total(server.url, slug, key, 200, timeout_s=5)
+
+
+@pytest.mark.e2e
+def test_a_killed_granian_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """granian's parent killed outright (SIGKILL, the OOM killer): its worker is told, stops
+    gracefully instead of serving on orphaned, and flushes the clicks it held."""
+    port = free_port()
+    env = surge_env(
+        tmp_path,
+        SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SURGE_SERVER="granian",
+        SURGE_CLICK_FLUSH_INTERVAL_MS="60000",
+        SURGE_CLICK_BATCH_SIZE="100000",
+    )
+    key = create_key(env)
+    with serve(tmp_path, "all", port, env) as server:
+        created = httpx.post(
+            f"{server.url}/api/v1/links", json={"url": "https://example.com/"}, headers=key
+        )
+        slug = created.json()["slug"]
+        assert asyncio.run(click_concurrently(f"{server.url}/{slug}", 50, 10)) == [302] * 50
+        workers = children(server.process.pid)
+        assert workers, "granian started no worker process"
+        os.kill(server.process.pid, signal.SIGKILL)  # not the group: the workers are on their own
+        server.process.wait(10)
+        deadline = time.monotonic() + 20
+        while any(map(alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(map(alive, workers)), server.output()
+    with serve(tmp_path, "all", port, env) as server:
+        wait_for_total(server.url, slug, key, 50, timeout_s=5)

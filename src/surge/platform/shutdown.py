@@ -11,7 +11,9 @@ signal handler (granian's `set_loop_signals`, run after the app is loaded) to
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -52,3 +54,23 @@ def watch_granian_worker() -> None:
         return shutdown
 
     granian_signals.set_loop_signals = set_loop_signals
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def end_with_parent() -> None:
+    """In a server's worker process: SIGTERM when the process that started it dies. A server
+    killed outright (SIGKILL, the OOM killer) would otherwise leave its workers serving on,
+    orphaned, with nothing left to stop them; this way each shuts down gracefully and flushes its
+    buffered clicks. Linux only (prctl's PR_SET_PDEATHSIG); elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
