@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.rules import RedirectRule
 from surge.data.tables import LINK_SEARCH_TEXT, link_tags, links
+from surge.links.webhook_events import record_link_events
+from surge.webhooks.events import LINK_CREATED, LINK_DELETED, LINK_UPDATED
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,6 +79,7 @@ class LinkRepository:
         await self._set_tags(link_id, values.tags)
         link = await self._by_id(link_id)
         assert link is not None
+        await record_link_events(self.session, LINK_CREATED, [link])
         return link
 
     async def add_many(
@@ -199,9 +202,13 @@ class LinkRepository:
         await self._set_tags(link_id, values.tags)
         link = await self._by_id(link_id)
         assert link is not None
+        await record_link_events(self.session, LINK_UPDATED, [link])
         return link
 
     async def delete(self, link_id: int) -> None:
+        gone = await self._by_id(link_id)
+        if gone is not None:
+            await record_link_events(self.session, LINK_DELETED, [gone])
         await self.session.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
         await self.session.execute(delete(links).where(links.c.id == link_id))
 
