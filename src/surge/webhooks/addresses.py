@@ -30,6 +30,10 @@ class Refused(Exception):
     """The URL, or what its host resolves to now, may not be delivered to."""
 
 
+class Unresolved(Refused):
+    """The host does not resolve now: nothing to deliver to, and nothing known to refuse."""
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
@@ -123,10 +127,10 @@ class AddressPolicy:
                 async with asyncio.timeout(RESOLVE_TIMEOUT_S):
                     found = await self.resolver(host, port)
             except (OSError, TimeoutError) as exc:
-                raise Refused(f"{host} does not resolve ({exc})") from None
+                raise Unresolved(f"{host} does not resolve ({exc})") from None
             addresses = [a for a in (_address(text) for text in found) if a is not None]
             if not addresses:
-                raise Refused(f"{host} does not resolve")
+                raise Unresolved(f"{host} does not resolve")
         if host not in self.allowed_hosts:
             for address in addresses:
                 if internal(address) and address not in self.allowed_addresses:

@@ -7,12 +7,23 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from surge.links.fields import MAX_URL_LENGTH, SLUG_JSON_PATTERN, TAG_PATTERN
+from surge.links.fields import (
+    _HOST_CHAR,
+    _NOT_IN_URL,
+    _PORT,
+    MAX_URL_LENGTH,
+    SLUG_JSON_PATTERN,
+    TAG_PATTERN,
+)
 from surge.webhooks.repository import Delivery, Endpoint
 
 EventType = Literal["link.created", "link.updated", "link.deleted", "link.clicked"]
+# http(s), a host with at least two labels or an IP address (IPv6 in brackets), an optional
+# port, no user:password@, no whitespace or control characters. What it may not reach is
+# checked beyond this (surge.webhooks.addresses).
 WEBHOOK_URL_PATTERN = (
-    r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f-\x9f/?#]+(?:[/?#][^\x00-\x20\x7f-\x9f]*)?$"
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_HOST_CHAR}+\.)+{_HOST_CHAR}+|\[[0-9A-Fa-f:.]+\])"
+    rf"(?::{_PORT})?(?:[/?#][^{_NOT_IN_URL}]*)?$"
 )
 EVENT_ID_PATTERN = r"^[0-9a-f]{32}$"
 

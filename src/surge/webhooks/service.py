@@ -8,8 +8,8 @@ from surge.links.service import LinkService
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
-from surge.platform.problems import VALIDATION_ERROR, ProblemError, not_found
-from surge.webhooks.addresses import Refused, Resolver, policy_from, system_resolver
+from surge.platform.problems import VALIDATION_ERROR, WEBHOOK_LIMIT, ProblemError, not_found
+from surge.webhooks.addresses import Refused, Resolver, Unresolved, policy_from, system_resolver
 from surge.webhooks.event_repository import insert_outbox_rows
 from surge.webhooks.events import new_secret
 from surge.webhooks.repository import Delivery, Endpoint, EndpointRepository, NewEndpoint
@@ -43,6 +43,8 @@ class WebhookService:
         `owner_scope`: whose links its filter may name (None: anyone's, for an admin)."""
         try:
             await self.policy.destination(body.url)
+        except Unresolved:
+            pass  # it may resolve later; each delivery checks it again
         except Refused as exc:
             raise webhook_problem("url", str(exc)) from None
         link_id = None
@@ -63,8 +65,8 @@ class WebhookService:
         async with transaction(self.sessions) as session:
             repo = EndpointRepository(session)
             if await repo.count(owner_id) >= MAX_ENDPOINTS_PER_USER:
-                raise webhook_problem(
-                    "url", f"at most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user"
+                raise WEBHOOK_LIMIT(
+                    f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user: delete one."
                 )
             endpoint_id = await repo.add(new, utc_now())
             made = await repo.listed(None, endpoint_id)

@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from surge.accounts.deps import CurrentKey
-from surge.platform.problems import NOT_FOUND, UNAUTHORIZED, VALIDATION_ERROR, problem_responses
+from surge.platform.problems import (
+    NOT_FOUND,
+    UNAUTHORIZED,
+    VALIDATION_ERROR,
+    WEBHOOK_LIMIT,
+    problem_responses,
+)
 from surge.webhooks.deps import WebhookServiceDep
 from surge.webhooks.schemas import (
     EVENT_ID_PATTERN,
@@ -27,13 +33,14 @@ EventId = Annotated[str, Path(pattern=EVENT_ID_PATTERN)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(UNAUTHORIZED, VALIDATION_ERROR),
+    responses=problem_responses(UNAUTHORIZED, VALIDATION_ERROR, WEBHOOK_LIMIT),
 )
 async def create_webhook(
     body: WebhookCreate, key: CurrentKey, webhooks: WebhookServiceDep
 ) -> WebhookCreated:
-    """Register an endpoint. The answer carries its `secret`, which signs every delivery: it
-    is shown this once."""
+    """Register an endpoint (at most 25 per user). The answer carries its `secret`, which signs
+    every delivery: it is shown this once. A URL whose host does not resolve yet is taken:
+    every delivery checks it again."""
     return WebhookCreated.made(await webhooks.create(key.user_id, key.owner_scope, body))
 
 
