@@ -1,8 +1,8 @@
 """A webhook receiver for tests: a small HTTP/1.1 server that appends every request it gets to
-a JSON-lines file (headers, body, the status it answered), and answers as a mode file says:
-`ok` (200), `fail` (500) or `hang` (never answers). Runs in a test's event loop (`Receiver`)
-or as a process of its own (`python tests/webhooks/receiver.py PORT LOG MODE_FILE`), which a
-test may kill -9 and start again: what it logged stays."""
+a JSON-lines file (headers, body, the status it answered, 0 for none), and answers as a mode
+file says: `ok` (200), `fail` (500) or `hang` (never answers). Runs in a test's event loop
+(`Receiver`) or as a process of its own (`python tests/webhooks/receiver.py PORT LOG MODE`),
+which a test may kill -9 and start again: what it logged stays."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class Receiver:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 mode = self._mode()
                 if mode == "hang":
+                    self._record(headers, body, 0)  # 0: no answer, ever
                     await asyncio.sleep(3600)
                     return
                 status = 200 if mode == "ok" else 500

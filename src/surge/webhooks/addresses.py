@@ -89,7 +89,10 @@ class AddressPolicy:
 
     def url_problem(self, url: str) -> str | None:
         """Why `url` can never be a webhook's, without resolving it (None: it may be)."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return "is not a URL"
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "must be an http(s) URL with a host"
         if parts.username is not None or parts.password is not None:
@@ -99,6 +102,8 @@ class AddressPolicy:
         except ValueError:
             return "has a port that is not one"
         host = host_key(parts.hostname)
+        if not host.isascii():
+            return "has a host that is not a host name"
         if host in self.allowed_hosts:
             return None
         address = _address(host)
@@ -126,7 +131,7 @@ class AddressPolicy:
             try:
                 async with asyncio.timeout(RESOLVE_TIMEOUT_S):
                     found = await self.resolver(host, port)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, UnicodeError) as exc:
                 raise Unresolved(f"{host} does not resolve ({exc})") from None
             addresses = [a for a in (_address(text) for text in found) if a is not None]
             if not addresses:

@@ -5,26 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from surge.links.fields import (
-    _HOST_CHAR,
-    _NOT_IN_URL,
-    _PORT,
-    MAX_URL_LENGTH,
-    SLUG_JSON_PATTERN,
-    TAG_PATTERN,
-)
+from surge.links.fields import _NOT_IN_URL, _PORT, MAX_URL_LENGTH, TAG_PATTERN
 from surge.webhooks.repository import Delivery, Endpoint
 
 EventType = Literal["link.created", "link.updated", "link.deleted", "link.clicked"]
-# http(s), a host with at least two labels or an IP address (IPv6 in brackets), an optional
-# port, no user:password@, no whitespace or control characters. What it may not reach is
-# checked beyond this (surge.webhooks.addresses).
+# http(s), a host name of ASCII labels (an IDN in its punycode form), at least two, or an IP
+# address (IPv6 in brackets), an optional port, no user:password@, no whitespace or control
+# characters. What it may not reach is checked beyond this (surge.webhooks.addresses).
 WEBHOOK_URL_PATTERN = (
-    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_HOST_CHAR}+\.)+{_HOST_CHAR}+|\[[0-9A-Fa-f:.]+\])"
+    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:[A-Za-z0-9_-]+\.)+[A-Za-z0-9_-]+|\[[0-9A-Fa-f:.]+\])"
     rf"(?::{_PORT})?(?:[/?#][^{_NOT_IN_URL}]*)?$"
 )
+# A link as a filter names it: its slug on the default domain, or "domain/slug".
+LINK_FILTER_PATTERN = r"^(?:[^\x00-\x20/?#@]{1,253}/)?[A-Za-z0-9_-]{1,64}$"
 EVENT_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
@@ -39,28 +34,17 @@ class WebhookCreate(BaseModel):
         "operator may allow named hosts, SURGE_WEBHOOK_ALLOWED_HOSTS).",
     )
     events: Annotated[list[EventType], Field(min_length=1, max_length=4)]
-    link_slug: str | None = Field(
+    link: str | None = Field(
         default=None,
-        pattern=SLUG_JSON_PATTERN,
-        description="Only this link's events (one of yours; 422 if there is none).",
-    )
-    link_domain: str | None = Field(
-        default=None,
-        max_length=260,
-        pattern=r"^[^\x00-\x20/?#@]+$",
-        description="The domain of `link_slug` (default: the default domain).",
+        pattern=LINK_FILTER_PATTERN,
+        description="Only this link's events: its slug (on the default domain) or "
+        "`domain/slug`; one of yours (422 if there is none).",
     )
     tag: str | None = Field(
-        default=None, pattern=TAG_PATTERN, description="Only events of links with this tag."
+        default=None,
+        pattern=TAG_PATTERN,
+        description="Only events of links with this tag (with `link`: both must match).",
     )
-
-    @model_validator(mode="after")
-    def _one_filter(self) -> WebhookCreate:
-        if self.link_slug is not None and self.tag is not None:
-            raise ValueError("filter by link_slug or by tag, not both")
-        if self.link_domain is not None and self.link_slug is None:
-            raise ValueError("link_domain goes with link_slug")
-        return self
 
 
 class WebhookOut(BaseModel):

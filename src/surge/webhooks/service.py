@@ -48,11 +48,12 @@ class WebhookService:
         except Refused as exc:
             raise webhook_problem("url", str(exc)) from None
         link_id = None
-        if body.link_slug is not None:
+        if body.link is not None:
+            domain, _, slug = body.link.rpartition("/")
             try:
-                link = await self.links.get(owner_scope, body.link_slug, body.link_domain)
+                link = await self.links.get(owner_scope, slug, domain or None)
             except ProblemError:
-                raise webhook_problem("link_slug", "no such link of yours") from None
+                raise webhook_problem("link", "no such link of yours") from None
             link_id = link.id
         new = NewEndpoint(
             owner_id=owner_id,
