@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from surge.data.tables import webhook_click_queue, webhook_outbox
@@ -175,6 +176,14 @@ async def test_a_failing_endpoint_is_disabled_after_20_failures_and_resumes(
     assert {(a["type"], a["status_code"], a["ok"]) for a in attempts} == {
         ("link.created", 500, False)
     }
+
+    assert surge.analytics.webhooks is not None
+    await surge.analytics.webhooks.measure()
+    assert REGISTRY.get_sample_value("surge_webhook_endpoints_disabled") == 1
+    assert REGISTRY.get_sample_value("surge_webhook_outbox_pending") == 0  # enabled ones only
+    failed = REGISTRY.get_sample_value("surge_webhook_deliveries_total", {"outcome": "http_error"})
+    assert failed is not None
+    assert failed >= 20
 
     receiver.mode.write_text("ok")
     enabled = await surge.client.post(f"{url}/enable", headers=headers)
