@@ -37,6 +37,7 @@ def fuzz_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
         "SURGE_RATE_LIMIT_PER_KEY": "1000000/minute",
         "SURGE_RATE_LIMIT_PER_IP": "1000000/minute",
         "SURGE_RATE_LIMIT_AUTH_FAILURES": "1000000/minute",
+        "SURGE_WEBHOOK_MAX_PER_USER": "1000000",
     }
     if request.param == "sqlite":
         yield surge_env(tmp_path, **limits)

@@ -111,7 +111,9 @@ class Settings(BaseSettings):
     # webhook_max_failures failures in a row the endpoint is disabled. Clicks leave in batches
     # of at most webhook_click_batch_max, at least every webhook_click_batch_seconds. A replica
     # holds an endpoint for webhook_lease_s (longer than a try); idle, it looks for due
-    # events every webhook_poll_s.
+    # events every webhook_poll_s. A user may register at most webhook_max_per_user endpoints
+    # (each is one more outbox row per event).
+    webhook_max_per_user: int = Field(default=25, ge=1)
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
     webhook_backoff_base_s: float = Field(default=1.0, gt=0)

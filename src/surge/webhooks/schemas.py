@@ -11,11 +11,13 @@ from surge.links.fields import _NOT_IN_URL, _PORT, MAX_URL_LENGTH, TAG_PATTERN
 from surge.webhooks.repository import Delivery, Endpoint
 
 EventType = Literal["link.created", "link.updated", "link.deleted", "link.clicked"]
-# http(s), a host name of ASCII labels (an IDN in its punycode form), at least two, or an IP
-# address (IPv6 in brackets), an optional port, no user:password@, no whitespace or control
-# characters. What it may not reach is checked beyond this (surge.webhooks.addresses).
+# http(s); a host name of ASCII labels (an IDN in its punycode form), at least two, the last
+# starting with a letter, or an IPv4 address (an IPv6 receiver goes by its name); an optional
+# port; no user:password@, whitespace or control characters. What it may not reach is checked
+# beyond this (surge.webhooks.addresses).
 WEBHOOK_URL_PATTERN = (
-    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:[A-Za-z0-9_-]+\.)+[A-Za-z0-9_-]+|\[[0-9A-Fa-f:.]+\])"
+    r"^[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:(?:[A-Za-z0-9_-]+\.)+[A-Za-z][A-Za-z0-9-]*|(?:[0-9]{1,3}\.){3}[0-9]{1,3})"
     rf"(?::{_PORT})?(?:[/?#][^{_NOT_IN_URL}]*)?$"
 )
 # A link as a filter names it: its slug on the default domain, or "domain/slug".

@@ -15,7 +15,6 @@ from surge.webhooks.events import new_secret
 from surge.webhooks.repository import Delivery, Endpoint, EndpointRepository, NewEndpoint
 from surge.webhooks.schemas import WebhookCreate
 
-MAX_ENDPOINTS_PER_USER = 25  # each one is a row per event: a bound on the fan-out
 MAX_DELIVERIES_SHOWN = 100
 
 
@@ -65,10 +64,9 @@ class WebhookService:
         )
         async with transaction(self.sessions) as session:
             repo = EndpointRepository(session)
-            if await repo.count(owner_id) >= MAX_ENDPOINTS_PER_USER:
-                raise WEBHOOK_LIMIT(
-                    f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user: delete one."
-                )
+            most = self.settings.webhook_max_per_user
+            if await repo.count(owner_id) >= most:
+                raise WEBHOOK_LIMIT(f"At most {most} webhook endpoints per user: delete one.")
             endpoint_id = await repo.add(new, utc_now())
             made = await repo.listed(None, endpoint_id)
         return made[0]

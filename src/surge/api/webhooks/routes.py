@@ -38,9 +38,9 @@ EventId = Annotated[str, Path(pattern=EVENT_ID_PATTERN)]
 async def create_webhook(
     body: WebhookCreate, key: CurrentKey, webhooks: WebhookServiceDep
 ) -> WebhookCreated:
-    """Register an endpoint (at most 25 per user). The answer carries its `secret`, which signs
-    every delivery: it is shown this once. A URL whose host does not resolve yet is taken:
-    every delivery checks it again."""
+    """Register an endpoint (at most 25 per user, SURGE_WEBHOOK_MAX_PER_USER). The answer
+    carries its `secret`, which signs every delivery: it is shown this once. A URL whose host
+    does not resolve yet is taken: every delivery checks it again."""
     return WebhookCreated.made(await webhooks.create(key.user_id, key.owner_scope, body))
 
 
