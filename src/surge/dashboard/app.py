@@ -9,7 +9,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from surge.dashboard import account, domains, exports, links, live, orphans, overview, rules, visits
+from surge.dashboard import (
+    account,
+    domains,
+    exports,
+    links,
+    live,
+    orphans,
+    overview,
+    rules,
+    visits,
+    webhooks,
+)
 from surge.dashboard.pages import (
     HERE,
     AdminsOnly,
@@ -34,6 +45,7 @@ ROUTERS = [
     overview.router,
     visits.router,
     live.router,
+    webhooks.router,
 ]
 
 
