@@ -116,9 +116,10 @@ class OutboxRepository:
 
     # --- an endpoint's events in order -----------------------------------------------------
 
-    async def head(self, endpoint_id: int) -> Head | None:
+    async def heads(self, endpoint_id: int, limit: int) -> list[Head]:
+        """The endpoint's first `limit` undelivered events, in order (the first is its head)."""
         e, o = webhook_endpoints.c, webhook_outbox.c
-        row = (
+        rows = (
             await self.session.execute(
                 select(
                     e.id,
@@ -137,34 +138,39 @@ class OutboxRepository:
                 .join(webhook_outbox, o.endpoint_id == e.id)
                 .where(e.id == endpoint_id, o.delivered_at.is_(None))
                 .order_by(o.seq)
-                .limit(1)
+                .limit(limit)
             )
-        ).first()
-        return Head(*row) if row else None
+        ).all()
+        return [Head(*row) for row in rows]
 
-    async def record(self, head: Head, attempt: Attempt, now: datetime) -> None:
+    async def record(self, attempts: list[tuple[Head, Attempt, datetime]]) -> None:
+        """Attempts, each with the event it tried and when it ended."""
         await self.session.execute(
-            insert(webhook_deliveries).values(
-                endpoint_id=head.endpoint_id,
-                event_id=head.event_id,
-                type=head.type,
-                attempted_at=now,
-                status_code=attempt.status_code,
-                latency_ms=attempt.latency_ms,
-                ok=attempt.ok,
-                error=attempt.error[:MAX_ERROR] if attempt.error else None,
-            )
+            insert(webhook_deliveries),
+            [
+                {
+                    "endpoint_id": head.endpoint_id,
+                    "event_id": head.event_id,
+                    "type": head.type,
+                    "attempted_at": at,
+                    "status_code": attempt.status_code,
+                    "latency_ms": attempt.latency_ms,
+                    "ok": attempt.ok,
+                    "error": attempt.error[:MAX_ERROR] if attempt.error else None,
+                }
+                for head, attempt, at in attempts
+            ],
         )
 
-    async def delivered(self, head: Head, now: datetime) -> None:
+    async def delivered(self, endpoint_id: int, seqs: list[int], now: datetime) -> None:
         await self.session.execute(
             update(webhook_outbox)
-            .where(webhook_outbox.c.seq == head.seq)
+            .where(webhook_outbox.c.seq.in_(seqs))
             .values(delivered_at=now, attempts=webhook_outbox.c.attempts + 1)
         )
         await self.session.execute(
             update(webhook_endpoints)
-            .where(webhook_endpoints.c.id == head.endpoint_id)
+            .where(webhook_endpoints.c.id == endpoint_id)
             .values(consecutive_failures=0)
         )
 

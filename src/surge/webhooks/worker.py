@@ -6,7 +6,8 @@ each one's events in order, the next only once the one before is delivered. A fa
 the event at the head, to be tried again after a jittered exponential wait (tenacity) kept in
 the outbox, so a restart keeps the schedule; after SURGE_WEBHOOK_MAX_FAILURES failures in a
 row the endpoint is disabled, and re-enabling it resumes at that same event. Delivered at
-least once: a crash between the receiver's answer and the commit sends that event again.
+least once: a crash between receivers' answers and the commit that records them (one for up
+to EVENTS_PER_ROUND events) sends those events again.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ from surge.platform.metrics import (
 from surge.webhooks.delivery import Sender
 from surge.webhooks.event_repository import insert_outbox_rows
 from surge.webhooks.events import LINK_CLICKED, event_body, new_event_id
-from surge.webhooks.outbox_repository import Head, OutboxRepository
+from surge.webhooks.outbox_repository import Attempt, Head, OutboxRepository
 
 log = get_logger(__name__)
-EVENTS_PER_CLAIM = 200  # then the endpoint is let go, so one busy endpoint cannot hog a replica
+EVENTS_PER_CLAIM = 500  # then the endpoint is let go, so one busy endpoint cannot hog a replica
+# Events read, sent and recorded together: one commit for up to this many deliveries (a crash
+# before it sends them again; receivers dedup by event id).
+EVENTS_PER_ROUND = 50
 MEASURE_EVERY_S = 5.0
 KEEP_DELIVERED = timedelta(days=7)  # delivered events (for resending) and attempts
 
@@ -132,35 +136,49 @@ class WebhookWorker:
                     repo = OutboxRepository(session)
                     if not await repo.renew(endpoint_id, self.owner, now, now + self.lease):
                         return delivered  # another replica has it now
-                    head = await repo.head(endpoint_id)
-                if head is None or not head.enabled or head.next_attempt_at > now:
+                    heads = await repo.heads(endpoint_id, EVENTS_PER_ROUND)
+                if not heads or not heads[0].enabled or heads[0].next_attempt_at > now:
                     return delivered
-                if not await self.deliver(head):
+                sent = await self.send_in_order(heads)
+                delivered += sent
+                if sent < len(heads):
                     return delivered
-                delivered += 1
             return delivered
         finally:
             async with transaction(self.sessions) as session:
                 await OutboxRepository(session).release(endpoint_id, self.owner)
 
-    async def deliver(self, head: Head) -> bool:
-        attempt = await self.sender.send(head)
-        now = utc_now()
+    async def send_in_order(self, heads: list[Head]) -> int:
+        """Send `heads` one after the other until one fails or the lease could run out before
+        the next try ends; record them in one transaction (a crash before it sends those
+        again: at least once). How many were delivered."""
+        renewed = time.monotonic()
+        margin = self.settings.webhook_lease_s - self.settings.webhook_timeout_s
+        tried: list[tuple[Head, Attempt, datetime]] = []
+        for head in heads:
+            if tried and time.monotonic() - renewed > margin / 2:
+                break
+            attempt = await self.sender.send(head)
+            tried.append((head, attempt, utc_now()))
+            if not attempt.ok:
+                break
+        done = [head.seq for head, attempt, _ in tried if attempt.ok]
+        last, attempt, now = tried[-1]
         disabled = None
         async with transaction(self.sessions) as session:
             repo = OutboxRepository(session)
-            await repo.record(head, attempt, now)
-            if attempt.ok:
-                await repo.delivered(head, now)
-                return True
-            failures = head.consecutive_failures + 1
-            if failures >= self.settings.webhook_max_failures:
-                disabled = f"{failures} failed deliveries in a row, the last: {attempt.error}"
-            retry_at = now + timedelta(seconds=wait_after(self.wait, failures))
-            await repo.failed(head, retry_at, disabled)
+            await repo.record(tried)
+            if done:
+                await repo.delivered(last.endpoint_id, done, now)
+            if not attempt.ok:
+                failures = (0 if done else last.consecutive_failures) + 1
+                if failures >= self.settings.webhook_max_failures:
+                    disabled = f"{failures} failed deliveries in a row, the last: {attempt.error}"
+                retry_at = now + timedelta(seconds=wait_after(self.wait, failures))
+                await repo.failed(last, retry_at, disabled)
         if disabled:
-            log.warning("webhook_endpoint_disabled", endpoint_id=head.endpoint_id, reason=disabled)
-        return False
+            log.warning("webhook_endpoint_disabled", endpoint_id=last.endpoint_id, reason=disabled)
+        return len(done)
 
     async def measure(self) -> None:
         async with self.sessions() as session:
