@@ -153,3 +153,34 @@ async def test_a_name_that_does_not_resolve_yet_is_taken_and_endpoints_are_bound
     assert_problem(
         await surge.client.post(WEBHOOKS, json=body, headers=headers), 409, "webhook-limit"
     )
+
+
+async def test_a_link_filter_gets_that_links_events_only(
+    surge: Surge, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(NAMES, "receiver.test", ["127.0.0.1"])
+    resolve_with_stub(surge)
+    headers = await surge.new_key()
+    for slug in ("a1", "a2"):
+        link = {"url": "https://example.com/", "slug": slug}
+        await surge.client.post(LINKS, json=link, headers=headers)
+    made = await surge.client.post(
+        WEBHOOKS,
+        json={
+            "url": f"http://receiver.test:{receiver.port}/",
+            "events": ["link.updated"],
+            "link": "a1",
+        },
+        headers=headers,
+    )
+    assert (made.json()["link_slug"], made.json()["pending"]) == ("a1", 0)
+    for slug in ("a2", "a1", "a2"):
+        changed = {"url": f"https://example.com/{slug}"}
+        await surge.client.patch(f"{LINKS}/{slug}", json=changed, headers=headers)
+
+    async def delivered() -> bool:
+        shown = await surge.client.get(f"{WEBHOOKS}/{made.json()['id']}", headers=headers)
+        return bool(accepted(receiver)) and shown.json()["pending"] == 0
+
+    await wait_for(delivered, what="the delivery")
+    assert [json.loads(r["body"])["data"]["link"]["slug"] for r in accepted(receiver)] == ["a1"]

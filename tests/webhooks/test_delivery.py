@@ -78,18 +78,26 @@ async def test_link_changes_arrive_in_order_signed(surge: Surge, receiver: Recei
     await surge.client.patch(
         f"{LINKS}/promo", json={"url": "https://example.com/b"}, headers=headers
     )
+    renamed = await surge.client.patch("/api/v1/tags/x", json={"name": "y"}, headers=headers)
+    assert renamed.status_code == 204, renamed.text
     await surge.client.delete(f"{LINKS}/promo", headers=headers)
 
-    bodies = await arrived(receiver, 3)
-    assert [b["type"] for b in bodies] == ["link.created", "link.updated", "link.deleted"]
+    bodies = await arrived(receiver, 4)
+    assert [b["type"] for b in bodies] == [
+        "link.created",
+        "link.updated",
+        "link.updated",  # its tag renamed
+        "link.deleted",
+    ]
     assert [b["data"]["link"]["url"] for b in bodies] == [
         "https://example.com/a",
         "https://example.com/b",
         "https://example.com/b",
+        "https://example.com/b",
     ]
     assert bodies[0]["data"]["link"]["slug"] == "promo"
-    assert bodies[0]["data"]["link"]["tags"] == ["x"]
-    assert len({b["id"] for b in bodies}) == 3
+    assert [b["data"]["link"]["tags"] for b in bodies] == [["x"], ["x"], ["y"], ["y"]]
+    assert len({b["id"] for b in bodies}) == 4
     for request in accepted(receiver):
         assert signature_ok(secret, request)
         assert request["headers"]["surge-webhook-id"] == json.loads(request["body"])["id"]
@@ -98,6 +106,7 @@ async def test_link_changes_arrive_in_order_signed(surge: Surge, receiver: Recei
     attempts = await surge.client.get(f"{WEBHOOKS}/{endpoint['id']}/deliveries", headers=headers)
     assert [(a["type"], a["ok"], a["status_code"]) for a in attempts.json()] == [
         ("link.deleted", True, 200),
+        ("link.updated", True, 200),
         ("link.updated", True, 200),
         ("link.created", True, 200),
     ]

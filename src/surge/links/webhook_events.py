@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from surge.webhooks.event_repository import LinkFacts, link_events
+from surge.webhooks.event_repository import LinkFacts, link_events, subscribers
+from surge.webhooks.events import LINK_UPDATED
 
 if TYPE_CHECKING:
     from surge.links.repository import Link
@@ -47,3 +48,12 @@ async def record_link_events(
         event_type,
         [LinkFacts(link.id, link.owner_id, link.values.tags, link_data(link)) for link in changed],
     )
+
+
+async def record_updated_links(session: AsyncSession, link_ids: Sequence[int]) -> None:
+    """link.updated for each of `link_ids` as it is now (after a change of many at once, their
+    tags): the links are read only when some endpoint takes the event."""
+    if link_ids and await subscribers(session, LINK_UPDATED):
+        from surge.links.repository import LinkQueries  # the repository imports this module
+
+        await record_link_events(session, LINK_UPDATED, await LinkQueries(session).by_ids(link_ids))

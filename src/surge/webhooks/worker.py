@@ -43,6 +43,7 @@ EVENTS_PER_CLAIM = 500  # then the endpoint is let go, so one busy endpoint cann
 EVENTS_PER_ROUND = 50
 MEASURE_EVERY_S = 5.0
 KEEP_DELIVERED = timedelta(days=7)  # delivered events (for resending) and attempts
+FORGET_EVERY_S = 3600.0
 
 
 def backoff(base_s: float, cap_s: float) -> wait_random_exponential:
@@ -68,6 +69,7 @@ class WebhookWorker:
         self.lease = timedelta(seconds=settings.webhook_lease_s)
         self.loop = SupervisedLoop("webhook-delivery", self.step)
         self._next_measure = 0.0
+        self._next_forget = 0.0
 
     def start(self) -> None:
         self.loop.start()
@@ -96,6 +98,9 @@ class WebhookWorker:
         if time.monotonic() >= self._next_measure:
             self._next_measure = time.monotonic() + MEASURE_EVERY_S
             await self.measure()
+        if time.monotonic() >= self._next_forget:
+            self._next_forget = time.monotonic() + FORGET_EVERY_S
+            await self.forget_old()
         return delivered
 
     async def batch_clicks(self) -> int:
