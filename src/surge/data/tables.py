@@ -282,6 +282,17 @@ webhook_endpoints = Table(
     Column("lease_until", UTCDateTime, nullable=True),
 )
 
+
+def _endpoint_id() -> Column[int]:
+    """The endpoint a row is of: it goes with its endpoint."""
+    return Column(
+        "endpoint_id",
+        BigIntId,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
 # The durable outbox: one row per event and endpoint, written in the transaction of the change
 # that caused it, delivered in `seq` order per endpoint. `body` is the JSON delivered and
 # signed, byte for byte. The head's next try waits until next_attempt_at (backoff).
@@ -289,12 +300,7 @@ webhook_outbox = Table(
     "webhook_outbox",
     metadata,
     Column("seq", BigIntId, primary_key=True, autoincrement=True),
-    Column(
-        "endpoint_id",
-        BigIntId,
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _endpoint_id(),
     Column("event_id", String(36), nullable=False),
     Column("type", String(32), nullable=False),
     Column("body", Text, nullable=False),
@@ -320,12 +326,7 @@ webhook_click_queue = Table(
     "webhook_click_queue",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
-    Column(
-        "endpoint_id",
-        BigIntId,
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _endpoint_id(),
     Column("click", Text, nullable=False),  # the click's JSON as the event carries it
     Column("queued_at", UTCDateTime, nullable=False),
     Index("ix_webhook_click_queue_endpoint_id_id", "endpoint_id", "id"),
@@ -336,12 +337,7 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
-    Column(
-        "endpoint_id",
-        BigIntId,
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _endpoint_id(),
     Column("event_id", String(36), nullable=False),
     Column("type", String(32), nullable=False),
     Column("attempted_at", UTCDateTime, nullable=False),

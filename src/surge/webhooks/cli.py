@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from pydantic import ValidationError
 
-from surge.accounts.users import AccountError, UserService
+from surge.accounts.commands import user_by_email
 from surge.cli_support import CliError, current_sessions
 from surge.domains.service import DomainService
 from surge.links.analytics_client import LinkChangeNotifier, VisitsClient
@@ -60,22 +60,12 @@ def _attempt(d: Delivery) -> str:
     )
 
 
-async def _user(sessions: SessionMaker, email: str) -> tuple[int, int | None]:
-    try:
-        user = await UserService(sessions).by_email(email)
-    except AccountError as exc:
-        raise CliError(str(exc)) from None
-    if user is None:
-        raise CliError(f"no user {email}")
-    return user.id, user.owner_scope
-
-
 async def run_webhooks(settings: Settings, args: argparse.Namespace) -> str:
     command = args.webhooks_command
     try:
         async with webhook_service(settings) as (webhooks, sessions):
             if command == "create":
-                owner_id, scope = await _user(sessions, args.user)
+                owner = await user_by_email(sessions, args.user)
                 try:
                     body = WebhookCreate(
                         url=args.url,
@@ -87,14 +77,13 @@ async def run_webhooks(settings: Settings, args: argparse.Namespace) -> str:
                     error = exc.errors()[0]
                     where = ".".join(str(part) for part in error["loc"]) or "arguments"
                     raise CliError(f"{where}: {error['msg']}") from None
-                made = await webhooks.create(owner_id, scope, body)
+                made = await webhooks.create(owner.id, owner.owner_scope, body)
                 return (
                     f"created webhook {made.id} for {made.url}\nsecret (shown once): {made.secret}"
                 )
             if command == "list":
-                owner = (await _user(sessions, args.user))[0] if args.user else None
-                header = HEADER
-                return "\n".join([header, *(_line(e) for e in await webhooks.all(owner))])
+                scope = (await user_by_email(sessions, args.user)).id if args.user else None
+                return "\n".join([HEADER, *(_line(e) for e in await webhooks.all(scope))])
             if command == "delete":
                 await webhooks.delete(None, args.id)
                 return f"deleted webhook {args.id}"

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from surge.analytics.enrich import Click
 from surge.data.tables import (
     link_tags,
     links,
@@ -56,35 +57,6 @@ class Subscriber:
             and (self.link_id is None or self.link_id == link_id)
             and (self.tag is None or self.tag in tags)
         )
-
-
-class StoredClick(Protocol):
-    """A click as ingest stored it (surge.analytics.enrich.Click): never its address."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def link_id(self) -> int: ...
-    @property
-    def occurred_at(self) -> datetime: ...
-    @property
-    def referrer_host(self) -> str | None: ...
-    @property
-    def country(self) -> str | None: ...
-    @property
-    def region(self) -> str | None: ...
-    @property
-    def city(self) -> str | None: ...
-    @property
-    def device(self) -> str: ...
-    @property
-    def browser(self) -> str: ...
-    @property
-    def os(self) -> str: ...
-    @property
-    def is_bot(self) -> bool: ...
-    @property
-    def target(self) -> str | None: ...
 
 
 async def subscribers(session: AsyncSession, event_type: str) -> list[Subscriber]:
@@ -147,7 +119,7 @@ async def insert_outbox_rows(
         )
 
 
-def click_data(click: StoredClick, slug: str, domain: str) -> dict[str, Any]:
+def click_data(click: Click, slug: str, domain: str) -> dict[str, Any]:
     """A click as a link.clicked batch carries it: the dimensions stats count, no address and
     no visitor id."""
     return {
@@ -167,7 +139,7 @@ def click_data(click: StoredClick, slug: str, domain: str) -> dict[str, Any]:
 
 
 async def queue_clicks(
-    session: AsyncSession, found: Sequence[Subscriber], clicks: Sequence[StoredClick]
+    session: AsyncSession, found: Sequence[Subscriber], clicks: Sequence[Click]
 ) -> int:
     """Queue each of `clicks` (new ones: ingest inserted them just now) for every endpoint of
     `found` that wants its link's clicks; how many rows were queued."""
@@ -212,6 +184,6 @@ class ClickWebhooks:
         return await subscribers(session, LINK_CLICKED)
 
     async def queue(
-        self, session: AsyncSession, found: Sequence[Subscriber], clicks: Sequence[StoredClick]
+        self, session: AsyncSession, found: Sequence[Subscriber], clicks: Sequence[Click]
     ) -> int:
         return await queue_clicks(session, found, clicks)
