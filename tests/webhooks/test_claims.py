@@ -6,13 +6,14 @@ runs out."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
-from surge.data.tables import users
+from surge.data.tables import users, webhook_click_queue, webhook_outbox
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, create_sessionmaker, transaction
@@ -117,3 +118,55 @@ async def test_an_endpoint_held_by_a_dead_replica_is_taken_over_when_its_lease_e
             )
 
     await wait_for(free_again, timeout_s=5, what="the dead replica's lease to end")
+
+
+async def test_queued_clicks_leave_in_bounded_batches_each_once(
+    settings: Settings, sessions: SessionMaker
+) -> None:
+    """Two workers batching the same queue at once: every click in exactly one event, in
+    order, none over SURGE_WEBHOOK_CLICK_BATCH_MAX; the rest leaves once it has waited."""
+    now = utc_now()
+    async with transaction(sessions) as session:
+        user = await session.execute(
+            insert(users).values(is_admin=False, created_at=now).returning(users.c.id)
+        )
+        endpoint_id = await EndpointRepository(session).add(
+            NewEndpoint(
+                int(user.scalar_one()), "http://127.0.0.1:9/", ("link.clicked",), None, None, "s"
+            ),
+            now,
+        )
+        await session.execute(
+            insert(webhook_click_queue),
+            [
+                {"endpoint_id": endpoint_id, "click": f'{{"id":{i}}}', "queued_at": now}
+                for i in range(120)
+            ],
+        )
+    async with engine_on(settings.database_url) as other_engine:
+        async with httpx.AsyncClient() as client:
+            sender = Sender(client, policy_from(settings), settings.webhook_timeout_s)
+            workers = [
+                WebhookWorker(settings, sessions, sender, name="one"),
+                WebhookWorker(settings, create_sessionmaker(other_engine), sender, name="two"),
+            ]
+            made = await asyncio.gather(*(w.batch_clicks() for w in workers))
+            assert sum(made) == 2  # two full batches of 50; 20 wait for more, or for time
+
+            async def all_out() -> bool:
+                await workers[0].batch_clicks()
+                async with sessions() as session:
+                    left = await session.execute(
+                        select(func.count()).select_from(webhook_click_queue)
+                    )
+                    return left.scalar_one() == 0
+
+            await wait_for(all_out, what="the last clicks' batch")
+    async with sessions() as session:
+        bodies = (
+            await session.execute(select(webhook_outbox.c.body).order_by(webhook_outbox.c.seq))
+        ).scalars()
+        batches = [[c["id"] for c in json.loads(b)["data"]["clicks"]] for b in bodies]
+    assert [len(b) for b in batches] == [50, 50, 20]
+    assert sorted(i for b in batches for i in b) == list(range(120))
+    assert all(b == sorted(b) for b in batches)

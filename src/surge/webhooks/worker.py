@@ -82,8 +82,9 @@ class WebhookWorker:
             await self.loop.sleep(self.settings.webhook_poll_s)
 
     async def round(self) -> int:
-        """One pass: click batches, then every due endpoint once. Events delivered."""
-        await self.batch_clicks()
+        """One pass: click batches, then every due endpoint once. Events made and delivered
+        (none: nothing was due, the loop may wait)."""
+        made = await self.batch_clicks()
         now = utc_now()
         async with self.sessions() as session:
             due = await OutboxRepository(session).due_endpoints(now, limit=50)
@@ -101,7 +102,7 @@ class WebhookWorker:
         if time.monotonic() >= self._next_forget:
             self._next_forget = time.monotonic() + FORGET_EVERY_S
             await self.forget_old()
-        return delivered
+        return made + delivered
 
     async def batch_clicks(self) -> int:
         """Queued clicks into link.clicked events: per endpoint, a full batch or one whose
@@ -114,21 +115,18 @@ class WebhookWorker:
                 s.webhook_click_batch_max, cut_off
             )
         made = 0
-        for endpoint_id in due:
-            while True:
-                async with transaction(self.sessions) as session:
-                    repo = OutboxRepository(session)
-                    clicks = await repo.take_clicks(endpoint_id, s.webhook_click_batch_max)
-                    if clicks:
-                        event_id = new_event_id()
-                        data = {"clicks": orjson.Fragment("[" + ",".join(clicks) + "]")}
-                        body = event_body(event_id, LINK_CLICKED, now, data)
-                        await insert_outbox_rows(
-                            session, [(endpoint_id, event_id, LINK_CLICKED, body)], now
-                        )
-                        made += 1
-                if len(clicks) < s.webhook_click_batch_max:
-                    break
+        for endpoint_id in due:  # one batch each; a fuller queue is due again next round
+            async with transaction(self.sessions) as session:
+                repo = OutboxRepository(session)
+                clicks = await repo.take_clicks(endpoint_id, s.webhook_click_batch_max)
+                if clicks:
+                    event_id = new_event_id()
+                    data = {"clicks": orjson.Fragment("[" + ",".join(clicks) + "]")}
+                    body = event_body(event_id, LINK_CLICKED, now, data)
+                    await insert_outbox_rows(
+                        session, [(endpoint_id, event_id, LINK_CLICKED, body)], now
+                    )
+                    made += 1
         return made
 
     async def drain(self, endpoint_id: int) -> int:
