@@ -23,12 +23,15 @@ import httpx
 import pytest
 import pytest_asyncio
 import time_machine
+from argon2 import PasswordHasher
+from argon2 import profiles as argon2_profiles
 
 from surge.analytics.app import AnalyticsService
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.service import ClickService
 from surge.apps import build_services
 from surge.links.service import LinkService
+from surge.platform import passwords
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
@@ -51,6 +54,13 @@ from tests.services import (
 
 T = TypeVar("T")
 BACKENDS = ["embedded", "production"]
+
+# In-process password hashes at argon2's cheapest parameters: still argon2id, made and checked by
+# the same code, but ~1 ms instead of ~50 ms and 64 MiB each (more on a busy machine), and the
+# suite makes and checks hundreds (every signed-in client). What a served hash costs is checked
+# once (tests/accounts/test_users.py); the `surge` processes the tests start keep it.
+SERVED_PASSWORD_HASHER = passwords._hasher
+passwords._hasher = PasswordHasher.from_parameters(argon2_profiles.CHEAPEST)
 
 
 async def stream_drained(consumer: ClickStreamConsumer) -> bool:
@@ -224,6 +234,28 @@ LONGEST_MODULES = (
     "tests.e2e.test_production",
     "tests.transfer.test_commands",
 )
+
+
+# Modules that use one package-scoped stack (tests/deploy/conftest.py: nginx, the services,
+# PostgreSQL and Redis): xdist's loadscope would start it once on each worker that runs one of
+# them; one work unit keeps them on one worker, and the stack is started once.
+SHARED_WORK_UNITS = {
+    "tests/deploy/test_edge.py": "tests/deploy (the edge stack)",
+    "tests/deploy/test_edge_autoscaling.py": "tests/deploy (the edge stack)",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStackScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            unit = SHARED_WORK_UNITS.get(nodeid.split("::", 1)[0])
+            return unit if unit is not None else str(super()._split_scope(nodeid))
+
+    return SharedStackScheduling(config, log)
 
 
 def _schedule_rank(item: pytest.Item) -> tuple[bool, int]:

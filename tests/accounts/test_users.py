@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import profiles as argon2_profiles
 
 from surge.accounts.bootstrap import create_first_admin
 from surge.accounts.users import AccountError, UserService, hash_password, password_matches
 from surge.platform.db import SessionMaker
+from tests.conftest import SERVED_PASSWORD_HASHER
 
 
 def test_passwords_are_stored_as_argon2_hashes() -> None:
@@ -17,6 +19,18 @@ def test_passwords_are_stored_as_argon2_hashes() -> None:
     assert not password_matches(stored, "correct horse battery!")
     assert not password_matches(None, "anything at all")  # no password: cannot sign in
     assert hash_password("correct horse battery") != stored  # salted
+
+
+def test_served_hashes_cost_what_argon2_recommends() -> None:
+    """The suite hashes cheaply in-process (tests/conftest.py); what Surge serves with is
+    argon2-cffi's default, RFC 9106's second recommendation (64 MiB, 3 passes)."""
+    served, recommended = SERVED_PASSWORD_HASHER, argon2_profiles.RFC_9106_LOW_MEMORY
+    assert (served.memory_cost, served.time_cost, served.parallelism) == (
+        recommended.memory_cost,
+        recommended.time_cost,
+        recommended.parallelism,
+    )
+    assert served.type is recommended.type
 
 
 def test_a_short_password_is_refused() -> None:

@@ -20,11 +20,15 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/api/v1/links/{slug}/stats"): {"other": 404, "admin": 200},
     ("get", "/api/v1/links/{slug}/visits"): {"other": 404, "admin": 200},
     ("delete", "/api/v1/links/{slug}/visits"): {"other": 404, "admin": 200},
+    # Batches answer 200 with each item's own outcome: "owned" is a 404 item for another user.
+    ("post", "/api/v1/links/bulk"): {"other": 200, "admin": 200},
+    ("post", "/api/v1/links/bulk/tags"): {"other": 200, "admin": 200},
     ("get", "/api/v1/overview"): {"other": 200, "admin": 200},  # each its own links
     # The owner's tag "seen" (set by the PATCH above), renamed to itself, then removed.
     ("patch", "/api/v1/tags/{tag}"): {"other": 404, "admin": 204},
     ("delete", "/api/v1/tags/{tag}"): {"other": 404, "admin": 204},
     ("delete", "/api/v1/links/{slug}"): {"other": 404, "admin": 204},  # after the others
+    ("post", "/api/v1/links/bulk/delete"): {"other": 200, "admin": 200},  # "owned" is gone
     ("get", "/api/v1/keys"): {"other": 403, "admin": 200},
     ("post", "/api/v1/keys"): {"other": 403, "admin": 201},
     ("delete", "/api/v1/keys/{key_id}"): {"other": 403, "admin": 204},
@@ -48,6 +52,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("delete", "/api/v1/webhooks/{webhook_id}"): {"other": 404, "admin": 204},
 }
 WEBHOOK = {"url": "https://hooks.example.com/in", "events": ["link.created"]}
+BATCHES = {
+    "/api/v1/links/bulk": {"links": [{"url": "https://e.com"}]},
+    "/api/v1/links/bulk/tags": {"slugs": ["owned"], "add": ["batch"]},
+    "/api/v1/links/bulk/delete": {"slugs": ["owned"]},
+}
 CREDENTIALS = ["none", "wrong", "revoked", "other", "admin"]
 
 
@@ -91,8 +100,10 @@ async def test_every_route_answers_each_credential_as_it_should(
             webhook_id=hook.json()["id"],
             event_id=event_id,
         )
-        body = None
-        if method == "post":
+        body: object = None
+        if template in BATCHES:
+            body = BATCHES[template]
+        elif method == "post":
             body = {
                 "keys": {"name": "new"},
                 "links": {"url": "https://e.com"},
@@ -106,5 +117,7 @@ async def test_every_route_answers_each_credential_as_it_should(
         answer = await surge.client.request(method.upper(), path, json=body, headers=headers)
         want = expected.get(credential, 401)
         assert answer.status_code == want, (credential, method, template, answer.text)
+        if credential == "other" and template == "/api/v1/links/bulk/tags":
+            assert answer.json()["results"][0]["status"] == 404  # not another user's link
         if credential == "other" and (method, template) == ("get", "/api/v1/links"):
             assert "owned" not in {link["slug"] for link in answer.json()["items"]}

@@ -49,6 +49,7 @@ MISS_ANSWER_S = INTERNAL_TIMEOUT_S + 0.25
 MAX_IN_FLIGHT = 8
 HOT_CLIENTS, FLOOD_CLIENTS = 16, 80
 OVERLOAD_S = 12.0
+MISSES_PER_ROUND = 5
 CLIENT_TIMEOUT_S = 5.0
 # As the test's own probes measure it: not queued behind the load driver's 96 clients.
 ACCEPTED_P99_S = 1.0
@@ -202,7 +203,14 @@ def test_overload_is_shed_fast(topology: Topology) -> None:
 
         def ask() -> None:
             health.append(probe("healthz", f"{target.url}/healthz"))
-            misses.append(probe("miss", miss(), expected=(404, 503)))
+            # Whether a miss is shed depends on the replica's count in flight at the instant it
+            # arrives; on a busy machine (the whole suite beside it) the flood's misses queue in
+            # the socket rather than in flight, and one probe per round was sometimes never
+            # shed. A few misses in a row, stopping at the first shed, see the limit at work.
+            for _ in range(MISSES_PER_ROUND):
+                misses.append(probe("miss", miss(), expected=(404, 503)))
+                if misses[-1].status == 503:
+                    break
             hots.append(probe("hot", hot, expected=(302, 503)))
 
         for _ in range(10):  # the same probes on the replica before the overload: the baseline

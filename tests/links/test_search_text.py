@@ -15,7 +15,7 @@ async def test_a_term_never_spans_slug_and_url(sessions: SessionMaker) -> None:
     async with sessions.begin() as session:
         links = LinkRepository(session)
         for slug, url in (("abc", "https://x.example/p"), ("spaced", "https://x.example/a b")):
-            await links.add(slug, owner, LinkValues(url, 302, None, None, ()), now)
+            await links.add(owner, [("", slug, LinkValues(url, 302, None, None, ()))], now)
 
     async def found(q: str) -> list[str]:
         async with sessions() as session:

@@ -20,7 +20,7 @@ async def links_with(sessions: SessionMaker, *tagged: tuple[str, int, tuple[str,
     async with sessions.begin() as session:
         for slug, owner, tags in tagged:
             values = LinkValues(f"https://example.com/{slug}", 302, None, None, tags)
-            await LinkRepository(session).add(slug, owner, values, CREATED)
+            await LinkRepository(session).add(owner, [("", slug, values)], CREATED)
 
 
 async def state(sessions: SessionMaker, slug: str) -> tuple[tuple[str, ...], datetime]:

@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from surge.data.tables import POSTGRESQL_ONLY_INDEXES, links, metadata
 from surge.links.repository import search_clause
 from surge.platform.db import create_engine
-from surge.platform.migrations import alembic_config, head_revision, is_current, upgrade_to_head
+from surge.platform.migrations import (
+    _current_revision,
+    alembic_config,
+    head_revision,
+    is_current,
+    upgrade_to_head,
+)
 from tests.e2e.processes import surge_env
 from tests.helpers import engine_on
 
@@ -228,3 +234,23 @@ async def test_search_moves_to_one_trigram_index_from_0006(any_url: str) -> None
                 assert not {n for n in names if n and n.endswith("_trgm")}
             found = await conn.execute(select(links.c.slug).where(search_clause("E.COM/FOUND")))
             assert found.scalars().all() == ["old"]
+
+
+async def test_the_schema_check_agrees_with_alembic(any_url: str) -> None:
+    """`is_current` reads the head from the migration files and the version table by SQL (no
+    Alembic import at start-up): both answers are Alembic's own, before and after migrating."""
+    from alembic.script import ScriptDirectory
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+    def alembic_current(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with engine_on(any_url) as engine:
+        for migrated in (False, True):
+            async with engine.connect() as conn:
+                ours = await conn.run_sync(_current_revision)
+                assert ours == await conn.run_sync(alembic_current)
+            assert ours == (head_revision() if migrated else None)
+            assert await is_current(engine) is migrated
+            await upgrade_to_head(engine)

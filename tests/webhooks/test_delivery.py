@@ -207,3 +207,24 @@ async def test_a_failing_endpoint_is_disabled_after_20_failures_and_resumes(
     assert again.status_code == 202
     bodies = await arrived(receiver, 3)
     assert bodies[2] == bodies[0]
+
+
+async def test_bulk_writes_emit_one_event_per_link(surge: Surge, receiver: Receiver) -> None:
+    headers = await surge.new_key()
+    await register(surge, headers, receiver)
+    links = [{"url": f"https://example.com/{i}", "slug": f"b{i}"} for i in range(3)]
+    made = await surge.client.post(f"{LINKS}/bulk", json={"links": links}, headers=headers)
+    assert made.status_code == 200, made.text
+    slugs = ["b0", "b1", "b2"]
+    tagged = await surge.client.post(
+        f"{LINKS}/bulk/tags", json={"slugs": slugs, "add": ["t"]}, headers=headers
+    )
+    assert tagged.status_code == 200, tagged.text
+    gone = await surge.client.post(f"{LINKS}/bulk/delete", json={"slugs": slugs}, headers=headers)
+    assert gone.status_code == 200, gone.text
+
+    bodies = await arrived(receiver, 9)
+    assert [(b["type"], b["data"]["link"]["slug"]) for b in bodies] == [
+        (kind, slug) for kind in ("link.created", "link.updated", "link.deleted") for slug in slugs
+    ]
+    assert [b["data"]["link"]["tags"] for b in bodies[3:]] == [["t"]] * 6

@@ -65,17 +65,28 @@ class ApiLimits:
         if self.per_key is not None:
             await self._spend(request, self.per_key, str(key_id), "Too many requests for this key.")
 
-    async def link_created(self, request: Request, key_id: int) -> None:
-        """Spend one of the key's links for today (the quota, when one is set)."""
+    async def link_created(self, request: Request, key_id: int, count: int = 1) -> None:
+        """Spend `count` of the key's links for today (the quota, when one is set); a batch
+        that would overspend it spends nothing."""
         if self.links_per_day is not None:
-            verdict = await self.links_per_day.hit(str(key_id))
+            verdict = await self.links_per_day.hit(str(key_id), count)
             if not verdict.allowed:
                 raise self.links_per_day.refuse(
                     verdict, "This key has created as many links as it may today."
                 )
 
-    async def _spend(self, request: Request, limit: Limit, identity: str, detail: str) -> Verdict:
-        verdict = await limit.hit(identity)
+    async def batch(self, request: Request, key_id: int, count: int) -> None:
+        """A batch of `count` items costs the key what `count` single requests would: the
+        request itself was counted by `after_auth`, each further item is counted here (all or
+        none: a batch the budget cannot pay for is refused and spends nothing more)."""
+        if self.per_key is not None and count > 1:
+            detail = f"Too many requests for this key (a batch of {count} counts as {count})."
+            await self._spend(request, self.per_key, str(key_id), detail, count - 1)
+
+    async def _spend(
+        self, request: Request, limit: Limit, identity: str, detail: str, cost: int = 1
+    ) -> Verdict:
+        verdict = await limit.hit(identity, cost)
         if not verdict.allowed:
             raise limit.refuse(verdict, detail)
         # The answer tells of the limit closest to being spent, whatever the route returns.

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from surge.dashboard import (
     account,
+    batches,
     domains,
     exports,
     links,
@@ -37,6 +38,7 @@ from surge.platform.problems import ProblemError, problem_error_handler, validat
 
 ROUTERS = [
     account.router,
+    batches.router,
     domains.router,
     exports.router,
     links.router,

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from surge.accounts.user_repository import User
+from surge.dashboard.batches import batch_note
 from surge.dashboard.charts import clicks_chart
 from surge.dashboard.link_clicks import clicks_column
 from surge.dashboard.notes import deleted_visits
@@ -99,6 +100,7 @@ async def link_list(
         sort=sort,
         next_page=next_page,
         column=await clicks_column(overviews, found),
+        note=batch_note(request),
     )
 
 

@@ -9,6 +9,7 @@ a slower replica's older read can never replace the api's newer write.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 from redis.asyncio import Redis
@@ -84,22 +85,25 @@ class SharedLinkTier:
                 async with self._guard():
                     await self.redis.set(self.names.link(slug), entry[0], px=entry[1], nx=True)
 
-    async def changed(self, slug: str, link: ResolvedLink | None) -> None:
-        """The api after a change of the link cached under `slug` (its key, "{domain}/{slug}"): the
-        new state (None: gone) replaces the entry, or removes it
-        when it must not be shared, and every replica is told to evict its local copy."""
-        key = self.names.link(slug)
-        entry = self._entry(link)
+    async def changed(self, changes: Sequence[tuple[str, ResolvedLink | None]]) -> None:
+        """The api after a change of links, each (the key it is cached under, "{domain}/{slug}";
+        its new state, None: gone), in one round trip: the new state replaces the entry, or
+        removes it when it must not be shared, and every replica is told to evict its local
+        copy."""
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                if entry is None:
-                    pipe.delete(key)
-                else:
-                    pipe.set(key, entry[0], px=entry[1])
-                pipe.publish(self.names.invalidations, slug)
+                for slug, link in changes:
+                    key = self.names.link(slug)
+                    entry = self._entry(link)
+                    if entry is None:
+                        pipe.delete(key)
+                    else:
+                        pipe.set(key, entry[0], px=entry[1])
+                    pipe.publish(self.names.invalidations, slug)
                 await pipe.execute()
         except RedisError as exc:
-            log.warning("invalidation_publish_failed", slug=slug, error=repr(exc))
+            slug = changes[0][0] if changes else ""
+            log.warning("invalidation_publish_failed", slug=slug, n=len(changes), error=repr(exc))
 
     async def publish(self, key: str) -> None:
         """Every replica evicts `key` (EVERYTHING: its whole local cache)."""

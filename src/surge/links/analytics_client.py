@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import TypeVar
@@ -59,27 +60,36 @@ class LinkChangeNotifier:
     async def link_changed(self, key: str, link: ResolvedLink | None) -> None:
         """`link` is the new state of the link cached under `key` (see link_key), None once
         it is gone."""
+        await self.links_changed([(key, link)])
+
+    async def links_changed(self, changes: Sequence[tuple[str, ResolvedLink | None]]) -> None:
+        """Many links changed at once (a batch): as `link_changed` for each, in one Redis
+        round trip and one call per replica."""
+        if not changes:
+            return
         if self.shared is not None:
-            await self.shared.changed(key, link)
-        await self._tell_replicas(key)
+            await self.shared.changed(changes)
+        await self._tell_replicas([key for key, _ in changes])
 
     async def everything_changed(self) -> None:
         """A domain changed: every replica forgets what it cached of links and hosts."""
         if self.shared is not None:
             await self.shared.publish(EVERYTHING)
-        await self._tell_replicas(EVERYTHING)
+        await self._tell_replicas([EVERYTHING])
 
-    async def _tell_replicas(self, slug: str) -> None:
+    async def _tell_replicas(self, keys: list[str]) -> None:
         if not self.redirect_clients:
             return
-        body = Invalidation(slugs=[slug]).model_dump()
+        body = Invalidation(slugs=keys).model_dump()
         results = await asyncio.gather(
             *(c.post("/internal/redirect/invalidate", json=body) for c in self.redirect_clients),
             return_exceptions=True,
         )
         for client, result in zip(self.redirect_clients, results, strict=True):
             if isinstance(result, BaseException) or result.status_code >= 300:
-                log.warning("invalidation_failed", replica=str(client.base_url), slug=slug)
+                log.warning(
+                    "invalidation_failed", replica=str(client.base_url), slug=keys[0], n=len(keys)
+                )
 
 
 class AnalyticsDown(Exception):

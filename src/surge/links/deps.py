@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from surge.links.bulk import BulkLinks
 from surge.links.exports import LinkExports
 from surge.links.overview import OverviewService
 from surge.links.service import LinkService
@@ -32,3 +33,11 @@ def get_link_exports(links: LinkServiceDep) -> LinkExports:
 
 
 LinkExportsDep = Annotated[LinkExports, Depends(get_link_exports)]
+
+
+def get_bulk_links(request: Request) -> BulkLinks:
+    service: BulkLinks = request.app.state.bulk_links
+    return service
+
+
+BulkLinksDep = Annotated[BulkLinks, Depends(get_bulk_links)]

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.rules import RedirectRule
 from surge.data.tables import LINK_SEARCH_TEXT, link_tags, links
-from surge.links.webhook_events import record_link_events
+from surge.links.webhook_events import record_link_events, record_links_by_id
+from surge.platform.db import dialect_insert
 from surge.webhooks.events import LINK_CREATED, LINK_DELETED, LINK_UPDATED
 
 
@@ -58,29 +59,49 @@ class LinkRepository:
         self.session = session
 
     async def add(
-        self, slug: str, owner_id: int, values: LinkValues, now: datetime, domain: str = ""
-    ) -> Link:
-        # A taken slug fails the whole unit of work; the service retries it with a new one.
-        try:
-            result = await self.session.execute(
-                insert(links)
-                .values(
-                    slug=slug,
-                    domain=domain,
-                    owner_id=owner_id,
-                    created_at=now,
-                    **link_columns(values, now),
-                )
-                .returning(links.c.id)
+        self, owner_id: int, new: Sequence[tuple[str, str, LinkValues]], now: datetime
+    ) -> dict[tuple[str, str], Link]:
+        """New links, (domain key, slug, values) each, in one statement (a batch: a few); those
+        written, by (domain, slug). A slug the domain has already is left out, and fails
+        nothing (ON CONFLICT DO NOTHING): the unit of work goes on, so a service can retry
+        with another slug, and a batch carry on with its other links."""
+        if not new:
+            return {}
+        rows = [
+            {
+                "slug": slug,
+                "domain": domain,
+                "owner_id": owner_id,
+                "created_at": now,
+                **link_columns(values, now),
+            }
+            for domain, slug, values in new
+        ]
+        # Many rows, one compiled statement: SQLAlchemy sends them as multi-row INSERTs.
+        insert_rows = dialect_insert(self.session, links).on_conflict_do_nothing()
+        written = (await self.session.execute(insert_rows.returning(*links.c), rows)).all()
+        tags_of = {(domain, slug): sorted(set(values.tags)) for domain, slug, values in new}
+        added = {
+            (row.domain, row.slug): Link(
+                id=row.id,
+                slug=row.slug,
+                owner_id=row.owner_id,
+                values=_values_of(row, tuple(tags_of[row.domain, row.slug])),
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                domain=row.domain,
             )
-        except IntegrityError as exc:
-            raise SlugTaken(slug) from exc
-        link_id = int(result.scalar_one())
-        await self._set_tags(link_id, values.tags)
-        link = await self._by_id(link_id)
-        assert link is not None
-        await record_link_events(self.session, LINK_CREATED, [link])
-        return link
+            for row in written
+        }
+        tag_rows = [
+            {"link_id": link.id, "tag": tag} for link in added.values() for tag in link.values.tags
+        ]
+        if tag_rows:
+            await self.session.execute(insert(link_tags), tag_rows)
+        await record_link_events(
+            self.session, LINK_CREATED, sorted(added.values(), key=lambda link: link.id)
+        )
+        return added
 
     async def add_many(
         self, owner_id: int, targets: Sequence[tuple[str, str]], now: datetime
@@ -205,12 +226,10 @@ class LinkRepository:
         await record_link_events(self.session, LINK_UPDATED, [link])
         return link
 
-    async def delete(self, link_id: int) -> None:
-        gone = await self._by_id(link_id)
-        if gone is not None:
-            await record_link_events(self.session, LINK_DELETED, [gone])
-        await self.session.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
-        await self.session.execute(delete(links).where(links.c.id == link_id))
+    async def delete(self, link_ids: Sequence[int]) -> None:
+        await record_links_by_id(self.session, LINK_DELETED, link_ids)  # as they were
+        await self.session.execute(delete(link_tags).where(link_tags.c.link_id.in_(link_ids)))
+        await self.session.execute(delete(links).where(links.c.id.in_(link_ids)))
 
     async def _by_id(self, link_id: int) -> Link | None:
         row = (await self.session.execute(select(links).where(links.c.id == link_id))).first()
@@ -241,19 +260,7 @@ class LinkRepository:
                 id=row.id,
                 slug=row.slug,
                 owner_id=row.owner_id,
-                values=LinkValues(
-                    url=row.url,
-                    redirect_type=row.redirect_type,
-                    expires_at=row.expires_at,
-                    max_clicks=row.max_clicks,
-                    tags=tuple(tags[row.id]),
-                    rules=_rules_of(row.rules),
-                    forward_query=row.forward_query,
-                    password_hash=row.password_hash,
-                    title=row.title,
-                    valid_since=row.valid_since,
-                    crawlable=row.crawlable,
-                ),
+                values=_values_of(row, tuple(tags[row.id])),
                 created_at=row.created_at,
                 updated_at=row.updated_at,
                 imported_clicks=row.imported_clicks or 0,
@@ -262,6 +269,23 @@ class LinkRepository:
             )
             for row in rows
         ]
+
+
+def _values_of(row: Any, tags: tuple[str, ...]) -> LinkValues:
+    """What a row of `links` sets, with its tags."""
+    return LinkValues(
+        url=row.url,
+        redirect_type=row.redirect_type,
+        expires_at=row.expires_at,
+        max_clicks=row.max_clicks,
+        tags=tags,
+        rules=_rules_of(row.rules),
+        forward_query=row.forward_query,
+        password_hash=row.password_hash,
+        title=row.title,
+        valid_since=row.valid_since,
+        crawlable=row.crawlable,
+    )
 
 
 def link_columns(values: LinkValues, now: datetime) -> dict[str, Any]:

@@ -108,17 +108,21 @@ class LinkOut(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @staticmethod
+    def default_host(public_url: str) -> str:
+        """The default domain's host, as `domain` names it."""
+        return urlsplit(public_url).hostname or ""
+
     @classmethod
     def of(cls, link: Link, public_url: str) -> LinkOut:
         values = link.values
-        public = urlsplit(public_url)
         if link.domain:
-            short_url = f"{public.scheme}://{link.domain}/{link.slug}"
+            short_url = f"{urlsplit(public_url).scheme}://{link.domain}/{link.slug}"
         else:
             short_url = f"{public_url}/{link.slug}"
         return cls(
             slug=link.slug,
-            domain=link.domain or (public.hostname or ""),
+            domain=link.domain or cls.default_host(public_url),
             short_url=short_url,
             url=values.url,
             redirect_type=values.redirect_type,

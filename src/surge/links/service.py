@@ -24,27 +24,17 @@ from surge.links.repository import (
     LinkHead,
     LinkQueries,
     LinkRepository,
-    LinkValues,
     SlugTaken,
 )
-from surge.links.schemas import LinkCreate, LinkUpdate, RuleIn, TagRename
-from surge.links.slugs import RANDOM_SLUG_LENGTH, random_slug, slug_length_problem
+from surge.links.schemas import LinkCreate, LinkUpdate, TagRename
 from surge.links.tag_repository import TagRepository, TagTaken
-from surge.links.targets import target_problem
+from surge.links.writes import LinkWrites, created, deleted, password_hash_of, resolved
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
-from surge.platform.passwords import argon2_hash, argon2_matches, hash_fingerprint
-from surge.platform.problems import (
-    SLUG_SPACE_BUSY,
-    SLUG_TAKEN,
-    TAG_TAKEN,
-    VALIDATION_ERROR,
-    ProblemError,
-    not_found,
-)
+from surge.platform.passwords import argon2_matches
+from surge.platform.problems import SLUG_TAKEN, TAG_TAKEN, ProblemError, not_found
 
-RANDOM_SLUG_ATTEMPTS = 8
 # Slugs a robots.txt lists at most: Google reads the first 500 KiB of one, and 25,000 lines
 # of "Allow: /slug" stay under that for slugs up to 12 characters.
 MAX_CRAWLABLE = 25_000
@@ -54,12 +44,6 @@ MAX_CRAWLABLE = 25_000
 class LinksPage:
     items: list[Link]
     next_cursor: str | None
-
-
-def validation_problem(field: str, message: str) -> ProblemError:
-    return VALIDATION_ERROR(
-        f"{field}: {message}", errors=[{"loc": ["body", field], "msg": message}]
-    )
 
 
 def with_imported_counts(
@@ -118,50 +102,6 @@ def lifetime_range(
     return start, end
 
 
-def resolved(link: Link, *, clicks: int) -> ResolvedLink:
-    values = link.values
-    return ResolvedLink(
-        link_id=link.id,
-        slug=link.slug,
-        domain=link.domain,
-        url=values.url,
-        redirect_type=values.redirect_type,
-        expires_at=values.expires_at,
-        max_clicks=values.max_clicks,
-        clicks=clicks,
-        rules=list(values.rules) or None,
-        forward_query=values.forward_query,
-        valid_since=values.valid_since,
-        lock=hash_fingerprint(values.password_hash) if values.password_hash else None,
-    )
-
-
-def target_refusal(url: str, settings: Settings) -> str | None:
-    """Why a link may not point at `url` here (see targets.target_problem), or None."""
-    return target_problem(url, public_host=settings.public_host, blocked=settings.blocked_hosts)
-
-
-def values_of(body: LinkCreate) -> LinkValues:
-    """What a new link sets, from a checked request (the API's, a form's or an imported row)."""
-    return LinkValues(
-        url=body.url,
-        redirect_type=body.redirect_type,
-        expires_at=body.expires_at,
-        max_clicks=body.max_clicks,
-        tags=tuple(body.tags),
-        rules=tuple(r.rule() for r in body.rules),
-        forward_query=body.forward_query,
-        title=body.title,
-        valid_since=body.valid_since,
-        crawlable=body.crawlable,
-    )
-
-
-async def password_hash_of(password: str | None) -> str | None:
-    """argon2 in a worker thread: ~50 ms of CPU that must not stall the event loop."""
-    return None if password is None else await asyncio.to_thread(argon2_hash, password)
-
-
 class LinkService:
     def __init__(
         self,
@@ -176,48 +116,20 @@ class LinkService:
         self.notifier = notifier
         self.analytics = analytics
         self.domains = domains
-
-    def _refuse_target(self, url: str, field: str = "url") -> None:
-        problem = target_refusal(url, self.settings)
-        if problem:
-            raise validation_problem(field, problem)
-
-    def _refuse_targets(self, url: str | None, rules: list[RuleIn] | None) -> None:
-        """A link's URL and its rules' targets follow the same rules."""
-        if url is not None:
-            self._refuse_target(url)
-        for i, rule in enumerate(rules or ()):
-            self._refuse_target(rule.url, f"rules[{i}].url")
+        self.writes = LinkWrites(settings, notifier, domains)
 
     async def create(
         self, owner_id: int, body: LinkCreate, *, slug_length: int | None = None
     ) -> Link:
         """`slug_length`: how long the random slug is when `body` names none (None: Surge's
         RANDOM_SLUG_LENGTH)."""
-        length = RANDOM_SLUG_LENGTH if slug_length is None else slug_length
-        length_problem = slug_length_problem(length)
-        if length_problem:
-            raise validation_problem("slug_length", length_problem)
-        self._refuse_targets(body.url, body.rules)
-        values = values_of(body)
-        domain = await self.domains.key_of(body.domain)
-        if body.password is not None:
-            values = replace(values, password_hash=await password_hash_of(body.password))
-        for _ in range(1 if body.slug else RANDOM_SLUG_ATTEMPTS):
-            slug = body.slug or random_slug(length)
-            try:
-                async with transaction(self.sessions) as session:
-                    link = await LinkRepository(session).add(
-                        slug, owner_id, values, utc_now(), domain
-                    )
-            except SlugTaken:
-                continue
-            # A cached "unknown slug" must not outlive the link's creation.
-            await self.notifier.link_changed(link_key(domain, slug), resolved(link, clicks=0))
-            return link
-        if body.slug:
-            raise SLUG_TAKEN(f"The slug '{body.slug}' is taken.")
-        raise SLUG_SPACE_BUSY("Could not find a free slug.")
+        new = await self.writes.prepare(body, slug_length=slug_length)
+        async with transaction(self.sessions) as session:
+            (link,) = await self.writes.add(session, owner_id, [new])
+            if isinstance(link, ProblemError):
+                raise link
+        await self.writes.announce([created(link)])
+        return link
 
     async def get(self, owner_id: int | None, slug: str, domain: str | None = None) -> Link:
         """The link `slug` on `domain` (None: the default one) if `owner_id` owns it (None:
@@ -259,7 +171,7 @@ class LinkService:
     ) -> Link:
         """Change the link `slug` on `domain`; `body.domain` moves it to another domain."""
         changes = body.model_dump(include=body.model_fields_set)
-        self._refuse_targets(body.url, body.rules)
+        self.writes.refuse_targets(body.url, body.rules)
         if "rules" in changes:
             changes["rules"] = tuple(r.rule() for r in body.rules or ())
         if "password" in changes:
@@ -299,8 +211,8 @@ class LinkService:
             link = await repo.by_slug(slug, domain=key, owner_id=owner_id)
             if link is None:
                 raise not_found("link")
-            await repo.delete(link.id)
-        await self.notifier.link_changed(link_key(key, slug), None)
+            await self.writes.remove(session, [link])
+        await self.writes.announce([deleted(link)])
 
     async def stats(
         self,

@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import link_tags, links
-from surge.links.webhook_events import record_updated_links
+from surge.links.webhook_events import record_links_by_id
+from surge.webhooks.events import LINK_UPDATED
 
 
 class TagTaken(Exception):
@@ -39,14 +40,14 @@ class TagRepository:
             )
         except IntegrityError as exc:
             raise TagTaken(new) from exc
-        await record_updated_links(self.session, changed)
+        await record_links_by_id(self.session, LINK_UPDATED, changed)
 
     async def delete(self, owner_id: int | None, tags: Sequence[str], now: datetime) -> None:
         changed = await self._touch(owner_id, tags, now)
         await self.session.execute(
             delete(link_tags).where(link_tags.c.tag.in_(tags), _of_owner(owner_id))
         )
-        await record_updated_links(self.session, changed)
+        await record_links_by_id(self.session, LINK_UPDATED, changed)
 
     async def _touch(self, owner_id: int | None, tags: Sequence[str], now: datetime) -> list[int]:
         """The owner's links that have any of `tags` change now; their ids."""

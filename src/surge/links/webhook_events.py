@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.webhooks.event_repository import LinkFacts, link_events, subscribers
-from surge.webhooks.events import LINK_UPDATED
 
 if TYPE_CHECKING:
     from surge.links.repository import Link
@@ -50,10 +49,12 @@ async def record_link_events(
     )
 
 
-async def record_updated_links(session: AsyncSession, link_ids: Sequence[int]) -> None:
-    """link.updated for each of `link_ids` as it is now (after a change of many at once, their
-    tags): the links are read only when some endpoint takes the event."""
-    if link_ids and await subscribers(session, LINK_UPDATED):
+async def record_links_by_id(
+    session: AsyncSession, event_type: str, link_ids: Sequence[int]
+) -> None:
+    """`event_type` for each of `link_ids` as it is now (a change of many at once: their tags,
+    their deletion): the links are read only when some endpoint takes the event."""
+    if link_ids and await subscribers(session, event_type):
         from surge.links.repository import LinkQueries  # the repository imports this module
 
-        await record_link_events(session, LINK_UPDATED, await LinkQueries(session).by_ids(link_ids))
+        await record_link_events(session, event_type, await LinkQueries(session).by_ids(link_ids))

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     link_unlock_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     links_per_key_per_day: int | None = Field(default=None, ge=1)  # a quota; unset: none
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # public API request bodies
+    # ... and those of a batch (up to 1,000 links, /api/v1/links/bulk) or a CSV import.
+    max_batch_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Hosts links may not point at, besides loopback, private and link-local addresses and the
     # short domain itself: "evil.example" also blocks its subdomains. Comma-separated.
     blocked_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -93,9 +93,11 @@ def service_app(
     engine: Callable[[], AsyncEngine],
     *,
     log_requests: bool = False,
+    batch_paths: tuple[str, ...] = (),
     **options: Any,
 ) -> FastAPI:
-    """`engine` gives the started service's engine (readiness asks for it per request)."""
+    """`engine` gives the started service's engine (readiness asks for it per request);
+    `batch_paths` take bodies up to SURGE_MAX_BATCH_BODY_BYTES."""
     app = FastAPI(version=__version__, **options)
     app.state.settings = settings
     app.state.database_check = lambda: database_check(engine())
@@ -113,7 +115,11 @@ def service_app(
     app.router.routes.append(
         Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=dict.fromkeys(batch_paths, settings.max_batch_body_bytes),
+    )
     app.add_middleware(ShedApiRequests, service=tally.service)
     app.add_middleware(SecurityHeaders, public_url=settings.public_url)
     app.add_middleware(

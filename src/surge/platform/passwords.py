@@ -3,6 +3,7 @@ makes a stolen hash hard to guess), for people signing in and for password-prote
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -10,9 +11,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Checked when there is no hash to check against, so that an unknown account costs as long
-# as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when there is no hash to check against, so that an unknown account costs as long
+    as a wrong password. Made on first use, not at import: a hash is 50 ms of CPU (more on a
+    busy machine) that every process, the redirect's and each command's included, would pay to
+    start."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def argon2_hash(password: str) -> str:
@@ -21,7 +28,7 @@ def argon2_hash(password: str) -> str:
 
 def argon2_matches(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

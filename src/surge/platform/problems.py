@@ -21,14 +21,20 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:surge:problem:"
 
 
-def problem_bytes(
+def problem_body(
     status: int, name: str, title: str, detail: str | None = None, **extra: Any
-) -> bytes:
+) -> dict[str, Any]:
     body: dict[str, Any] = {"type": TYPE_PREFIX + name, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return orjson.dumps(body)
+    return body
+
+
+def problem_bytes(
+    status: int, name: str, title: str, detail: str | None = None, **extra: Any
+) -> bytes:
+    return orjson.dumps(problem_body(status, name, title, detail, **extra))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,8 @@ DEFAULT_DOMAIN = ProblemType("default-domain", 409, "The default domain")
 TAG_TAKEN = ProblemType("tag-taken", 409, "Tag taken")
 WEBHOOK_LIMIT = ProblemType("webhook-limit", 409, "Too many webhooks")
 BATCH_TOO_LARGE = ProblemType("batch-too-large", 413, "Batch too large")
+# An all-or-nothing batch (`"atomic": true`) with an item that failed: nothing was done.
+BATCH_REFUSED = ProblemType("batch-refused", 422, "Batch refused")
 BODY_TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
 VALIDATION_ERROR = ProblemType("validation-error", 422, "Invalid request")
 RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
@@ -111,6 +119,14 @@ class ProblemError(Exception):
     @property
     def status(self) -> int:
         return self.problem.status
+
+    def as_dict(self, **more: Any) -> dict[str, Any]:
+        """The problem object (as its response's body), with `more` members, e.g. the index of
+        the item of a batch it is about."""
+        problem = self.problem
+        return problem_body(
+            problem.status, problem.name, problem.title, self.detail, **self.extra, **more
+        )
 
     def response(self) -> Response:
         body = self.problem.body(self.detail, **self.extra)
@@ -202,12 +218,23 @@ def validation_response(_request: Request, exc: Exception) -> Response:
     from fastapi.exceptions import RequestValidationError
 
     assert isinstance(exc, RequestValidationError)
+    return invalid_input(exc.errors()).response()
+
+
+def invalid_input(found: Iterable[Any], *, within: tuple[str, ...] = ()) -> ProblemError:
+    """The 422 of a request that failed validation, from pydantic's errors (each a mapping
+    with `loc`, `msg` and `type`); `within`: where the validated value sits in the request
+    (("body",) for one item of a batch), as FastAPI's own `loc` starts with it."""
     errors = [
-        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
-        for err in exc.errors()
+        {
+            "loc": [*within, *err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": err.get("type"),
+        }
+        for err in found
     ]
     detail = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in errors)
-    return VALIDATION_ERROR(detail, errors=errors).response()
+    return VALIDATION_ERROR(detail, errors=errors)
 
 
 _HTTP_PROBLEMS = {400: BAD_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}

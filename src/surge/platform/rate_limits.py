@@ -58,8 +58,9 @@ class Limit:
         self.item: RateLimitItem = parse(spec)
         self.limits = limits
 
-    async def hit(self, identity: str) -> Verdict:
-        return await self.limits.check(self, identity, spend=True)
+    async def hit(self, identity: str, cost: int = 1) -> Verdict:
+        """Spend `cost` requests at once (a batch of that many); a refused hit spends none."""
+        return await self.limits.check(self, identity, spend=True, cost=cost)
 
     async def peek(self, identity: str) -> Verdict:
         """Where the budget stands, spending nothing (`allowed`: one more hit would pass)."""
@@ -99,15 +100,15 @@ class RateLimits:
         """The limit `spec` ("1200/minute") under `name`, or None when `spec` is empty (off)."""
         return Limit(name, spec, self) if spec else None
 
-    async def check(self, limit: Limit, identity: str, *, spend: bool) -> Verdict:
+    async def check(self, limit: Limit, identity: str, *, spend: bool, cost: int = 1) -> Verdict:
         item = limit.item
         window_s = item.get_expiry()
         try:
             if self.breaker is None:
-                allowed, stats = await self._check(item, limit.name, identity, spend)
+                allowed, stats = await self._check(item, limit.name, identity, spend, cost)
             else:
                 async with self.breaker.guard():
-                    allowed, stats = await self._check(item, limit.name, identity, spend)
+                    allowed, stats = await self._check(item, limit.name, identity, spend, cost)
         except (StorageError, BreakerOpen, OSError, TimeoutError):
             RATE_LIMIT_ERRORS.labels(self.service).inc()
             return Verdict(True, item.amount, item.amount, window_s, window_s)
@@ -115,10 +116,10 @@ class RateLimits:
         return Verdict(allowed, item.amount, stats.remaining, reset_s, window_s)
 
     async def _check(
-        self, item: RateLimitItem, name: str, identity: str, spend: bool
+        self, item: RateLimitItem, name: str, identity: str, spend: bool, cost: int
     ) -> tuple[bool, WindowStats]:
         if spend:
-            allowed = await self.limiter.hit(item, name, identity)
+            allowed = await self.limiter.hit(item, name, identity, cost=cost)
         else:
-            allowed = await self.limiter.test(item, name, identity)
+            allowed = await self.limiter.test(item, name, identity, cost=cost)
         return allowed, await self.limiter.get_window_stats(item, name, identity)

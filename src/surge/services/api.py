@@ -14,6 +14,7 @@ from surge.accounts.users import UserService
 from surge.api.domains.routes import internal_router as domains_internal_router
 from surge.api.domains.routes import router as domains_router
 from surge.api.keys.routes import router as keys_router
+from surge.api.links.bulk_routes import router as bulk_router
 from surge.api.links.routes import internal_router, router
 from surge.api.orphans.routes import router as orphans_router
 from surge.api.overview.routes import router as overview_router
@@ -21,10 +22,12 @@ from surge.api.tags.routes import router as tags_router
 from surge.api.webhooks.routes import router as webhooks_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
+from surge.dashboard.batches import IMPORT_PATH
 from surge.data.link_tier import SharedLinkTier
 from surge.data.live import LiveHub, new_live_hub
 from surge.domains.service import DomainService
 from surge.links.analytics_client import LinkChangeNotifier, analytics_unavailable
+from surge.links.bulk import BulkLinks
 from surge.links.live import LiveStreamReader, LiveStreams
 from surge.links.overview import OverviewService
 from surge.links.overview_client import OverviewClient
@@ -43,6 +46,9 @@ from surge.platform.shutdown import forget, on_server_stopping
 from surge.shlink.routes import router as shlink_router
 from surge.webhooks.addresses import Resolver, system_resolver
 from surge.webhooks.service import WebhookService
+
+# Paths that take a batch of links in one body (SURGE_MAX_BATCH_BODY_BYTES).
+BATCH_PATHS = (bulk_router.prefix, IMPORT_PATH)
 
 
 class ApiService:
@@ -84,6 +90,7 @@ class ApiService:
             self.tally,
             self.breakers,
             [
+                bulk_router,
                 router,
                 keys_router,
                 domains_router,
@@ -97,6 +104,7 @@ class ApiService:
                 shlink_router,
             ],
             self._engine,
+            batch_paths=BATCH_PATHS,
             title="Surge API",
             description="Short links and click analytics. Authenticate with `Bearer <API key>`.",
             log_requests=True,
@@ -148,6 +156,7 @@ class ApiService:
         self.links = self.app.state.link_service = LinkService(
             settings, data.sessions, notifier, visits, self.domains
         )
+        self.app.state.bulk_links = BulkLinks(data.sessions, self.links.writes, self.domains)
         self.app.state.overview_service = OverviewService(data.sessions, visits, self.links)
         self.app.state.orphan_visit_service = OrphanVisitService(
             OrphanClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),

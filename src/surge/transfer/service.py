@@ -24,7 +24,8 @@ from surge.accounts.user_repository import User
 from surge.analytics.service import ClickService
 from surge.cli_support import CliError
 from surge.links.schemas import LinkCreate
-from surge.links.service import target_refusal, values_of, with_imported_counts
+from surge.links.service import with_imported_counts
+from surge.links.writes import target_refusal, values_of
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from surge.links import service, slugs
+from surge.links import slugs, writes
 from tests.conftest import Surge
 from tests.helpers import assert_problem
 
@@ -151,7 +151,7 @@ async def test_random_slug_retries_a_collision(
 ) -> None:
     await create(surge, key, slug="Taken12")
     candidates = iter(["Taken12", "Fresh34"])
-    monkeypatch.setattr(service, "random_slug", lambda length: next(candidates))
+    monkeypatch.setattr(writes, "random_slug", lambda length: next(candidates))
     created = await create(surge, key, url="https://example.com/second")
     assert created["slug"] == "Fresh34"
     assert (await get(surge, key, "Taken12"))["url"] == "https://example.com/"

@@ -57,7 +57,9 @@ async def test_a_range_from_2000_to_far_ahead_is_answered(
     async with transaction(surge.links.sessions) as session:
         owner = await UserRepository(session).add(None, None, is_admin=False, now=MADE)
         await LinkRepository(session).add(
-            "old", owner, LinkValues("https://e.com/", 302, None, None, ()), MADE.replace(year=2020)
+            owner,
+            [("", "old", LinkValues("https://e.com/", 302, None, None, ()))],
+            MADE.replace(year=2020),
         )
     with pytest.raises(ProblemError) as refused:
         await surge.links.stats(

@@ -12,3 +12,11 @@ document.addEventListener("click", async (event) => {
   }
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+// The links list's "tick all": ticks (or clears) every link of the page.
+document.addEventListener("change", (event) => {
+  if (event.target.id !== "tick-all") return;
+  for (const box of document.querySelectorAll('#batch input[name="link"]')) {
+    box.checked = event.target.checked;
+  }
+});
