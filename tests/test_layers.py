@@ -19,6 +19,7 @@ DOMAIN = (
     "surge.analytics",
     "surge.transfer",
     "surge.orphans",
+    "surge.webhooks",
 )
 ROOT = "surge.services"
 

@@ -20,6 +20,7 @@ from surge.domains import commands as domain_commands
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.transfer import commands as transfer_commands
+from surge.webhooks import commands as webhook_commands
 
 if TYPE_CHECKING:  # the CLI imports the database layer only for the commands that need it
     pass
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     capacity_commands.add_commands(commands)  # loadtest, capacity
     transfer_commands.add_commands(commands)  # import, export
     domain_commands.add_commands(commands)  # domains
+    webhook_commands.add_commands(commands)  # webhooks
     geoip_commands.add_commands(commands)  # geoip
     return parser
 
@@ -297,6 +299,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return domain_commands.dispatch(args, settings)
     elif args.command in geoip_commands.NAMES:
         return geoip_commands.dispatch(args, settings)
+    elif args.command in webhook_commands.NAMES:
+        return webhook_commands.dispatch(args, settings)
     return 0
 
 

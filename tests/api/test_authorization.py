@@ -5,7 +5,9 @@ route without a row here fails this test."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from surge.data.tables import webhook_outbox
 from tests.conftest import Surge
 
 LINKS = "/api/v1/links"
@@ -37,7 +39,19 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/api/v1/orphan-visits"): {"other": 403, "admin": 200},
     ("get", "/api/v1/orphan-visits/visits"): {"other": 403, "admin": 200},
     ("delete", "/api/v1/orphan-visits"): {"other": 403, "admin": 200},
+    # The owner's webhook, made before its link "owned": that link's creation is its event.
+    ("post", "/api/v1/webhooks"): {"other": 201, "admin": 201},
+    ("get", "/api/v1/webhooks"): {"other": 200, "admin": 200},  # each their own
+    ("get", "/api/v1/webhooks/{webhook_id}"): {"other": 404, "admin": 200},
+    ("get", "/api/v1/webhooks/{webhook_id}/deliveries"): {"other": 404, "admin": 200},
+    ("post", "/api/v1/webhooks/{webhook_id}/enable"): {"other": 404, "admin": 200},
+    ("post", "/api/v1/webhooks/{webhook_id}/deliveries/{event_id}/resend"): {
+        "other": 404,
+        "admin": 202,
+    },
+    ("delete", "/api/v1/webhooks/{webhook_id}"): {"other": 404, "admin": 204},
 }
+WEBHOOK = {"url": "https://hooks.example.com/in", "events": ["link.created"]}
 BATCHES = {
     "/api/v1/links/bulk": {"links": [{"url": "https://e.com"}]},
     "/api/v1/links/bulk/tags": {"slugs": ["owned"], "add": ["batch"]},
@@ -66,14 +80,26 @@ async def test_every_route_answers_each_credential_as_it_should(
         "other": await surge.new_key("other"),
         "admin": {"Authorization": f"Bearer {admin.secret}"},
     }[credential]
+    hook = await surge.client.post("/api/v1/webhooks", json=WEBHOOK, headers=owner)
+    assert hook.status_code == 201, hook.text
     made = await surge.client.post(
         LINKS, json={"url": "https://e.com", "slug": "owned"}, headers=owner
     )
     assert made.status_code == 201
     spare = await surge.api.keys.create("spare")
+    assert surge.api.data is not None
+    async with surge.api.data.sessions() as session:
+        event_id = (await session.execute(select(webhook_outbox.c.event_id))).scalar_one()
 
     for (method, template), expected in MATRIX.items():
-        path = template.format(slug="owned", key_id=spare.id, host="go.example.com", tag="seen")
+        path = template.format(
+            slug="owned",
+            key_id=spare.id,
+            host="go.example.com",
+            tag="seen",
+            webhook_id=hook.json()["id"],
+            event_id=event_id,
+        )
         body: object = None
         if template in BATCHES:
             body = BATCHES[template]
@@ -82,6 +108,7 @@ async def test_every_route_answers_each_credential_as_it_should(
                 "keys": {"name": "new"},
                 "links": {"url": "https://e.com"},
                 "domains": {"host": "go.example.com"},
+                "webhooks": WEBHOOK,
             }[template.split("/")[3]]
         elif method == "patch":
             body = {"domains": {}, "tags": {"name": "seen"}}.get(

@@ -2,8 +2,9 @@
 against a real `surge serve`: sign in, create a link, see it listed, see its clicks, chart, world
 map and cities (a GeoIP database of the test's own), download its QR code, add a redirect rule
 and test a request against it, keep other users out, sign out, and (an admin) add and remove a
-short domain and look at (then delete) orphan visits; a form without its CSRF token is refused.
-Screenshots of each page land in tests/dashboard/screenshots/ (git ignores it)."""
+short domain, look at (then delete) orphan visits and register a webhook; a form without its
+CSRF token is refused. Screenshots of each page land in tests/dashboard/screenshots/ (git
+ignores it)."""
 
 from __future__ import annotations
 
@@ -230,6 +231,7 @@ def test_the_dashboard_in_a_browser(browser: WebDriver, tmp_path: Path) -> None:
         sign_in(browser, base, "root@example.com")
         add_and_remove_a_domain(browser)
         look_at_orphan_visits(browser, base)
+        register_a_webhook(browser, base)
 
 
 def download_the_visits(browser: WebDriver) -> None:
@@ -294,6 +296,29 @@ def add_and_remove_a_domain(browser: WebDriver) -> None:
     browser.find_element(By.CSS_SELECTOR, "[aria-label='Remove go.example.com']").click()
     wait_until(lambda: not browser.find_elements(By.ID, "domain-go.example.com"), "its removal")
     assert browser.find_element(By.ID, "domain-127.0.0.1")  # the default domain stays
+
+
+def register_a_webhook(browser: WebDriver, base: str) -> None:
+    """Its secret shown once; a link made next is an event, whose attempt is listed (this
+    machine resolves no name: refused, with why)."""
+    browser.find_element(By.LINK_TEXT, "Webhooks").click()
+    browser.find_element(By.ID, "url").send_keys("https://hooks.example.com/surge")
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_until(lambda: browser.find_elements(By.ID, "new-secret"), "the secret", browser)
+    assert browser.find_element(By.ID, "new-secret").text.startswith("whsec_")
+    shot(browser, "webhook-secret")
+    browser.get(f"{base}/app/links/new")
+    browser.find_element(By.ID, "url").send_keys("https://example.com/hooked")
+    browser.find_element(By.ID, "slug").send_keys("hooked")
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_until(lambda: browser.current_url.endswith("/app/links/hooked"), "the link's page")
+
+    def attempt_listed() -> bool:
+        browser.get(f"{base}/app/webhooks")
+        return "does not resolve" in browser.find_element(By.TAG_NAME, "main").text
+
+    wait_until(attempt_listed, "a delivery attempt", browser)
+    shot(browser, "webhooks", whole_page=True)
 
 
 def make_protected_link(browser: WebDriver, base: str, slug: str, password: str) -> None:

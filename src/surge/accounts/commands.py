@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta
 
 from surge.accounts.keys import KeyService, key_lifetime_problem, key_name_problem
+from surge.accounts.user_repository import User
 from surge.accounts.users import AccountError, UserService, normalize_email
 from surge.cli_support import CliError, current_sessions
 from surge.platform.config import Settings
@@ -79,14 +80,19 @@ async def _users(sessions: SessionMaker, args: argparse.Namespace) -> str:
     return f"new password (shown once): {generated}" if generated else "password set"
 
 
-async def _user_id(sessions: SessionMaker, email: str) -> int:
+async def user_by_email(sessions: SessionMaker, email: str) -> User:
+    """The user with this email; CliError for none, or for what is not an email."""
     try:
         user = await UserService(sessions).by_email(email)
     except AccountError as exc:
         raise CliError(str(exc)) from exc
     if user is None:
         raise CliError(f"no user {email}")
-    return user.id
+    return user
+
+
+async def _user_id(sessions: SessionMaker, email: str) -> int:
+    return (await user_by_email(sessions, email)).id
 
 
 def _stdin_password() -> str:

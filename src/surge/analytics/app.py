@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.analytics.consumer import ClickStreamConsumer
@@ -29,6 +30,10 @@ from surge.platform.fastapi_app import data_service_stopping, open_data_service,
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
 from surge.platform.metrics import RequestTally
+from surge.webhooks.addresses import Resolver, policy_from, system_resolver
+from surge.webhooks.delivery import Sender, webhook_client
+from surge.webhooks.event_repository import ClickWebhooks
+from surge.webhooks.worker import WebhookWorker
 
 log = get_logger(__name__)
 UPKEEP_EVERY_S = 12 * 3600
@@ -40,10 +45,19 @@ class AnalyticsService:
     name = "analytics"
 
     def __init__(
-        self, settings: Settings, *, migrate: bool, live_hub: LiveHub | None = None
+        self,
+        settings: Settings,
+        *,
+        migrate: bool,
+        live_hub: LiveHub | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
-        """`live_hub`: the live feed of an api in this process (all-in-one without Redis)."""
+        """`live_hub`: the live feed of an api in this process (all-in-one without Redis);
+        `resolver`: how webhooks' hosts are resolved (tests stub it)."""
         self.settings = settings
+        self.resolver = resolver
+        self.webhooks: WebhookWorker | None = None
+        self.webhook_client: httpx.AsyncClient | None = None
         self.migrate = migrate
         self.live_hub = live_hub
         self.data: DataPlane | None = None
@@ -89,12 +103,18 @@ class AnalyticsService:
         elif self.live_hub is not None:
             live = LocalLiveFeed(self.live_hub)
         self.clicks = self.app.state.click_service = ClickService(
-            data.sessions, geoip, recording, live=live
+            data.sessions, geoip, recording, live=live, webhooks=ClickWebhooks()
         )
         self.app.state.click_overview = ClickOverview(data.sessions)
         self.app.state.orphan_service = OrphanService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
+        self.webhook_client = webhook_client(settings.webhook_timeout_s)
+        sender = Sender(
+            self.webhook_client, policy_from(settings, self.resolver), settings.webhook_timeout_s
+        )
+        self.webhooks = WebhookWorker(settings, data.sessions, sender)
+        self.webhooks.start()
         if data.redis is not None:
             self.consumer = ClickStreamConsumer(
                 data.redis,
@@ -125,5 +145,9 @@ class AnalyticsService:
         await self.upkeep.stop()
         if self.consumer is not None:
             await self.consumer.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+        if self.webhook_client is not None:
+            await self.webhook_client.aclose()
         if self.data is not None:
             await self.data.close()

@@ -49,7 +49,7 @@ WITH new AS (
     )
     ORDER BY id, occurred_at
     ON CONFLICT DO NOTHING
-    RETURNING link_id, occurred_at, (occurred_at AT TIME ZONE 'UTC')::date AS day,
+    RETURNING id, link_id, occurred_at, (occurred_at AT TIME ZONE 'UTC')::date AS day,
               referrer_host, country, device, browser, os, is_bot, visitor_id, target,
               region, city
 ), new_visitors AS (
@@ -87,6 +87,8 @@ WITH new AS (
 )
 SELECT count(*) FROM new
 """
+# The same, answering the new clicks' ids (for the webhooks that take clicks: only those).
+POSTGRES_INGEST_NEW_IDS = POSTGRES_INGEST.replace("SELECT count(*) FROM new", "SELECT id FROM new")
 
 
 # --- SQLite ------------------------------------------------------------------------------------
@@ -117,6 +119,7 @@ SQLITE_KEEP_NEW = (
     f"WHERE d.link_id = {STAGING_TABLE}.link_id AND {STAGING_TABLE}.occurred_at < d.before)",
 )
 SQLITE_COUNT_NEW = f"SELECT count(*) FROM {STAGING_TABLE}"
+SQLITE_NEW_IDS = f"SELECT id FROM {STAGING_TABLE}"
 # Then store the new clicks, their new visitors and the hourly totals (breakdowns below).
 SQLITE_STORE = (
     f"INSERT INTO clicks SELECT * FROM {STAGING_TABLE}",

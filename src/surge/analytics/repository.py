@@ -25,10 +25,12 @@ from surge.analytics.ingest_sql import (
     POSTGRES_DELETION_LOCK,
     POSTGRES_INGEST,
     POSTGRES_INGEST_LOCK,
+    POSTGRES_INGEST_NEW_IDS,
     POSTGRES_STAGING,
     SQLITE_BREAKDOWNS,
     SQLITE_COUNT_NEW,
     SQLITE_KEEP_NEW,
+    SQLITE_NEW_IDS,
     SQLITE_STAGE,
     SQLITE_STAGING,
     SQLITE_STORE,
@@ -61,8 +63,16 @@ class ClickRepository:
         if not batch:
             return 0
         if self.session.get_bind().dialect.name == "postgresql":
-            return await self._ingest_postgres(batch)
-        return await self._ingest_sqlite(batch)
+            return int((await self._ingest_postgres(batch, POSTGRES_INGEST))[0])
+        return int((await self._ingest_sqlite(batch, SQLITE_COUNT_NEW))[0])
+
+    async def ingest_new(self, batch: Sequence[Click]) -> set[str]:
+        """`ingest`, answering the ids of the clicks it stored (those not stored before)."""
+        if not batch:
+            return set()
+        if self.session.get_bind().dialect.name == "postgresql":
+            return set(await self._ingest_postgres(batch, POSTGRES_INGEST_NEW_IDS))
+        return set(await self._ingest_sqlite(batch, SQLITE_NEW_IDS))
 
     async def delete_visits(
         self, link_id: int, now: Callable[[], datetime]
@@ -109,7 +119,8 @@ class ClickRepository:
             )
         )
 
-    async def _ingest_postgres(self, batch: Sequence[Click]) -> int:
+    async def _ingest_postgres(self, batch: Sequence[Click], statement: str) -> list[Any]:
+        """What `statement` answers of the new clicks: their count, or their ids."""
         # COPY into a temporary staging table, then one statement inserts the new clicks and
         # upserts every rollup from them, set-based: the cost per batch is a handful of round
         # trips, whatever the batch size, and rows are locked in key order (no deadlocks).
@@ -120,10 +131,10 @@ class ClickRepository:
         await connection.exec_driver_sql(POSTGRES_INGEST_LOCK)
         raw: Any = (await connection.get_raw_connection()).driver_connection
         await raw.copy_records_to_table(STAGING_TABLE, records=batch, columns=Click._fields)
-        result = await connection.exec_driver_sql(POSTGRES_INGEST, (DIRECT, UNKNOWN_COUNTRY))
-        return int(result.scalar_one())
+        result = await connection.exec_driver_sql(statement, (DIRECT, UNKNOWN_COUNTRY))
+        return list(result.scalars())
 
-    async def _ingest_sqlite(self, batch: Sequence[Click]) -> int:
+    async def _ingest_sqlite(self, batch: Sequence[Click], new_query: str) -> list[Any]:
         connection = await self.session.connection()
         for statement in SQLITE_STAGING:
             await connection.exec_driver_sql(statement)
@@ -148,13 +159,13 @@ class ClickRepository:
         await connection.exec_driver_sql(SQLITE_STAGE, rows)
         for statement in SQLITE_KEEP_NEW:
             await connection.exec_driver_sql(statement)
-        new = (await connection.exec_driver_sql(SQLITE_COUNT_NEW)).scalar()
-        if not new:
-            return 0
+        new = list((await connection.exec_driver_sql(new_query)).scalars())  # a count, or ids
+        if not new or new == [0]:
+            return new
         for statement in SQLITE_STORE:
             await connection.exec_driver_sql(statement)
         await connection.exec_driver_sql(SQLITE_BREAKDOWNS, (DIRECT, UNKNOWN_COUNTRY))
-        return int(new)
+        return new
 
 
 def _sqlite_time(moment: datetime) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.analytics.enrich import EVERYTHING, Click, Recording, enrich
 from surge.analytics.geoip import GeoIP, Locate, nowhere
@@ -33,6 +34,7 @@ from surge.platform.db import SessionMaker, transaction
 from surge.platform.metrics import CLICKS_DUPLICATES, CLICKS_INGESTED, INGEST_DURATION
 from surge.platform.problems import INVALID_RANGE, RANGE_TOO_LARGE
 from surge.platform.tracing import ingest_span
+from surge.webhooks.event_repository import ClickWebhooks
 
 DEFAULT_RANGE = timedelta(days=7)
 MAX_POINTS = 24 * 93  # a quarter by the hour, or about six years by the day
@@ -94,11 +96,13 @@ class ClickService:
         recording: Recording = EVERYTHING,
         *,
         live: LiveFeed | None = None,
+        webhooks: ClickWebhooks | None = None,
     ) -> None:
         self.sessions = sessions
         self.geoip = geoip  # locates clicks by their client address (SURGE_GEOIP_DB)
         self.recording = recording
         self.live = live  # told of each batch after its commit (the dashboard's live panels)
+        self.webhooks = webhooks  # queues the new clicks for endpoints that take them
 
     async def ingest(self, events: Sequence[ClickEvent], links: Sequence[str] = ()) -> IngestResult:
         """Store a batch of click events exactly once each, raw and rolled up, in one
@@ -122,13 +126,31 @@ class ClickService:
         enriched, orphans = split_orphans(events, enriched)
         with INGEST_DURATION.time(), ingest_span(links, len(events)):
             async with transaction(self.sessions) as session:
-                new_clicks = await ClickRepository(session).ingest(enriched)
+                new_clicks = await self._store(session, enriched)
                 ingested = new_clicks + await OrphanRepository(session).ingest(orphans)
         CLICKS_INGESTED.inc(ingested)
         CLICKS_DUPLICATES.inc(len(events) - ingested)
         if self.live is not None:
             await self.live.ingested(enriched, new_clicks)
         return IngestResult(received=len(events), ingested=ingested)
+
+    async def _store(self, session: AsyncSession, enriched: list[Click]) -> int:
+        """Store the clicks; those new to it go to the webhooks that take clicks, in the same
+        transaction (a batch delivered again finds none new, and queues nothing twice)."""
+        repo = ClickRepository(session)
+        found = await self.webhooks.subscribers(session) if self.webhooks and enriched else []
+        if not found:
+            return await repo.ingest(enriched)
+        assert self.webhooks is not None
+        new = await repo.ingest_new(enriched)
+        stored = len(new)
+        fresh = []
+        for click in enriched:  # each new one once, if the batch carried it twice
+            if click.id in new:
+                new.discard(click.id)
+                fresh.append(click)
+        await self.webhooks.queue(session, found, fresh)
+        return stored
 
     async def delete_visits(self, link_id: int) -> int:
         """Forget every click of the link so far (raw, rolled up, its unique visitors); those

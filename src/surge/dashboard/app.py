@@ -20,6 +20,7 @@ from surge.dashboard import (
     overview,
     rules,
     visits,
+    webhooks,
 )
 from surge.dashboard.pages import (
     HERE,
@@ -46,6 +47,7 @@ ROUTERS = [
     overview.router,
     visits.router,
     live.router,
+    webhooks.router,
 ]
 
 

@@ -253,3 +253,97 @@ hourly_orphan_visits = Table(
     Column("is_bot", Boolean, primary_key=True),
     Column("visits", BigInteger, nullable=False),
 )
+
+# --- webhooks (surge.webhooks; docs/adr/0008) --------------------------------------------------
+
+# Where a user wants to be told of events: an HTTP(S) URL, the events it takes
+# (",link.created,link.clicked," — commas around each, so a LIKE finds one exactly) and at most
+# one filter (a link's id, or a tag). The secret signs every delivery; it is shown once. A
+# replica delivering an endpoint's events holds its lease (lease_owner until lease_until).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column(
+        "owner_id", BigIntId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("url", String(2048), nullable=False),
+    Column("events", String(255), nullable=False),
+    # Filters: only this link's events (not a foreign key: its deletion is one of them), or
+    # only those of links with this tag.
+    Column("link_id", BigInteger, nullable=True),
+    Column("tag", String(64), nullable=True),
+    Column("secret", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("disabled_reason", String(500), nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+)
+
+
+def _endpoint_id() -> Column[int]:
+    """The endpoint a row is of: it goes with its endpoint."""
+    return Column(
+        "endpoint_id",
+        BigIntId,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+# The durable outbox: one row per event and endpoint, written in the transaction of the change
+# that caused it, delivered in `seq` order per endpoint. `body` is the JSON delivered and
+# signed, byte for byte. The head's next try waits until next_attempt_at (backoff).
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("seq", BigIntId, primary_key=True, autoincrement=True),
+    _endpoint_id(),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    # An endpoint's undelivered events, in order: the head is the first row of this index.
+    Index(
+        "ix_webhook_outbox_pending",
+        "endpoint_id",
+        "seq",
+        sqlite_where=literal_column("delivered_at IS NULL"),
+        postgresql_where=literal_column("delivered_at IS NULL"),
+    ),
+    Index("ix_webhook_outbox_endpoint_id_event_id", "endpoint_id", "event_id"),
+)
+
+# Clicks waiting to leave in a link.clicked batch, one row per click and endpoint, written by
+# ingest for exactly the clicks it inserted; moved into one outbox event per endpoint at most
+# every SURGE_WEBHOOK_CLICK_BATCH_SECONDS or SURGE_WEBHOOK_CLICK_BATCH_MAX clicks.
+webhook_click_queue = Table(
+    "webhook_click_queue",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    _endpoint_id(),
+    Column("click", Text, nullable=False),  # the click's JSON as the event carries it
+    Column("queued_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_click_queue_endpoint_id_id", "endpoint_id", "id"),
+)
+
+# Every delivery attempt, for the owner to see (status, latency, error).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    _endpoint_id(),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer, nullable=True),  # None: no HTTP answer
+    Column("latency_ms", Integer, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", String(500), nullable=True),
+    Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+)

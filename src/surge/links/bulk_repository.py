@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import link_tags, links
 from surge.links.repository import Link, LinkRepository
+from surge.links.webhook_events import record_links_by_id
+from surge.webhooks.events import LINK_UPDATED
 
 
 class BulkLinkRepository:
@@ -68,3 +70,4 @@ class BulkLinkRepository:
         await self.session.execute(
             update(links).where(links.c.id.in_(link_ids)).values(updated_at=now)
         )
+        await record_links_by_id(self.session, LINK_UPDATED, link_ids)

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.rules import RedirectRule
 from surge.data.tables import LINK_SEARCH_TEXT, link_tags, links
+from surge.links.webhook_events import record_link_events, record_links_by_id
 from surge.platform.db import dialect_insert
+from surge.webhooks.events import LINK_CREATED, LINK_DELETED, LINK_UPDATED
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,6 +98,9 @@ class LinkRepository:
         ]
         if tag_rows:
             await self.session.execute(insert(link_tags), tag_rows)
+        await record_link_events(
+            self.session, LINK_CREATED, sorted(added.values(), key=lambda link: link.id)
+        )
         return added
 
     async def add_many(
@@ -218,9 +223,11 @@ class LinkRepository:
         await self._set_tags(link_id, values.tags)
         link = await self._by_id(link_id)
         assert link is not None
+        await record_link_events(self.session, LINK_UPDATED, [link])
         return link
 
     async def delete(self, link_ids: Sequence[int]) -> None:
+        await record_links_by_id(self.session, LINK_DELETED, link_ids)  # as they were
         await self.session.execute(delete(link_tags).where(link_tags.c.link_id.in_(link_ids)))
         await self.session.execute(delete(links).where(links.c.id.in_(link_ids)))
 

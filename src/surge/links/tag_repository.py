@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import link_tags, links
+from surge.links.webhook_events import record_links_by_id
+from surge.webhooks.events import LINK_UPDATED
 
 
 class TagTaken(Exception):
@@ -31,27 +33,31 @@ class TagRepository:
 
     async def rename(self, owner_id: int | None, old: str, new: str, now: datetime) -> None:
         """TagTaken if a link that has `old` has `new` too."""
-        await self._touch(owner_id, [old], now)
+        changed = await self._touch(owner_id, [old], now)
         try:
             await self.session.execute(
                 update(link_tags).where(link_tags.c.tag == old, _of_owner(owner_id)).values(tag=new)
             )
         except IntegrityError as exc:
             raise TagTaken(new) from exc
+        await record_links_by_id(self.session, LINK_UPDATED, changed)
 
     async def delete(self, owner_id: int | None, tags: Sequence[str], now: datetime) -> None:
-        await self._touch(owner_id, tags, now)
+        changed = await self._touch(owner_id, tags, now)
         await self.session.execute(
             delete(link_tags).where(link_tags.c.tag.in_(tags), _of_owner(owner_id))
         )
+        await record_links_by_id(self.session, LINK_UPDATED, changed)
 
-    async def _touch(self, owner_id: int | None, tags: Sequence[str], now: datetime) -> None:
-        """The owner's links that have any of `tags` change now."""
+    async def _touch(self, owner_id: int | None, tags: Sequence[str], now: datetime) -> list[int]:
+        """The owner's links that have any of `tags` change now; their ids."""
         tagged = select(link_tags.c.link_id).where(link_tags.c.tag.in_(tags))
-        query = update(links).where(links.c.id.in_(tagged)).values(updated_at=now)
+        query = (
+            update(links).where(links.c.id.in_(tagged)).values(updated_at=now).returning(links.c.id)
+        )
         if owner_id is not None:
             query = query.where(links.c.owner_id == owner_id)
-        await self.session.execute(query)
+        return [int(i) for i in (await self.session.execute(query)).scalars()]
 
 
 def _of_owner(owner_id: int | None) -> ColumnElement[bool]:

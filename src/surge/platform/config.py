@@ -105,6 +105,27 @@ class Settings(BaseSettings):
     # short domain itself: "evil.example" also blocks its subdomains. Comma-separated.
     blocked_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Webhooks (docs/webhooks.md). Their URLs may not reach loopback, private, link-local or
+    # local names, at registration and at delivery, unless named here (comma-separated host
+    # names or addresses, e.g. "127.0.0.1,collector.intranet"). Delivered by analytics: each
+    # try waits at most webhook_timeout_s; a failed one is tried again after a jittered
+    # exponential wait (base webhook_backoff_base_s, at most webhook_backoff_cap_s); after
+    # webhook_max_failures failures in a row the endpoint is disabled. Clicks leave in batches
+    # of at most webhook_click_batch_max, at least every webhook_click_batch_seconds. A replica
+    # holds an endpoint for webhook_lease_s (longer than a try); idle, it looks for due
+    # events every webhook_poll_s. A user may register at most webhook_max_per_user endpoints
+    # (each is one more outbox row per event).
+    webhook_max_per_user: int = Field(default=25, ge=1)
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_backoff_base_s: float = Field(default=1.0, gt=0)
+    webhook_backoff_cap_s: float = Field(default=3600.0, gt=0)
+    webhook_max_failures: int = Field(default=20, ge=1)
+    webhook_click_batch_seconds: float = Field(default=10.0, gt=0)
+    webhook_click_batch_max: int = Field(default=100, ge=1, le=1000)
+    webhook_lease_s: float = Field(default=60.0, gt=0)
+    webhook_poll_s: float = Field(default=1.0, gt=0)
+
     # The dashboard (/app/): how long a sign-in lasts, and sign-in attempts per client IP and
     # per email (failed ones count). Sessions are signed with a key derived from the internal
     # token: rotating it signs everyone out.
@@ -193,7 +214,7 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("blocked_hosts", mode="before")
+    @field_validator("blocked_hosts", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
@@ -236,6 +257,12 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_try(self) -> Settings:
+        if self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ValueError("SURGE_WEBHOOK_LEASE_S must be longer than SURGE_WEBHOOK_TIMEOUT_S")
+        return self
 
     @property
     def api_in_flight_limit(self) -> int:

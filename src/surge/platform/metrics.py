@@ -125,6 +125,33 @@ LOOP_LAST_SUCCESS = Gauge(
     multiprocess_mode="max",
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "surge_webhook_deliveries",
+    "Webhook delivery attempts by outcome: delivered, http_error (a non-2xx answer), "
+    "network_error (no answer: refused, reset, timed out) or refused (the address is internal).",
+    ["outcome"],
+)
+WEBHOOK_DELIVERY_DURATION = Histogram(
+    "surge_webhook_delivery_duration_seconds",
+    "One webhook delivery attempt, from connecting to the answer.",
+    buckets=LATENCY_BUCKETS,
+)
+WEBHOOK_OUTBOX_AGE = Gauge(
+    "surge_webhook_outbox_oldest_age_seconds",
+    "Age of the oldest undelivered webhook event of an enabled endpoint (0: none waits).",
+    multiprocess_mode="max",
+)
+WEBHOOK_OUTBOX_PENDING = Gauge(
+    "surge_webhook_outbox_pending",
+    "Undelivered webhook events of enabled endpoints.",
+    multiprocess_mode="max",
+)
+WEBHOOK_ENDPOINTS_DISABLED = Gauge(
+    "surge_webhook_endpoints_disabled",
+    "Webhook endpoints disabled (after too many failures in a row, until re-enabled).",
+    multiprocess_mode="max",
+)
+
 
 def service_started(service: str, commit: str, tally: RequestTally) -> None:
     """Set the deploy marker; the service's tally is published with every exposition (and,

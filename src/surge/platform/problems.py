@@ -73,6 +73,7 @@ DOMAIN_TAKEN = ProblemType("domain-taken", 409, "Domain taken")
 DOMAIN_IN_USE = ProblemType("domain-in-use", 409, "Domain in use")
 DEFAULT_DOMAIN = ProblemType("default-domain", 409, "The default domain")
 TAG_TAKEN = ProblemType("tag-taken", 409, "Tag taken")
+WEBHOOK_LIMIT = ProblemType("webhook-limit", 409, "Too many webhooks")
 BATCH_TOO_LARGE = ProblemType("batch-too-large", 413, "Batch too large")
 # An all-or-nothing batch (`"atomic": true`) with an item that failed: nothing was done.
 BATCH_REFUSED = ProblemType("batch-refused", 422, "Batch refused")

@@ -19,6 +19,7 @@ from surge.api.links.routes import internal_router, router
 from surge.api.orphans.routes import router as orphans_router
 from surge.api.overview.routes import router as overview_router
 from surge.api.tags.routes import router as tags_router
+from surge.api.webhooks.routes import router as webhooks_router
 from surge.dashboard.app import ROUTERS as DASHBOARD_ROUTERS
 from surge.dashboard.app import install_dashboard
 from surge.dashboard.batches import IMPORT_PATH
@@ -43,6 +44,8 @@ from surge.platform.rate_limits import RateLimits
 from surge.platform.redis import redis_unavailable
 from surge.platform.shutdown import forget, on_server_stopping
 from surge.shlink.routes import router as shlink_router
+from surge.webhooks.addresses import Resolver, system_resolver
+from surge.webhooks.service import WebhookService
 
 # Paths that take a batch of links in one body (SURGE_MAX_BATCH_BODY_BYTES).
 BATCH_PATHS = (bulk_router.prefix, IMPORT_PATH)
@@ -59,9 +62,13 @@ class ApiService:
         analytics_transport: httpx.AsyncBaseTransport | None = None,
         redirect_transports: list[httpx.AsyncBaseTransport] | None = None,
         live_hub: LiveHub | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         """Transports given (all-in-one mode) reach the other services in-process, and so does
-        the live feed's hub (analytics publishes into it when there is no Redis)."""
+        the live feed's hub (analytics publishes into it when there is no Redis). `resolver`:
+        how webhooks' hosts are resolved (tests stub it)."""
+        self.resolver = resolver
+        self.webhooks: WebhookService | None = None
         self.live_hub = new_live_hub() if live_hub is None else live_hub
         self.live_hub_shared = live_hub is not None
         self.live: LiveStreams | None = None
@@ -90,6 +97,7 @@ class ApiService:
                 tags_router,
                 overview_router,
                 orphans_router,
+                webhooks_router,
                 internal_router,
                 domains_internal_router,
                 *DASHBOARD_ROUTERS,
@@ -153,6 +161,9 @@ class ApiService:
         self.app.state.orphan_visit_service = OrphanVisitService(
             OrphanClient(analytics, await self.breakers.get("analytics", analytics_unavailable)),
             self.domains,
+        )
+        self.webhooks = self.app.state.webhook_service = WebhookService(
+            settings, data.sessions, self.links, self.resolver
         )
         self.keys = self.app.state.key_service = KeyService(data.sessions)
         limits = RateLimits(

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.data.tables import domains, link_tags, links, users
 from surge.links.repository import Link, LinkRepository, LinkValues, link_columns
+from surge.links.webhook_events import record_link_events
+from surge.webhooks.events import LINK_CREATED
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,6 +86,21 @@ class TransferRepository:
         ]
         if tags:
             await self.session.execute(insert(link_tags), tags)
+        made = [
+            Link(
+                id=link_id,
+                slug=link.slug,
+                owner_id=owner_id,
+                values=link.values,
+                created_at=link.created_at,
+                updated_at=now,
+                imported_clicks=link.clicks,
+                imported_bot_clicks=link.bot_clicks,
+                domain=link.domain,
+            )
+            for link_id, link in zip(ids, new, strict=True)
+        ]
+        await record_link_events(self.session, LINK_CREATED, made)
 
     async def export_page(
         self, owner_id: int | None, *, after_id: int, limit: int

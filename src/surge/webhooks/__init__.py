@@ -1,0 +1,1 @@
+"""Webhooks: endpoints users register, the durable outbox of events, their signed delivery."""
