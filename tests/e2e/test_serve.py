@@ -106,7 +106,9 @@ def test_sigterm_flushes_buffered_clicks(tmp_path: Path, server_name: str) -> No
         assert asyncio.run(click_concurrently(f"{server.url}/{slug}", 200, 20)) == [302] * 200
         stats = httpx.get(f"{server.url}/api/v1/links/{slug}/stats", headers=key).json()
         assert stats["total"] == 0  # all 200 still buffered: only the shutdown can send them
+        workers = children(server.process.pid)
         assert server.stop()
+        assert not [pid for pid in workers if alive(pid)]  # no worker outlives the server
     with serve(tmp_path, "all", port, env) as server:
         wait_for_total(server.url, slug, key, 200, timeout_s=5)
 
