@@ -108,17 +108,22 @@ async def test_limits_off_when_empty(tmp_path: Path) -> None:
         assert "ratelimit-limit" not in answer.headers
 
 
-async def test_a_redis_that_fails_lets_api_requests_through(tmp_path: Path) -> None:
+async def test_a_redis_that_fails_leaves_each_process_counting_on_its_own(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,
         redis_url="redis://127.0.0.1:1/0",  # nothing listens there
         redis_timeout_s=0.2,
-        rate_limit_per_key="1/minute",
+        rate_limit_per_key="2/minute",
     )
     async with running_surge(settings) as surge:
         key = await surge.new_key()
-        for _ in range(3):  # over the limit, but the limit cannot be counted: not an outage
+        # Not an outage: the budget is served from the process's own count...
+        for _ in range(2):
             assert (await surge.client.get(LINKS, headers=key)).status_code == 200
+        # ...and not a window without limits either.
+        refused = await surge.client.get(LINKS, headers=key)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"]
 
 
 async def test_redirects_have_their_own_per_ip_limit_when_one_is_set(

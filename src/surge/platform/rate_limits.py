@@ -3,10 +3,11 @@ IP may make in a window, and how many links a key may create a day.
 
 Counted in Redis when it is configured, so replicas share one budget; otherwise in the
 process. Sliding-window counters: two integers per identity and window, so a limit of 1,200 a
-minute costs what a limit of 10 does (a moving window would keep 1,200 timestamps). A limit
-whose storage fails lets the request through (and counts the error): a Redis outage must not
-turn into an API outage, and the breaker keeps a hung Redis from costing each request its
-timeout.
+minute costs what a limit of 10 does (a moving window would keep 1,200 timestamps). When Redis
+fails, each process counts on its own (and counts the error): a Redis outage must not turn
+into an API outage, nor into a window without limits where passwords can be guessed at the
+speed of the machine; each replica then admits up to the limit, and the breaker keeps a hung
+Redis from costing each request its timeout.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ class RateLimits:
                 wrap_exceptions=True,
             )
         self.limiter = SlidingWindowCounterRateLimiter(storage)
+        # Where the process counts while Redis cannot (a memory storage does not fail).
+        self.fallback = None if redis is None else SlidingWindowCounterRateLimiter(MemoryStorage())
 
     def limit(self, name: str, spec: str) -> Limit | None:
         """The limit `spec` ("1200/minute") under `name`, or None when `spec` is empty (off)."""
@@ -105,21 +108,35 @@ class RateLimits:
         window_s = item.get_expiry()
         try:
             if self.breaker is None:
-                allowed, stats = await self._check(item, limit.name, identity, spend, cost)
+                allowed, stats = await self._check(
+                    self.limiter, item, limit.name, identity, spend, cost
+                )
             else:
                 async with self.breaker.guard():
-                    allowed, stats = await self._check(item, limit.name, identity, spend, cost)
+                    allowed, stats = await self._check(
+                        self.limiter, item, limit.name, identity, spend, cost
+                    )
         except (StorageError, BreakerOpen, OSError, TimeoutError):
             RATE_LIMIT_ERRORS.labels(self.service).inc()
-            return Verdict(True, item.amount, item.amount, window_s, window_s)
+            if self.fallback is None:
+                return Verdict(True, item.amount, item.amount, window_s, window_s)
+            allowed, stats = await self._check(
+                self.fallback, item, limit.name, identity, spend, cost
+            )
         reset_s = max(0, math.ceil(stats.reset_time - unix_time()))
         return Verdict(allowed, item.amount, stats.remaining, reset_s, window_s)
 
+    @staticmethod
     async def _check(
-        self, item: RateLimitItem, name: str, identity: str, spend: bool, cost: int
+        limiter: SlidingWindowCounterRateLimiter,
+        item: RateLimitItem,
+        name: str,
+        identity: str,
+        spend: bool,
+        cost: int,
     ) -> tuple[bool, WindowStats]:
         if spend:
-            allowed = await self.limiter.hit(item, name, identity, cost=cost)
+            allowed = await limiter.hit(item, name, identity, cost=cost)
         else:
-            allowed = await self.limiter.test(item, name, identity, cost=cost)
-        return allowed, await self.limiter.get_window_stats(item, name, identity)
+            allowed = await limiter.test(item, name, identity, cost=cost)
+        return allowed, await limiter.get_window_stats(item, name, identity)
