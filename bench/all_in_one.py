@@ -79,11 +79,10 @@ class Row:
 
 
 def start_all_in_one(
-    tmp: Path, launched: list[Server], server: str | None = None
+    tmp: Path, launched: list[Server], settings: dict[str, str] | None = None
 ) -> tuple[Server, dict[str, str]]:
     """Start it on a fresh database, which it migrates on start as the embedded default does;
-    it boots while the three-process setup starts. `server`: its SURGE_SERVER, else the
-    default."""
+    it boots while the three-process setup starts. `settings`: SURGE_* variables of its own."""
     home = tmp / "all-in-one"  # its own cwd: its spool dir and log stay apart from the others'
     home.mkdir()
     (port,) = free_ports(1)
@@ -93,8 +92,7 @@ def start_all_in_one(
     for name in ("SURGE_API_URL", "SURGE_ANALYTICS_URL", "SURGE_REDIRECT_URLS"):
         del env[name]
     del env["SURGE_INTERNAL_TIMEOUT_S"]
-    if server is not None:
-        env["SURGE_SERVER"] = server
+    env.update(settings or {})
     launched.append(start_server("all-in-one", port, surge_argv("all", port), env, home))
     return launched[-1], env
 

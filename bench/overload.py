@@ -49,7 +49,12 @@ class Options:
     connections: int
     threads: int
     duration_s: int
-    server: str
+    server: str | None
+    concurrency: int | None
+
+    def settings(self) -> dict[str, str]:
+        chosen = {"SURGE_SERVER": self.server, "SURGE_SERVER_CONCURRENCY": self.concurrency}
+        return {name: str(value) for name, value in chosen.items() if value is not None}
 
 
 @dataclass
@@ -121,7 +126,7 @@ def bench(options: Options, budget: Budget, tmp: Path, launched: list[Server]) -
     if core:  # the server, its threads and any worker it starts inherit core 0
         os.sched_setaffinity(0, {0})
     try:
-        server, env = start_all_in_one(tmp, launched, options.server)
+        server, env = start_all_in_one(tmp, launched, options.settings())
     finally:
         os.sched_setaffinity(0, everywhere)
     wait_ready([server], budget)
@@ -195,10 +200,16 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         default=None,
         help="SURGE_SERVER for the all-in-one (default: Surge's own default)",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="SURGE_SERVER_CONCURRENCY for the all-in-one (default: Surge's own default)",
+    )
     args = parser.parse_args(argv)
     if args.connections < 1 or args.threads < 1 or not 1 <= args.duration <= 30:
         parser.error("counts must be at least 1 and --duration 1 to 30")
-    return Options(args.connections, args.threads, args.duration, args.server)
+    return Options(args.connections, args.threads, args.duration, args.server, args.concurrency)
 
 
 def run(options: Options, budget: Budget, tmp: Path) -> dict[str, Any]:

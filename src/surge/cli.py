@@ -169,10 +169,12 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
     if workers > 1:
         uvicorn.run("surge.apps:app_from_environment", factory=True, workers=workers, **config)
         return
-    from surge.platform.greedy_accept import GreedyAcceptServer
+    from surge.platform.uvicorn_server import GreedyAcceptServer, bounded_config
 
-    # As uvicorn.run does, with every waiting connection accepted at once (greedy_accept: why).
-    server = GreedyAcceptServer(uvicorn.Config(build_app(service, settings), **config))  # type: ignore[arg-type]
+    # As uvicorn.run does, with every waiting connection accepted at once and a bounded number
+    # of requests running (surge.platform.uvicorn_server says why).
+    app = build_app(service, settings)  # type: ignore[arg-type]
+    server = GreedyAcceptServer(bounded_config(app, settings.server_concurrency, **config))
     server.run()
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why

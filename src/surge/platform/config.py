@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # The HTTP server `surge serve` runs the app on (docs/performance.md: measured, and why).
     server: Literal["uvicorn", "granian"] = "uvicorn"
+    # Requests uvicorn runs at once in one process; the rest wait their turn, read but not
+    # started (surge.platform.uvicorn_server; docs/operations.md, overload). Not granian's
+    # backpressure: that bounds connections, and a new one (an operator's) would wait.
+    server_concurrency: int = Field(default=128, ge=1)
     # Observability. `build_commit` labels surge_build_info (set by the image build).
     build_commit: str = "unknown"
     metrics_enabled: bool = True
