@@ -78,9 +78,11 @@ class Row:
     result: str  # pass, FAIL, invalid, or "-" for a figure without a target
 
 
-def start_all_in_one(tmp: Path, launched: list[Server]) -> tuple[Server, dict[str, str]]:
+def start_all_in_one(
+    tmp: Path, launched: list[Server], settings: dict[str, str] | None = None
+) -> tuple[Server, dict[str, str]]:
     """Start it on a fresh database, which it migrates on start as the embedded default does;
-    it boots while the three-process setup starts."""
+    it boots while the three-process setup starts. `settings`: SURGE_* variables of its own."""
     home = tmp / "all-in-one"  # its own cwd: its spool dir and log stay apart from the others'
     home.mkdir()
     (port,) = free_ports(1)
@@ -90,6 +92,7 @@ def start_all_in_one(tmp: Path, launched: list[Server]) -> tuple[Server, dict[st
     for name in ("SURGE_API_URL", "SURGE_ANALYTICS_URL", "SURGE_REDIRECT_URLS"):
         del env[name]
     del env["SURGE_INTERNAL_TIMEOUT_S"]
+    env.update(settings or {})
     launched.append(start_server("all-in-one", port, surge_argv("all", port), env, home))
     return launched[-1], env
 

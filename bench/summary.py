@@ -127,6 +127,17 @@ def all_in_one_rows(data: Any) -> list[Row]:
     ]  # fmt: skip
 
 
+def overload_rows(data: Any) -> list[Row]:
+    server = data["options"]["server"]
+    command = f"{UV} bench/overload.py" + (f" --server {server}" if server else "")
+    label = f"overload ({server or 'default server'}, 1000 connections)"
+    return [
+        Row(f"{label}: {r['measure']}", r["value"], r["target"], r["met"], command)
+        for r in data["rows"]
+        if r["target"]
+    ]
+
+
 def analytics_rows(data: Any) -> list[Row]:
     found = data["rows"] if isinstance(data, dict) else data  # a list before parts.results
     return [
@@ -155,6 +166,7 @@ SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("memory", "memory-*.json", memory_rows),
     ("workers", "workers-*.json", workers_rows),
     ("all_in_one", "all-in-one-*.json", all_in_one_rows),
+    ("overload", "overload-*.json", overload_rows),
     ("analytics", "analytics-*.json", analytics_rows),
     ("viral", "viral-*.json", viral_rows),
     ("exports", "exports-*.json", exports_rows),

@@ -158,22 +158,26 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
     import uvicorn
 
     configure_tracing(service)
-    options: dict[str, Any] = {}
+    config: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "lifespan": "on",
+        "log_level": settings.log_level,
+        "access_log": False,  # one log line per redirect would cost more than the redirect
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
     if workers > 1:
-        target: Any = "surge.apps:app_from_environment"
-        options = {"factory": True, "workers": workers}
-    else:
-        target = build_app(service, settings)  # type: ignore[arg-type]
-    uvicorn.run(
-        target,
-        **options,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_level=settings.log_level,
-        access_log=False,  # one log line per redirect would cost more than the redirect
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+        uvicorn.run("surge.apps:app_from_environment", factory=True, workers=workers, **config)
+        return
+    from surge.platform.uvicorn_server import GreedyAcceptServer, bounded_config
+
+    # As uvicorn.run does, with every waiting connection accepted at once and a bounded number
+    # of requests running (surge.platform.uvicorn_server says why).
+    app = build_app(service, settings)  # type: ignore[arg-type]
+    server = GreedyAcceptServer(bounded_config(app, settings.server_concurrency, **config))
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
 
 
 def _serve_granian(settings: Settings, service: str, host: str, port: int, workers: int) -> None:

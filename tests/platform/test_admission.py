@@ -31,22 +31,48 @@ async def test_one_stall_of_the_event_loop_sheds_nothing() -> None:
         admission.api_lag_s = api_lag_s
 
 
-async def test_a_loop_short_of_cpu_sheds_api_requests_but_not_redirects() -> None:
-    api_lag_s, admission.api_lag_s = admission.api_lag_s, 0.1
-    admission.watch_lag()
-
-    async def stalled_again_and_shedding() -> bool:
+async def _stalled_until(condition: Callable[[], bool], what: str) -> None:
+    async def stalled_again() -> bool:
         time.sleep(0.3)  # CPU-bound work again and again: the loop is short of CPU
         await asyncio.sleep(0)
-        return not admission.admits_api()
+        return condition()
 
+    await wait_for(stalled_again, what=what)
+
+
+async def test_a_loop_short_of_cpu_sheds_api_requests_past_a_reserve_not_redirects() -> None:
+    api_lag_s, admission.api_lag_s = admission.api_lag_s, 0.1
+    reserve, admission.api_reserve = admission.api_reserve, 2
+    admission.watch_lag()
     try:
         await asyncio.sleep(0)
+        admission.api_in_flight = 2  # the operator's reserve is in use
         assert admission.admits_api()
-        await wait_for(stalled_again_and_shedding, what="sustained lag to shed API requests")
+        await _stalled_until(lambda: not admission.admits_api(), "sustained lag to shed the API")
         assert admission.sustained_lag_s > 0.1
+        admission.api_in_flight = 1
+        assert admission.admits_api()  # an operator still gets a call through
         assert admission.admits_redirect()
+        assert not admission.sheds_redirects  # under the redirects' own bound
     finally:
         await admission.stop_watching()
-        admission.api_lag_s = api_lag_s
+        admission.api_lag_s, admission.api_reserve, admission.api_in_flight = api_lag_s, reserve, 0
     assert admission.admits_api()  # no watcher, no lag verdict left behind
+
+
+async def test_a_loop_far_behind_sheds_redirects_until_it_catches_up() -> None:
+    redirect_lag_s, admission.redirect_lag_s = admission.redirect_lag_s, 0.1
+    admission.watch_lag()
+    try:
+        await asyncio.sleep(0)
+        assert not admission.sheds_redirects
+        await _stalled_until(lambda: admission.sheds_redirects, "sustained lag to shed redirects")
+        await wait_for(_caught_up, what="the redirects to be admitted again")
+    finally:
+        await admission.stop_watching()
+        admission.redirect_lag_s = redirect_lag_s
+    assert not admission.sheds_redirects
+
+
+async def _caught_up() -> bool:
+    return not admission.sheds_redirects

@@ -9,9 +9,13 @@ dashboard or a hung api backs up. One counter per process, shared by the service
 
 The event loop's lag (how late a timer fires) is the process's queueing delay: when it stays over
 `api_lag_s` for `LAG_WINDOW` measurements in a row, the process is short of CPU and API requests
-are shed too, for the redirects' sake. One late timer is not a shortage: a first request that
-loads a parser, a garbage collection or a neighbour's burst stalls the loop once, and a single
-stall used to shed the next API call (an idle all-in-one answered its first stats call 503).
+are shed too, for the redirects' sake, all but `api_reserve` of them in flight: an operator can
+still see what is happening. Past `redirect_lag_s` of sustained lag, every redirect (cached ones
+too) is answered 503 at once: a request that starts now has already waited that long in the
+loop, and the 503 costs less than the 302 and its click, so the queue drains instead of growing
+into timeouts. One late timer is not a shortage: a first request that loads a parser, a garbage
+collection or a neighbour's burst stalls the loop once, and a single stall used to shed the next
+API call (an idle all-in-one answered its first stats call 503).
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ class Admission:
         self.max_in_flight = 512
         self.max_api = 128
         self.api_lag_s = 0.25
+        self.redirect_lag_s = 0.5
+        self.api_reserve = 2
+        self.api_in_flight = 0  # API and stats requests alone (in_flight counts them too)
+        # Read by every redirect: a plain attribute, set once per lag measurement.
+        self.sheds_redirects = False
         self._recent_lags: deque[float] = deque(maxlen=LAG_WINDOW)
         self._watching: asyncio.Task[None] | None = None
         self._watchers = 0
@@ -59,6 +68,8 @@ class Admission:
         self.max_in_flight = settings.max_in_flight
         self.max_api = settings.api_in_flight_limit
         self.api_lag_s = settings.shed_lag_ms / 1000
+        self.redirect_lag_s = settings.shed_redirect_lag_ms / 1000
+        self.api_reserve = settings.api_reserve_under_lag
 
     @property
     def lag_s(self) -> float:
@@ -74,7 +85,9 @@ class Admission:
         return min(self._recent_lags)
 
     def admits_api(self) -> bool:
-        return self.in_flight < self.max_api and self.sustained_lag_s < self.api_lag_s
+        if self.in_flight >= self.max_api:
+            return False
+        return self.sustained_lag_s < self.api_lag_s or self.api_in_flight < self.api_reserve
 
     def admits_redirect(self) -> bool:
         return self.in_flight < self.max_in_flight
@@ -92,12 +105,14 @@ class Admission:
             await asyncio.gather(self._watching, return_exceptions=True)
             self._watching = None
         self._recent_lags.clear()
+        self.sheds_redirects = False
 
     async def _measure_lag(self) -> None:
         while True:
             due = time.monotonic() + LAG_EVERY_S
             await asyncio.sleep(LAG_EVERY_S)
             self._recent_lags.append(max(0.0, time.monotonic() - due))
+            self.sheds_redirects = self.sustained_lag_s >= self.redirect_lag_s
 
     def _publish(self) -> None:
         IN_FLIGHT.set(self.in_flight)
@@ -139,7 +154,8 @@ class ShedApiRequests:
         if scope["type"] != "http" or scope["path"] in self.ALWAYS:
             await self.app(scope, receive, send)
             return
-        if scope["path"].startswith("/internal/"):
+        internal = scope["path"].startswith("/internal/")
+        if internal:
             # Another service's call on behalf of a redirect (a slug lookup, clicks): a
             # redirect's priority.
             admitted, reason = admission.admits_redirect(), "in_flight"
@@ -153,7 +169,9 @@ class ShedApiRequests:
             await self.app(scope, receive, send)
             return
         admission.in_flight += 1
+        admission.api_in_flight += not internal
         try:
             await self.app(scope, receive, send)
         finally:
             admission.in_flight -= 1
+            admission.api_in_flight -= not internal

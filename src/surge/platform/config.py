@@ -55,11 +55,15 @@ class Settings(BaseSettings):
     breaker_ttl_s: float = Field(default=5.0, gt=0)
     # Requests waiting on a dependency, per process: past max_in_flight_api (default a quarter)
     # API and stats requests get an immediate 503, past max_in_flight redirects that must ask
-    # the api do too. API requests are also shed while the event loop's lag stays over
-    # shed_lag_ms (admission.LAG_WINDOW measurements in a row: one stall sheds nothing).
+    # the api do too. While the event loop's lag stays over shed_lag_ms
+    # (admission.LAG_WINDOW measurements in a row: one stall sheds nothing) API requests past
+    # api_reserve_under_lag in flight are shed; over shed_redirect_lag_ms, redirects too
+    # (cached ones included: the loop is that far behind, so a 503 now beats a 302 too late).
     max_in_flight: int = Field(default=512, ge=1)
     max_in_flight_api: int | None = Field(default=None, ge=1)
     shed_lag_ms: float = Field(default=250.0, gt=0)
+    shed_redirect_lag_ms: float = Field(default=500.0, gt=0)
+    api_reserve_under_lag: int = Field(default=2, ge=0)
 
     # The public base of short links, e.g. https://sho.rt. Links may not point back at it.
     public_url: str = "http://127.0.0.1:8000"
@@ -157,6 +161,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # The HTTP server `surge serve` runs the app on (docs/performance.md: measured, and why).
     server: Literal["uvicorn", "granian"] = "uvicorn"
+    # Requests uvicorn runs at once in one process; the rest wait their turn, read but not
+    # started (surge.platform.uvicorn_server; docs/operations.md, overload). Not granian's
+    # backpressure: that bounds connections, and a new one (an operator's) would wait.
+    server_concurrency: int = Field(default=128, ge=1)
     # Observability. `build_commit` labels surge_build_info (set by the image build).
     build_commit: str = "unknown"
     metrics_enabled: bool = True

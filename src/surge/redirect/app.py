@@ -219,8 +219,10 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
         service_started(self.name, s.build_commit, self.tally)
         add_publisher(self.clicks.publish_metrics)
         admission.configure(s)
+        admission.watch_lag()
 
     async def stop(self) -> None:
+        await admission.stop_watching()
         service_stopped(self.tally)
         if self.clicks is not None:
             remove_publisher(self.clicks.publish_metrics)
@@ -283,6 +285,10 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
             await self._not_found(site, scope, send, UNMATCHED_ROUTE, now, REGULAR_404)
             return
         if self.ip_limit is not None and await self._over_ip_limit(scope, send, now):
+            return
+        if admission.sheds_redirects:  # the loop is far behind: a fast 503, not a late 302
+            await refuse(send, self.name, "event_loop_lag", scope)
+            self._observe(SLUG_ROUTE, method, 503, now)
             return
         key = site.key + path  # the default domain's key is '': "/slug", no new string
         cached = self.cache.peek(key)
