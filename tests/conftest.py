@@ -230,6 +230,7 @@ LONGEST_MODULES = (
     "tests.e2e.test_fuzz_api",
     "tests.domains.test_commands",
     "tests.deploy.test_edge_autoscaling",
+    "tests.deploy.test_container",
     "tests.e2e.test_serve",
     "tests.e2e.test_production",
     "tests.transfer.test_commands",
