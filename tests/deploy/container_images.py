@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.deploy.programs import DOCKERFILE, ROOT, require
@@ -85,18 +86,18 @@ def exists(image: str) -> bool:
     return podman("image", "exists", image, check=False).returncode == 0
 
 
-def _make_python_base(tag: str) -> None:
-    """Debian's minbase with python3 (the suite named by the tag), imported as `tag`."""
-    suite = tag.rsplit("-", 1)[1]  # python:3.11-slim-bookworm: bookworm
+def debian_image(
+    tag: str, suite: str, packages: str, *hooks: str, changes: tuple[str, ...] = ()
+) -> None:
+    """Debian's minbase of `suite` with `packages` (comma-separated), imported as `tag`."""
     debootstrap = subprocess.Popen(
         [
             require("mmdebstrap"),
             "--quiet",
             "--variant=minbase",
-            "--include=python3,python3-venv,ca-certificates",
+            f"--include={packages}",
             *(f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "locale")),
-            '--customize-hook=ln -s /usr/bin/python3 "$1/usr/local/bin/python3"',
-            '--customize-hook=ln -s /usr/bin/python3 "$1/usr/local/bin/python"',
+            *(f"--customize-hook={hook}" for hook in hooks),
             suite,
             "-",
         ],
@@ -104,34 +105,35 @@ def _make_python_base(tag: str) -> None:
         stderr=subprocess.PIPE,
     )
     assert debootstrap.stdout is not None
+    label = f"LABEL {STANDIN_LABEL}=debian-{suite}-minbase"
+    path = "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
     try:
         imported = subprocess.run(
-            [
-                require("podman"),
-                "import",
-                "--quiet",
-                "--change",
-                "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "--change",
-                "ENV LANG=C.UTF-8",
-                "--change",
-                'CMD ["python3"]',
-                "--change",
-                f"LABEL {STANDIN_LABEL}=debian-{suite}-minbase",
-                "-",
-                tag,
-            ],
+            [require("podman"), "import", "--quiet",
+             *(f"--change={change}" for change in (path, *changes, label)), "-", tag],
             stdin=debootstrap.stdout,
             env=podman_env(),
             capture_output=True,
             timeout=300,
             check=False,
-        )
+        )  # fmt: skip
     finally:
         debootstrap.stdout.close()
         errors = debootstrap.communicate(timeout=300)[1]
     assert debootstrap.returncode == 0, f"mmdebstrap: {errors.decode(errors='replace')}"
     assert imported.returncode == 0, f"podman import: {imported.stderr.decode(errors='replace')}"
+
+
+def _make_python_base(tag: str) -> None:
+    """python3 where the slim image has it (/usr/local/bin), with its environment."""
+    debian_image(
+        tag,
+        tag.rsplit("-", 1)[1],  # python:3.11-slim-bookworm: bookworm
+        "python3,python3-venv,ca-certificates",
+        'ln -s /usr/bin/python3 "$1/usr/local/bin/python3"',
+        'ln -s /usr/bin/python3 "$1/usr/local/bin/python"',
+        changes=("ENV LANG=C.UTF-8", 'CMD ["python3"]'),
+    )
 
 
 def _make_uv_image(tag: str, version: str) -> None:
@@ -194,3 +196,12 @@ def removed_at_exit(label: str) -> Iterator[None]:
     finally:
         for line in podman("ps", "--all", "--quiet", "--filter", f"label={label}").stdout.split():
             podman("rm", "--force", "--time", "0", line, check=False, timeout_s=60)
+
+
+@dataclass
+class Image:
+    tag: str
+    label: str  # on every container made from it: removed at the end
+    made: list[str]  # the base images this run had to make
+    build_s: float
+    size_mb: float

@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from tests.deploy.container_images import (
-    build_image,
-    ensure_base_images,
-    image_size_mb,
-    podman,
-    removed_at_exit,
-)
+from tests.deploy.container_images import Image, podman
 from tests.e2e.processes import free_port
 
 # Kubernetes' restricted profile, as deploy/k8s/base's securityContext asks for it.
@@ -33,30 +25,6 @@ RESTRICTED = (
 )  # fmt: skip
 SECRETS = {"internal-token": "image-internal-token", "visitor-salt-secret": "image-visitor-salt"}
 START_S = 60.0
-
-
-@dataclass
-class Image:
-    tag: str
-    label: str  # on every container made from it: removed at the end
-    made: list[str]
-    build_s: float
-    size_mb: float
-
-
-@pytest.fixture(scope="module")
-def image() -> Iterator[Image]:
-    run = uuid.uuid4().hex[:8]
-    tag, label = f"localhost/surge-test:{run}", f"org.surge.test.run={run}"
-    with removed_at_exit(label):
-        started = time.monotonic()
-        made = ensure_base_images()
-        build_image(tag)
-        built = Image(tag, label, made, time.monotonic() - started, image_size_mb(tag))
-        try:
-            yield built
-        finally:
-            podman("image", "rm", "--force", tag, check=False)
 
 
 def run_container(image: Image, *args: str, detach: bool = True) -> str:
