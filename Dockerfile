@@ -5,7 +5,8 @@
 #   docker run IMAGE migrate | maintain | keys create --name NAME
 # On a non-loopback bind, `surge serve` refuses the published default secrets: pass
 # SURGE_INTERNAL_TOKEN and SURGE_VISITOR_SALT_SECRET (or their _FILE variants).
-# Checked by hadolint (tests/deploy/test_image.py); built and pushed by .github/workflows/ci.yml.
+# Checked by hadolint (tests/deploy/test_image.py), built and run by tests/deploy/test_container.py
+# (podman); built and pushed by .github/workflows/ci.yml.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -48,11 +49,15 @@ LABEL org.opencontainers.image.title="surge" \
       org.opencontainers.image.revision="${SURGE_BUILD_COMMIT}" \
       org.opencontainers.image.source="${SURGE_SOURCE}"
 
+# /var/lib/surge is 1777 as well as surge's: a tmpfs mounted over it (`--tmpfs /var/lib/surge`)
+# takes this directory's mode but root as its owner, and must stay writable for uid 10001 (as
+# Kubernetes' emptyDir is, 0777).
 RUN groupadd --system --gid 10001 surge \
  && useradd --system --uid 10001 --gid surge --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin surge \
  && mkdir -p /var/lib/surge/spool \
- && chown -R surge:surge /var/lib/surge
+ && chown -R surge:surge /var/lib/surge \
+ && chmod 1777 /var/lib/surge
 
 # Owned by root: the code cannot be changed by the process that runs it.
 COPY --from=build /opt/surge /opt/surge

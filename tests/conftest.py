@@ -230,18 +230,21 @@ LONGEST_MODULES = (
     "tests.e2e.test_fuzz_api",
     "tests.domains.test_commands",
     "tests.deploy.test_edge_autoscaling",
+    "tests.deploy.test_container",
     "tests.e2e.test_serve",
     "tests.e2e.test_production",
     "tests.transfer.test_commands",
 )
 
 
-# Modules that use one package-scoped stack (tests/deploy/conftest.py: nginx, the services,
-# PostgreSQL and Redis): xdist's loadscope would start it once on each worker that runs one of
-# them; one work unit keeps them on one worker, and the stack is started once.
+# Modules that use one package-scoped fixture (tests/deploy/conftest.py: the edge stack of nginx,
+# the services, PostgreSQL and Redis; the image built with podman): xdist's loadscope would make
+# it once on each worker that runs one of them; one work unit keeps them on one worker.
 SHARED_WORK_UNITS = {
     "tests/deploy/test_edge.py": "tests/deploy (the edge stack)",
     "tests/deploy/test_edge_autoscaling.py": "tests/deploy (the edge stack)",
+    "tests/deploy/test_container.py": "tests/deploy (the image)",
+    "tests/deploy/test_pods.py": "tests/deploy (the image)",
 }
 
 

@@ -60,6 +60,12 @@ def test_secrets_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         Settings()
 
 
+def test_an_unreadable_secret_file_is_named_in_one_line(tmp_path: Path) -> None:
+    env = surge_env(tmp_path, SURGE_INTERNAL_TOKEN_FILE=str(tmp_path / "missing"))
+    stderr = one_line_error(surge_cli(env, "migrate"))
+    assert f"SURGE_INTERNAL_TOKEN_FILE: No such file or directory: {tmp_path}/missing" in stderr
+
+
 def test_keys_list_and_revoke(tmp_path: Path) -> None:
     env = surge_env(tmp_path)
     assert surge_cli(env, "migrate").returncode == 0

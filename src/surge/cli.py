@@ -280,7 +280,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise CliError(f"SURGE_{str(error['loc'][0]).upper()}: {error['msg']}") from exc
+        # A field's error names its variable; the secret files' check (no field) names its own.
+        where = f"SURGE_{str(error['loc'][0]).upper()}: " if error["loc"] else ""
+        raise CliError(where + str(error["msg"]).removeprefix("Value error, ")) from exc
     if args.command == "serve":
         _serve(settings, args.service, args.host, args.port, args.workers)
     elif args.command == "migrate":

@@ -45,6 +45,9 @@ HOW = {
     "amtool": "Debian's prometheus-alertmanager (`apt-get install prometheus-alertmanager`)",
     "promtool": "Debian's prometheus (`apt-get install prometheus`)",
     "shellcheck": "Debian's shellcheck (`apt-get install shellcheck`)",
+    "podman": "Debian's podman and runc (`apt-get install podman runc netavark`)",
+    "mmdebstrap": "Debian's mmdebstrap (`apt-get install mmdebstrap`)",
+    "uv": "uv (https://docs.astral.sh/uv/; `make deps` needs it too)",
 }
 
 
