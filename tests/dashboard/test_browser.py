@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -386,6 +386,12 @@ def look_at_orphan_visits(browser: WebDriver, base: str) -> None:
     wait_until(lambda: browser.find_elements(By.ID, "confirm-delete-orphans"), "the confirmation")
     shot(browser, "orphans-delete")
     browser.find_element(By.ID, "confirm-delete-orphans").click()
-    wait_until(
-        lambda: browser.find_element(By.ID, "orphan-total").text == "0", "no orphan visits left"
-    )
+
+    def none_left() -> bool:  # the confirmation page may still be shown: no total on it
+        try:
+            total = browser.find_elements(By.ID, "orphan-total")
+            return bool(total) and total[0].text == "0"
+        except StaleElementReferenceException:  # the page changed between the two
+            return False
+
+    wait_until(none_left, "no orphan visits left", page=browser)
