@@ -85,10 +85,11 @@ def test_three_services_as_three_processes(tmp_path: Path) -> None:
         exercise(api.url, redirect.url, key)
 
 
-@pytest.mark.e2e
-@SERVERS
-def test_sigterm_flushes_buffered_clicks(tmp_path: Path, server_name: str) -> None:
-    """A graceful shutdown loses no click, even with the flush interval far away."""
+def buffering_server(
+    tmp_path: Path, server_name: str
+) -> tuple[int, dict[str, str], dict[str, str]]:
+    """(port, env, key) of an all-in-one on `server_name` whose clicks wait for its shutdown:
+    the flush interval and the batch far away."""
     port = free_port()
     env = surge_env(
         tmp_path,
@@ -97,13 +98,24 @@ def test_sigterm_flushes_buffered_clicks(tmp_path: Path, server_name: str) -> No
         SURGE_CLICK_FLUSH_INTERVAL_MS="60000",
         SURGE_CLICK_BATCH_SIZE="100000",
     )
-    key = create_key(env)
+    return port, env, create_key(env)
+
+
+def link_with_buffered_clicks(url: str, key: dict[str, str], clicks: int) -> str:
+    """A new link's slug, after `clicks` redirects from 10 clients at once, all 302."""
+    created = httpx.post(f"{url}/api/v1/links", json={"url": "https://example.com/"}, headers=key)
+    slug: str = created.json()["slug"]
+    assert asyncio.run(click_concurrently(f"{url}/{slug}", clicks, 10)) == [302] * clicks
+    return slug
+
+
+@pytest.mark.e2e
+@SERVERS
+def test_sigterm_flushes_buffered_clicks(tmp_path: Path, server_name: str) -> None:
+    """A graceful shutdown loses no click, even with the flush interval far away."""
+    port, env, key = buffering_server(tmp_path, server_name)
     with serve(tmp_path, "all", port, env) as server:
-        created = httpx.post(
-            f"{server.url}/api/v1/links", json={"url": "https://example.com/"}, headers=key
-        )
-        slug = created.json()["slug"]
-        assert asyncio.run(click_concurrently(f"{server.url}/{slug}", 200, 20)) == [302] * 200
+        slug = link_with_buffered_clicks(server.url, key, 200)
         stats = httpx.get(f"{server.url}/api/v1/links/{slug}/stats", headers=key).json()
         assert stats["total"] == 0  # all 200 still buffered: only the shutdown can send them
         workers = children(server.process.pid)
@@ -117,21 +129,9 @@ def test_sigterm_flushes_buffered_clicks(tmp_path: Path, server_name: str) -> No
 def test_a_killed_granian_leaves_no_worker_behind(tmp_path: Path) -> None:
     """granian's parent killed outright (SIGKILL, the OOM killer): its worker is told, stops
     gracefully instead of serving on orphaned, and flushes the clicks it held."""
-    port = free_port()
-    env = surge_env(
-        tmp_path,
-        SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        SURGE_SERVER="granian",
-        SURGE_CLICK_FLUSH_INTERVAL_MS="60000",
-        SURGE_CLICK_BATCH_SIZE="100000",
-    )
-    key = create_key(env)
+    port, env, key = buffering_server(tmp_path, "granian")
     with serve(tmp_path, "all", port, env) as server:
-        created = httpx.post(
-            f"{server.url}/api/v1/links", json={"url": "https://example.com/"}, headers=key
-        )
-        slug = created.json()["slug"]
-        assert asyncio.run(click_concurrently(f"{server.url}/{slug}", 50, 10)) == [302] * 50
+        slug = link_with_buffered_clicks(server.url, key, 50)
         workers = children(server.process.pid)
         assert workers, "granian started no worker process"
         os.kill(server.process.pid, signal.SIGKILL)  # not the group: the workers are on their own
