@@ -19,13 +19,14 @@ from surge.links.bulk_repository import BulkLinkRepository
 from surge.links.bulk_schemas import MAX_BATCH, MAX_TAGS_PER_LINK, BulkSelection
 from surge.links.repository import Link, LinkQueries
 from surge.links.schemas import LinkCreate
-from surge.links.writes import LinkWrites, NewLink, created, deleted, validation_problem
+from surge.links.writes import LinkWrites, NewLink, created, deleted
 from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 from surge.platform.problems import (
     BATCH_REFUSED,
     BATCH_TOO_LARGE,
     ProblemError,
+    field_problem,
     invalid_input,
     not_found,
 )
@@ -173,7 +174,7 @@ class BulkLinks:
                 has = set(outcome.values.tags)
                 after = (has | set(add)) - set(remove)
                 if len(after) > MAX_TAGS_PER_LINK:
-                    problem = validation_problem("tags", f"at most {MAX_TAGS_PER_LINK} tags a link")
+                    problem = field_problem("tags", f"at most {MAX_TAGS_PER_LINK} tags a link")
                     problem.extra["slug"] = outcome.slug
                     outcome = problem
                 elif after != has:

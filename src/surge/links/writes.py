@@ -25,15 +25,9 @@ from surge.links.targets import target_problem
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.passwords import argon2_hash, hash_fingerprint
-from surge.platform.problems import SLUG_SPACE_BUSY, SLUG_TAKEN, VALIDATION_ERROR, ProblemError
+from surge.platform.problems import SLUG_SPACE_BUSY, SLUG_TAKEN, ProblemError, field_problem
 
 RANDOM_SLUG_ATTEMPTS = 8
-
-
-def validation_problem(field: str, message: str) -> ProblemError:
-    return VALIDATION_ERROR(
-        f"{field}: {message}", errors=[{"loc": ["body", field], "msg": message}]
-    )
 
 
 def target_refusal(url: str, settings: Settings) -> str | None:
@@ -115,7 +109,7 @@ class LinkWrites:
     def refuse_target(self, url: str, field: str = "url") -> None:
         problem = target_refusal(url, self.settings)
         if problem:
-            raise validation_problem(field, problem)
+            raise field_problem(field, problem)
 
     def refuse_targets(self, url: str | None, rules: list[RuleIn] | None) -> None:
         """A link's URL and its rules' targets follow the same rules."""
@@ -138,7 +132,7 @@ class LinkWrites:
         length = RANDOM_SLUG_LENGTH if slug_length is None else slug_length
         length_problem = slug_length_problem(length)
         if length_problem:
-            raise validation_problem("slug_length", length_problem)
+            raise field_problem("slug_length", length_problem)
         self.refuse_targets(body.url, body.rules)
         values = values_of(body)
         if domain_keys is not None and body.domain in domain_keys:

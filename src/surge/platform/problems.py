@@ -237,6 +237,13 @@ def invalid_input(found: Iterable[Any], *, within: tuple[str, ...] = ()) -> Prob
     return VALIDATION_ERROR(detail, errors=errors)
 
 
+def field_problem(field: str, message: str) -> ProblemError:
+    """The 422 of one field of a request's body that broke a rule the schema cannot state (a
+    refused target, a link that is not the caller's), shaped as FastAPI's own."""
+    error = {"loc": (field,), "msg": message, "type": "value_error"}
+    return invalid_input([error], within=("body",))
+
+
 _HTTP_PROBLEMS = {400: BAD_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
 
 

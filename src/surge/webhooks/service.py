@@ -8,7 +8,7 @@ from surge.links.service import LinkService
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
-from surge.platform.problems import VALIDATION_ERROR, WEBHOOK_LIMIT, ProblemError, not_found
+from surge.platform.problems import WEBHOOK_LIMIT, ProblemError, field_problem, not_found
 from surge.webhooks.addresses import Refused, Resolver, Unresolved, policy_from, system_resolver
 from surge.webhooks.event_repository import insert_outbox_rows
 from surge.webhooks.events import new_secret
@@ -16,12 +16,6 @@ from surge.webhooks.repository import Delivery, Endpoint, EndpointRepository, Ne
 from surge.webhooks.schemas import WebhookCreate
 
 MAX_DELIVERIES_SHOWN = 100
-
-
-def webhook_problem(field: str, message: str) -> ProblemError:
-    return VALIDATION_ERROR(
-        f"{field}: {message}", errors=[{"loc": ["body", field], "msg": message}]
-    )
 
 
 class WebhookService:
@@ -45,14 +39,14 @@ class WebhookService:
         except Unresolved:
             pass  # it may resolve later; each delivery checks it again
         except Refused as exc:
-            raise webhook_problem("url", str(exc)) from None
+            raise field_problem("url", str(exc)) from None
         link_id = None
         if body.link is not None:
             domain, _, slug = body.link.rpartition("/")
             try:
                 link = await self.links.get(owner_scope, slug, domain or None)
             except ProblemError:
-                raise webhook_problem("link", "no such link of yours") from None
+                raise field_problem("link", "no such link of yours") from None
             link_id = link.id
         new = NewEndpoint(
             owner_id=owner_id,
