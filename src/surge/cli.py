@@ -146,7 +146,7 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
         os.environ[SERVE_SERVICE_VARIABLE] = service
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-metrics-")
-    from surge.platform.logging import configure_logging
+    from surge.platform.logging import configure_logging, get_logger
     from surge.platform.tracing import configure_from_environment as configure_tracing
 
     configure_logging(settings.log_level)
@@ -167,6 +167,9 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
     if workers > 1:
+        # The accept reader and the request gate are one process's (surge.platform.uvicorn_server:
+        # its protocol class cannot travel to spawned workers yet): said, not silently dropped.
+        get_logger(__name__).warning("server_concurrency_unbounded_with_workers", workers=workers)
         uvicorn.run("surge.apps:app_from_environment", factory=True, workers=workers, **config)
         return
     from surge.platform.uvicorn_server import GreedyAcceptServer, bounded_config

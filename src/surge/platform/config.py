@@ -163,7 +163,8 @@ class Settings(BaseSettings):
     server: Literal["uvicorn", "granian"] = "uvicorn"
     # Requests uvicorn runs at once in one process; the rest wait their turn, read but not
     # started (surge.platform.uvicorn_server; docs/operations.md, overload). Not granian's
-    # backpressure: that bounds connections, and a new one (an operator's) would wait.
+    # backpressure: that bounds connections, and a new one (an operator's) would wait. One
+    # process only: `--workers N` on uvicorn runs plain uvicorn.run (logged at start).
     server_concurrency: int = Field(default=128, ge=1)
     # Observability. `build_commit` labels surge_build_info (set by the image build).
     build_commit: str = "unknown"

@@ -12,6 +12,7 @@ Redis from costing each request its timeout.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -106,16 +107,12 @@ class RateLimits:
     async def check(self, limit: Limit, identity: str, *, spend: bool, cost: int = 1) -> Verdict:
         item = limit.item
         window_s = item.get_expiry()
+        guard = self.breaker.guard() if self.breaker is not None else contextlib.nullcontext()
         try:
-            if self.breaker is None:
+            async with guard:
                 allowed, stats = await self._check(
                     self.limiter, item, limit.name, identity, spend, cost
                 )
-            else:
-                async with self.breaker.guard():
-                    allowed, stats = await self._check(
-                        self.limiter, item, limit.name, identity, spend, cost
-                    )
         except (StorageError, BreakerOpen, OSError, TimeoutError):
             RATE_LIMIT_ERRORS.labels(self.service).inc()
             if self.fallback is None:
