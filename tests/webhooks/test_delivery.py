@@ -140,9 +140,11 @@ async def test_clicks_arrive_in_batches_each_once_without_the_address(
     }
     assert all("198.51.100.7" not in r["body"] for r in accepted(receiver))
 
-    # A batch the stream delivers again is ingested once, and its clicks queued once.
+    # A batch the stream delivers again is ingested once, and its clicks queued once; so is a
+    # click that comes twice in one batch.
     link_id = clicks[0]["link"]["id"]
-    batch = [event(link_id), event(link_id)]
+    repeated = event(link_id)
+    batch = [repeated, repeated, event(link_id)]
     assert surge.analytics.clicks is not None
     await surge.analytics.clicks.ingest(batch)
     await surge.analytics.clicks.ingest(batch)

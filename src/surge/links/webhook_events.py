@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from surge.webhooks.event_repository import LinkFacts, link_events, subscribers
+from surge.webhooks.event_repository import LinkFacts, Subscriber, link_events, subscribers
 
 if TYPE_CHECKING:
     from surge.links.repository import Link
@@ -40,13 +40,13 @@ def link_data(link: Link) -> dict[str, Any]:
 
 
 async def record_link_events(
-    session: AsyncSession, event_type: str, changed: Sequence[Link]
+    session: AsyncSession,
+    event_type: str,
+    changed: Sequence[Link],
+    found: Sequence[Subscriber] | None = None,
 ) -> None:
-    await link_events(
-        session,
-        event_type,
-        [LinkFacts(link.id, link.owner_id, link.values.tags, link_data(link)) for link in changed],
-    )
+    facts = [LinkFacts(c.id, c.owner_id, c.values.tags, link_data(c)) for c in changed]
+    await link_events(session, event_type, facts, found)
 
 
 async def record_links_by_id(
@@ -54,7 +54,9 @@ async def record_links_by_id(
 ) -> None:
     """`event_type` for each of `link_ids` as it is now (a change of many at once: their tags,
     their deletion): the links are read only when some endpoint takes the event."""
-    if link_ids and await subscribers(session, event_type):
+    found = await subscribers(session, event_type) if link_ids else []
+    if found:
         from surge.links.repository import LinkQueries  # the repository imports this module
 
-        await record_link_events(session, event_type, await LinkQueries(session).by_ids(link_ids))
+        links = await LinkQueries(session).by_ids(link_ids)
+        await record_link_events(session, event_type, links, found)

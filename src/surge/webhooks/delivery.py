@@ -12,7 +12,7 @@ import httpx
 from surge import __version__
 from surge.platform.clock import unix_time
 from surge.platform.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION
-from surge.webhooks.addresses import AddressPolicy, Refused
+from surge.webhooks.addresses import AddressPolicy, Destination, Refused
 from surge.webhooks.events import signed_headers
 from surge.webhooks.outbox_repository import Attempt, Head
 
@@ -37,13 +37,19 @@ class Sender:
         self.policy = policy
         self.timeout_s = timeout_s
 
-    async def send(self, head: Head) -> Attempt:
-        started = time.monotonic()
+    async def destination(self, url: str) -> Destination | Refused:
+        """Where a round of one endpoint's deliveries connects (its URL resolved and every
+        address checked, once a round: each send connects to the checked address), or why not."""
         try:
-            destination = await self.policy.destination(head.url)
+            return await self.policy.destination(url)
         except Refused as exc:
+            return exc
+
+    async def send(self, head: Head, destination: Destination | Refused) -> Attempt:
+        started = time.monotonic()
+        if isinstance(destination, Refused):
             WEBHOOK_DELIVERIES.labels("refused").inc()
-            return Attempt(False, None, _ms(started), f"refused: {exc}")
+            return Attempt(False, None, 0, f"refused: {destination}")
         body = head.body.encode()
         headers = signed_headers(head.secret, head.event_id, int(unix_time()), body)
         headers["host"] = destination.host

@@ -78,12 +78,18 @@ async def subscribers(session: AsyncSession, event_type: str) -> list[Subscriber
     ]
 
 
-async def link_events(session: AsyncSession, event_type: str, facts: Sequence[LinkFacts]) -> int:
-    """One `event_type` event per link of `facts`, to every endpoint that wants it; how many
-    rows were written."""
+async def link_events(
+    session: AsyncSession,
+    event_type: str,
+    facts: Sequence[LinkFacts],
+    found: Sequence[Subscriber] | None = None,
+) -> int:
+    """One `event_type` event per link of `facts`, to every endpoint that wants it (`found`:
+    those endpoints, when the caller has asked already); how many rows were written."""
     if not facts:
         return 0
-    found = await subscribers(session, event_type)
+    if found is None:
+        found = await subscribers(session, event_type)
     if not found:
         return 0
     now = utc_now()

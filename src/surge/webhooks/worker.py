@@ -158,10 +158,11 @@ class WebhookWorker:
         renewed = time.monotonic()
         margin = self.settings.webhook_lease_s - self.settings.webhook_timeout_s
         tried: list[tuple[Head, Attempt, datetime]] = []
+        destination = await self.sender.destination(heads[0].url)  # one endpoint's heads
         for head in heads:
             if tried and time.monotonic() - renewed > margin / 2:
                 break
-            attempt = await self.sender.send(head)
+            attempt = await self.sender.send(head, destination)
             tried.append((head, attempt, utc_now()))
             if not attempt.ok:
                 break
