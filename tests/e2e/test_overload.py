@@ -87,8 +87,10 @@ def test_excess_load_is_answered_503_at_once_and_served_clicks_are_exact(tmp_pat
             answer = httpx.get(url, headers=headers, timeout=WRK_TIMEOUT_S)
             return answer, time.monotonic() - start
 
-        idle_s = max(timed(hot)[1] for _ in range(5))
-        assert _recorded(server.url) == 6
+        idle = [timed(hot) for _ in range(5)]
+        idle_s = max(seconds for _, seconds in idle)
+        # Every 302 a click: a busy machine's lag may pass the 2 ms bound already and shed one.
+        assert _recorded(server.url) == 1 + sum(a.status_code == 302 for a, _ in idle)
         burst = subprocess.Popen(
             [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{BURST_S}s", f"--timeout={WRK_TIMEOUT_S}s", hot],
             stdout=subprocess.PIPE,

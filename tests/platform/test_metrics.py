@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -182,10 +183,13 @@ async def test_worker_processes_publish_into_one_sum(tmp_path: Path) -> None:
         async def summed() -> bool:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=str(tmp_path))
-            value = registry.get_sample_value(
-                "surge_http_requests_total",
-                {"service": "redirect", "route": "/{slug}", "method": "GET", "status": "302"},
-            )
+            try:
+                value = registry.get_sample_value(
+                    "surge_http_requests_total",
+                    {"service": "redirect", "route": "/{slug}", "method": "GET", "status": "302"},
+                )
+            except struct.error:  # a worker's file just created, still empty: not yet
+                return False
             return value == 7
 
         await wait_for(summed, what="both workers' 3 + 4 requests in the shared exposition")
