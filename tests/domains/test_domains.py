@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from surge.domains.hosts import host_of, normalize_host
 from tests.conftest import Surge, running_surge
-from tests.helpers import BROWSER_UA, PROBLEM_JSON, make_settings, wait_for
+from tests.helpers import BROWSER_UA, INTERNAL_TOKEN, PROBLEM_JSON, make_settings, wait_for
 
 GO = "go.example.com"
 DOMAINS = "/api/v1/domains"
@@ -133,6 +134,19 @@ async def test_a_request_for_an_unknown_host_is_a_clear_404(surge: Surge) -> Non
     answer = await surge.client.get("/a", headers={"host": "elsewhere.example"})
     assert answer.status_code == 404
     assert answer.json()["type"] == "urn:surge:problem:unknown-domain"
+
+
+@pytest.mark.parametrize("host", ["localhost", "10.0.0.7", "a_b.example"])
+async def test_the_redirects_host_lookup_finds_no_domain_for_what_is_no_domain_name(
+    surge: Surge, host: str
+) -> None:
+    """The split redirect asks the api about every Host it meets; a 422 here made it answer
+    503 "links unavailable" to http://localhost/slug."""
+    token = {"x-surge-internal-token": INTERNAL_TOKEN}
+    transport = httpx.ASGITransport(app=surge.api.app)  # the api alone, as the split one runs
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+        answer = await api.get(f"/internal/domains/{host}", headers=token)
+    assert answer.status_code == 404, answer.text
 
 
 async def test_unknown_hosts_may_be_served_as_the_default_domain(tmp_path: Path) -> None:

@@ -29,6 +29,10 @@ internal_router = APIRouter(
 )
 ADMIN_ONLY = Depends(require_admin_key)
 HostPath = Annotated[str, Path(max_length=HOST_JSON_MAX_LENGTH, pattern=HOST_JSON_PATTERN)]
+# The redirect asks for whatever Host a request carried ("localhost", an IP): a name that can
+# be no domain is a domain Surge does not serve (404), never a 422 the redirect takes for an
+# outage (it answered 503 "links unavailable" to such a Host).
+AnyHostPath = Annotated[str, Path(max_length=HOST_JSON_MAX_LENGTH)]
 
 
 @router.get("", responses=problem_responses(UNAUTHORIZED))
@@ -72,7 +76,7 @@ async def remove_domain(host: HostPath, domains: DomainServiceDep) -> Response:
 
 
 @internal_router.get("/domains/{host}")
-async def domain_entry(host: HostPath, domains: DomainServiceDep) -> DomainEntry:
+async def domain_entry(host: AnyHostPath, domains: DomainServiceDep) -> DomainEntry:
     entry = await domains.entry(host)
     if entry is None:
         raise NOT_FOUND("Surge serves no domain by this name.")
