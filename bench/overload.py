@@ -30,7 +30,8 @@ import httpx
 from all_in_one import settle, start_all_in_one
 from parts.budget import BenchError, Budget, sigterm_ignored
 from parts.load import WRK, parse_wrk
-from parts.processes import Server, run_cli, stop_servers, wait_ready
+from parts.processes import Server, pinned, run_cli, stop_servers, wait_ready
+from parts.rounds import clicks_recorded
 from parts.runner import run_bench
 from parts.systems import LANDING, SLUG, Surge, check_redirect, create_link
 
@@ -39,7 +40,6 @@ TIMEOUT_S = 10  # wrk's --timeout, and the stats calls'
 STATS_EVERY_S = 0.8
 P99_TARGET_MS = 1000.0
 STATS_TARGET_MS = 1000.0
-_RECORDED = re.compile(r"^surge_clicks_recorded_total (\S+)$", re.MULTILINE)
 _TIMEOUTS = re.compile(r"timeout (\d+)")
 _NON_3XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 
@@ -87,23 +87,9 @@ def poll_stats(url: str, key: str, stop: threading.Event, out: StatsCalls) -> No
         call.join(timeout=TIMEOUT_S + 2)
 
 
-def pinned(core: int) -> list[str]:
-    """`taskset -c core` where there is more than one core to pin to."""
-    return ["taskset", "-c", str(core)] if (os.cpu_count() or 1) > 1 else []
-
-
-def recorded(server: Server) -> int:
-    """The redirects the process served with a 302 (each records a click)."""
-    found = _RECORDED.search(httpx.get(f"{server.url}/metrics", timeout=10.0).text)
-    if found is None:
-        raise BenchError("the all-in-one's /metrics has no surge_clicks_recorded_total")
-    return int(float(found.group(1)))
-
-
 def overload(url: str, options: Options) -> tuple[str, int]:
     """wrk's output, and its process's exit code."""
-    argv = [
-        *pinned(1),
+    wrk = [
         str(WRK),
         f"-t{options.threads}",
         f"-c{options.connections}",
@@ -112,6 +98,7 @@ def overload(url: str, options: Options) -> tuple[str, int]:
         "--latency",
         url,
     ]
+    argv = pinned(wrk, "1" if (os.cpu_count() or 1) > 1 else None)  # the server has core 0
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=options.duration_s + 30, check=False
     )
@@ -150,7 +137,7 @@ def bench(options: Options, budget: Budget, tmp: Path, launched: list[Server]) -
     load = parse_wrk(output)
     timeouts = sum(int(n) for n in _TIMEOUTS.findall(output))
     refused = int(m.group(1)) if (m := _NON_3XX.search(output)) else 0
-    served = recorded(server)
+    served = clicks_recorded(server)
     counted = settle(surge, served, budget)
     p50_line = re.search(r"^\s*50%\s+(\S+)$", output, re.MULTILINE)
     print(output.rstrip())

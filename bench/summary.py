@@ -51,10 +51,18 @@ def redirect_rows(data: Any) -> list[Row]:
     s, cmd = data["summary"], f"{UV} bench/redirect.py"
     ratio = s["ratio_surge_over_bare_rps"]
     rps = f"{s['surge']['median_rps']:,.0f} / {s['bare']['median_rps']:,.0f} req/s"
+    env = data.get("environment", {})
+    shape = "redirect-only, clicks to the Redis stream" if env.get("click_sink") else "SQLite"
+    server = env.get("server", "uvicorn")
+    exact = s.get("clicks_exact")
+    clicks = data["clicks"]
+    counted = f"{clicks['total'] + clicks['bot_clicks']:,} of {clicks['sent']:,}"
     return [
-        Row("redirect: Surge / bare ASGI 302, both uvicorn", f"{ratio:.2f}", ">= 1.0",
-            yes(ratio >= 1.0), cmd),
+        Row(f"redirect ({shape}, {server}) / bare ASGI 302 on uvicorn, same CPU",
+            f"{ratio:.2f}", ">= 1.0", yes(ratio >= 1.0), cmd),
         Row("redirect: Surge, bare (median req/s)", rps, "", "-", cmd),
+        Row("redirect: clicks counted after the rounds", counted, "all",
+            "-" if exact is None else yes(exact), cmd),
     ]  # fmt: skip
 
 

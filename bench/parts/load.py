@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from .budget import BenchError
+from .processes import pinned
 
 WRK = shutil.which("wrk")
 
@@ -32,14 +33,23 @@ class Config:
     warmup_s: int
     connections: int
     threads: int
+    user_agent: str | None = None  # wrk sends none: a link checker's request, not a person's
+    load_cpus: str | None = None  # where wrk runs (taskset's list), away from the server's core
     generator: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.generator = (
-            f"wrk -t{self.threads} -c{self.connections} -d{self.duration_s}s --latency"
+            " ".join(self.wrk_argv(self.duration_s))
             if WRK
             else f"python asyncio fallback (wrk not found), {self.connections} connections"
         )
+
+    def wrk_argv(self, seconds: int) -> list[str]:
+        argv = [WRK or "wrk", f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds}s"]
+        argv.append("--latency")
+        if self.user_agent:
+            argv += ["-H", f"User-Agent: {self.user_agent}"]
+        return pinned(argv, self.load_cpus)
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -66,10 +76,13 @@ def parse_wrk(output: str) -> Load:
 
 def run_wrk(url: str, seconds: int, config: Config) -> Load:
     assert WRK is not None
-    argv = [WRK, f"-t{config.threads}", f"-c{config.connections}", f"-d{seconds}s", "--latency"]
     try:
         done = subprocess.run(
-            [*argv, url], capture_output=True, text=True, timeout=seconds + 15, check=False
+            [*config.wrk_argv(seconds), url],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 15,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"wrk against {url} did not finish") from exc

@@ -89,7 +89,7 @@ def stop_servers(servers: Sequence[Server]) -> None:
     for server in reversed(servers):
         if server.process.poll() is not None:
             continue
-        server.process.send_signal(signal.SIGCONT)  # a stopped process would not see SIGTERM
+        signal_tree(server.process.pid, signal.SIGCONT)  # a stopped one would not see SIGTERM
         server.process.send_signal(signal.SIGTERM)
         try:
             server.process.wait(timeout=STOP_TIMEOUT_S)
@@ -106,6 +106,49 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (granian's workers), from /proc; [] without it."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def own_pids(servers: Sequence[Server]) -> set[int]:
+    """The bench's own processes: itself, its servers and their workers (not foreign CPU)."""
+    found = {os.getpid()}
+    pending = [s.process.pid for s in servers]
+    while pending:
+        pid = pending.pop()
+        found.add(pid)
+        pending += children(pid)
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process and its descendants: `surge serve` on granian serves from a
+    worker process, a child of the one started."""
+    total = cpu_seconds(pid)
+    if total is None:
+        return None
+    return total + sum(tree_cpu_seconds(child) or 0.0 for child in children(pid))
+
+
+def signal_tree(pid: int, signum: int) -> None:
+    """`signum` to a process and its descendants (a stopped parent still has running workers)."""
+    for child in children(pid):
+        signal_tree(child, signum)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def pinned(argv: Sequence[str], cpus: str | None) -> list[str]:
+    """`argv` run on the CPUs `cpus` names (taskset's list, "0" or "0,2"), children included;
+    as it is where `cpus` is None."""
+    return ["taskset", "-c", cpus, *argv] if cpus else list(argv)
 
 
 def foreign_cpu_seconds(ours: set[int]) -> dict[int, float] | None:
@@ -128,11 +171,11 @@ def foreign_cpu_seconds(ours: set[int]) -> dict[int, float] | None:
 def paused(server: Server) -> Iterator[None]:
     """SIGSTOP a server for a while. On a small box analytics catching up on clicks eats a core,
     which would be taken from whichever server is measured; paused, it takes from neither."""
-    server.process.send_signal(signal.SIGSTOP)
+    signal_tree(server.process.pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        server.process.send_signal(signal.SIGCONT)
+        signal_tree(server.process.pid, signal.SIGCONT)
 
 
 def run_cli(argv: Sequence[str], env: dict[str, str], cwd: Path, budget: Budget) -> str:

@@ -4,16 +4,16 @@ Surge's redirect served to be counted by analytics."""
 from __future__ import annotations
 
 import contextlib
-import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from .budget import CLEANUP_RESERVE_S, Budget
+from .budget import CLEANUP_RESERVE_S, BenchError, Budget
 from .load import Config, Load, generate_load
-from .processes import Server, cpu_seconds, foreign_cpu_seconds, paused
+from .processes import Server, foreign_cpu_seconds, own_pids, paused, tree_cpu_seconds
 from .systems import SLUG, Surge
 
 CLICKS_TIMEOUT_S = 30.0
@@ -35,13 +35,13 @@ def measured_run(
 ) -> tuple[Load, float | None, float | None]:
     """One measured run; also the CPU the server used and what other processes took meanwhile
     (wrk is started and reaped in between, so it never shows up as foreign)."""
-    ours = {os.getpid(), *(s.process.pid for s in servers)}
+    ours, pid = own_pids(servers), server.process.pid
     with paused(surge.analytics):
-        server_before, foreign_before = cpu_seconds(server.process.pid), foreign_cpu_seconds(ours)
+        server_before, foreign_before = tree_cpu_seconds(pid), foreign_cpu_seconds(ours)
         start = time.monotonic()
         load = generate_load(url, config.duration_s, config)
         seconds = time.monotonic() - start
-        server_after, foreign_after = cpu_seconds(server.process.pid), foreign_cpu_seconds(ours)
+        server_after, foreign_after = tree_cpu_seconds(pid), foreign_cpu_seconds(ours)
     server_cores = None
     if server_before is not None and server_after is not None:
         server_cores = round((server_after - server_before) / seconds, 2)
@@ -82,6 +82,18 @@ class Clicks:
     bot_clicks: int
     waited_s: float
     ingest_per_s: float  # how fast the count grew while we waited
+
+
+_RECORDED = re.compile(r"^surge_clicks_recorded_total (\S+)$", re.MULTILINE)
+
+
+def clicks_recorded(server: Server) -> int:
+    """The clicks a redirect process recorded (its surge_clicks_recorded counter): one per 302
+    it sent, including those wrk stopped waiting for when its run ended."""
+    found = _RECORDED.search(httpx.get(f"{server.url}/metrics", timeout=10.0).text)
+    if found is None:
+        raise BenchError(f"{server.name}'s /metrics has no surge_clicks_recorded_total")
+    return int(float(found.group(1)))
 
 
 def fetch_counts(client: httpx.Client, surge: Surge) -> tuple[int, int] | None:

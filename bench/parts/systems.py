@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from .budget import BenchError, Budget
-from .processes import HOST, Server, free_ports, run_cli, start_server, wait_ready
+from .processes import HOST, Server, free_ports, pinned, run_cli, start_server, wait_ready
 
 # The bare apps under test, served from here by module name (uvicorn --app-dir, granian
 # --working-dir): bare_asgi:app, bare_rsgi:app.
@@ -70,6 +70,7 @@ def bare_argv(port: int) -> list[str]:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--no-proxy-headers",
         "--timeout-graceful-shutdown",
         "20",
     ]
@@ -82,13 +83,23 @@ def surge_argv(service: str, port: int) -> list[str]:
 CLI = [sys.executable, "-m", "surge.cli"]
 
 
-def start_all(tmp: Path, servers: list[Server], budget: Budget) -> tuple[Server, Surge]:
-    """Start bare + Surge; `servers` collects each process as it starts, for cleanup."""
+def start_all(
+    tmp: Path,
+    servers: list[Server],
+    budget: Budget,
+    *,
+    extra_env: dict[str, str] | None = None,
+    pin: str | None = None,
+) -> tuple[Server, Surge]:
+    """Start bare + Surge; `servers` collects each process as it starts, for cleanup.
+    `extra_env`: more settings for Surge's services; `pin`: the CPUs (taskset's list) the
+    redirect and the bare app run on."""
     bare_port, api_port, analytics_port, redirect_port = free_ports(4)
-    env = surge_env(tmp, api_port, analytics_port, redirect_port)
-    start_services(env, (analytics_port, api_port, redirect_port), servers, tmp, budget)
+    env = {**surge_env(tmp, api_port, analytics_port, redirect_port), **(extra_env or {})}
+    start_services(env, (analytics_port, api_port, redirect_port), servers, tmp, budget, pin)
     # The bare app answers everything, /healthz included, with its 302.
-    servers.append(start_server("bare", bare_port, bare_argv(bare_port), env, tmp, 302))
+    bare = pinned(bare_argv(bare_port), pin)
+    servers.append(start_server("bare", bare_port, bare, env, tmp, 302))
     key = create_key(env, "bench", tmp, budget)
     wait_ready(servers, budget)
     analytics, api, redirect, bare = servers
@@ -101,13 +112,15 @@ def start_services(
     servers: list[Server],
     tmp: Path,
     budget: Budget,
+    pin_redirect: str | None = None,
 ) -> None:
     """Migrate once up front (the services then start on a current schema instead of
     migrating), then analytics, api and redirect on `ports`, in the order `stop_servers`
-    reverses; `servers` collects each as it starts."""
+    reverses; `servers` collects each as it starts. The redirect on `pin_redirect`'s CPUs."""
     run_cli([*CLI, "migrate"], env, tmp, budget)
     for name, port in zip(("analytics", "api", "redirect"), ports, strict=True):
-        servers.append(start_server(name, port, surge_argv(name, port), env, tmp))
+        argv = pinned(surge_argv(name, port), pin_redirect if name == "redirect" else None)
+        servers.append(start_server(name, port, argv, env, tmp))
 
 
 def create_key(env: dict[str, str], name: str, tmp: Path, budget: Budget) -> str:

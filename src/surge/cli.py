@@ -164,6 +164,10 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
         "lifespan": "on",
         "log_level": settings.log_level,
         "access_log": False,  # one log line per redirect would cost more than the redirect
+        # Surge reads the client's address itself, from SURGE_CLIENT_IP_HEADER alone: uvicorn's
+        # proxy-headers middleware (a pass over the headers per request) would only take a
+        # loopback proxy's X-Forwarded-For as well.
+        "proxy_headers": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
     if workers > 1:
@@ -185,7 +189,12 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
 
 def _serve_granian(settings: Settings, service: str, host: str, port: int, workers: int) -> None:
     """granian (HTTP in Rust) runs the app in worker processes it starts, each building it from
-    the environment, whatever their number."""
+    the environment, whatever their number.
+
+    A worker that dies (killed, out of memory) takes the server down, exit status 1, after the
+    others have stopped and flushed their clicks: the supervisor (Kubernetes, systemd, compose)
+    restarts a whole server and counts it, rather than granian keeping half of one running.
+    A worker whose parent dies gets SIGTERM (surge.platform.shutdown.end_with_parent)."""
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.log import LogLevels
     from granian.server import Server
@@ -206,6 +215,7 @@ def _serve_granian(settings: Settings, service: str, host: str, port: int, worke
         log_level=LogLevels(settings.log_level.lower()),
         log_access=False,  # one log line per redirect would cost more than the redirect
         workers_kill_timeout=GRACEFUL_SHUTDOWN_S,
+        respawn_failed_workers=False,  # said here, not left to granian's default: see above
     ).serve()
 
 

@@ -223,9 +223,3 @@ def pause(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
 
 def resume(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     process.send_signal(signal.SIGCONT)
-
-
-def kill(process: subprocess.Popen[str]) -> None:
-    """kill -9: no shutdown, no flush."""
-    process.kill()
-    process.wait(10)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from tests.chaos.faults import kill, wait_until
+from tests.chaos.faults import wait_until
 from tests.chaos.load import (
     FAULT_AT_S,
     FAULT_S,
@@ -88,7 +88,7 @@ def test_api_killed(topology: Topology) -> None:
     ]
     with Load([*topology.traffic(slug, RATE), *misses], LOAD_S) as load:
         load.at(FAULT_AT_S)
-        kill(topology.api.process)
+        topology.api.crash()
         killed = time.monotonic()
         load.at(FAULT_AT_S + FAULT_S)
         healed = time.monotonic()
@@ -132,19 +132,20 @@ def test_analytics_consumer_killed(topology: Topology) -> None:
     prefix = topology.env["SURGE_REDIS_PREFIX"]
     with Redis.from_url(REDIS_URL) as redis, Load(topology.traffic(slug, RATE), LOAD_S) as load:
         load.at(FAULT_AT_S)
-        dead = topology.analytics.process
+        dead = topology.analytics
+        dead_pid = dead.app_pid  # the consumer's name carries the pid of the process it runs in
         # Killed holding a batch if it can be caught with one (mostly it waits between them):
         # what it held stays pending in the group, for the next consumer to claim.
         deadline = time.monotonic() + 2.0
-        while pending_of(redis, prefix, dead.pid) == 0 and time.monotonic() < deadline:
+        while pending_of(redis, prefix, dead_pid) == 0 and time.monotonic() < deadline:
             pass
-        kill(dead)
-        held = pending_of(redis, prefix, dead.pid)
+        dead.crash()
+        held = pending_of(redis, prefix, dead_pid)
         load.at(FAULT_AT_S + FAULT_S)
         healed = time.monotonic()
         topology.restart_analytics()
         wait_until(
-            lambda: pending_of(redis, prefix, dead.pid) == 0,
+            lambda: pending_of(redis, prefix, dead_pid) == 0,
             timeout_s=30,
             what="the killed consumer's entries to be claimed",
         )

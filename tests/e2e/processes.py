@@ -92,6 +92,20 @@ class Server:
             time.sleep(0.05)
         pytest.fail(f"surge {self.service} not ready after {timeout_s}s:\n{self.output()}")
 
+    @property
+    def app_pid(self) -> int:
+        """The process that runs the app, the one to kill to crash the service: granian's
+        worker (a child of `surge serve`), or `surge serve` itself on uvicorn."""
+        workers = children(self.process.pid)
+        assert len(workers) <= 1, f"surge {self.service} runs {len(workers)} workers: which?"
+        return workers[0] if workers else self.process.pid
+
+    def crash(self) -> int:
+        """kill -9 of the process that runs the app (no shutdown, no flush), and the server
+        gone with it: granian's parent follows its dead worker out. Its exit status."""
+        os.kill(self.app_pid, signal.SIGKILL)
+        return self.process.wait(20)
+
     def stop(self, timeout_s: float = 20.0) -> bool:
         """SIGTERM (a graceful shutdown); whether it ended by it, not by a crash.
 
@@ -110,12 +124,19 @@ class Server:
 
 @contextmanager
 def serve(
-    tmp_path: Path, service: str, port: int, env: dict[str, str], *, ready_path: str = "/readyz"
+    tmp_path: Path,
+    service: str,
+    port: int,
+    env: dict[str, str],
+    *,
+    ready_path: str = "/readyz",
+    workers: int = 1,
 ) -> Iterator[Server]:
     log = tmp_path / f"{service}-{port}.log"
+    argv = ["serve", "--service", service, "--port", str(port), "--workers", str(workers)]
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "surge.cli", "serve", "--service", service, "--port", str(port)],
+            [sys.executable, "-m", "surge.cli", *argv],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

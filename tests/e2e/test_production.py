@@ -147,11 +147,11 @@ def test_replicas_consumers_and_a_killed_consumer(
         with ThreadPoolExecutor(1) as pool:
             clicking = pool.submit(lambda: asyncio.run(both()))
             deadline = time.monotonic() + 15
-            while pending_of(env, stuck.process.pid) == 0:
+            stuck_pid = stuck.app_pid
+            while pending_of(env, stuck_pid) == 0:
                 assert time.monotonic() < deadline, f"stuck consumer took nothing: {consumers(env)}"
                 time.sleep(0.01)
-            stuck.process.kill()  # kill -9 with entries delivered to it and not acknowledged
-            stuck.process.wait(10)
+            stuck.crash()  # kill -9 with entries delivered to it and not acknowledged
             assert not clicking.done(), "the clicks were over before the kill: not mid-stream"
             statuses = clicking.result(timeout=60)
         assert [s for per_replica in statuses for s in per_replica] == [302] * CLICKS

@@ -49,7 +49,7 @@ def exercise(api: str, redirect: str, key: dict[str, str]) -> None:
     assert httpx.get(f"{redirect}/{slug}").status_code == 404
 
 
-# `surge serve` runs on uvicorn (the default) or granian (SURGE_SERVER): both serve the whole
+# `surge serve` runs on granian (the default) or uvicorn (SURGE_SERVER): both serve the whole
 # flow and flush every buffered click on SIGTERM.
 SERVERS = pytest.mark.parametrize("server_name", ["uvicorn", "granian"])
 
@@ -142,3 +142,19 @@ def test_a_killed_granian_leaves_no_worker_behind(tmp_path: Path) -> None:
         assert not any(map(alive, workers)), server.output()
     with serve(tmp_path, "all", port, env) as server:
         wait_for_total(server.url, slug, key, 50, timeout_s=5)
+
+
+@pytest.mark.e2e
+def test_a_dead_worker_takes_its_server_down(tmp_path: Path) -> None:
+    """One of granian's workers killed: not half a server serving on, but the whole one
+    stopping with a failure status, its other worker too, for the supervisor to restart."""
+    port, env, _ = buffering_server(tmp_path, "granian")
+    with serve(tmp_path, "all", port, env, workers=2) as server:
+        workers = children(server.process.pid)
+        assert len(workers) == 2, server.output()
+        os.kill(workers[0], signal.SIGKILL)
+        assert server.process.wait(30) == 1, server.output()
+        deadline = time.monotonic() + 20
+        while alive(workers[1]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(workers[1]), server.output()

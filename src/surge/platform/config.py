@@ -159,9 +159,10 @@ class Settings(BaseSettings):
     bootstrap_admin_key: bool = True
     bootstrap_admin_email: str = "admin@localhost"
     log_level: str = "info"
-    # The HTTP server `surge serve` runs the app on (docs/performance.md: measured, and why).
-    server: Literal["uvicorn", "granian"] = "uvicorn"
-    # Requests uvicorn runs at once in one process; the rest wait their turn, read but not
+    # The HTTP server `surge serve` runs the app on: granian (HTTP in Rust, the app in worker
+    # processes it supervises) unless uvicorn is asked for (docs/adr/0009: measured, and why).
+    server: Literal["uvicorn", "granian"] = "granian"
+    # On uvicorn: requests run at once in one process; the rest wait their turn, read but not
     # started (surge.platform.uvicorn_server; docs/operations.md, overload). Not granian's
     # backpressure: that bounds connections, and a new one (an operator's) would wait. One
     # process only: `--workers N` on uvicorn runs plain uvicorn.run (logged at start).
