@@ -1,17 +1,18 @@
 """Which server for Surge's redirect: uvicorn or granian, against bare 302 apps on each.
 
 Starts on 127.0.0.1 (free ports, a temp dir): Surge as three processes (parts.systems.start_all:
-api, analytics, redirect under uvicorn, as `surge serve` runs them) plus a second redirect
-process under granian's ASGI interface on the same api and analytics; the bare ASGI 302 app
-(bench/apps/bare_asgi.py) under uvicorn and under granian ASGI; and a bare RSGI 302 app
-(bench/apps/bare_rsgi.py), granian's own limit. Surge under RSGI would need an adapter of the
-redirect app to RSGI's protocol objects: not cheap (its handler speaks ASGI send/receive), so
-it is left out. Then:
+api, analytics, redirect on uvicorn, as `SURGE_SERVER=uvicorn surge serve` runs them) plus a
+second redirect process on granian's ASGI interface (Surge's default server) on the same api and
+analytics; the bare ASGI 302 app (bench/apps/bare_asgi.py) under uvicorn and under granian ASGI;
+and a bare RSGI 302 app (bench/apps/bare_rsgi.py), granian's own limit. Surge under RSGI would
+need an adapter of the redirect app to RSGI's protocol objects: not cheap (its handler speaks
+ASGI send/receive), so it is left out. On SQLite with the clicks posted to analytics: the
+production shape (Redis stream, pinned cores) is bench/redirect.py's. Then:
 
   1. saturation: wrk rounds alternating over the five (drift hits all alike), medians, ratios;
      the redirects record clicks, analytics is paused during measured runs (bench/redirect.py);
   2. tail: an open-loop constant rate (parts.openloop, corrects coordinated omission) at half
-     of Surge-on-uvicorn's measured saturation, against that redirect process: p50, p99;
+     of Surge-on-granian's measured saturation, against that redirect process: p50, p99;
   3. with --profile: py-spy samples the uvicorn redirect under wrk load (parts.profile).
 
 Writes bench/results/servers-<time>.json; bounded (< 4 min), always cleans up.
@@ -66,7 +67,6 @@ RATIO_OVER_BARE_UVICORN = 1.0  # the issue: Surge, one process, >= a bare 302 ap
 RATIO_OVER_BARE_OWN = 0.8  # and >= 0.8x a bare app on Surge's own server
 TAIL_P99_MS = 5.0
 TAIL_RATE_SHARE = 0.5  # of the measured saturation
-CLEARLY_BETTER = 1.10  # granian must beat uvicorn by this for Surge to be worth a switch
 TARGETS = ("bare-uvicorn", "surge-uvicorn", "bare-granian", "surge-granian", "rsgi-granian")
 
 
@@ -148,8 +148,6 @@ def saturate(
 
 def ratios(medians: dict[str, float]) -> dict[str, Any]:
     surge_uv, surge_gr = medians["surge-uvicorn"], medians["surge-granian"]
-    # `surge serve` stays on uvicorn unless granian is clearly better for Surge itself.
-    chosen = "granian" if surge_gr >= CLEARLY_BETTER * surge_uv else "uvicorn"
     return {
         "surge_uvicorn_over_bare_uvicorn": surge_uv / medians["bare-uvicorn"],
         "surge_granian_over_bare_uvicorn": surge_gr / medians["bare-uvicorn"],
@@ -157,13 +155,8 @@ def ratios(medians: dict[str, float]) -> dict[str, Any]:
         "surge_granian_over_surge_uvicorn": surge_gr / surge_uv,
         "bare_granian_over_bare_uvicorn": medians["bare-granian"] / medians["bare-uvicorn"],
         "rsgi_granian_over_bare_uvicorn": medians["rsgi-granian"] / medians["bare-uvicorn"],
-        "best_for_surge": chosen,
+        "best_for_surge": "granian" if surge_gr >= surge_uv else "uvicorn",
         "surge_best_over_bare_uvicorn": max(surge_uv, surge_gr) / medians["bare-uvicorn"],
-        "surge_best_over_bare_own": (
-            surge_gr / medians["bare-granian"]
-            if chosen == "granian"
-            else surge_uv / medians["bare-uvicorn"]
-        ),
     }
 
 
@@ -217,7 +210,8 @@ def bench(args: argparse.Namespace, config: Config, budget: Budget, tmp: Path) -
     servers: list[Server] = []
     try:
         print(f"load generator: {config.generator} (warmup {config.warmup_s}s per run)")
-        bare, surge = start_all(tmp, servers, budget)
+        # Surge's three services on uvicorn; its redirect on granian (the default) beside them.
+        bare, surge = start_all(tmp, servers, budget, extra_env={"SURGE_SERVER": "uvicorn"})
         granian = start_granian(tmp, servers, surge, budget)
         create_link(surge)
         targets = {"bare-uvicorn": bare, "surge-uvicorn": surge.redirect, **granian}
@@ -243,10 +237,11 @@ def bench(args: argparse.Namespace, config: Config, budget: Budget, tmp: Path) -
             for name in TARGETS
             if any(r.target == name and r.server_cores for r in rounds)
         }
-        rate = TAIL_RATE_SHARE * medians["surge-uvicorn"]
+        # The tail on Surge's default server, granian.
+        rate = TAIL_RATE_SHARE * medians["surge-granian"]
         budget.require(args.tail + 10, "the open-loop run")
         print(f"open loop at {rate:,.0f} req/s ({TAIL_RATE_SHARE:.0%} of saturation)", flush=True)
-        open_run = tail(surge.redirect, surge, rate, args.tail)
+        open_run = tail(targets["surge-granian"], surge, rate, args.tail)
         summary["tail"] = asdict(open_run)
         profiles: list[Profiled] = []
         if args.profile:

@@ -77,7 +77,7 @@ def servers_rows(data: Any) -> list[Row]:
         f"{cost[n]:.1f}" if n in cost else "n/a" for n in ("surge-uvicorn", "surge-granian")
     )
     best = s["surge_best_over_bare_uvicorn"]
-    own = s["surge_uvicorn_over_bare_uvicorn"]  # `surge serve` runs uvicorn
+    own = s["surge_granian_over_bare_granian"]  # `surge serve` runs granian
     p99, tail_met = tail["p99_ms"], p99_met(tail)
     return [
         Row("servers: bare 302 req/s, uvicorn / granian ASGI / RSGI", bare, "", "-", cmd),
@@ -85,11 +85,12 @@ def servers_rows(data: Any) -> list[Row]:
         Row("servers: Surge CPU us/request, uvicorn / granian ASGI", cpu, "", "-", cmd),
         Row(f"servers: Surge on its best server ({s['best_for_surge']}) / bare on uvicorn",
             f"{best:.2f}", ">= 1.0", yes(best >= 1.0), cmd),
-        Row("servers: Surge / bare on Surge's server (uvicorn)", f"{own:.2f}", ">= 0.8",
+        Row("servers: Surge / bare on Surge's server (granian ASGI)", f"{own:.2f}", ">= 0.8",
             yes(own >= 0.8), cmd),
-        Row("servers: Surge / bare, both granian ASGI",
-            f"{s['surge_granian_over_bare_granian']:.2f}", "", "-", cmd),
-        Row(f"tail: cached redirect p99, open loop {tail['intended_rps']:,.0f}/s (50% sat.)",
+        Row("servers: Surge / bare, both uvicorn",
+            f"{s['surge_uvicorn_over_bare_uvicorn']:.2f}", "", "-", cmd),
+        Row(f"tail: cached redirect p99 on granian, open loop {tail['intended_rps']:,.0f}/s "
+            "(50% sat.)",
             f"{p99:.2f} ms (p50 {tail['p50_ms']:.2f})", "< 5 ms", tail_met, cmd),
     ]  # fmt: skip
 
