@@ -145,7 +145,7 @@ def event(
     link_id: int = 1,
     *,
     ua: str | None = BROWSER_UA,
-    visitor: str = "v1",
+    visitor: str | None = "v1",
     at: datetime | None = None,
     referrer: str | None = None,
     country: str | None = None,

@@ -19,6 +19,7 @@ from surge.analytics.service import ClickService
 from surge.data.contracts import DIMENSIONS
 from surge.data.tables import clicks as click_rows
 from surge.data.tables import daily_breakdowns, hourly_clicks
+from surge.data.visitors import VisitorHasher
 from surge.platform.db import SessionMaker
 from tests.geoip_files import WORLD, write_mmdb
 from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE, event
@@ -160,6 +161,34 @@ async def test_unique_visitors_count_distinct_people_per_day(
     stats = await clicks.link_stats(1, None, None, "day")
     assert stats.total == 3
     assert stats.unique_visitors == 2
+
+
+async def test_clicks_the_redirect_sends_without_a_visitor_id_get_one_at_ingest(
+    sessions: SessionMaker,
+) -> None:
+    """The redirect sends the address and agent and no id (hashing was a fifth of its work):
+    ingest makes it, one visitor per client a day; an empty id stays no one."""
+    visitors = VisitorHasher("salt")
+    clicks = ClickService(sessions, visitors=visitors)
+    made = [
+        event(visitor=None, ip="192.0.2.1"),
+        event(visitor=None, ip="192.0.2.1"),
+        event(visitor=None, ip="192.0.2.2"),
+        event(visitor="", ip=None),  # asked not to be tracked
+    ]
+    assert (await clicks.ingest(made)).ingested == 4
+    stats = await clicks.link_stats(1, None, None, "day")
+    assert (stats.total, stats.unique_visitors) == (4, 2)
+    async with sessions() as session:
+        stored = set((await session.execute(select(click_rows.c.visitor_id))).scalars())
+    expected = {visitors.visitor_id(f"192.0.2.{n}", BROWSER_UA, made[0].ts) for n in (1, 2)}
+    assert stored == {*expected, ""}
+
+
+async def test_a_click_without_a_visitor_id_needs_the_salt(clicks: ClickService) -> None:
+    with pytest.raises(ValueError, match="visitor salt"):
+        await clicks.ingest([event(visitor=None, ip="192.0.2.1")])
+    assert await clicks.click_count(1) == 0
 
 
 async def test_breakdowns_by_referrer_country_browser_os(clicks: ClickService) -> None:

@@ -22,6 +22,7 @@ from surge.analytics.retention import expire_raw_clicks
 from surge.analytics.routes import router
 from surge.analytics.service import ClickService
 from surge.data.live import LiveHub
+from surge.data.visitors import VisitorHasher
 from surge.platform.breakers import Breakers
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
@@ -103,7 +104,12 @@ class AnalyticsService:
         elif self.live_hub is not None:
             live = LocalLiveFeed(self.live_hub)
         self.clicks = self.app.state.click_service = ClickService(
-            data.sessions, geoip, recording, live=live, webhooks=ClickWebhooks()
+            data.sessions,
+            geoip,
+            recording,
+            live=live,
+            webhooks=ClickWebhooks(),
+            visitors=VisitorHasher(settings.visitor_salt_secret),
         )
         self.app.state.click_overview = ClickOverview(data.sessions)
         self.app.state.orphan_service = OrphanService(data.sessions)

@@ -13,6 +13,7 @@ import ua_parser
 
 from surge.analytics.geoip import Locate, Location, nowhere
 from surge.data.events import MAX_TARGET_LABEL, ClickEvent
+from surge.data.visitors import VisitorHasher
 
 MOBILE_OSES = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS"})
 DESKTOP_OSES = frozenset(
@@ -120,12 +121,23 @@ def place(header_country: str | None, found: Location) -> Location:
     return Location(header_country, None, None)
 
 
-def enrich(event: ClickEvent, locate: Locate = nowhere, recording: Recording = EVERYTHING) -> Click:
+def enrich(
+    event: ClickEvent,
+    locate: Locate = nowhere,
+    recording: Recording = EVERYTHING,
+    visitors: VisitorHasher | None = None,
+) -> Click:
     """`locate`: the GeoIP database's lookup of the client address (the event's `ip`, which
-    goes no further than this). A click without a visitor is one whose visitor asked not to
-    be tracked (Sec-GPC or DNT): it keeps nothing of them, as if the operator recorded
-    nothing, and counts as no one among unique visitors."""
-    if not event.visitor:
+    goes no further than this and the visitor id). A click with an empty visitor is one whose
+    visitor asked not to be tracked (Sec-GPC or DNT): it keeps nothing of them, as if the
+    operator recorded nothing, and counts as no one among unique visitors. One without a
+    visitor id (None, as the redirect sends them) gets it here, from `visitors`."""
+    visitor = event.visitor
+    if visitor is None:
+        if visitors is None:
+            raise ValueError("a click without a visitor id needs the visitor salt to make one")
+        visitor = visitors.visitor_id(event.ip or "", event.user_agent or "", event.ts)
+    if not visitor:
         recording = NOTHING
     agent = parse_agent((event.user_agent or "")[:1024])
     country, region, city = place(country_code(event.country), locate(event.ip))
@@ -145,7 +157,7 @@ def enrich(event: ClickEvent, locate: Locate = nowhere, recording: Recording = E
         browser=browser,
         os=os,
         is_bot=agent.is_bot,
-        visitor_id=event.visitor[:32],
+        visitor_id=visitor[:32],
         target=event.target[:MAX_TARGET_LABEL] if event.target is not None else None,
         region=region,
         city=city,

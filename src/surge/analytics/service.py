@@ -29,6 +29,7 @@ from surge.data.contracts import (
     VisitsQuery,
 )
 from surge.data.events import ClickEvent
+from surge.data.visitors import VisitorHasher
 from surge.platform.clock import utc_now
 from surge.platform.db import SessionMaker, transaction
 from surge.platform.metrics import CLICKS_DUPLICATES, CLICKS_INGESTED, INGEST_DURATION
@@ -97,8 +98,10 @@ class ClickService:
         *,
         live: LiveFeed | None = None,
         webhooks: ClickWebhooks | None = None,
+        visitors: VisitorHasher | None = None,
     ) -> None:
         self.sessions = sessions
+        self.visitors = visitors  # makes the visitor ids of the redirect's clicks
         self.geoip = geoip  # locates clicks by their client address (SURGE_GEOIP_DB)
         self.recording = recording
         self.live = live  # told of each batch after its commit (the dashboard's live panels)
@@ -119,7 +122,7 @@ class ClickService:
                 # process it also answers redirects, and a whole batch is tens of ms of Python.
                 await asyncio.sleep(0)
             enriched += [
-                enrich(event, locate, self.recording)
+                enrich(event, locate, self.recording, self.visitors)
                 for event in events[first : first + ENRICH_SLICE]
             ]
         # Orphan visits (link 0, surge.data.orphans) share the batch and its transaction.

@@ -29,7 +29,10 @@ class ClickEvent:
     referrer: str | None
     user_agent: str | None
     country: str | None
-    visitor: str  # daily-salted hash of client IP + user agent; never the raw IP
+    # The daily-salted hash of client IP + user agent (surge.data.visitors), never the raw IP;
+    # "": a visitor who asked not to be tracked; None: to be made at ingest from `ip` and
+    # `user_agent` (what the redirect sends; earlier versions sent the hash).
+    visitor: str | None
     # Where a link with redirect rules sent this click (its target_label); None for a link
     # without rules. Rows from before it existed have 8 fields and read as None.
     target: str | None = None
@@ -58,7 +61,7 @@ def click_ids() -> Callable[[], str]:
 
 
 ClickRow = tuple[
-    str, int, str, float, str | None, str | None, str | None, str, str | None, str | None
+    str, int, str, float, str | None, str | None, str | None, str | None, str | None, str | None
 ]
 # Rows as earlier versions wrote them (in a spool file or the stream across an upgrade): before
 # the client address, and before the target too.
@@ -89,7 +92,7 @@ def click_row(
     referrer: str | None,
     user_agent: str | None,
     country: str | None,
-    visitor: str,
+    visitor: str | None,
     target: str | None = None,
     ip: str | None = None,
 ) -> ClickRow:

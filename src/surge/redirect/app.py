@@ -20,6 +20,7 @@ from surge.data.events import ClickRow, click_ids
 from surge.data.link_tier import SharedLinkTier
 from surge.data.orphans import BASE_URL, INVALID_SHORT_URL, REGULAR_404, OrphanKind
 from surge.data.rule_inputs import header_names
+from surge.data.visitors import VisitorHasher
 from surge.domains.hosts import default_entry, host_of
 from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
@@ -62,7 +63,7 @@ from surge.redirect.responses import (
 from surge.redirect.robots import ROBOTS_PATH, Robots
 from surge.redirect.spool import Spool
 from surge.redirect.unlock import UnlockCookies, send_locked
-from surge.redirect.visitor import PRIVATE, VisitorHasher
+from surge.redirect.visitor import PRIVATE
 
 if TYPE_CHECKING:
     from surge.platform.rate_limits import Limit
@@ -490,7 +491,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
             None if referer is None else referer.decode("latin-1"),
             user_agent,
             None if country is None else country.decode("latin-1"),
-            self.visitors.visitor_id(ip, user_agent or "", now),
+            None,  # the visitor id: made at ingest from the address and agent (data.visitors)
             target.labels[index] if target.labels else None,
             ip,
         )
@@ -533,9 +534,9 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
                 referrer,
                 user_agent,
                 country,
-                self.visitors.visitor_id(ip, user_agent or "", now),
+                None,  # the visitor id: analytics makes it at ingest (surge.data.visitors)
                 None,
-                ip,  # for analytics to locate (GeoIP); it never stores it
+                ip,  # for analytics to locate (GeoIP) and to make the visitor id; never stored
             )
         )
 

@@ -14,9 +14,9 @@ from surge.platform.http import client_ip
 from surge.redirect.visitor import PRIVATE
 
 if TYPE_CHECKING:
+    from surge.data.visitors import VisitorHasher
     from surge.redirect.clicks import ClickBuffer
     from surge.redirect.responses import Site
-    from surge.redirect.visitor import VisitorHasher
 
 
 class OrphanVisits:
