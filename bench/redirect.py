@@ -12,7 +12,7 @@ then alternates bare, surge, bare, surge... so drift (thermal, noisy neighbours)
 equally. With two CPUs or more, the redirect and the bare app run on one CPU and wrk (with a
 browser's User-Agent) on another, so neither measures the load generator. Analytics is paused
 during measured runs and consumes the stream afterwards: every click the redirect served must be
-counted. Prints req/s and p99 per round, the medians and the ratio Surge/bare. Bounded (< 150 s),
+counted. Prints req/s and p99 per round, the medians and the ratio Surge/bare. Bounded (< 180 s),
 always cleans up its processes, its temp dir and its Redis keys. bench/README.md has the method.
 """
 
@@ -40,7 +40,7 @@ from parts.systems import LANDING, SLUG, check_redirect, create_link, start_all
 from redis import Redis
 from redis.exceptions import RedisError
 
-TIME_LIMIT_S = 150.0  # servers start, 3 pairs of runs, the stream ingested after; cleanup
+TIME_LIMIT_S = 180.0  # servers start, 3 pairs of runs, the stream ingested after; cleanup
 REDIS_URL = os.environ.get("SURGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROWSER_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -75,11 +75,13 @@ def redis_prefix() -> Iterator[str]:
         client.close()
 
 
-def bench(config: Config, budget: Budget, tmp: Path, server_cpu: str | None) -> dict[str, Any]:
+def bench(
+    config: Config, budget: Budget, tmp: Path, server_cpu: str | None, server: str | None
+) -> dict[str, Any]:
     servers: list[Server] = []
     with redis_prefix() as prefix:
         try:
-            return measured(config, budget, tmp, servers, prefix, server_cpu)
+            return measured(config, budget, tmp, servers, prefix, server_cpu, server)
         finally:
             stop_servers(servers)
 
@@ -91,12 +93,15 @@ def measured(
     servers: list[Server],
     prefix: str,
     server_cpu: str | None,
+    server: str | None,
 ) -> dict[str, Any]:
     print(f"load generator: {config.generator} (warmup {config.warmup_s}s per run)", flush=True)
     print(f"redirect and bare app on CPU {server_cpu or 'any'}; clicks to {REDIS_URL}", flush=True)
     print("analytics is paused during measured runs and catches up during warmups", flush=True)
-    redis = {"SURGE_REDIS_URL": REDIS_URL, "SURGE_REDIS_PREFIX": prefix}
-    bare, surge = start_all(tmp, servers, budget, extra_env=redis, pin=server_cpu)
+    settings = {"SURGE_REDIS_URL": REDIS_URL, "SURGE_REDIS_PREFIX": prefix}
+    if server is not None:
+        settings["SURGE_SERVER"] = server
+    bare, surge = start_all(tmp, servers, budget, extra_env=settings, pin=server_cpu)
     create_link(surge)
     targets = {
         "bare": (bare, f"{bare.url}/{SLUG}"),
@@ -120,7 +125,8 @@ def measured(
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
             "server_cpu": server_cpu,
-            "server": os.environ.get("SURGE_SERVER", "Surge's default"),
+            "server": server or "granian",
+            "server_option": server,  # None: Surge's default
             "click_sink": "redis stream",
         },
         "runs": [asdict(run) for run in runs],
@@ -129,13 +135,16 @@ def measured(
     }
 
 
-def parse_args(argv: Sequence[str] | None) -> Config:
+def parse_args(argv: Sequence[str] | None) -> tuple[Config, str | None]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=6, help="seconds measured per run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds discarded before each run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--server", choices=("uvicorn", "granian"), help="SURGE_SERVER (default: Surge's own)"
+    )
     args = parser.parse_args(argv)
     if min(args.rounds, args.duration, args.warmup, args.connections, args.threads) < 1:
         parser.error("every option must be at least 1")
@@ -143,14 +152,14 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     return Config(
         args.rounds, args.duration, args.warmup, args.connections, args.threads,
         user_agent=BROWSER_UA, load_cpus=load_cpus,
-    )  # fmt: skip
+    ), args.server  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
+    config, server = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
     server_cpu, _ = cpus()
-    return run_bench("redirect", lambda tmp: bench(config, budget, tmp, server_cpu))
+    return run_bench("redirect", lambda tmp: bench(config, budget, tmp, server_cpu, server))
 
 
 if __name__ == "__main__":

@@ -48,10 +48,11 @@ def p99_met(run: Any, target_ms: float = 5.0) -> str:
 
 
 def redirect_rows(data: Any) -> list[Row]:
-    s, cmd = data["summary"], f"{UV} bench/redirect.py"
+    s, env = data["summary"], data.get("environment", {})
+    option = env.get("server_option")
+    cmd = f"{UV} bench/redirect.py" + (f" --server {option}" if option else "")
     ratio = s["ratio_surge_over_bare_rps"]
     rps = f"{s['surge']['median_rps']:,.0f} / {s['bare']['median_rps']:,.0f} req/s"
-    env = data.get("environment", {})
     shape = "redirect-only, clicks to the Redis stream" if env.get("click_sink") else "SQLite"
     server = env.get("server", "uvicorn")
     exact = s.get("clicks_exact")
