@@ -58,7 +58,7 @@ bench: $(VENV_STAMP) ## every benchmark, then one table of figures, targets, met
 	-$(UV) run --frozen python bench/exports.py
 	$(UV) run --frozen python bench/summary.py --max-age 30
 
-bench-quick: $(VENV_STAMP) ## the redirect ratio alone (Surge / bare ASGI 302 on uvicorn), about 2 minutes
+bench-quick: $(VENV_STAMP) ## the redirect ratio alone (Surge, production's shape / bare ASGI 302 on uvicorn), about 3 minutes
 	$(UV) run --frozen python bench/redirect.py
 	$(UV) run --frozen python bench/summary.py --only redirect --max-age 5
 
