@@ -141,6 +141,7 @@ LinkPassword = Annotated[
         "an argon2 hash; reads say `password_protected`). null removes it.",
     ),
 ]
-Title = Annotated[str, Field(max_length=512)]
+# Any text but NUL, which PostgreSQL's text refuses (the fuzz found a 500 there).
+Title = Annotated[str, Field(max_length=512, pattern=r"^[^\x00]*$")]
 # JSON true or false only ("yes" or 1 is a mistake).
 Flag = Annotated[bool, Field(strict=True)]
