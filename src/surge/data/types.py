@@ -48,8 +48,9 @@ class EpochSeconds(FunctionElement[int]):
 
 @compiles(EpochSeconds, "postgresql")
 def _epoch_postgresql(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
-    # date_part is float8; EXTRACT is numeric since PostgreSQL 14, ~4x slower over the 4,320
-    # hourly rows of a 90-day stats request (~0.5 ms). Exact for whole seconds (< 2^53).
+    # date_part is float8; EXTRACT is numeric since PostgreSQL 14, and cost ~0.4 ms more over
+    # the 4,320 hourly rows of a 90-day stats query (2.1 against 2.5 ms, the fastest of 15 at
+    # 10M clicks). Exact for whole seconds (below 2^53).
     return f"CAST(date_part('epoch', {compiler.process(element.clauses, **kw)}) AS BIGINT)"
 
 
