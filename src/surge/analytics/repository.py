@@ -186,26 +186,29 @@ def _stats_queries() -> dict[str, Any]:
         hourly_clicks.c.bucket < end,
     )
     # Totals and the series in one read of the range (one round trip less per request), and
-    # the series as one string per kind of click ("slot:clicks,..."): an hourly series is 2,160
-    # rows, and a row costs the driver and SQLAlchemy ~1 µs each way, more than the query. By
-    # the hour the rollup rows are the series already (one per hour and bot, by the key), so
-    # there is nothing to group; by the day, the database sums each day's hours.
+    # the series as one value per kind of click: an hourly series is 2,160 rows, and a row
+    # costs the driver and SQLAlchemy ~1 µs each way, more than the query. On PostgreSQL two
+    # arrays (slots, clicks: asyncpg decodes them in C), elsewhere one string
+    # ("slot:clicks,..."); the string's text casts cost PostgreSQL ~1.5 ms of a 90-day hourly
+    # request. By the hour the rollup rows are the series already (one per hour and bot, by the
+    # key), so there is nothing to group; by the day, the database sums each day's hours.
     epoch = EpochSeconds(hourly_clicks.c.bucket)
     is_bot, clicks = hourly_clicks.c.is_bot, hourly_clicks.c.clicks
     hourly = select(epoch.label("slot"), is_bot, clicks.label("n")).where(*hours)
     slot = (epoch // step) * step
     daily = (
-        select(slot.label("slot"), is_bot, func.sum(clicks).label("n"))
+        select(slot.label("slot"), is_bot, cast(func.sum(clicks), BigInteger).label("n"))
         .where(*hours)
         .group_by(slot, is_bot)
     )
 
-    def per_kind(slots: Any) -> Any:
+    def per_kind(slots: Any, *, arrays: bool) -> Any:
         rows = slots.subquery()
-        pairs = cast(rows.c.slot, String) + ":" + cast(rows.c.n, String)
-        return select(
-            rows.c.is_bot, func.sum(rows.c.n), func.aggregate_strings(pairs, ",")
-        ).group_by(rows.c.is_bot)
+        series: tuple[Any, ...] = (func.array_agg(rows.c.slot), func.array_agg(rows.c.n))
+        if not arrays:
+            pairs = cast(rows.c.slot, String) + ":" + cast(rows.c.n, String)
+            series = (func.aggregate_strings(pairs, ","),)
+        return select(rows.c.is_bot, func.sum(rows.c.n), *series).group_by(rows.c.is_bot)
 
     clicks_sum = func.sum(daily_breakdowns.c.clicks)
     ranked = (
@@ -235,7 +238,13 @@ def _stats_queries() -> dict[str, Any]:
         .where(ranked.c.rank <= bindparam("limit", type_=BigInteger()))
         .order_by(ranked.c.dimension, ranked.c.rank)
     )
-    return {"hourly": per_kind(hourly), "daily": per_kind(daily), "breakdowns": breakdowns}
+    return {
+        "hourly": per_kind(hourly, arrays=False),
+        "daily": per_kind(daily, arrays=False),
+        "hourly_arrays": per_kind(hourly, arrays=True),
+        "daily_arrays": per_kind(daily, arrays=True),
+        "breakdowns": breakdowns,
+    }
 
 
 STATS_QUERIES = _stats_queries()
@@ -260,13 +269,20 @@ class StatsRepository:
         query, params = "daily", {"step": step_s}
         if step_s == HOUR_S:
             query, params = "hourly", {}
+        arrays = self.session.get_bind().dialect.name == "postgresql"
+        if arrays:
+            query += "_arrays"
         rows = await self._rows(query, link_id=link_id, start=hour_of(start), end=end, **params)
         humans: dict[int, int] = {}
         totals = {False: 0, True: 0}
-        for is_bot, total, pairs in rows:
+        for is_bot, total, *series in rows:
             totals[bool(is_bot)] = int(total)  # a sum is NUMERIC on PostgreSQL
-            if not is_bot:
-                numbers = list(map(int, pairs.replace(":", ",").split(",")))
+            if is_bot:
+                continue
+            if arrays:
+                humans = dict(zip(*series, strict=True))
+            else:
+                numbers = list(map(int, series[0].replace(":", ",").split(",")))
                 humans = dict(zip(numbers[::2], numbers[1::2], strict=True))
         return humans, totals
 

