@@ -41,21 +41,27 @@ class ClickEvent:
     ip: str | None = None
 
 
+FIRST_COUNT = 10**13  # a click id's counter: 14 decimal digits from the first
+
+
 def click_ids() -> Callable[[], str]:
-    """A source of click ids for one process: 32 hex digits (more after 10^12 clicks), a prefix
-    fixed at creation (its time in milliseconds, then 40 random bits) and a counter.
+    """A source of click ids for one process: 36 characters, a prefix fixed at creation (its
+    time in milliseconds, then 40 random bits: 22 hex digits) and a counter in decimal from
+    10^13 (14 digits until 9 x 10^13 clicks).
 
     Unique across processes, since two sources share a prefix only if they start in the same
     millisecond with the same 40 random bits; and each source's ids sort in the order it made
-    them, so inserting them appends to a few right edges of the raw clicks' primary-key index
-    instead of touching a random page of it (with random ids, ingest into a 10M-click table
-    fell to a third of its speed once that index outgrew the cache). No system call per id:
-    ~0.35 µs where `os.urandom(16).hex()` took ~0.6 µs on the redirect's hot path."""
+    them (the counter's digits are as many throughout), so inserting them appends to a few right
+    edges of the raw clicks' primary-key index instead of touching a random page of it (with
+    random ids, ingest into a 10M-click table fell to a third of its speed once that index
+    outgrew the cache). No system call per id, and no formatting: `prefix + str(n)` takes
+    ~0.17 µs where `"%s%010x" % (prefix, n)` took ~0.30 (timeit) and `os.urandom(16).hex()`
+    ~0.6, on the redirect's hot path (one id per click)."""
     prefix = (int(unix_time() * 1000).to_bytes(6, "big") + os.urandom(5)).hex()
-    counter = itertools.count().__next__
+    counter = itertools.count(FIRST_COUNT).__next__
 
     def new_id() -> str:
-        return "%s%010x" % (prefix, counter())  # noqa: UP031 - the fastest of the formats
+        return prefix + str(counter())
 
     return new_id
 
