@@ -30,7 +30,7 @@ import httpx
 from all_in_one import settle, start_all_in_one
 from parts.budget import BenchError, Budget, sigterm_ignored
 from parts.load import WRK, parse_wrk
-from parts.processes import Server, run_cli, stop_servers, wait_ready
+from parts.processes import Server, on_core, run_cli, stop_servers, wait_ready
 from parts.runner import run_bench
 from parts.systems import LANDING, SLUG, Surge, check_redirect, create_link
 
@@ -121,14 +121,8 @@ def overload(url: str, options: Options) -> tuple[str, int]:
 def bench(options: Options, budget: Budget, tmp: Path, launched: list[Server]) -> dict[str, Any]:
     if WRK is None:
         raise BenchError("wrk is not installed; this bench needs it")
-    everywhere = os.sched_getaffinity(0)
-    core = len(everywhere) > 1
-    if core:  # the server, its threads and any worker it starts inherit core 0
-        os.sched_setaffinity(0, {0})
-    try:
+    with on_core(0) as core:  # the server, its threads and any worker it starts
         server, env = start_all_in_one(tmp, launched, options.settings())
-    finally:
-        os.sched_setaffinity(0, everywhere)
     wait_ready([server], budget)
     cli = [sys.executable, "-m", "surge.cli", "keys", "create", "--name", "bench"]
     key = run_cli(cli, env, tmp / "all-in-one", budget).split()[-1]

@@ -38,12 +38,13 @@ from parts.openloop import OpenLoad, open_loop
 from parts.processes import (
     HOST,
     Server,
-    cpu_seconds,
+    children,
     foreign_cpu_seconds,
     free_ports,
     paused,
     start_server,
     stop_servers,
+    tree_cpu_seconds,
     wait_ready,
 )
 from parts.profile import Profile, print_profile, record
@@ -88,17 +89,6 @@ def granian_argv(interface: str, app: str, port: int, workdir: Path, factory: bo
     return argv
 
 
-def tree_cpu_seconds(pid: int) -> float | None:
-    """CPU time of a process and its children (granian's worker is a child of its main)."""
-    total = cpu_seconds(pid)
-    if total is None:
-        return None
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            total += tree_cpu_seconds(int(child)) or 0.0
-    return total
-
-
 def start_granian(
     tmp: Path, servers: list[Server], surge: Surge, budget: Budget
 ) -> dict[str, Server]:
@@ -140,8 +130,7 @@ def saturate(
 ) -> list[Round]:
     ours = {os.getpid(), *(s.process.pid for s in targets.values())}
     for server in targets.values():  # granian's workers are children: not foreign either
-        for task in Path(f"/proc/{server.process.pid}/task").glob("*/children"):
-            ours.update(int(pid) for pid in task.read_text().split())
+        ours |= children(server.process.pid)
     rounds: list[Round] = []
     for number in range(1, config.rounds + 1):
         for name, server in targets.items():

@@ -159,6 +159,24 @@ def exports_rows(data: Any) -> list[Row]:
     ]  # fmt: skip
 
 
+def peer_rows(data: Any) -> list[Row]:
+    peer, s, cmd = data["peer"], data["summary"], f"{UV} bench/peer.py"
+    name = f"{peer['label']} {peer['version'].split()[0]}"
+    rows = []
+    for r in data["ratios"]:
+        rps = f"{s[r['system']]['median_rps']:,.0f} / {s[peer['name']]['median_rps']:,.0f} req/s"
+        rows.append(
+            Row(f"peer: Surge ({r['surge']}) / {name}, same load", f"{r['ratio']:,.0f}x ({rps})",
+                f">= {data['target_ratio']:.0f}x", yes(r["met"]), cmd)
+        )  # fmt: skip
+    inexact = [v["label"] for v in s.values() if not v["exact"]]
+    rows.append(
+        Row(f"peer: every visit counted, by Surge and by {name}",
+            "all" if not inexact else "not: " + "; ".join(inexact), "all", yes(not inexact), cmd)
+    )  # fmt: skip
+    return rows
+
+
 # Name, how its results file is named (newest wins), how it becomes rows; in `make bench` order.
 SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("redirect", "redirect-*.json", redirect_rows),
@@ -170,7 +188,11 @@ SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("analytics", "analytics-*.json", analytics_rows),
     ("viral", "viral-*.json", viral_rows),
     ("exports", "exports-*.json", exports_rows),
+    ("peer", "peer-*.json", peer_rows),
 )
+# Not run by `make bench` (`make bench-peer`): needs another shortener's checkout, outside the
+# repository. Listed when its results are fresh, else as not run, unless asked for with --only.
+OPTIONAL = ("peer",)
 
 
 def newest(pattern: str) -> Path | None:
@@ -178,13 +200,23 @@ def newest(pattern: str) -> Path | None:
     return found[-1] if found else None
 
 
-def collect(names: Sequence[str], max_age_min: float | None) -> list[Row]:
+def collect(
+    names: Sequence[str], max_age_min: float | None, optional: Sequence[str] = ()
+) -> list[Row]:
+    """Rows of the `names` benches; an `optional` one without fresh results is one "not run"
+    row, which leaves the summary complete."""
     rows: list[Row] = []
     for name, pattern, to_rows in SOURCES:
         if name not in names:
             continue
         command = f"{UV} bench/{name}.py"
         path = newest(pattern)
+        fresh = path is not None and (
+            max_age_min is None or time.time() - path.stat().st_mtime <= max_age_min * 60
+        )
+        if name in optional and not fresh:
+            rows.append(Row(f"{name}: not run (optional)", "", "", "-", command))
+            continue
         if path is None:
             rows.append(Row(f"{name}: no results in bench/results/", "", "", "missing", command))
             continue
@@ -223,7 +255,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    rows = collect(args.only or [name for name, _, _ in SOURCES], args.max_age)
+    names = args.only or [name for name, _, _ in SOURCES]
+    rows = collect(names, args.max_age, () if args.only else OPTIONAL)
     print_table(rows)
     payload = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
