@@ -64,7 +64,7 @@ bench-quick: $(VENV_STAMP) ## the redirect ratio alone (Surge / bare ASGI 302 on
 
 # Not part of `make bench`: it needs Kutt's checkout outside the repository
 # (bench/peers/kutt-setup.sh), and Kutt's rate follows its disk's fsync latency, not the code.
-bench-peer: $(VENV_STAMP) ## Surge side by side with Kutt, both on their embedded defaults, about 4 minutes
+bench-peer: $(VENV_STAMP) ## Surge side by side with Kutt, both on their embedded defaults, about 3 minutes
 	$(UV) run --frozen python bench/peer.py
 	$(UV) run --frozen python bench/summary.py --only peer --max-age 10
 

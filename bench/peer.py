@@ -264,7 +264,7 @@ def ratios(peer: str, summary: dict[str, Any], default_server: str) -> list[dict
     server by name (the default's row is the default run)."""
     rows = []
     for label, name in (
-        (f"`surge serve` defaults ({default_server})", "surge"),
+        (f"`surge serve` defaults: {default_server}", "surge"),
         ("SURGE_SERVER=uvicorn", "surge" if default_server == "uvicorn" else "surge-uvicorn"),
         ("SURGE_SERVER=granian", "surge" if default_server == "granian" else "surge-granian"),
     ):
@@ -307,14 +307,14 @@ def bench(
         "peer": {"name": preset.name, "label": preset.label, "version": version,
                  "dir": str(options.peer_dir)},
         "options": asdict(options) | {"peer_dir": str(options.peer_dir),
-                                      "data_dir": str(options.data_dir or tmp.parent)},
+                                      "data_dir": options.data_dir and str(options.data_dir)},
         "method": (f"each system's processes pinned to core 0, wrk -t{options.threads} "
                    f"-c{options.connections} -d{options.duration_s}s --timeout "
                    f"{WRK_TIMEOUT_S}s with a Chrome User-Agent pinned to core 1, "
                    f"{options.warmup_s}s warmup per run (its visits checked too)"),
         "environment": {"python": sys.version.split()[0], "cpus": os.cpu_count(),
                         "pinned": len(os.sched_getaffinity(0)) > 1,
-                        "surge_default_server": default,
+                        "surge_default_server": default, "databases_in": str(tmp.parent),
                         "load_average_before": round(load_before[0], 2),
                         "load_average_after": round(os.getloadavg()[0], 2)},
         "runs": [asdict(r) for r in runs],

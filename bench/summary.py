@@ -162,6 +162,8 @@ def exports_rows(data: Any) -> list[Row]:
 def peer_rows(data: Any) -> list[Row]:
     peer, s, cmd = data["peer"], data["summary"], f"{UV} bench/peer.py"
     name = f"{peer['label']} {peer['version'].split()[0]}"
+    if data_dir := data["options"].get("data_dir"):  # e.g. tmpfs: the disk's syncs left out
+        name, cmd = f"{name}, databases in {data_dir}", f"{cmd} --data-dir {data_dir}"
     rows = []
     for r in data["ratios"]:
         rps = f"{s[r['system']]['median_rps']:,.0f} / {s[peer['name']]['median_rps']:,.0f} req/s"

@@ -165,7 +165,8 @@ def cpu_watch(server: Server, ours: set[int], out: dict[str, float | None]) -> I
     the share of it the server's event loop waited for a CPU: on a shared machine, the part of
     its latency that is the machine's, not the server's."""
     pid = server.process.pid
-    cpu, waited, foreign = tree_cpu_seconds(pid), waited_for_cpu_s(pid), foreign_cpu_seconds(ours)
+    loop = min(children(pid), default=pid)  # granian's event loop runs in its worker
+    cpu, waited, foreign = tree_cpu_seconds(pid), waited_for_cpu_s(loop), foreign_cpu_seconds(ours)
     start = time.monotonic()
     yield
     seconds = time.monotonic() - start
@@ -174,7 +175,7 @@ def cpu_watch(server: Server, ours: set[int], out: dict[str, float | None]) -> I
         return None if before is None or after is None else round((after - before) / seconds, 2)
 
     out["server_cores"] = per_second(cpu, tree_cpu_seconds(pid))
-    out["server_cpu_wait"] = per_second(waited, waited_for_cpu_s(pid))
+    out["server_cpu_wait"] = per_second(waited, waited_for_cpu_s(loop))
     foreign_after = foreign_cpu_seconds(ours)
     out["other_cores"] = None
     if foreign is not None and foreign_after is not None:
