@@ -37,7 +37,7 @@ from parts.processes import (
     wait_ready,
 )
 from parts.report import NOISE_CORES
-from parts.rounds import Run, fetch_counts, measured_run, wait_for_clicks
+from parts.rounds import Run, fetch_counts, measured_run, settled, wait_for_clicks
 from parts.runner import run_bench
 from parts.systems import (
     LANDING,
@@ -99,24 +99,15 @@ def settle(aio: Surge, at_least: int, budget: Budget) -> int:
     """Wait until the all-in-one has ingested all it served: at least `at_least` clicks counted
     and no change for SETTLE_QUIET_S. Its catch-up must not take the CPU from what is measured
     next, and the open-loop click check needs an exact starting count."""
-    start = time.monotonic()
-    deadline = start + min(SETTLE_TIMEOUT_S, budget.remaining() - CLEANUP_RESERVE_S)
-    count, changed = -1, start
     headers = {"authorization": f"Bearer {aio.key}"}
     with httpx.Client(headers=headers, timeout=10.0) as client:
-        while True:
-            latest = fetch_counts(client, aio)
-            now = time.monotonic()
-            if latest is not None and sum(latest) != count:
-                count, changed = sum(latest), now
-            elif count >= at_least and now - changed >= SETTLE_QUIET_S:
-                return count
-            if now > deadline:
-                raise BenchError(
-                    f"the all-in-one did not ingest its backlog in {now - start:.0f}s "
-                    f"({count:,} clicks counted, at least {at_least:,} served)"
-                )
-            time.sleep(0.2)
+
+        def read() -> int | None:
+            counts = fetch_counts(client, aio)
+            return None if counts is None else sum(counts)
+
+        what = "the all-in-one's click count (its ingest of the backlog)"
+        return settled(read, at_least, budget, SETTLE_QUIET_S, SETTLE_TIMEOUT_S, what)
 
 
 @dataclass

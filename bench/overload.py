@@ -28,9 +28,9 @@ import httpx
 
 # The shared parts, bench/parts/ (see bench/redirect.py), and the all-in-one's start.
 from all_in_one import settle, start_all_in_one
-from parts.budget import BenchError, Budget, sigterm_ignored
+from parts.budget import BenchError, Budget
 from parts.load import WRK, parse_wrk
-from parts.processes import Server, on_core, run_cli, stop_servers, wait_ready
+from parts.processes import Server, on_core, run_cli, wait_ready, with_servers
 from parts.runner import run_bench
 from parts.systems import LANDING, SLUG, Surge, check_redirect, create_link
 
@@ -207,12 +207,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 
 def run(options: Options, budget: Budget, tmp: Path) -> dict[str, Any]:
-    launched: list[Server] = []
-    try:
-        return bench(options, budget, tmp, launched)
-    finally:
-        with sigterm_ignored():
-            stop_servers(launched)
+    return with_servers(lambda launched: bench(options, budget, tmp, launched))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

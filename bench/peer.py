@@ -18,12 +18,10 @@ checkout is outside the repository (parts.peers; without it, one line says what 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +32,7 @@ import httpx
 # The shared parts, bench/parts/ (see bench/redirect.py); the all-in-one's start and counters.
 from all_in_one import start_all_in_one
 from overload import pinned, recorded
-from parts.budget import CLEANUP_RESERVE_S, BenchError, Budget, sigterm_ignored
+from parts.budget import BenchError, Budget
 from parts.load import WRK, counted_wrk, counter_script
 from parts.peers import PEERS_DIR, PRESETS, PeerPreset
 from parts.processes import (
@@ -45,11 +43,11 @@ from parts.processes import (
     free_ports,
     on_core,
     run_cli,
-    stop_servers,
     wait_ready,
+    with_servers,
 )
 from parts.report import NOISE_CORES as NOISE
-from parts.rounds import fetch_counts
+from parts.rounds import fetch_counts, settled
 from parts.runner import run_bench
 from parts.systems import CLI, LANDING, SLUG, Surge, check_redirect, create_link
 
@@ -108,23 +106,8 @@ class Run:
 
 def settle(system: System, at_least: int, budget: Budget) -> int:
     """The system's visit count once it is at least `at_least` and has stopped changing."""
-    start = time.monotonic()
-    deadline = start + min(SETTLE_TIMEOUT_S, budget.remaining() - CLEANUP_RESERVE_S)
-    count, changed = -1, start
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            latest = system.visits()
-            if latest != count:
-                count, changed = latest, time.monotonic()
-        now = time.monotonic()
-        if count >= at_least and now - changed >= SETTLE_QUIET_S:
-            return count
-        if now > deadline:
-            raise BenchError(
-                f"{system.name}: its visit count stayed at {count:,} for {now - start:.0f}s, "
-                f"expected at least {at_least:,}"
-            )
-        time.sleep(0.25)
+    what = f"{system.name}: its visit count"
+    return settled(system.visits, at_least, budget, SETTLE_QUIET_S, SETTLE_TIMEOUT_S, what)
 
 
 def one_run(
@@ -376,12 +359,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 
 def run(options: Options, budget: Budget, tmp: Path) -> dict[str, Any]:
-    launched: list[Server] = []
-    try:
-        return bench(options, PRESETS[options.peer], budget, tmp, launched)
-    finally:
-        with sigterm_ignored():
-            stop_servers(launched)
+    return with_servers(
+        lambda launched: bench(options, PRESETS[options.peer], budget, tmp, launched)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

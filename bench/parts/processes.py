@@ -9,15 +9,17 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
-from .budget import CLEANUP_RESERVE_S, BenchError, Budget
+from .budget import CLEANUP_RESERVE_S, BenchError, Budget, sigterm_ignored
 
 HOST = "127.0.0.1"
+T = TypeVar("T")
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
@@ -103,6 +105,17 @@ def stop_servers(servers: Sequence[Server]) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def with_servers(work: Callable[[list[Server]], T]) -> T:
+    """`work(launched)`; the servers it appends to `launched` as it starts them are stopped
+    afterwards whatever happens, and a second SIGTERM cannot cut that stop short."""
+    launched: list[Server] = []
+    try:
+        return work(launched)
+    finally:
+        with sigterm_ignored():
+            stop_servers(launched)
 
 
 def cpu_seconds(pid: int) -> float | None:
