@@ -374,7 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget = Budget(TIME_LIMIT_S)
     if options.data_dir is not None:
         tempfile.tempdir = str(options.data_dir)  # run_bench's temp dir, so both databases
-    return run_bench(f"peer-{options.peer}", lambda tmp: run(options, budget, tmp))
+    # Apart from the runs on the defaults, which the summary holds to the target.
+    name = f"{'datadir-' if options.data_dir else ''}peer-{options.peer}"
+    return run_bench(name, lambda tmp: run(options, budget, tmp))
 
 
 if __name__ == "__main__":
