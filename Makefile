@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV_STAMP := .venv/.synced
 
-.PHONY: run test lint fmt types migrate bench bench-quick deps clean
+.PHONY: run test lint fmt types migrate bench bench-quick bench-peer deps clean
 
 # Bytecode compiled once at install: where PYTHONDONTWRITEBYTECODE is set (this machine kind and
 # many CI images), every Python process would otherwise compile each module it imports, ~2 s of
@@ -63,6 +63,12 @@ bench: $(VENV_STAMP) ## every benchmark, then one table of figures, targets, met
 bench-quick: $(VENV_STAMP) ## the redirect ratio alone (Surge, production's shape / bare ASGI 302 on uvicorn), about 3 minutes
 	$(UV) run --frozen python bench/redirect.py
 	$(UV) run --frozen python bench/summary.py --only redirect --max-age 5
+
+# Not part of `make bench`: it needs Kutt's checkout outside the repository
+# (bench/peers/kutt-setup.sh), and Kutt's rate follows its disk's fsync latency, not the code.
+bench-peer: $(VENV_STAMP) ## Surge side by side with Kutt, both on their embedded defaults, about 3 minutes
+	$(UV) run --frozen python bench/peer.py
+	$(UV) run --frozen python bench/summary.py --only peer --max-age 10
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

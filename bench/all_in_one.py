@@ -12,12 +12,11 @@ The method is in bench/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,7 @@ from parts.load import Config, generate_load
 from parts.openloop import MAX_OWN_LATE_SHARE, OpenLoad, open_loop
 from parts.processes import (
     Server,
-    cpu_seconds,
-    foreign_cpu_seconds,
+    cpu_watch,
     free_ports,
     run_cli,
     start_server,
@@ -39,7 +37,7 @@ from parts.processes import (
     wait_ready,
 )
 from parts.report import NOISE_CORES
-from parts.rounds import Run, fetch_counts, measured_run, wait_for_clicks
+from parts.rounds import Run, fetch_counts, measured_run, settled, wait_for_clicks
 from parts.runner import run_bench
 from parts.systems import (
     LANDING,
@@ -101,24 +99,15 @@ def settle(aio: Surge, at_least: int, budget: Budget) -> int:
     """Wait until the all-in-one has ingested all it served: at least `at_least` clicks counted
     and no change for SETTLE_QUIET_S. Its catch-up must not take the CPU from what is measured
     next, and the open-loop click check needs an exact starting count."""
-    start = time.monotonic()
-    deadline = start + min(SETTLE_TIMEOUT_S, budget.remaining() - CLEANUP_RESERVE_S)
-    count, changed = -1, start
     headers = {"authorization": f"Bearer {aio.key}"}
     with httpx.Client(headers=headers, timeout=10.0) as client:
-        while True:
-            latest = fetch_counts(client, aio)
-            now = time.monotonic()
-            if latest is not None and sum(latest) != count:
-                count, changed = sum(latest), now
-            elif count >= at_least and now - changed >= SETTLE_QUIET_S:
-                return count
-            if now > deadline:
-                raise BenchError(
-                    f"the all-in-one did not ingest its backlog in {now - start:.0f}s "
-                    f"({count:,} clicks counted, at least {at_least:,} served)"
-                )
-            time.sleep(0.2)
+
+        def read() -> int | None:
+            counts = fetch_counts(client, aio)
+            return None if counts is None else sum(counts)
+
+        what = "the all-in-one's click count (its ingest of the backlog)"
+        return settled(read, at_least, budget, SETTLE_QUIET_S, SETTLE_TIMEOUT_S, what)
 
 
 @dataclass
@@ -161,38 +150,6 @@ def saturation(
                     line += f"  (after the all-in-one caught up in {result.catch_up_s[-1]}s)"
                 print(line, flush=True)
     return result
-
-
-def waited_for_cpu_s(pid: int) -> float | None:
-    """Time the process's main thread (the event loop) was runnable but not running, from
-    /proc (Linux schedstat); None where unavailable."""
-    try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-@contextlib.contextmanager
-def cpu_watch(server: Server, ours: set[int], out: dict[str, float | None]) -> Iterator[None]:
-    """Cores `server` and foreign processes used during the block (as measured_run reports),
-    and the share of it the server's event loop waited for a CPU: on a shared machine, the part
-    of its latency that is the machine's, not Surge's."""
-    pid = server.process.pid
-    cpu, waited, foreign = cpu_seconds(pid), waited_for_cpu_s(pid), foreign_cpu_seconds(ours)
-    start = time.monotonic()
-    yield
-    seconds = time.monotonic() - start
-
-    def per_second(before: float | None, after: float | None) -> float | None:
-        return None if before is None or after is None else round((after - before) / seconds, 2)
-
-    out["server_cores"] = per_second(cpu, cpu_seconds(pid))
-    out["server_cpu_wait"] = per_second(waited, waited_for_cpu_s(pid))
-    foreign_after = foreign_cpu_seconds(ours)
-    out["other_cores"] = None
-    if foreign is not None and foreign_after is not None:
-        spent = sum(t - foreign.get(p, 0.0) for p, t in foreign_after.items())
-        out["other_cores"] = round(max(0.0, spent) / seconds, 2)
 
 
 def kill(servers: Sequence[Server]) -> None:

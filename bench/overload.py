@@ -28,9 +28,9 @@ import httpx
 
 # The shared parts, bench/parts/ (see bench/redirect.py), and the all-in-one's start.
 from all_in_one import settle, start_all_in_one
-from parts.budget import BenchError, Budget, sigterm_ignored
+from parts.budget import BenchError, Budget
 from parts.load import WRK, parse_wrk
-from parts.processes import Server, pinned, run_cli, stop_servers, wait_ready
+from parts.processes import Server, on_core, pinned, run_cli, wait_ready, with_servers
 from parts.rounds import clicks_recorded
 from parts.runner import run_bench
 from parts.systems import LANDING, SLUG, Surge, check_redirect, create_link
@@ -108,14 +108,8 @@ def overload(url: str, options: Options) -> tuple[str, int]:
 def bench(options: Options, budget: Budget, tmp: Path, launched: list[Server]) -> dict[str, Any]:
     if WRK is None:
         raise BenchError("wrk is not installed; this bench needs it")
-    everywhere = os.sched_getaffinity(0)
-    core = len(everywhere) > 1
-    if core:  # the server, its threads and any worker it starts inherit core 0
-        os.sched_setaffinity(0, {0})
-    try:
+    with on_core(0) as core:  # the server, its threads and any worker it starts
         server, env = start_all_in_one(tmp, launched, options.settings())
-    finally:
-        os.sched_setaffinity(0, everywhere)
     wait_ready([server], budget)
     cli = [sys.executable, "-m", "surge.cli", "keys", "create", "--name", "bench"]
     key = run_cli(cli, env, tmp / "all-in-one", budget).split()[-1]
@@ -200,12 +194,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 
 def run(options: Options, budget: Budget, tmp: Path) -> dict[str, Any]:
-    launched: list[Server] = []
-    try:
-        return bench(options, budget, tmp, launched)
-    finally:
-        with sigterm_ignored():
-            stop_servers(launched)
+    return with_servers(lambda launched: bench(options, budget, tmp, launched))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

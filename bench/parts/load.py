@@ -7,7 +7,9 @@ import re
 import shutil
 import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -149,3 +151,58 @@ def generate_load(url: str, seconds: int, config: Config) -> Load:
     if WRK:
         return run_wrk(url, seconds, config)
     return asyncio.run(_python_load(url, seconds, config.connections))
+
+
+# wrk counts what it sent and what came back a 302, per thread, and prints the sums at the end:
+# a system's own visit count can then be held to what it was sent (bench/peer.py).
+COUNTER_LUA = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) sent = 0; redirects = 0; others = 0; req = wrk.format() end
+function request() sent = sent + 1; return req end
+function response(status, headers, body)
+  if status == 302 then redirects = redirects + 1 else others = others + 1 end
+end
+function done(summary, latency, requests)
+  local s, r, o = 0, 0, 0
+  for _, t in ipairs(threads) do
+    s = s + t:get("sent"); r = r + t:get("redirects"); o = o + t:get("others")
+  end
+  io.write(string.format("counted by wrk: sent=%d redirects=%d others=%d\\n", s, r, o))
+end
+"""
+_COUNTED = re.compile(r"counted by wrk: sent=(\d+) redirects=(\d+) others=(\d+)")
+
+
+@dataclass
+class Counted:
+    """A wrk run, and what it counted itself: requests sent (those still in flight when it
+    stopped included: served, but not completed), and answers that were a 302 or not."""
+
+    load: Load
+    sent: int
+    redirects: int
+    others: int
+
+
+def counter_script(folder: Path) -> list[str]:
+    """wrk's options that load COUNTER_LUA, written to `folder`."""
+    script = folder / "count.lua"
+    script.write_text(COUNTER_LUA)
+    return ["-s", str(script)]
+
+
+def counted_wrk(argv: Sequence[str], url: str, seconds: int) -> Counted:
+    """wrk run as `argv` (taskset, wrk, its options but the duration, `counter_script`'s)."""
+    command = [*argv, f"-d{seconds}s", "--latency", url]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 30, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"wrk against {url} did not finish") from exc
+    counted = _COUNTED.search(done.stdout)
+    if done.returncode != 0 or counted is None:
+        raise BenchError(f"wrk failed: {(done.stderr or done.stdout).strip()[:200]}")
+    sent, redirects, others = (int(n) for n in counted.groups())
+    return Counted(parse_wrk(done.stdout), sent, redirects, others)

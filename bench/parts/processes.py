@@ -9,15 +9,17 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
-from .budget import CLEANUP_RESERVE_S, BenchError, Budget
+from .budget import CLEANUP_RESERVE_S, BenchError, Budget, sigterm_ignored
 
 HOST = "127.0.0.1"
+T = TypeVar("T")
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
@@ -28,7 +30,8 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
-    ready_status: int = 200  # what /healthz answers once the server is up
+    ready_status: int = 200  # what `health_path` answers once the server is up
+    health_path: str = "/healthz"
 
     @property
     def url(self) -> str:
@@ -58,15 +61,20 @@ def start_server(
     env: dict[str, str],
     tmp: Path,
     ready_status: int = 200,
+    cwd: Path | None = None,
+    health_path: str = "/healthz",
 ) -> Server:
+    """Its log goes to `tmp`, which is also its working directory unless `cwd` is given."""
     log = tmp / f"{name}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(name, port, process, log, ready_status)
+        process = subprocess.Popen(
+            argv, cwd=cwd or tmp, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return Server(name, port, process, log, ready_status, health_path)
 
 
 def wait_ready(servers: Sequence[Server], budget: Budget) -> None:
-    """Poll each server's /healthz until it answers; uvicorn only listens after startup."""
+    """Poll each server's health path until it answers; uvicorn only listens after startup."""
     deadline = time.monotonic() + min(STARTUP_TIMEOUT_S, budget.remaining() - CLEANUP_RESERVE_S)
     with httpx.Client(timeout=1.0) as client:
         for server in servers:
@@ -77,7 +85,8 @@ def wait_ready(servers: Sequence[Server], budget: Budget) -> None:
                         f"{server.last_log_line()}"
                     )
                 with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{server.url}/healthz").status_code == server.ready_status:
+                    answer = client.get(f"{server.url}{server.health_path}")
+                    if answer.status_code == server.ready_status:
                         break
                 if time.monotonic() > deadline:
                     raise BenchError(f"{server.name} not ready on {server.url} in time")
@@ -96,6 +105,17 @@ def stop_servers(servers: Sequence[Server]) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def with_servers(work: Callable[[list[Server]], T]) -> T:
+    """`work(launched)`; the servers it appends to `launched` as it starts them are stopped
+    afterwards whatever happens, and a second SIGTERM cannot cut that stop short."""
+    launched: list[Server] = []
+    try:
+        return work(launched)
+    finally:
+        with sigterm_ignored():
+            stop_servers(launched)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -167,6 +187,53 @@ def foreign_cpu_seconds(ours: set[int]) -> dict[int, float] | None:
     return usage
 
 
+def waited_for_cpu_s(pid: int) -> float | None:
+    """Time the process's main thread (the event loop) was runnable but not running, from
+    /proc (Linux schedstat); None where unavailable."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextlib.contextmanager
+def cpu_watch(server: Server, ours: set[int], out: dict[str, float | None]) -> Iterator[None]:
+    """Cores `server` (its children included) and foreign processes used during the block, and
+    the share of it the server's event loop waited for a CPU: on a shared machine, the part of
+    its latency that is the machine's, not the server's."""
+    pid = server.process.pid
+    loop = min(children(pid), default=pid)  # granian's event loop runs in its worker
+    cpu, waited, foreign = tree_cpu_seconds(pid), waited_for_cpu_s(loop), foreign_cpu_seconds(ours)
+    start = time.monotonic()
+    yield
+    seconds = time.monotonic() - start
+
+    def per_second(before: float | None, after: float | None) -> float | None:
+        return None if before is None or after is None else round((after - before) / seconds, 2)
+
+    out["server_cores"] = per_second(cpu, tree_cpu_seconds(pid))
+    out["server_cpu_wait"] = per_second(waited, waited_for_cpu_s(loop))
+    foreign_after = foreign_cpu_seconds(ours)
+    out["other_cores"] = None
+    if foreign is not None and foreign_after is not None:
+        spent = sum(t - foreign.get(p, 0.0) for p, t in foreign_after.items())
+        out["other_cores"] = round(max(0.0, spent) / seconds, 2)
+
+
+@contextlib.contextmanager
+def on_core(core: int) -> Iterator[bool]:
+    """Processes started inside inherit `core` as their only CPU, their threads and workers
+    too; where there is one core, nothing is pinned (yields whether it pinned)."""
+    everywhere = os.sched_getaffinity(0)
+    pinning = len(everywhere) > 1
+    if pinning:
+        os.sched_setaffinity(0, {core})
+    try:
+        yield pinning
+    finally:
+        os.sched_setaffinity(0, everywhere)
+
+
 @contextlib.contextmanager
 def paused(server: Server) -> Iterator[None]:
     """SIGSTOP a server for a while. On a small box analytics catching up on clicks eats a core,
@@ -176,6 +243,19 @@ def paused(server: Server) -> Iterator[None]:
         yield
     finally:
         signal_tree(server.process.pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def all_paused(servers: Sequence[Server]) -> Iterator[None]:
+    """SIGSTOP servers and their children (granian's workers) for a while: idle, they still
+    wake for timers and collections on the core a neighbour is being measured on."""
+    for server in servers:
+        signal_tree(server.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for server in servers:
+            signal_tree(server.process.pid, signal.SIGCONT)
 
 
 def run_cli(argv: Sequence[str], env: dict[str, str], cwd: Path, budget: Budget) -> str:

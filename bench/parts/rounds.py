@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -126,3 +126,33 @@ def wait_for_clicks(surge: Surge, sent: int, budget: Budget) -> Clicks:
     waited = time.monotonic() - start
     rate = (sum(counts) - (first or 0)) / waited if waited > 0 else 0.0
     return Clicks(sent, counts[0], counts[1], round(waited, 2), round(rate))
+
+
+def settled(
+    read: Callable[[], int | None],
+    at_least: int,
+    budget: Budget,
+    quiet_s: float,
+    timeout_s: float,
+    what: str,
+) -> int:
+    """`read()`'s count once it is at least `at_least` and has not changed for `quiet_s`: all
+    that was served is counted and nothing is left in flight. `read` returns None (or raises
+    httpx.HTTPError) while there is no count to read."""
+    start = time.monotonic()
+    deadline = start + min(timeout_s, budget.remaining() - CLEANUP_RESERVE_S)
+    count, changed = -1, start
+    while True:
+        latest = None
+        with contextlib.suppress(httpx.HTTPError):
+            latest = read()
+        now = time.monotonic()
+        if latest is not None and latest != count:
+            count, changed = latest, now
+        elif count >= at_least and now - changed >= quiet_s:
+            return count
+        if now > deadline:
+            raise BenchError(
+                f"{what} stayed at {count:,} for {now - start:.0f}s, expected at least {at_least:,}"
+            )
+        time.sleep(0.2)
