@@ -3,11 +3,17 @@ that answers redirects."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fastapi.routing
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
+from fastapi.routing import APIRoute
 
 from surge.apps import build_services
 from surge.platform.fastapi_app import warm_routes
@@ -40,3 +46,36 @@ async def test_a_started_api_builds_no_route_on_its_first_requests(
             headers = {"x-surge-internal-token": "wrong"}
             await client.get("/internal/analytics/links/1/count", headers=headers)
         assert built == []
+
+
+def sync_dependencies(dependant: Dependant) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        call = sub.call
+        if call is not None and not (
+            inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+        ):
+            yield f"{call.__module__}.{getattr(call, '__qualname__', call)}"
+        yield from sync_dependencies(sub)
+
+
+def api_routes(router: Any) -> Iterator[APIRoute]:
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # an included router (FastAPI 0.16x)
+            yield from api_routes(route.original_router)
+
+
+def test_every_dependency_is_async(tmp_path: Path) -> None:
+    """A plain `def` dependency runs in a worker thread: a thread hop per call (surge.platform.
+    deps says why none is)."""
+    _, services = build_services("all", make_settings(tmp_path), side_loop=False)
+    found = set()
+    for service in services:
+        router = getattr(service.app, "router", None)
+        for route in api_routes(router) if router is not None else ():
+            found.update(sync_dependencies(get_dependant(path=route.path, call=route.endpoint)))
+            for dependency in route.dependencies:
+                if not inspect.iscoroutinefunction(dependency.dependency):
+                    found.add(repr(dependency.dependency))
+    assert found == set()
