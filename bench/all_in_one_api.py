@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from all_in_one import start_all_in_one
+from all_in_one import cpu_watch, start_all_in_one
 from parts.budget import CLEANUP_RESERVE_S, BenchError, Budget, sigterm_ignored
 from parts.processes import Server, run_cli, stop_servers, wait_ready
 from parts.runner import run_bench
@@ -75,13 +76,21 @@ def bench(duration_s: int, budget: Budget, tmp: Path, launched: list[Server]) ->
     if not key:
         raise BenchError("`surge keys create` printed no key for the all-in-one")
     budget.require(duration_s + 30 + CLEANUP_RESERVE_S, "the load test")
-    result = loadtest(server.url, key[-1], env, tmp, duration_s)
+    cpu: dict[str, float | None] = {}
+    with cpu_watch(server, {os.getpid(), server.process.pid}, cpu):
+        result = loadtest(server.url, key[-1], env, tmp, duration_s)
     found = rows(result)
     print(f"\n{'measure':<44}{'value':>34}  {'target':<9}result")
     for row in found:
         print(f"{row['measure']:<44}{row['value']:>34}  {row['target']:<9}{row['result']}")
+    # On a shared machine the tail is mostly the machine's: say how much.
+    print(
+        f"cores used by the server {cpu['server_cores']}, by other processes (Locust's "
+        f"included) {cpu['other_cores']}; the server's event loop waited for a CPU "
+        f"{cpu['server_cpu_wait'] or 0.0:.1%} of the time"
+    )
     return {"options": {"users": USERS, "duration_s": duration_s}, "loadtest": result,
-            "rows": found}  # fmt: skip
+            "cpu": cpu, "rows": found}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

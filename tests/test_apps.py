@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from surge.analytics.app import AnalyticsService
 from surge.analytics.service import IngestResult
 from surge.apps import build_services
 from surge.data.events import ClickEvent
+from surge.platform.config import Settings
 from surge.platform.service import Lifespan
 from surge.platform.side_loop import ThreadedService
 from surge.services.api import ApiService
@@ -25,9 +27,12 @@ HOLD_S = 10.0  # the longest the test holds an ingest; it lets go as soon as it 
 REDIRECTS = 20
 
 
-@pytest.fixture
-async def surge(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], Any]]:
-    app, services = build_services("all", make_settings(tmp_path))
+@asynccontextmanager
+async def all_in_one(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], ThreadedService]]:
+    """`surge serve`'s all-in-one, in this process, with a key and the link /s."""
+    app, services = build_services("all", settings)
     async with Lifespan(app, services):
         api = next(s for s in services if isinstance(s, ApiService))
         analytics = next(s for s in services if isinstance(s, ThreadedService))
@@ -40,6 +45,14 @@ async def surge(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[s
             )
             assert created.status_code == 201, created.text
             yield client, headers, analytics
+
+
+@pytest.fixture
+async def surge(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], ThreadedService]]:
+    async with all_in_one(make_settings(tmp_path)) as started:
+        yield started
 
 
 async def total_clicks(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
@@ -111,18 +124,9 @@ async def test_the_first_stats_call_after_the_first_redirect_is_answered(
 
 async def test_stopping_flushes_the_clicks_and_ends_the_side_thread(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, click_flush_interval_ms=60_000)  # only the stop flushes
-    app, services = build_services("all", settings)
-    analytics = next(s for s in services if isinstance(s, ThreadedService))
-    async with Lifespan(app, services):
-        api = next(s for s in services if isinstance(s, ApiService))
-        assert api.keys is not None
-        headers = {"Authorization": f"Bearer {(await api.keys.create('stop')).secret}"}
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-            body = {"url": "https://example.com/", "slug": "s"}
-            assert (await client.post("/api/v1/links", json=body, headers=headers)).is_success
-            for _ in range(3):
-                assert (await client.get("/s")).status_code == 302
+    async with all_in_one(settings) as (client, _, analytics):
+        for _ in range(3):
+            assert (await client.get("/s")).status_code == 302
         thread = analytics.side.thread
         assert thread is not None
         assert thread.is_alive()

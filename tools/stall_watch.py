@@ -13,6 +13,7 @@ only: the sampling costs little, but do not benchmark with it. Made for docs/adr
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import time
@@ -27,6 +28,21 @@ TICK_S, LATE_S, REPORT_EVERY_S = 0.005, 0.03, 2.0
 state: dict[str, float | int | None] = {"tick": time.monotonic(), "thread": None}
 samples: Counter[str] = Counter()
 stalls: list[float] = []
+# (s since the watch began, generation, ms, objects tracked then) of each collection over 5 ms
+collections: list[tuple[float, int, float, int]] = []
+BEGAN = time.perf_counter()
+_collecting: dict[str, float] = {}
+
+
+def timed_collection(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _collecting["at"] = time.perf_counter()
+    elif "at" in _collecting:
+        spent = (time.perf_counter() - _collecting.pop("at")) * 1000
+        if spent > 5:
+            moment = round(time.perf_counter() - BEGAN, 1)
+            tracked = len(gc.get_objects()) if info["generation"] == 2 else 0
+            collections.append((moment, info["generation"], round(spent, 1), tracked))
 
 
 async def tick() -> None:
@@ -61,6 +77,8 @@ def watch(report: Path) -> None:
         if now - written > REPORT_EVERY_S:
             longest = sorted(round(s * 1000) for s in stalls)[-10:]
             lines = [f"stalls over {LATE_S * 1000:.0f} ms: {len(stalls)}; longest ms {longest}"]
+            recent = collections[-20:]
+            lines += [f"garbage collections over 5 ms (s, generation, ms, objects): {recent}"]
             common = samples.most_common(25)
             lines += [f"{n * TICK_S * 1000:.0f} ms  {stack}" for stack, n in common]
             report.write_text("\n".join(lines) + "\n")
@@ -76,6 +94,7 @@ def run() -> None:
         asyncio.get_running_loop().create_task(tick(), name="stall-watch")
 
     service.Lifespan.startup = startup  # type: ignore[method-assign]
+    gc.callbacks.append(timed_collection)
     threading.Thread(target=watch, args=(report,), daemon=True).start()
     main(["serve", *args])
 

@@ -7,6 +7,7 @@ import asyncio
 import threading
 
 import httpx
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from surge.platform.admission import ShedApiRequests, admission
@@ -26,12 +27,7 @@ class Echo:
     async def _echo(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.threads.append(threading.get_ident())
         self.in_flight.append(admission.in_flight)
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await Request(scope, receive).body()  # every receive() crosses back
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
 

@@ -1,11 +1,11 @@
 """A service on an event loop of its own, in a thread of its own, inside one process.
 
 The all-in-one process (`surge serve`, the embedded default) runs api, redirect and analytics
-together. On one event loop, every batch of clicks analytics ingests (ua-parser per click, the
-SQLite transaction, the rollups) and every stats query held the loop that answers redirects for
-tens to hundreds of ms: p99 = 14 x p50 at 60% of saturation (bench/all_in_one.py). On a loop of
-its own the ingest can only take the GIL, which CPython hands back every switch interval, so a
-redirect waits a few ms at most instead of a whole batch (docs/adr/0010-side-loop.md).
+together. On one event loop, whatever analytics does between two awaits (a slice of a batch's
+enrichment, building a stats answer, a webhook round) holds the loop that answers redirects. On a
+loop of its own it can only hold the GIL, which CPython hands over every switch interval (5 ms).
+A thread shares one core's worth of Python with the redirects: it bounds how long analytics
+holds them, not how much CPU it takes (docs/adr/0010-side-loop.md).
 
 `ThreadedService` wraps a service: it starts and stops it on the side loop and its `app` forwards
 each ASGI call there, `receive` and `send` running back on the caller's loop, so the services
@@ -15,7 +15,6 @@ still talk through the same in-process httpx transports, one code path with the 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Awaitable, Coroutine
 from concurrent.futures import Future
@@ -27,11 +26,6 @@ from surge.platform.service import Service
 
 T = TypeVar("T")
 STOP_TIMEOUT_S = 10.0
-# While a side loop runs, a thread that wants the GIL gets it after 1 ms, not CPython's 5: each
-# time the redirects' loop waits on its sockets the side thread takes the GIL, and would keep it
-# a whole interval. The redirect loop's p99 lag while ingesting 10,000 clicks in-process: 14-16
-# ms at 5 ms, 9 ms at 1 ms (docs/adr/0010-side-loop.md).
-SWITCH_INTERVAL_S = 0.001
 _here = threading.local()
 
 
@@ -48,12 +42,9 @@ class SideLoop:
         self.name = name
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._switch_interval_s = sys.getswitchinterval()
 
     def start(self) -> None:
         ready = threading.Event()
-        self._switch_interval_s = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval_s, SWITCH_INTERVAL_S))
 
         def run() -> None:
             _here.side = True
@@ -90,7 +81,6 @@ class SideLoop:
         loop.call_soon_threadsafe(loop.stop)
         await asyncio.to_thread(thread.join, STOP_TIMEOUT_S)
         self.loop = self._thread = None
-        sys.setswitchinterval(self._switch_interval_s)
 
 
 async def _awaited(work: Awaitable[T]) -> T:
