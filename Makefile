@@ -54,6 +54,7 @@ bench: $(VENV_STAMP) ## every benchmark, then one table of figures, targets, met
 	-$(UV) run --frozen python bench/memory.py
 	-$(UV) run --frozen python bench/workers.py
 	-$(UV) run --frozen python bench/all_in_one.py
+	-$(UV) run --frozen python bench/all_in_one_api.py
 	-$(UV) run --frozen python bench/overload.py
 	-$(UV) run --frozen python bench/analytics.py --heavy
 	-$(UV) run --frozen python bench/viral.py

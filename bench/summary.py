@@ -137,6 +137,15 @@ def all_in_one_rows(data: Any) -> list[Row]:
     ]  # fmt: skip
 
 
+def all_in_one_api_rows(data: Any) -> list[Row]:
+    met = {"pass": "yes", "FAIL": "NO"}
+    return [
+        Row(f"all-in-one API, 20 users: {r['measure']}", r["value"], r["target"],
+            met.get(r["result"], "-"), f"{UV} bench/all_in_one_api.py")
+        for r in data["rows"]
+    ]  # fmt: skip
+
+
 def overload_rows(data: Any) -> list[Row]:
     server = data["options"]["server"]
     command = f"{UV} bench/overload.py" + (f" --server {server}" if server else "")
@@ -199,7 +208,8 @@ SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("servers", "servers-*.json", servers_rows),
     ("memory", "memory-*.json", memory_rows),
     ("workers", "workers-*.json", workers_rows),
-    ("all_in_one", "all-in-one-*.json", all_in_one_rows),
+    ("all_in_one", "all-in-one-2*.json", all_in_one_rows),  # not all-in-one-api-*
+    ("all_in_one_api", "all-in-one-api-*.json", all_in_one_api_rows),
     ("overload", "overload-*.json", overload_rows),
     ("analytics", "analytics-*.json", analytics_rows),
     ("viral", "viral-*.json", viral_rows),

@@ -122,8 +122,9 @@ class Surge:
 
 @asynccontextmanager
 async def running_surge(settings: Settings) -> AsyncIterator[Surge]:
-    """All three services in this event loop, started and stopped around the block."""
-    app, services = build_services("all", settings)
+    """All three services in this event loop, started and stopped around the block (analytics
+    too: tests reach into it; tests/platform/test_side_loop.py runs it on its own loop)."""
+    app, services = build_services("all", settings, side_loop=False)
     async with Lifespan(app, services) as lifespan:
         api = next(s for s in services if isinstance(s, ApiService))
         redirect = next(s for s in services if isinstance(s, RedirectService))

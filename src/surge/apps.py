@@ -40,7 +40,11 @@ class AllInOne:
         await app(scope, receive, send)
 
 
-def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, list[Service]]:
+def build_services(
+    service: ServiceName, settings: Settings, *, side_loop: bool = True
+) -> tuple[ASGIApp, list[Service]]:
+    """`side_loop`: the all-in-one's analytics on a loop of its own (what `surge serve` runs);
+    False keeps all three on the caller's loop, where tests reach into each service."""
     migrate = settings.migrates_on_start
     if service == "redirect":
         from surge.redirect.app import RedirectService
@@ -58,27 +62,31 @@ def build_services(service: ServiceName, settings: Settings) -> tuple[ASGIApp, l
         api = ApiService(settings, migrate=migrate)
         return api.app, [api]
     from surge.data.live import new_live_hub
+    from surge.platform.side_loop import ThreadedService
     from surge.redirect.app import RedirectService
 
     # All in one process: the same REST client code, over in-process ASGI transports, and the
     # live feed through one hub (through Redis when there is one: other workers read it too).
+    # Analytics (ingest, stats) runs on an event loop of its own, in a thread of its own, so
+    # no batch it ingests holds the loop that answers redirects (docs/adr/0010-side-loop.md).
     hub = new_live_hub()
-    analytics = AnalyticsService(settings, migrate=migrate, live_hub=hub)
+    analytics_here = AnalyticsService(settings, migrate=migrate, live_hub=hub)
+    analytics_any: Service = ThreadedService(analytics_here) if side_loop else analytics_here
     # One database for both: analytics, started first, migrates it for the api too.
     api = ApiService(
         settings,
         migrate=False,
-        analytics_transport=httpx.ASGITransport(app=analytics.app),
+        analytics_transport=httpx.ASGITransport(app=analytics_any.app),
         live_hub=hub,
     )
     redirect = RedirectService(
         settings,
         api_transport=httpx.ASGITransport(app=api.app),
-        analytics_transport=httpx.ASGITransport(app=analytics.app),
+        analytics_transport=httpx.ASGITransport(app=analytics_any.app),
     )
     api.redirect_transports = [httpx.ASGITransport(app=redirect.app)]
     # Started in this order, stopped in reverse: redirect flushes its clicks before analytics goes.
-    return AllInOne(api.app, redirect.app, analytics.app), [analytics, api, redirect]
+    return AllInOne(api.app, redirect.app, analytics_any.app), [analytics_any, api, redirect]
 
 
 def build_app(service: ServiceName = "all", settings: Settings | None = None) -> Lifespan:

@@ -67,3 +67,13 @@ async def test_closing_ends_waits_and_unsubscribes() -> None:
     hub.close_all()  # the process stops: every stream ends
     assert await asyncio.wait_for(stopping, 1) is None
     assert len(hub) == 0
+
+
+async def test_an_item_published_from_another_thread_reaches_the_subscribers_loop() -> None:
+    """Analytics on its side loop tells the api's live panels (surge.platform.side_loop)."""
+    hub: FanOut[str] = FanOut()
+    subscription = hub.subscribe()
+    waiting = asyncio.create_task(subscription.next(timeout_s=5))
+    await asyncio.sleep(0)
+    await asyncio.to_thread(hub.publish, "from the side loop")
+    assert await waiting == ["from the side loop"]

@@ -15,17 +15,17 @@ from surge.platform.metrics import KEY_PREFIX_SCOPE
 from surge.platform.problems import FORBIDDEN, UNAUTHORIZED
 
 
-def get_key_service(request: Request) -> KeyService:
+async def get_key_service(request: Request) -> KeyService:
     service: KeyService = request.app.state.key_service
     return service
 
 
-def get_user_service(request: Request) -> UserService:
+async def get_user_service(request: Request) -> UserService:
     service: UserService = request.app.state.user_service
     return service
 
 
-def get_api_limits(request: Request) -> ApiLimits:
+async def get_api_limits(request: Request) -> ApiLimits:
     limits: ApiLimits = request.app.state.api_limits
     return limits
 
@@ -61,7 +61,7 @@ async def require_api_key(
 CurrentKey = Annotated[ApiKey, Depends(require_api_key)]
 
 
-def require_admin_key(key: CurrentKey) -> ApiKey:
+async def require_admin_key(key: CurrentKey) -> ApiKey:
     """The request's key, if it is an admin's (403 otherwise): keys and domains are theirs."""
     if not key.is_admin:
         raise FORBIDDEN("Only an admin key may do this.")

@@ -20,7 +20,7 @@ router = APIRouter(
 )
 
 
-def get_visit_exporter(clicks: ClickServiceDep) -> VisitExporter:
+async def get_visit_exporter(clicks: ClickServiceDep) -> VisitExporter:
     return VisitExporter(clicks.sessions)
 
 

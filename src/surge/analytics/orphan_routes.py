@@ -20,7 +20,7 @@ from surge.platform.internal_auth import require_internal_token
 from surge.platform.problems import FORBIDDEN, INVALID_RANGE, RANGE_TOO_LARGE, problem_responses
 
 
-def get_orphan_service(request: Request) -> OrphanService:
+async def get_orphan_service(request: Request) -> OrphanService:
     service: OrphanService = request.app.state.orphan_service
     return service
 

@@ -19,7 +19,7 @@ from surge.platform.internal_auth import require_internal_token
 from surge.platform.problems import FORBIDDEN, INVALID_RANGE, RANGE_TOO_LARGE, problem_responses
 
 
-def get_click_overview(request: Request) -> ClickOverview:
+async def get_click_overview(request: Request) -> ClickOverview:
     overview: ClickOverview = request.app.state.click_overview
     return overview
 

@@ -34,7 +34,7 @@ from surge.platform.tracing import LINKS_HEADER
 MAX_BATCH = 10_000
 
 
-def get_click_service(request: Request) -> ClickService:
+async def get_click_service(request: Request) -> ClickService:
     service: ClickService = request.app.state.click_service
     return service
 

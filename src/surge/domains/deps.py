@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from surge.domains.service import DomainService
 
 
-def get_domain_service(request: Request) -> DomainService:
+async def get_domain_service(request: Request) -> DomainService:
     service: DomainService = request.app.state.domain_service
     return service
 

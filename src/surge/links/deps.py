@@ -12,7 +12,7 @@ from surge.links.overview import OverviewService
 from surge.links.service import LinkService
 
 
-def get_link_service(request: Request) -> LinkService:
+async def get_link_service(request: Request) -> LinkService:
     service: LinkService = request.app.state.link_service
     return service
 
@@ -20,7 +20,7 @@ def get_link_service(request: Request) -> LinkService:
 LinkServiceDep = Annotated[LinkService, Depends(get_link_service)]
 
 
-def get_overview_service(request: Request) -> OverviewService:
+async def get_overview_service(request: Request) -> OverviewService:
     service: OverviewService = request.app.state.overview_service
     return service
 
@@ -28,14 +28,14 @@ def get_overview_service(request: Request) -> OverviewService:
 OverviewServiceDep = Annotated[OverviewService, Depends(get_overview_service)]
 
 
-def get_link_exports(links: LinkServiceDep) -> LinkExports:
+async def get_link_exports(links: LinkServiceDep) -> LinkExports:
     return LinkExports(links)  # holds nothing of its own: one per request costs nothing
 
 
 LinkExportsDep = Annotated[LinkExports, Depends(get_link_exports)]
 
 
-def get_bulk_links(request: Request) -> BulkLinks:
+async def get_bulk_links(request: Request) -> BulkLinks:
     service: BulkLinks = request.app.state.bulk_links
     return service
 

@@ -220,7 +220,7 @@ class LiveStreamReader:
         return read
 
 
-def get_live_streams(request: Request) -> LiveStreams:
+async def get_live_streams(request: Request) -> LiveStreams:
     streams: LiveStreams = request.app.state.live_streams
     return streams
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from surge.orphans.service import OrphanVisitService
 
 
-def get_orphan_visit_service(request: Request) -> OrphanVisitService:
+async def get_orphan_visit_service(request: Request) -> OrphanVisitService:
     service: OrphanVisitService = request.app.state.orphan_visit_service
     return service
 

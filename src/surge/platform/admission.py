@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from surge.platform.config import Settings
 from surge.platform.metrics import IN_FLIGHT, LOOP_LAG, REQUESTS_SHED, add_publisher
 from surge.platform.problems import OVERLOADED, PROBLEM_CONTENT_TYPE
+from surge.platform.side_loop import on_side_loop
 
 RETRY_AFTER_S = 1
 LAG_EVERY_S = 0.05
@@ -93,12 +94,18 @@ class Admission:
         return self.in_flight < self.max_in_flight
 
     def watch_lag(self) -> None:
-        """Measure the event loop's lag while at least one service that called this runs."""
+        """Measure the event loop's lag while at least one service that called this runs. A
+        service on a side loop (surge.platform.side_loop) is not measured: its lag holds up no
+        redirect, and one task must not measure two loops."""
+        if on_side_loop():
+            return
         self._watchers += 1
         if self._watching is None or self._watching.done():
             self._watching = asyncio.create_task(self._measure_lag(), name="event-loop-lag")
 
     async def stop_watching(self) -> None:
+        if on_side_loop():
+            return
         self._watchers = max(0, self._watchers - 1)
         if self._watchers == 0 and self._watching is not None:
             self._watching.cancel()
@@ -151,7 +158,9 @@ class ShedApiRequests:
         self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.ALWAYS:
+        if scope["type"] != "http" or scope["path"] in self.ALWAYS or on_side_loop():
+            # On a side loop the caller's own middleware admitted the request and counts it:
+            # the counters belong to the loop that answers redirects (and are not thread-safe).
             await self.app(scope, receive, send)
             return
         internal = scope["path"].startswith("/internal/")

@@ -2,12 +2,15 @@
 
 Publishing never waits: each subscriber has a bounded queue, and one that falls behind loses
 its oldest items (counted), never the publisher's time or the process's memory. A subscriber
-drains everything waiting at once, so a slow reader coalesces rather than queues.
+drains everything waiting at once, so a slow reader coalesces rather than queues. Publishing
+from another thread (analytics on its side loop, surge.platform.side_loop) hands the item to
+each subscriber's own loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -22,8 +25,17 @@ class Subscription(Generic[T]):
         self._ready = asyncio.Event()
         self.closed = False
         self.dropped = 0  # items lost since the last `next()`: the queue was full
+        self._thread = threading.get_ident()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     def _put(self, item: T) -> None:
+        if self._loop is not None and threading.get_ident() != self._thread:
+            # The queue and the event are the subscriber's loop's: not safe from here.
+            self._loop.call_soon_threadsafe(self._put, item)
+            return
         if len(self._items) == self._items.maxlen:
             self.dropped += 1
             self._hub.on_drop()
@@ -65,7 +77,7 @@ class FanOut(Generic[T]):
         return subscription
 
     def publish(self, item: T) -> None:
-        for subscription in self._subscribers:
+        for subscription in list(self._subscribers):  # one may close meanwhile (a thread)
             subscription._put(item)
 
     def close_all(self) -> None:

@@ -85,6 +85,33 @@ async def data_service_stopping(tally: RequestTally) -> None:
     await admission.stop_watching()
 
 
+def warm_routes(router: Any) -> int:
+    """Build now what FastAPI builds on the first request that reaches an included router: each
+    route's dependants and field validators, hundreds of ms for the api's routers, on the event
+    loop of that request (in the all-in-one, the redirects' loop; an idle server's first API
+    call after a redirect was shed for it). FastAPI does this lazily per included router
+    (`effective_candidates`, 0.16x); on a version without it there is nothing to warm. The
+    number of routes built."""
+    built = 0
+    for route in getattr(router, "routes", ()):
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            built += _warm_branch(route)
+        elif hasattr(getattr(route, "app", None), "router"):  # a mounted FastAPI app
+            built += warm_routes(route.app.router)
+    return built
+
+
+def _warm_branch(branch: Any) -> int:
+    built = 0
+    for candidate in branch.effective_candidates():
+        built += _warm_branch(candidate) if hasattr(candidate, "effective_candidates") else 1
+    low_priority = getattr(branch, "effective_low_priority_routes", None)
+    if callable(low_priority):
+        built += len(low_priority())
+    return built
+
+
 def service_app(
     settings: Settings,
     tally: RequestTally,

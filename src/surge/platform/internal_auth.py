@@ -10,7 +10,7 @@ from surge.platform.http import internal_token_ok
 from surge.platform.problems import FORBIDDEN
 
 
-def require_internal_token(
+async def require_internal_token(
     request: Request, x_surge_internal_token: Annotated[str | None, Header()] = None
 ) -> None:
     """The shared internal token, or 403."""

@@ -37,7 +37,12 @@ from surge.orphans.service import OrphanVisitService
 from surge.platform.breakers import Breakers
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
-from surge.platform.fastapi_app import data_service_stopping, open_data_service, service_app
+from surge.platform.fastapi_app import (
+    data_service_stopping,
+    open_data_service,
+    service_app,
+    warm_routes,
+)
 from surge.platform.http import internal_client
 from surge.platform.metrics import RequestTally
 from surge.platform.rate_limits import RateLimits
@@ -129,6 +134,7 @@ class ApiService:
 
     async def start(self) -> None:
         settings = self.settings
+        warm_routes(self.app.router)  # before readiness: what the first requests would build
         self.data = data = await open_data_service(
             settings, self.tally, self.breakers, migrate=self.migrate
         )

@@ -279,7 +279,7 @@ def with_rules(changes: LinkUpdate, rules: list[dict[str, Any]]) -> LinkUpdate:
         raise invalid_data(["deviceLongUrls"], f"deviceLongUrls: {exc.errors()[0]['msg']}") from exc
 
 
-def shlink_service(links: LinkServiceDep, settings: SettingsDep) -> ShlinkService:
+async def shlink_service(links: LinkServiceDep, settings: SettingsDep) -> ShlinkService:
     return ShlinkService(links, settings)
 
 

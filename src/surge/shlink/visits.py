@@ -49,7 +49,7 @@ class VisitsParams:
     exclude_bots: bool
 
 
-def visits_params(
+async def visits_params(
     page: PageNumber = None,
     items_per_page: ItemsPerPage = None,
     start_date: StartDate = None,

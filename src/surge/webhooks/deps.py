@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from surge.webhooks.service import WebhookService
 
 
-def get_webhook_service(request: Request) -> WebhookService:
+async def get_webhook_service(request: Request) -> WebhookService:
     service: WebhookService = request.app.state.webhook_service
     return service
 
