@@ -105,10 +105,18 @@ def fetch_counts(client: httpx.Client, surge: Surge) -> tuple[int, int] | None:
     return None
 
 
-def wait_for_clicks(surge: Surge, sent: int, budget: Budget) -> Clicks:
-    """Poll the stats until every click is in, or the count stops growing, or time is up."""
+def wait_for_clicks(
+    surge: Surge,
+    sent: int,
+    budget: Budget,
+    *,
+    timeout_s: float = CLICKS_TIMEOUT_S,
+    stable_s: float = CLICKS_STABLE_S,
+) -> Clicks:
+    """Poll the stats until every click is in, or the count stops growing for `stable_s`, or
+    `timeout_s` is up."""
     start = time.monotonic()
-    deadline = start + max(0.0, min(CLICKS_TIMEOUT_S, budget.remaining() - CLEANUP_RESERVE_S))
+    deadline = start + max(0.0, min(timeout_s, budget.remaining() - CLEANUP_RESERVE_S))
     headers = {"authorization": f"Bearer {surge.key}"}
     first: int | None = None
     counts, changed = (0, 0), start
@@ -120,7 +128,7 @@ def wait_for_clicks(surge: Surge, sent: int, budget: Budget) -> Clicks:
                 first = sum(latest)
             if latest is not None and latest != counts:
                 counts, changed = latest, now
-            if sum(counts) >= sent or now - changed >= CLICKS_STABLE_S or now >= deadline:
+            if sum(counts) >= sent or now - changed >= stable_s or now >= deadline:
                 break
             time.sleep(0.5)
     waited = time.monotonic() - start
