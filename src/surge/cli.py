@@ -19,6 +19,7 @@ from surge.cli_support import CliError, current_sessions
 from surge.domains import commands as domain_commands
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
+from surge.platform.validation import error_message
 from surge.transfer import commands as transfer_commands
 from surge.webhooks import commands as webhook_commands
 
@@ -295,7 +296,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         error = exc.errors()[0]
         # A field's error names its variable; the secret files' check (no field) names its own.
         where = f"SURGE_{str(error['loc'][0]).upper()}: " if error["loc"] else ""
-        raise CliError(where + str(error["msg"]).removeprefix("Value error, ")) from exc
+        raise CliError(where + error_message(error)) from exc
     if args.command == "serve":
         _serve(settings, args.service, args.host, args.port, args.workers)
     elif args.command == "migrate":

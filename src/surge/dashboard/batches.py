@@ -23,6 +23,7 @@ from surge.links.repository import Link
 from surge.links.schemas import LinkOut
 from surge.platform.deps import SettingsDep
 from surge.platform.problems import ProblemError
+from surge.platform.validation import error_message
 from surge.transfer.sources import decode
 from surge.transfer.spreadsheet import sheet_rows
 
@@ -49,7 +50,7 @@ def _problem_text(problem: ProblemError) -> str:
     lines = []
     for error in errors:
         field = ".".join(map(str, error["loc"][1:])) or "row"
-        lines.append(f"{field}: {str(error['msg']).removeprefix('Value error, ')}")
+        lines.append(f"{field}: {error_message(error)}")
     return "; ".join(lines)
 
 

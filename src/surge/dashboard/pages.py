@@ -18,6 +18,7 @@ from surge.dashboard.sessions import csrf_ok, csrf_token, current_user
 from surge.links.schemas import LinkOut
 from surge.platform.deps import SettingsDep
 from surge.platform.problems import ProblemError
+from surge.platform.validation import error_message
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -104,7 +105,7 @@ def form_errors(
     found = []
     for error in exc.errors():
         field = ".".join(map(str, error["loc"])) or "form"
-        message = error["msg"].removeprefix("Value error, ")
+        message = error_message(error)
         found.append(f"{(labels or {}).get(field, field)}: {message}")
     return found
 

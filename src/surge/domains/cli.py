@@ -19,6 +19,7 @@ from surge.platform.config import Settings
 from surge.platform.http import internal_client
 from surge.platform.problems import ProblemError
 from surge.platform.redis import RedisNames, redis_from_settings
+from surge.platform.validation import error_message
 
 
 @asynccontextmanager
@@ -71,7 +72,7 @@ async def run_domains(settings: Settings, args: argparse.Namespace) -> str:
             except ValidationError as exc:
                 error = exc.errors()[0]
                 flag = "--" + str(error["loc"][0]).replace("_", "-")
-                raise CliError(f"{flag}: {error['msg'].removeprefix('Value error, ')}") from None
+                raise CliError(f"{flag}: {error_message(error)}") from None
             if command == "add":
                 return _line(await domains.add(args.host, redirects))
             return _line(await domains.set_redirects(args.host, redirects))

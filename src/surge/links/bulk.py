@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from surge.domains.service import DomainService
 from surge.links.bulk_repository import BulkLinkRepository
-from surge.links.bulk_schemas import MAX_BATCH, MAX_TAGS_PER_LINK, BulkSelection
+from surge.links.bulk_schemas import MAX_BATCH, BulkSelection
+from surge.links.fields import MAX_TAGS_PER_LINK
 from surge.links.repository import Link, LinkQueries
 from surge.links.schemas import LinkCreate
 from surge.links.writes import LinkWrites, NewLink, created, deleted

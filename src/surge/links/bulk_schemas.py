@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
-from surge.links.fields import SLUG_JSON_PATTERN, Flag, Tag
+from surge.links.fields import MAX_TAGS_PER_LINK, SLUG_JSON_PATTERN, Flag, Tag
 from surge.links.schemas import DomainName, LinkOut
 
 MAX_BATCH = 1000  # items of one batch: links created, or links tagged or deleted
-MAX_TAGS_PER_LINK = 20  # as `Tags` allows on a link's body
 
 BatchSlug = Annotated[str, Field(pattern=SLUG_JSON_PATTERN)]
 BatchTags = Annotated[list[Tag], Field(max_length=MAX_TAGS_PER_LINK)]

@@ -123,7 +123,8 @@ ExpiryTime = Annotated[
     Field(description="When the link stops redirecting (410); past times expire it at once."),
 ]
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
-Tags = Annotated[list[Tag], Field(max_length=20)]
+MAX_TAGS_PER_LINK = 20
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS_PER_LINK)]
 # JSON `true` or "5" is a mistake, not a click limit.
 MaxClicks = Annotated[int, Field(ge=1, le=MAX_CLICKS_LIMIT), JSON_INTEGER]
 # Before it the link answers as an unknown slug would (Shlink's validSince).

@@ -29,6 +29,7 @@ from surge.links.writes import target_refusal, values_of
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
+from surge.platform.validation import error_message
 from surge.transfer.formats import CSV_COLUMNS, Candidate, as_json, as_row, read
 from surge.transfer.owners import first_admin, owner_named
 from surge.transfer.repository import ExportedLink, NewLink, TransferRepository
@@ -79,7 +80,7 @@ def check(candidate: Candidate, settings: Settings, now: datetime) -> NewLink | 
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
+        message = error_message(error)
         return f"{where}: {message} (got {str(error['input'])[:80]!r})"
     for where, url in [
         ("url", body.url),
