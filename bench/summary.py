@@ -111,6 +111,19 @@ def viral_rows(data: Any) -> list[Row]:
     ]  # fmt: skip
 
 
+def hot_path_rows(data: Any) -> list[Row]:
+    cmd, best = f"{UV} bench/hot_path.py", data["best_us_per_request"]
+    rows = [
+        Row("hot path: a cached redirect in-process, clicks recorded, metrics on",
+            f"{best['metrics on']:.2f} us", "", "-", cmd),
+    ]  # fmt: skip
+    cost = data.get("cost", {}).get("metrics")
+    if cost is not None:  # timed: callgrind's count (docs/performance.md) is the steadier figure
+        rows.append(Row("hot path: what the metrics cost, by the clock", f"{cost:+.1%}",
+                        "<= +5%", yes(cost <= 0.05), cmd))  # fmt: skip
+    return rows
+
+
 def memory_rows(data: Any) -> list[Row]:
     value = f"{data['rss_peak_mb']:.0f} MB"
     target = f"< {data['target_mb']:.0f} MB"
@@ -206,6 +219,7 @@ def peer_rows(data: Any) -> list[Row]:
 SOURCES: tuple[tuple[str, str, Callable[[Any], list[Row]]], ...] = (
     ("redirect", "redirect-*.json", redirect_rows),
     ("servers", "servers-*.json", servers_rows),
+    ("hot_path", "hot-path-*.json", hot_path_rows),
     ("memory", "memory-*.json", memory_rows),
     ("workers", "workers-*.json", workers_rows),
     ("all_in_one", "all-in-one-2*.json", all_in_one_rows),  # not all-in-one-api-*
