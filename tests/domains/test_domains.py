@@ -149,6 +149,25 @@ async def test_the_redirects_host_lookup_finds_no_domain_for_what_is_no_domain_n
     assert answer.status_code == 404, answer.text
 
 
+@pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1:8000", "[::1]:8000"])
+async def test_the_embedded_defaults_short_links_answer_on_every_name_of_the_machine(
+    tmp_path: Path, host: str
+) -> None:
+    """`make run` prints http://127.0.0.1:8000; http://localhost:8000/slug works too."""
+    settings = make_settings(tmp_path, public_url="http://127.0.0.1:8000")
+    async with running_surge(settings) as surge:
+        link = {"url": "https://e.com/a", "slug": "a"}
+        await surge.client.post(LINKS, json=link, headers=await surge.new_key())
+        answer = await surge.client.get("/a", headers={"host": host})
+        assert (answer.status_code, answer.headers.get("location")) == (302, "https://e.com/a")
+
+
+async def test_a_public_domain_is_not_served_on_this_machines_names(surge: Surge) -> None:
+    headers = await admin(surge)
+    await surge.client.post(LINKS, json={"url": "https://e.com/a", "slug": "a"}, headers=headers)
+    assert (await surge.client.get("/a", headers={"host": "localhost"})).status_code == 404
+
+
 async def test_unknown_hosts_may_be_served_as_the_default_domain(tmp_path: Path) -> None:
     async with running_surge(make_settings(tmp_path, unknown_hosts="default")) as surge:
         headers = await surge.new_key()

@@ -19,6 +19,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 SECRET_FILES = ("internal_token", "visitor_salt_secret", "database_url", "redis_url")
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SURGE_", extra="ignore", frozen=True)
 
@@ -289,3 +292,12 @@ class Settings(BaseSettings):
     @cached_property
     def public_host(self) -> str:
         return (urlsplit(self.public_url).hostname or "").lower()
+
+    @cached_property
+    def default_hosts(self) -> frozenset[str]:
+        """The Host names served as the default domain: the public URL's, and when that is
+        this machine's (the embedded default's http://127.0.0.1:8000), every name of this
+        machine, so http://localhost:8000/slug works as the URL printed does."""
+        if self.public_host in LOOPBACK_NAMES:
+            return LOOPBACK_NAMES
+        return frozenset({self.public_host})

@@ -396,7 +396,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
     async def _site(self, host: bytes, scope: Scope, send: Send, start: float) -> Site | None:
         """How a Host not seen yet is served (None: answered already, 404 or 503)."""
         name = host_of(host.decode("latin-1"))
-        if not name or name == self.settings.public_host:  # no Host at all: HTTP/1.0
+        if not name or name in self.settings.default_hosts:  # no Host at all: HTTP/1.0
             if len(self.caches.default_hosts) >= MAX_DEFAULT_HOSTS:
                 self.caches.default_hosts.clear()
             self.caches.default_hosts[host] = self.default_site
