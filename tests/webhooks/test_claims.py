@@ -151,7 +151,10 @@ async def test_queued_clicks_leave_in_bounded_batches_each_once(
                 WebhookWorker(settings, create_sessionmaker(other_engine), sender, name="two"),
             ]
             made = await asyncio.gather(*(w.batch_clicks() for w in workers))
-            assert sum(made) == 2  # two full batches of 50; 20 wait for more, or for time
+            # Two full batches of 50 are due, 20 wait for more or for time. Of two workers racing
+            # for the same rows one may find them taken and make nothing this round (PostgreSQL
+            # re-checks a locked row, not the subquery that chose it); the next round takes them.
+            assert 1 <= sum(made) <= 2
 
             async def all_out() -> bool:
                 await workers[0].batch_clicks()
