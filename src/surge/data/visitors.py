@@ -1,9 +1,9 @@
 """Privacy-safe visitor ids: a daily-salted hash of client IP + user agent; the IP is never kept.
 
-Made at ingest, by analytics, for the clicks the redirect sends without one (it sends the address
-and the agent, which analytics reads anyway to locate the click and tell a bot): the hash was a
-fifth of a cached redirect's instructions (~9,500 of ~43,700, callgrind, bench/hot_path.py), and
-the redirect is the path that must scale. The redirect still hashes orphan visits' visitors.
+Made at ingest, by analytics, for the clicks and orphan visits the redirect sends without one
+(it sends the address and the agent, which analytics reads anyway to locate the click and tell
+a bot): the hash was a fifth of a cached redirect's instructions (~9,500 of ~43,700, callgrind,
+bench/hot_path.py), and the redirect is the path that must scale.
 """
 
 from __future__ import annotations

@@ -19,9 +19,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 SECRET_FILES = ("internal_token", "visitor_salt_secret", "database_url", "redis_url")
 
 
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SURGE_", extra="ignore", frozen=True)
 
@@ -298,6 +295,6 @@ class Settings(BaseSettings):
         """The Host names served as the default domain: the public URL's, and when that is
         this machine's (the embedded default's http://127.0.0.1:8000), every name of this
         machine, so http://localhost:8000/slug works as the URL printed does."""
-        if self.public_host in LOOPBACK_NAMES:
-            return LOOPBACK_NAMES
+        if self.public_host in LOOPBACK_HOSTS:
+            return LOOPBACK_HOSTS
         return frozenset({self.public_host})

@@ -20,7 +20,6 @@ from surge.data.events import ClickRow, click_ids
 from surge.data.link_tier import SharedLinkTier
 from surge.data.orphans import BASE_URL, INVALID_SHORT_URL, REGULAR_404, OrphanKind
 from surge.data.rule_inputs import header_names
-from surge.data.visitors import VisitorHasher
 from surge.domains.hosts import default_entry, host_of
 from surge.platform.admission import admission, refuse
 from surge.platform.breakers import Breaker, BreakerOpen, Breakers
@@ -143,7 +142,6 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
         self.default_hosts = self.caches.default_hosts  # the same dict, an attribute hop less
         # Each domain's robots.txt, by its key.
         self.robots: LocalCache[str, bytes] = LocalCache(1024, settings.cache_ttl_s, 0)
-        self.visitors = VisitorHasher(settings.visitor_salt_secret)
         self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()

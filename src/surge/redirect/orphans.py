@@ -14,14 +14,12 @@ from surge.platform.http import client_ip
 from surge.redirect.visitor import PRIVATE
 
 if TYPE_CHECKING:
-    from surge.data.visitors import VisitorHasher
     from surge.redirect.clicks import ClickBuffer
     from surge.redirect.responses import Site
 
 
 class OrphanVisits:
     clicks: ClickBuffer | None
-    visitors: VisitorHasher
     new_click_id: Callable[[], str]
     country_header: bytes
     ip_header: bytes
@@ -57,8 +55,8 @@ class OrphanVisits:
                 referrer,
                 user_agent,
                 country,
-                self.visitors.visitor_id(ip, user_agent or "", now),
+                None,  # the visitor id: analytics makes it at ingest, as for a click
                 kind,
-                ip,  # for analytics to locate (GeoIP); it never stores it
+                ip,  # for analytics to locate (GeoIP) and to make the visitor id; never stored
             )
         )

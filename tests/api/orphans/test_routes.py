@@ -260,3 +260,12 @@ async def test_a_visitor_who_asks_not_to_be_tracked_is_counted_as_no_one(
         None,
         "(not recorded)",
     )
+
+
+async def test_orphan_visitors_are_told_apart_by_address_and_agent(surge: Surge) -> None:
+    """The redirect sends no visitor id; ingest makes it, for orphan visits as for clicks."""
+    key = await admin_key(surge)
+    for ip in ("192.0.2.1", "192.0.2.1", "192.0.2.2"):
+        await surge.client.get("/typo", headers={**JSON_CLIENT, "x-test-client-ip": ip})
+    stats = await orphan_stats(surge, key)
+    assert (stats["total"], stats["unique_visitors"]) == (3, 2)
