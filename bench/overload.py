@@ -30,7 +30,7 @@ import httpx
 from all_in_one import settle, start_all_in_one
 from parts.budget import BenchError, Budget
 from parts.load import WRK, parse_wrk
-from parts.processes import Server, on_core, pinned, run_cli, wait_ready, with_servers
+from parts.processes import Server, on_core, pinned, run_cli, split_cpus, wait_ready, with_servers
 from parts.rounds import clicks_recorded
 from parts.runner import run_bench
 from parts.systems import LANDING, SLUG, Surge, check_redirect, create_link
@@ -98,7 +98,7 @@ def overload(url: str, options: Options) -> tuple[str, int]:
         "--latency",
         url,
     ]
-    argv = pinned(wrk, "1" if (os.cpu_count() or 1) > 1 else None)  # the server has core 0
+    argv = pinned(wrk, split_cpus()[1])  # the server has core 0
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=options.duration_s + 30, check=False
     )

@@ -45,6 +45,7 @@ from parts.processes import (
     own_pids,
     pinned,
     run_cli,
+    split_cpus,
     wait_ready,
     with_servers,
 )
@@ -126,7 +127,7 @@ def one_run(
     budget.require(options.warmup_s + options.duration_s + 15, f"pair {pair} {system.name}")
     wrk = [str(WRK), f"-t{options.threads}", f"-c{options.connections}"]
     wrk += [f"--timeout={WRK_TIMEOUT_S}s", "-H", f"User-Agent: {CHROME_UA}", *options.counter]
-    argv = pinned(wrk, "1" if (os.cpu_count() or 1) > 1 else None)  # the systems have core 0
+    argv = pinned(wrk, split_cpus()[1])  # the systems have core 0
     served_before = system.served() if system.served else 0
     cpu: dict[str, float | None] = {}
     with all_paused([other.server for other in others]):

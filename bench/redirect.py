@@ -32,7 +32,7 @@ from typing import Any
 # first on sys.path, so the package imports as `parts`.
 from parts.budget import BenchError, Budget
 from parts.load import Config
-from parts.processes import Server, stop_servers
+from parts.processes import Server, split_cpus, stop_servers
 from parts.report import print_report, summarize
 from parts.rounds import clicks_recorded, measure, wait_for_clicks
 from parts.runner import run_bench
@@ -46,14 +46,6 @@ BROWSER_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
 )
-
-
-def cpus() -> tuple[str | None, str | None]:
-    """(the servers' CPU, wrk's CPUs): apart where there are two or more, else (None, None)."""
-    mine = sorted(os.sched_getaffinity(0))
-    if len(mine) < 2:
-        return None, None
-    return str(mine[0]), ",".join(map(str, mine[1:]))
 
 
 @contextlib.contextmanager
@@ -150,7 +142,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, str | None]:
     args = parser.parse_args(argv)
     if min(args.rounds, args.duration, args.warmup, args.connections, args.threads) < 1:
         parser.error("every option must be at least 1")
-    _, load_cpus = cpus()
+    _, load_cpus = split_cpus()
     return Config(
         args.rounds, args.duration, args.warmup, args.connections, args.threads,
         user_agent=BROWSER_UA, load_cpus=load_cpus,
@@ -160,7 +152,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, str | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     config, server = parse_args(argv)
     budget = Budget(TIME_LIMIT_S)
-    server_cpu, _ = cpus()
+    server_cpu, _ = split_cpus()
     return run_bench("redirect", lambda tmp: bench(config, budget, tmp, server_cpu, server))
 
 

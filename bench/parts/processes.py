@@ -220,6 +220,15 @@ def cpu_watch(server: Server, ours: set[int], out: dict[str, float | None]) -> I
         out["other_cores"] = round(max(0.0, spent) / seconds, 2)
 
 
+def split_cpus() -> tuple[str | None, str | None]:
+    """(the servers' CPU, wrk's CPUs), as taskset lists: apart where this process may run on
+    two or more, else (None, None): nothing pinned."""
+    mine = sorted(os.sched_getaffinity(0))
+    if len(mine) < 2:
+        return None, None
+    return str(mine[0]), ",".join(map(str, mine[1:]))
+
+
 @contextlib.contextmanager
 def on_core(core: int) -> Iterator[bool]:
     """Processes started inside inherit `core` as their only CPU, their threads and workers

@@ -72,20 +72,23 @@ def stats_range(
     return start, end
 
 
+def _slots(start: datetime, end: datetime, interval: Interval) -> range:
+    """The range's slots in epoch seconds (UTC has no DST, so a day is 86,400 of them), from the
+    first slot it touches to the last."""
+    first = int(_floor(start, interval).timestamp())
+    last = int(end.timestamp()) + (end.microsecond > 0)
+    return range(first, last, _step_s(interval))
+
+
 def _series(
     counts: dict[int, int], start: datetime, end: datetime, interval: Interval
 ) -> list[dict[str, Any]]:
-    """Zero-filled human clicks per slot, from the first slot of the range to the last.
-
-    In epoch seconds (UTC has no DST, so a day is 86,400 of them), as plain dicts: a 90-day
-    hourly series is 2,160 points, and per-point model building costs more than every query of
-    the request together."""
-    step = _step_s(interval)
-    first = int(_floor(start, interval).timestamp())
-    last = int(end.timestamp()) + (end.microsecond > 0)
+    """Zero-filled human clicks per slot, from the first slot of the range to the last, as
+    plain dicts: a 90-day hourly series is 2,160 points, and per-point model building costs
+    more than every query of the request together."""
     return [
         {"ts": datetime.fromtimestamp(ts, UTC), "clicks": counts.get(ts, 0)}
-        for ts in range(first, last, step)
+        for ts in _slots(start, end, interval)
     ]
 
 
@@ -109,12 +112,10 @@ def series_json(
     counts: dict[int, int], start: datetime, end: datetime, interval: Interval
 ) -> orjson.Fragment:
     """`_series` as the JSON orjson makes of it, to embed in an answer as it is."""
-    step = _step_s(interval)
-    first = int(_floor(start, interval).timestamp())
-    last = int(end.timestamp()) + (end.microsecond > 0)
     heads, get = _POINT_HEADS, counts.get
     points = [
-        b"%b%d}" % (heads.get(ts) or _point_head(ts), get(ts, 0)) for ts in range(first, last, step)
+        b"%b%d}" % (heads.get(ts) or _point_head(ts), get(ts, 0))
+        for ts in _slots(start, end, interval)
     ]
     return orjson.Fragment(b"[" + b",".join(points) + b"]")
 
