@@ -247,11 +247,8 @@ def on_core(core: int) -> Iterator[bool]:
 def paused(server: Server) -> Iterator[None]:
     """SIGSTOP a server for a while. On a small box analytics catching up on clicks eats a core,
     which would be taken from whichever server is measured; paused, it takes from neither."""
-    signal_tree(server.process.pid, signal.SIGSTOP)
-    try:
+    with all_paused([server]):
         yield
-    finally:
-        signal_tree(server.process.pid, signal.SIGCONT)
 
 
 @contextlib.contextmanager
