@@ -229,6 +229,20 @@ async def _migrate(settings: Settings) -> None:
         await upgrade_to_head(engine)
     finally:
         await engine.dispose()
+    if settings.clickhouse_url is not None:
+        await _migrate_clickhouse(settings.clickhouse_url)
+
+
+async def _migrate_clickhouse(url: str) -> None:
+    """The click store's database and tables in ClickHouse, where missing."""
+    from surge.analytics.clickhouse_schema import ensure_schema
+    from surge.platform.clickhouse import HttpClickHouse
+
+    clickhouse = HttpClickHouse(url)
+    try:
+        await ensure_schema(clickhouse)
+    finally:
+        await clickhouse.aclose()
 
 
 async def _maintain(settings: Settings, months_ahead: int) -> list[str]:

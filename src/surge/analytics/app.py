@@ -8,6 +8,8 @@ from dataclasses import asdict
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from surge.analytics.clickhouse_repository import ClickHouseClicks
+from surge.analytics.clickhouse_schema import ensure_schema
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording, parse_agent
 from surge.analytics.export_routes import router as export_router
@@ -24,6 +26,7 @@ from surge.analytics.service import ClickService
 from surge.data.live import LiveHub
 from surge.data.visitors import VisitorHasher
 from surge.platform.breakers import Breakers
+from surge.platform.clickhouse import HttpClickHouse
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
@@ -71,6 +74,7 @@ class AnalyticsService:
         self.live_hub = live_hub
         self.data: DataPlane | None = None
         self.clicks: ClickService | None = None
+        self.clickhouse: HttpClickHouse | None = None
         self.consumer: ClickStreamConsumer | None = None
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
         self.tally = RequestTally(self.name)
@@ -106,6 +110,14 @@ class AnalyticsService:
         if settings.geoip_db is not None and settings.record_location:
             geoip = GeoIP(settings.geoip_db)
             await asyncio.to_thread(geoip.refresh)  # says now if the file is not readable
+        clickhouse = None
+        if settings.clickhouse_url is not None:
+            self.clickhouse = HttpClickHouse(
+                settings.clickhouse_url, timeout_s=settings.clickhouse_timeout_s
+            )
+            if self.migrate:
+                await ensure_schema(self.clickhouse)
+            clickhouse = ClickHouseClicks(self.clickhouse)
         live: LiveFeed | None = None
         if data.redis is not None:  # every api process reads it, whoever ingested the batch
             live = RedisLiveFeed(
@@ -120,6 +132,7 @@ class AnalyticsService:
             live=live,
             webhooks=ClickWebhooks(),
             visitors=VisitorHasher(settings.visitor_salt_secret),
+            clickhouse=clickhouse,
         )
         self.app.state.click_overview = ClickOverview(data.sessions)
         self.app.state.orphan_service = OrphanService(data.sessions)
@@ -165,5 +178,7 @@ class AnalyticsService:
             await self.webhooks.stop()
         if self.webhook_client is not None:
             await self.webhook_client.aclose()
+        if self.clickhouse is not None:
+            await self.clickhouse.aclose()
         if self.data is not None:
             await self.data.close()

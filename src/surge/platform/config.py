@@ -16,7 +16,13 @@ DEFAULT_INTERNAL_TOKEN = "dev-internal-token"
 DEFAULT_VISITOR_SALT = "change-me-visitor-salt"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # Secrets that may also come from a file (Docker and Kubernetes secrets): SURGE_<NAME>_FILE.
-SECRET_FILES = ("internal_token", "visitor_salt_secret", "database_url", "redis_url")
+SECRET_FILES = (
+    "internal_token",
+    "visitor_salt_secret",
+    "database_url",
+    "redis_url",
+    "clickhouse_url",
+)
 
 
 class Settings(BaseSettings):
@@ -39,6 +45,11 @@ class Settings(BaseSettings):
     # Raw clicks older than this many days are removed (rollups stay, so stats do not change);
     # unset keeps them all. By `surge maintain` and by analytics twice a day.
     click_retention_days: int | None = Field(default=None, ge=2)
+    # Where raw clicks live when set (e.g. http://default@127.0.0.1:8123/surge, the path naming
+    # the database): ClickHouse's HTTP interface; links, users, keys and webhooks stay in the
+    # database above. Unset: clicks stay in the database above too (docs/clickhouse.md).
+    clickhouse_url: str | None = None
+    clickhouse_timeout_s: float = Field(default=10.0, gt=0)
 
     # Where the services find each other when they run as separate processes.
     api_url: str = "http://127.0.0.1:8001"
@@ -263,7 +274,7 @@ class Settings(BaseSettings):
     def _header_name(cls, value: str | None) -> str | None:
         return value.strip().lower() or None if value else None
 
-    @field_validator("geoip_db", mode="before")
+    @field_validator("geoip_db", "clickhouse_url", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -1,0 +1,307 @@
+"""All SQL of the ClickHouse click store: ingest, stats, visit counts and pages, deletion.
+
+Stats aggregate the raw clicks at query time (no rollup tables: docs/clickhouse.md measures
+it). Every read goes through `_clicks`, which reads `FINAL` filtered on key columns only (the
+link and a time range): a click stored twice, in parts not merged yet, is one row there, so
+every count is exact whatever the merges have done. Answers have the shapes of the SQL
+repositories' (surge.analytics.repository), so ClickService's code is the same for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
+
+from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
+from surge.analytics.repository import VISITORS
+from surge.platform.clickhouse import ClickHouse, literal
+
+US = 1_000_000
+HOUR_US = 3600 * US
+DAY_US = 86_400 * US
+LABEL_MAX = 255  # a breakdown value's length, in characters, as the SQL rollups cut it
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(moment: datetime) -> int:
+    """A time as epoch microseconds (exact: no float on the way)."""
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def day_us(day: date) -> int:
+    return (day - _EPOCH.date()).days * DAY_US
+
+
+def _ceil(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+class StoredVisit(NamedTuple):
+    """One raw click as the visits page lists it (the fields of VisitOut)."""
+
+    link_id: int
+    occurred_at: datetime
+    referrer_host: str | None
+    country: str | None
+    device: str
+    browser: str
+    os: str
+    is_bot: bool
+    target: str | None
+    region: str | None
+    city: str | None
+
+
+def _label(*parts: str) -> str:
+    """`a, b, c` of the parts that are set, the first one required (NULL without it), cut as
+    the SQL rollups cut it (surge.analytics.ingest_sql.region_label)."""
+    tail = "".join(f", ifNull(concat(', ', {part}), '')" for part in parts[1:])
+    return f"substringUTF8(concat({parts[0]}{tail}), 1, {LABEL_MAX})"
+
+
+# What each breakdown counts a click as, as the SQL rollups label it (NULL: not counted).
+BREAKDOWN_VALUES = {
+    "referrer": f"ifNull(referrer_host, {literal(DIRECT)})",
+    "country": f"ifNull(country, {literal(UNKNOWN_COUNTRY)})",
+    "device": "toNullable(device)",
+    "browser": "toNullable(browser)",
+    "os": "toNullable(os)",
+    "target": "target",
+    "region": _label("region", "country"),
+    "city": _label("city", "region", "country"),
+}
+
+
+class ClickHouseClicks:
+    """The click store in ClickHouse: what ClickRepository, StatsRepository and VisitRepository
+    do on SQL, for one database."""
+
+    def __init__(self, clickhouse: ClickHouse) -> None:
+        self.ch = clickhouse
+        self.clicks_table = f"{clickhouse.database}.clicks"
+        self.deletions_table = f"{clickhouse.database}.visit_deletions"
+
+    def _cut(self, link_id: int) -> str:
+        """The time before which the link's clicks do not count (its latest visit deletion;
+        0 when none: max over no rows is 0)."""
+        return f"(SELECT max(before_us) FROM {self.deletions_table} WHERE link_id = {link_id})"
+
+    def _clicks(self, columns: str, where: str) -> str:
+        """Each stored click matching `where` once: FINAL merges copies of a click not merged
+        yet. `where` names only columns a click's copies share (key columns, and `day`), so
+        filtering before the merge cannot pick one copy and drop another."""
+        return f"(SELECT {columns} FROM {self.clicks_table} FINAL WHERE {where})"
+
+    async def cut_offs(self, link_ids: Sequence[int]) -> dict[int, int]:
+        """link id → the time (µs) before which its clicks do not count, for those with one."""
+        if not link_ids:
+            return {}
+        rows = await self.ch.rows(
+            f"SELECT link_id, max(before_us) FROM {self.deletions_table} "
+            f"WHERE link_id IN {literal(sorted(set(link_ids)))} GROUP BY link_id"
+        )
+        return {int(link_id): int(cut) for link_id, cut in rows}
+
+    # --- ingest --------------------------------------------------------------------------------
+
+    async def fresh(self, batch: Sequence[Click]) -> list[Click]:
+        """The clicks of the batch to store: the first copy of each, none stored before, none
+        from before its link's visit deletion (one read of the batch's ids)."""
+        if not batch:
+            return []
+        link_ids = sorted({c.link_id for c in batch})
+        cuts = await self.cut_offs(link_ids)
+        times = [to_us(c.occurred_at) for c in batch]
+        ids = sorted({c.id for c in batch})
+        seen = {
+            row[0]
+            for row in await self.ch.rows(
+                f"SELECT id FROM {self.clicks_table} WHERE link_id IN {literal(link_ids)} "
+                f"AND at_us >= {min(times)} AND at_us <= {max(times)} AND id IN {literal(ids)}"
+            )
+        }
+        new: list[Click] = []
+        for click, at_us in zip(batch, times, strict=True):
+            if click.id not in seen and at_us >= cuts.get(click.link_id, 0):
+                seen.add(click.id)
+                new.append(click)
+        return new
+
+    async def store(self, clicks: Sequence[Click]) -> None:
+        """Insert the clicks in one INSERT (one part per month they fall in). A click stored
+        twice (a consumer killed after this and before its ack, or two consumers racing on one
+        redelivered entry) is one key: reads count it once, merges keep one row."""
+        rows = [
+            {
+                "link_id": click.link_id,
+                "at_us": to_us(click.occurred_at),
+                "id": click.id,
+                "day": click.occurred_at.astimezone(UTC).date().isoformat(),
+                "referrer_host": click.referrer_host,
+                "country": click.country,
+                "device": click.device,
+                "browser": click.browser,
+                "os": click.os,
+                "is_bot": int(click.is_bot),
+                "visitor_id": click.visitor_id,
+                "target": click.target,
+                "region": click.region,
+                "city": click.city,
+            }
+            for click in clicks
+        ]
+        await self.ch.insert(self.clicks_table, rows)
+
+    async def ingest_new(self, batch: Sequence[Click]) -> set[str]:
+        """`fresh`, stored: the ids of the clicks it stored."""
+        new = await self.fresh(batch)
+        await self.store(new)
+        return {click.id for click in new}
+
+    async def delete_visits(self, link_id: int, now: datetime) -> int:
+        """Stop counting the link's clicks from before `now`, and have them deleted: the
+        clicks its stats counted. Reads stop at once (the cut-off); the rows go in the
+        background (an ALTER ... DELETE mutation), and late ones are not stored."""
+        counted = await self.all_time_clicks(link_id)
+        cut = to_us(now)
+        await self.ch.insert(self.deletions_table, [{"link_id": link_id, "before_us": cut}])
+        await self.ch.execute(
+            f"ALTER TABLE {self.clicks_table} DELETE WHERE link_id = {link_id} AND at_us < {cut}"
+        )
+        return counted
+
+    # --- stats (the methods of StatsRepository) ------------------------------------------------
+
+    async def slots(
+        self, link_id: int, start: datetime, end: datetime, step_s: int
+    ) -> tuple[dict[int, int], dict[bool, int]]:
+        """As StatsRepository.slots: the hours from start's to the one `end` falls in."""
+        first = to_us(start) // HOUR_US * HOUR_US
+        last = _ceil(to_us(end), HOUR_US)
+        step_us = step_s * US
+        rows = await self.ch.rows(
+            f"SELECT is_bot, intDiv(at_us, {step_us}) * {step_s} AS slot, count() "
+            + "FROM "
+            + self._clicks(
+                "is_bot, at_us",
+                f"link_id = {link_id} AND at_us >= {first} AND at_us < {last} "
+                f"AND at_us >= {self._cut(link_id)}",
+            )
+            + " GROUP BY is_bot, slot"
+        )
+        humans: dict[int, int] = {}
+        totals = {False: 0, True: 0}
+        for is_bot, slot, n in rows:
+            totals[bool(is_bot)] += int(n)
+            if not is_bot:
+                humans[int(slot)] = int(n)
+        return humans, totals
+
+    async def breakdowns(
+        self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        """As StatsRepository.breakdowns: top `limit` values of human clicks over the UTC days
+        [first, last], most first, ties by value; `visitors` is one ('', distinct visitors
+        summed over the days)."""
+        in_range = self._clicks(
+            "*",
+            f"link_id = {link_id} AND at_us >= {day_us(first)} "
+            f"AND at_us < {day_us(last) + DAY_US} AND at_us >= {self._cut(link_id)}",
+        )
+        found: dict[str, list[tuple[str, int]]] = {d: [] for d in dimensions}
+        wanted = [d for d in dimensions if d in BREAKDOWN_VALUES]
+        queries = []
+        if wanted:
+            names = list(BREAKDOWN_VALUES)
+            values = ", ".join(BREAKDOWN_VALUES[name] for name in names)
+            queries.append(
+                "SELECT dimension, assumeNotNull(value) AS label, count() AS n "
+                f"FROM {in_range} ARRAY JOIN [{', '.join(map(literal, names))}] "
+                f"AS dimension, [{values}] AS value "
+                f"WHERE is_bot = 0 AND value IS NOT NULL AND dimension IN {literal(wanted)} "
+                f"GROUP BY dimension, label ORDER BY dimension, n DESC, label "
+                f"LIMIT {int(limit)} BY dimension"
+            )
+        if VISITORS in dimensions:
+            # Distinct visitors a day, summed over the days (as the daily visitor rows are).
+            queries.append(
+                f"SELECT {literal(VISITORS)} AS dimension, '' AS label, count() AS n FROM "
+                f"(SELECT DISTINCT intDiv(at_us, {DAY_US}) AS d, visitor_id FROM {in_range} "
+                "WHERE is_bot = 0 AND visitor_id != '') HAVING n > 0"
+            )
+        for query in queries:
+            for dimension, value, n in await self.ch.rows(query):
+                found[dimension].append((value, int(n)))
+        return found
+
+    async def all_time_clicks(self, link_id: int) -> int:
+        rows = await self.ch.rows(
+            "SELECT count() FROM "
+            + self._clicks("id", f"link_id = {link_id} AND at_us >= {self._cut(link_id)}")
+        )
+        return int(rows[0][0])
+
+    # --- many links (the methods of VisitRepository) -------------------------------------------
+
+    async def _links_where(self, link_ids: Sequence[int]) -> str:
+        """The link ids, each from its cut-off on (two round trips: deletions are rare, and a
+        join's syntax differs between old and new servers)."""
+        where = f"link_id IN {literal(sorted(set(link_ids)))}"
+        cuts = await self.cut_offs(link_ids)
+        if cuts:
+            before = " OR ".join(f"(link_id = {i} AND at_us < {cut})" for i, cut in cuts.items())
+            where += f" AND NOT ({before})"
+        return where
+
+    async def counts(self, link_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """link id → (human clicks, bot clicks), all time; links without clicks are absent."""
+        if not link_ids:
+            return {}
+        rows = await self.ch.rows(
+            "SELECT link_id, countIf(is_bot = 0), countIf(is_bot = 1) FROM "
+            + self._clicks("link_id, is_bot", await self._links_where(link_ids))
+            + " GROUP BY link_id"
+        )
+        return {int(link_id): (int(humans), int(bots)) for link_id, humans, bots in rows}
+
+    async def visits(
+        self,
+        link_ids: Sequence[int],
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        exclude_bots: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[StoredVisit]]:
+        """(matching clicks, one page of them newest first): as VisitRepository.visits."""
+        if not link_ids:
+            return 0, []
+        where = await self._links_where(link_ids)
+        if start is not None:
+            where += f" AND at_us >= {to_us(start)}"
+        if end is not None:
+            where += f" AND at_us <= {to_us(end)}"
+        columns = (
+            "link_id, at_us, referrer_host, country, device, browser, os, is_bot, target, "
+            "region, city, id"
+        )
+        matching = self._clicks(columns, where) + (" WHERE is_bot = 0" if exclude_bots else "")
+        total = int((await self.ch.rows(f"SELECT count() FROM {matching}"))[0][0])
+        rows = await self.ch.rows(
+            f"SELECT * FROM {matching} ORDER BY at_us DESC, id DESC "
+            f"LIMIT {int(offset)}, {int(limit)}"
+        )
+        page = [
+            StoredVisit(
+                int(r[0]), from_us(int(r[1])), r[2], r[3], r[4], r[5], r[6], bool(r[7]), *r[8:11]
+            )
+            for r in rows
+        ]
+        return total, page

@@ -1,0 +1,126 @@
+"""ClickHouse for tests, two ways, so every query runs on an old server and a current engine:
+
+- Debian's `clickhouse-server` (18.16), started once per session on a free port with a data
+  directory of its own, over HTTP as Surge speaks to it in production;
+- chdb, ClickHouse 26.x in-process, which catches SQL the old server takes and current ones
+  refuse.
+
+Each test gets a database of its own on either (dropped afterwards). Without the server binary
+or chdb these tests skip, saying so; with SURGE_REQUIRE_SERVICES=1 they fail (tests/services.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from surge.platform.clickhouse import ClickHouseError, json_each_row
+from tests.chaos.faults import require_program, unavailable, wait_until
+from tests.e2e.processes import free_port
+
+SERVER_SEARCH = ("/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server")
+CONFIG = """<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>{dir}/server.log</log><errorlog>{dir}/error.log</errorlog>
+    </logger>
+    <http_port>{port}</http_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{dir}/data/</path>
+    <tmp_path>{dir}/tmp/</tmp_path>
+    <users_config>users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>5368709</mark_cache_size>
+</yandex>
+"""
+USERS = """<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
+    <profile>default</profile><quota>default</quota></default></users>
+    <quotas><default></default></quotas>
+</yandex>
+"""
+
+
+def new_database() -> str:
+    return f"surge_t_{uuid.uuid4().hex[:12]}"
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=0.5) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def clickhouse_server() -> Iterator[str]:
+    """A clickhouse-server of the tests' own; yields its base URL (no database)."""
+    program = require_program("clickhouse-server", search=SERVER_SEARCH)
+    with tempfile.TemporaryDirectory(prefix="surge-clickhouse-") as directory:
+        port = free_port()
+        Path(directory, "config.xml").write_text(CONFIG.format(dir=directory, port=port))
+        Path(directory, "users.xml").write_text(USERS)
+        process = subprocess.Popen(
+            [program, f"--config-file={directory}/config.xml"],
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: _answers(port), timeout_s=30, what=f"clickhouse-server on :{port}")
+            yield f"http://default@127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+class ChdbClickHouse:
+    """The ClickHouse protocol of surge.platform.clickhouse over chdb's one in-process session
+    (chdb allows one at a time, so the tests share it, a database each)."""
+
+    def __init__(self, session: Any, database: str) -> None:
+        self.session = session
+        self.database = database
+
+    def _query(self, sql: str, output: str = "JSONCompact") -> bytes:
+        try:
+            return bytes(self.session.query(sql, output).bytes())
+        except Exception as exc:  # chdb raises its own error type for a refused statement
+            raise ClickHouseError(str(exc)) from exc
+
+    async def rows(self, sql: str) -> list[list[Any]]:
+        found: list[list[Any]] = orjson.loads(self._query(sql))["data"]
+        return found
+
+    async def execute(self, sql: str) -> None:
+        self._query(sql, "TabSeparated")
+
+    async def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            body = json_each_row(rows).decode()
+            self._query(f"INSERT INTO {table} FORMAT JSONEachRow\n{body}", "TabSeparated")
+
+
+@contextmanager
+def chdb_session() -> Iterator[Any]:
+    try:
+        from chdb.session import Session
+    except ImportError:
+        unavailable("chdb is not installed (uv sync installs it with the dev dependencies)")
+    with tempfile.TemporaryDirectory(prefix="surge-chdb-") as directory:
+        session = Session(directory)
+        try:
+            yield session
+        finally:
+            session.close()
