@@ -32,6 +32,9 @@ async def stored_rows(clickhouse: ClickHouse) -> int:
     return int(rows[0][0])
 
 
+ADDRESSES = [None, "192.0.2.1", "198.51.100.2", "2001:db8:1::3", "2001:db8:2::4", "203.0.113.5"]
+
+
 def random_events(now: datetime, count: int, seed: int = 7) -> list[ClickEvent]:
     rng = random.Random(seed)
     return [
@@ -43,6 +46,7 @@ def random_events(now: datetime, count: int, seed: int = 7) -> list[ClickEvent]:
             at=now - timedelta(hours=rng.randint(0, 72), minutes=rng.randint(0, 59)),
             referrer=rng.choice([None, "https://t.co/x", "https://news.ycombinator.com/item?id=1"]),
             country=rng.choice([None, None, "DE", "us", "BR"]),
+            ip=rng.choice(ADDRESSES),  # located where the service has GeoIP
         )
         for _ in range(count)
     ]

@@ -266,7 +266,7 @@ class ClickHouseClicks:
         rows = await self.ch.rows(
             "SELECT link_id, countIf(is_bot = 0), countIf(is_bot = 1) FROM "
             + self._clicks("link_id, is_bot", await self._links_where(link_ids))
-            + " GROUP BY link_id"
+            + " GROUP BY link_id ORDER BY link_id"
         )
         return {int(link_id): (int(humans), int(bots)) for link_id, humans, bots in rows}
 

@@ -1,0 +1,71 @@
+"""The same clicks into the embedded SQL store and into ClickHouse: every answer of the click
+service is the same, stats byte for byte, on clickhouse-server and on chdb."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from surge.analytics.clickhouse_repository import ClickHouseClicks
+from surge.analytics.geoip import GeoIP
+from surge.analytics.service import ClickService
+from surge.data.contracts import VisitsQuery
+from surge.platform.clickhouse import ClickHouse
+from surge.platform.db import SessionMaker
+from tests.analytics.test_clickhouse_repository import random_events
+from tests.geoip_files import WORLD, write_mmdb
+
+LINKS = [1, 2, 3, 4]  # 4 has no clicks
+
+
+async def answers(clicks: ClickService, now: datetime, links: list[int]) -> list[object]:
+    """Everything the service answers about the links, in comparable form (ranges explicit:
+    the clock ticks between the two stores' calls)."""
+    found: list[object] = []
+    ranges = [
+        (now - timedelta(days=7), now),
+        (now - timedelta(days=2, minutes=17), now - timedelta(hours=5, minutes=1)),
+    ]
+    for link_id in links:
+        for start, end in ranges:
+            for interval in ("hour", "day"):
+                found.append(await clicks.link_stats_json(link_id, start, end, interval))
+        found.append(await clicks.click_count(link_id))
+    # Few values listed: ties at the cut are broken alike (by value).
+    found.append(await clicks.link_stats_json(links[0], *ranges[0], "day", top=2))
+    found.append((await clicks.visit_counts(LINKS)).model_dump())
+    for query in (
+        VisitsQuery(link_ids=LINKS, limit=50),
+        VisitsQuery(link_ids=[1, 3], exclude_bots=True, offset=7, limit=20),
+        VisitsQuery(link_ids=[2], start=now - timedelta(days=1), end=now, limit=5000),
+    ):
+        found.append((await clicks.visits(query)).model_dump())
+    return found
+
+
+def differing(got: list[object], expected: list[object]) -> list[int]:
+    return [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
+
+
+async def test_the_sql_store_and_clickhouse_answer_alike(
+    sqlite_sessions: SessionMaker, clickhouse: ClickHouse, tmp_path: Path, now: datetime
+) -> None:
+    world = write_mmdb(tmp_path / "world.mmdb", WORLD)
+    sql = ClickService(sqlite_sessions, GeoIP(world))
+    ch = ClickService(sqlite_sessions, GeoIP(world), clickhouse=ClickHouseClicks(clickhouse))
+    events = random_events(now, 400, seed=5)
+    for clicks in (sql, ch):
+        for start in range(0, 400, 100):  # overlapping batches, as the stream delivers them
+            await clicks.ingest(events[max(0, start - 30) : start + 100])
+    expected = await answers(sql, now, LINKS)
+    assert any(b'"cities":[{' in a for a in expected if isinstance(a, bytes))  # GeoIP located
+    assert differing(await answers(ch, now, LINKS), expected) == []
+    # And after a deletion of one link's visits, with clicks arriving after it.
+    assert await ch.delete_visits(2) == await sql.delete_visits(2)
+    later = random_events(now + timedelta(minutes=5), 50, seed=6)
+    later = [e for e in later if e.ts > now.timestamp()]
+    for clicks in (sql, ch):
+        await clicks.ingest(later)
+    later_on = now + timedelta(hours=1)
+    expected = await answers(sql, later_on, [2])
+    assert differing(await answers(ch, later_on, [2]), expected) == []
