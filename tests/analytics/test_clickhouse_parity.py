@@ -9,7 +9,9 @@ from pathlib import Path
 from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.geoip import GeoIP
 from surge.analytics.service import ClickService
+from surge.analytics.exports import VisitExporter
 from surge.data.contracts import VisitsQuery
+from surge.data.visit_export import VisitChunk
 from surge.platform.clickhouse import ClickHouse
 from surge.platform.db import SessionMaker
 from tests.analytics.test_clickhouse_repository import random_events
@@ -40,6 +42,16 @@ async def answers(clicks: ClickService, now: datetime, links: list[int]) -> list
         VisitsQuery(link_ids=[2], start=now - timedelta(days=1), end=now, limit=5000),
     ):
         found.append((await clicks.visits(query)).model_dump())
+    exporter = VisitExporter(clicks.sessions, clicks.clickhouse)
+    for link_id in links:  # every page of the export, through its cursors
+        after = None
+        while True:
+            page = await exporter.chunk_json(link_id, start=None, end=now, after=after, limit=40)
+            found.append(page)  # the bytes the api reads
+            chunk = VisitChunk.model_validate_json(page)
+            if chunk.next is None:
+                break
+            after = chunk.next
     return found
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
 from surge.analytics.repository import VISITORS
@@ -22,6 +22,7 @@ HOUR_US = 3600 * US
 DAY_US = 86_400 * US
 LABEL_MAX = 255  # a breakdown value's length, in characters, as the SQL rollups cut it
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EXPORT_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # as surge.analytics.export_repository.UtcIsoText
 
 
 def to_us(moment: datetime) -> int:
@@ -305,3 +306,35 @@ class ClickHouseClicks:
             for r in rows
         ]
         return total, page
+
+    # --- exports (the method of VisitExportRepository) -----------------------------------------
+
+    async def export_page(
+        self,
+        link_id: int,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` clicks of the link in [start, end), oldest first, after `after`, as
+        VisitExportRepository.page's rows: a range of the table's key, sorted already."""
+        where = f"link_id = {link_id} AND at_us >= {self._cut(link_id)}"
+        if start is not None:
+            where += f" AND at_us >= {to_us(start)}"
+        if end is not None:
+            where += f" AND at_us < {to_us(end)}"
+        if after is not None:
+            at, click_id = to_us(after[0]), after[1]
+            where += f" AND at_us >= {at} AND (at_us > {at} OR id > {literal(click_id)})"
+        columns = (
+            "id, at_us, referrer_host, country, region, city, device, browser, os, is_bot, target"
+        )
+        rows = await self.ch.rows(
+            f"SELECT * FROM {self._clicks(columns, where)} ORDER BY at_us, id LIMIT {int(limit)}"
+        )
+        return [
+            (r[0], from_us(int(r[1])).strftime(EXPORT_TIME), *r[2:9], bool(r[9]), r[10])
+            for r in rows
+        ]
