@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from surge.analytics.clickhouse_repository import ClickHouseClicks
-from surge.analytics.geoip import GeoIP
-from surge.analytics.service import ClickService
 from surge.analytics.exports import VisitExporter
+from surge.analytics.geoip import GeoIP
+from surge.analytics.overview import ClickOverview
+from surge.analytics.service import ClickService
 from surge.data.contracts import VisitsQuery
+from surge.data.overview import DailySeriesQuery, OverviewQuery, RankingQuery
 from surge.data.visit_export import VisitChunk
 from surge.platform.clickhouse import ClickHouse
 from surge.platform.db import SessionMaker
@@ -42,6 +44,15 @@ async def answers(clicks: ClickService, now: datetime, links: list[int]) -> list
         VisitsQuery(link_ids=[2], start=now - timedelta(days=1), end=now, limit=5000),
     ):
         found.append((await clicks.visits(query)).model_dump())
+    overview = ClickOverview(clicks.sessions, clicks.clickhouse)
+    for ids, interval in ((None, "hour"), ([links[0], 4], "day")):
+        query = OverviewQuery(
+            link_ids=ids, start=ranges[1][0], end=ranges[1][1], interval=interval, top=2
+        )
+        found.append((await overview.overview(query)).model_dump())
+    found.append((await overview.ranking(RankingQuery(link_ids=LINKS, limit=3))).model_dump())
+    daily = DailySeriesQuery(link_ids=LINKS, first=(now - timedelta(days=4)).date(), days=5)
+    found.append((await overview.daily_series(daily)).model_dump())
     exporter = VisitExporter(clicks.sessions, clicks.clickhouse)
     for link_id in links:  # every page of the export, through its cursors
         after = None

@@ -134,7 +134,7 @@ class AnalyticsService:
             visitors=VisitorHasher(settings.visitor_salt_secret),
             clickhouse=clickhouse,
         )
-        self.app.state.click_overview = ClickOverview(data.sessions)
+        self.app.state.click_overview = ClickOverview(data.sessions, clickhouse)
         self.app.state.orphan_service = OrphanService(data.sessions)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()

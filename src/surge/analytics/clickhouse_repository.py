@@ -1,9 +1,9 @@
 """All SQL of the ClickHouse click store: ingest, stats, visit counts and pages, deletion.
 
 Stats aggregate the raw clicks at query time (no rollup tables: docs/clickhouse.md measures
-it). Every read goes through `_clicks`, which reads `FINAL` filtered on key columns only (the
-link and a time range): a click stored twice, in parts not merged yet, is one row there, so
-every count is exact whatever the merges have done. Answers have the shapes of the SQL
+it). Every read goes through `distinct_clicks`, which reads `FINAL` filtered on key columns
+only (the link and a time range): a click stored twice, in parts not merged yet, is one row
+there, so every count is exact whatever the merges have done. Answers have the shapes of the SQL
 repositories' (surge.analytics.repository), so ClickService's code is the same for both.
 """
 
@@ -39,8 +39,12 @@ def day_us(day: date) -> int:
     return (day - _EPOCH.date()).days * DAY_US
 
 
-def _ceil(value: int, step: int) -> int:
-    return -(-value // step) * step
+def hours_touched(start: datetime, end: datetime) -> str:
+    """The clicks of the hours from start's to the one `end` falls in: what the SQL rollups'
+    hourly rows of a range (bucket >= start's hour, bucket < end) hold."""
+    first = to_us(start) // HOUR_US * HOUR_US
+    last = -(-to_us(end) // HOUR_US) * HOUR_US
+    return f"at_us >= {first} AND at_us < {last}"
 
 
 class StoredVisit(NamedTuple):
@@ -93,7 +97,7 @@ class ClickHouseClicks:
         0 when none: max over no rows is 0)."""
         return f"(SELECT max(before_us) FROM {self.deletions_table} WHERE link_id = {link_id})"
 
-    def _clicks(self, columns: str, where: str) -> str:
+    def distinct_clicks(self, columns: str, where: str) -> str:
         """Each stored click matching `where` once: FINAL merges copies of a click not merged
         yet. `where` names only columns a click's copies share (key columns, and `day`), so
         filtering before the merge cannot pick one copy and drop another."""
@@ -179,21 +183,37 @@ class ClickHouseClicks:
 
     # --- stats (the methods of StatsRepository) ------------------------------------------------
 
-    async def slots(
-        self, link_id: int, start: datetime, end: datetime, step_s: int
+    async def links_where(self, link_ids: Sequence[int] | None) -> str:
+        """Which clicks count: the links' (all links' for None), each from its cut-off on.
+        One link's cut-off is a subquery of the statement; many links' are read first (a
+        round trip: deletions are few, and a join's syntax differs between old and new
+        servers)."""
+        if link_ids is not None and len(link_ids) == 1:
+            return f"link_id = {link_ids[0]} AND at_us >= {self._cut(link_ids[0])}"
+        where = "1" if link_ids is None else f"link_id IN {literal(sorted(set(link_ids)))}"
+        if link_ids is None:
+            cuts = {
+                int(i): int(c)
+                for i, c in await self.ch.rows(
+                    f"SELECT link_id, max(before_us) FROM {self.deletions_table} GROUP BY link_id"
+                )
+            }
+        else:
+            cuts = await self.cut_offs(link_ids)
+        if cuts:
+            before = " OR ".join(f"(link_id = {i} AND at_us < {cut})" for i, cut in cuts.items())
+            where += f" AND NOT ({before})"
+        return where
+
+    async def range_slots(
+        self, links: str, start: datetime, end: datetime, step_s: int
     ) -> tuple[dict[int, int], dict[bool, int]]:
-        """As StatsRepository.slots: the hours from start's to the one `end` falls in."""
-        first = to_us(start) // HOUR_US * HOUR_US
-        last = _ceil(to_us(end), HOUR_US)
-        step_us = step_s * US
+        """Human clicks per slot, and totals, of the clicks `links` (a links_where) counts over
+        the hours from start's to the one `end` falls in, as the SQL rollups' hours are read."""
+        where = f"{links} AND {hours_touched(start, end)}"
         rows = await self.ch.rows(
-            f"SELECT is_bot, intDiv(at_us, {step_us}) * {step_s} AS slot, count() "
-            + "FROM "
-            + self._clicks(
-                "is_bot, at_us",
-                f"link_id = {link_id} AND at_us >= {first} AND at_us < {last} "
-                f"AND at_us >= {self._cut(link_id)}",
-            )
+            f"SELECT is_bot, intDiv(at_us, {step_s * US}) * {step_s} AS slot, count() FROM "
+            + self.distinct_clicks("is_bot, at_us", where)
             + " GROUP BY is_bot, slot"
         )
         humans: dict[int, int] = {}
@@ -204,16 +224,14 @@ class ClickHouseClicks:
                 humans[int(slot)] = int(n)
         return humans, totals
 
-    async def breakdowns(
-        self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
+    async def range_breakdowns(
+        self, links: str, dimensions: Sequence[str], first: date, last: date, limit: int
     ) -> dict[str, list[tuple[str, int]]]:
-        """As StatsRepository.breakdowns: top `limit` values of human clicks over the UTC days
-        [first, last], most first, ties by value; `visitors` is one ('', distinct visitors
-        summed over the days)."""
-        in_range = self._clicks(
-            "*",
-            f"link_id = {link_id} AND at_us >= {day_us(first)} "
-            f"AND at_us < {day_us(last) + DAY_US} AND at_us >= {self._cut(link_id)}",
+        """The top `limit` values of human clicks of each dimension over the UTC days
+        [first, last], most first, ties by value; `visitors` is one ('', distinct visitors a
+        link and day, summed: as the SQL rollups' daily visitor rows are)."""
+        in_range = self.distinct_clicks(
+            "*", f"{links} AND at_us >= {day_us(first)} AND at_us < {day_us(last) + DAY_US}"
         )
         found: dict[str, list[tuple[str, int]]] = {d: [] for d in dimensions}
         wanted = [d for d in dimensions if d in BREAKDOWN_VALUES]
@@ -230,35 +248,34 @@ class ClickHouseClicks:
                 f"LIMIT {int(limit)} BY dimension"
             )
         if VISITORS in dimensions:
-            # Distinct visitors a day, summed over the days (as the daily visitor rows are).
             queries.append(
                 f"SELECT {literal(VISITORS)} AS dimension, '' AS label, count() AS n FROM "
-                f"(SELECT DISTINCT intDiv(at_us, {DAY_US}) AS d, visitor_id FROM {in_range} "
-                "WHERE is_bot = 0 AND visitor_id != '') HAVING n > 0"
+                f"(SELECT DISTINCT link_id, intDiv(at_us, {DAY_US}) AS d, visitor_id "
+                f"FROM {in_range} WHERE is_bot = 0 AND visitor_id != '') HAVING n > 0"
             )
         for query in queries:
             for dimension, value, n in await self.ch.rows(query):
                 found[dimension].append((value, int(n)))
         return found
 
+    async def slots(
+        self, link_id: int, start: datetime, end: datetime, step_s: int
+    ) -> tuple[dict[int, int], dict[bool, int]]:
+        return await self.range_slots(await self.links_where([link_id]), start, end, step_s)
+
+    async def breakdowns(
+        self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        links = await self.links_where([link_id])
+        return await self.range_breakdowns(links, dimensions, first, last, limit)
+
     async def all_time_clicks(self, link_id: int) -> int:
-        rows = await self.ch.rows(
-            "SELECT count() FROM "
-            + self._clicks("id", f"link_id = {link_id} AND at_us >= {self._cut(link_id)}")
+        query = "SELECT count() FROM " + self.distinct_clicks(
+            "id", await self.links_where([link_id])
         )
-        return int(rows[0][0])
+        return int((await self.ch.rows(query))[0][0])
 
     # --- many links (the methods of VisitRepository) -------------------------------------------
-
-    async def _links_where(self, link_ids: Sequence[int]) -> str:
-        """The link ids, each from its cut-off on (two round trips: deletions are rare, and a
-        join's syntax differs between old and new servers)."""
-        where = f"link_id IN {literal(sorted(set(link_ids)))}"
-        cuts = await self.cut_offs(link_ids)
-        if cuts:
-            before = " OR ".join(f"(link_id = {i} AND at_us < {cut})" for i, cut in cuts.items())
-            where += f" AND NOT ({before})"
-        return where
 
     async def counts(self, link_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """link id → (human clicks, bot clicks), all time; links without clicks are absent."""
@@ -266,7 +283,7 @@ class ClickHouseClicks:
             return {}
         rows = await self.ch.rows(
             "SELECT link_id, countIf(is_bot = 0), countIf(is_bot = 1) FROM "
-            + self._clicks("link_id, is_bot", await self._links_where(link_ids))
+            + self.distinct_clicks("link_id, is_bot", await self.links_where(link_ids))
             + " GROUP BY link_id ORDER BY link_id"
         )
         return {int(link_id): (int(humans), int(bots)) for link_id, humans, bots in rows}
@@ -284,7 +301,7 @@ class ClickHouseClicks:
         """(matching clicks, one page of them newest first): as VisitRepository.visits."""
         if not link_ids:
             return 0, []
-        where = await self._links_where(link_ids)
+        where = await self.links_where(link_ids)
         if start is not None:
             where += f" AND at_us >= {to_us(start)}"
         if end is not None:
@@ -293,7 +310,9 @@ class ClickHouseClicks:
             "link_id, at_us, referrer_host, country, device, browser, os, is_bot, target, "
             "region, city, id"
         )
-        matching = self._clicks(columns, where) + (" WHERE is_bot = 0" if exclude_bots else "")
+        matching = self.distinct_clicks(columns, where) + (
+            " WHERE is_bot = 0" if exclude_bots else ""
+        )
         total = int((await self.ch.rows(f"SELECT count() FROM {matching}"))[0][0])
         rows = await self.ch.rows(
             f"SELECT * FROM {matching} ORDER BY at_us DESC, id DESC "
@@ -320,7 +339,7 @@ class ClickHouseClicks:
     ) -> list[tuple[Any, ...]]:
         """Up to `limit` clicks of the link in [start, end), oldest first, after `after`, as
         VisitExportRepository.page's rows: a range of the table's key, sorted already."""
-        where = f"link_id = {link_id} AND at_us >= {self._cut(link_id)}"
+        where = await self.links_where([link_id])
         if start is not None:
             where += f" AND at_us >= {to_us(start)}"
         if end is not None:
@@ -331,9 +350,8 @@ class ClickHouseClicks:
         columns = (
             "id, at_us, referrer_host, country, region, city, device, browser, os, is_bot, target"
         )
-        rows = await self.ch.rows(
-            f"SELECT * FROM {self._clicks(columns, where)} ORDER BY at_us, id LIMIT {int(limit)}"
-        )
+        page = f"ORDER BY at_us, id LIMIT {int(limit)}"
+        rows = await self.ch.rows(f"SELECT * FROM {self.distinct_clicks(columns, where)} {page}")
         return [
             (r[0], from_us(int(r[1])).strftime(EXPORT_TIME), *r[2:9], bool(r[9]), r[10])
             for r in rows
