@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -233,6 +234,17 @@ async def _migrate(settings: Settings) -> None:
         await _migrate_clickhouse(settings.clickhouse_url)
 
 
+async def _drop_clickhouse_months(url: str, cutoff: datetime) -> list[str]:
+    from surge.analytics.clickhouse_repository import ClickHouseClicks
+    from surge.platform.clickhouse import HttpClickHouse
+
+    clickhouse = HttpClickHouse(url)
+    try:
+        return await ClickHouseClicks(clickhouse).drop_months_before(cutoff)
+    finally:
+        await clickhouse.aclose()
+
+
 async def _migrate_clickhouse(url: str) -> None:
     """The click store's database and tables in ClickHouse, where missing."""
     from surge.analytics.clickhouse_schema import ensure_schema
@@ -270,6 +282,10 @@ async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
                 f"{expired.visitor_rows_deleted:,} visitor rows older than "
                 f"{settings.click_retention_days} days (rollups kept)"
             )
+            if settings.clickhouse_url is not None:
+                cutoff = now - timedelta(days=settings.click_retention_days)
+                months = await _drop_clickhouse_months(settings.clickhouse_url, cutoff)
+                done += [f"dropped ClickHouse month {month} of raw clicks" for month in months]
         return done
     finally:
         await engine.dispose()

@@ -176,3 +176,16 @@ def test_times_are_epoch_microseconds_exactly() -> None:
 
 def _query(link_ids: list[int], *, limit: int = 100) -> VisitsQuery:
     return VisitsQuery(link_ids=link_ids, limit=limit)
+
+
+async def test_retention_drops_whole_months_past_the_cutoff(
+    clickhouse_clicks: ClickService, clickhouse: ClickHouse
+) -> None:
+    months = [datetime(2026, m, 10, 12, tzinfo=UTC) for m in (1, 2, 3)]
+    await clickhouse_clicks.ingest([event(1, at=at) for at in months for _ in range(2)])
+    store = the_store(clickhouse_clicks)
+    # March 5th: January and February are wholly before it, March is not.
+    assert await store.drop_months_before(datetime(2026, 3, 5, tzinfo=UTC)) == ["202601", "202602"]
+    assert await stored_rows(clickhouse) == 2
+    assert await clickhouse_clicks.click_count(1) == 2
+    assert await store.drop_months_before(datetime(2026, 3, 5, tzinfo=UTC)) == []

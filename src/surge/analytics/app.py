@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -75,6 +76,7 @@ class AnalyticsService:
         self.data: DataPlane | None = None
         self.clicks: ClickService | None = None
         self.clickhouse: HttpClickHouse | None = None
+        self.clickhouse_clicks: ClickHouseClicks | None = None
         self.consumer: ClickStreamConsumer | None = None
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
         self.tally = RequestTally(self.name)
@@ -117,7 +119,7 @@ class AnalyticsService:
             )
             if self.migrate:
                 await ensure_schema(self.clickhouse)
-            clickhouse = ClickHouseClicks(self.clickhouse)
+            clickhouse = self.clickhouse_clicks = ClickHouseClicks(self.clickhouse)
         live: LiveFeed | None = None
         if data.redis is not None:  # every api process reads it, whoever ingested the batch
             live = RedisLiveFeed(
@@ -167,6 +169,10 @@ class AnalyticsService:
         if self.settings.click_retention_days:
             expired = await expire_raw_clicks(engine, now, self.settings.click_retention_days)
             log.info("raw_clicks_expired", **asdict(expired))
+            if self.clickhouse_clicks is not None:
+                cutoff = now - timedelta(days=self.settings.click_retention_days)
+                months = await self.clickhouse_clicks.drop_months_before(cutoff)
+                log.info("clickhouse_months_dropped", months=months)
         await self.upkeep.sleep(UPKEEP_EVERY_S)
 
     async def stop(self) -> None:

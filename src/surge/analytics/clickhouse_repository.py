@@ -181,6 +181,24 @@ class ClickHouseClicks:
         )
         return counted
 
+    async def drop_months_before(self, cutoff: datetime) -> list[str]:
+        """Retention: drop the months of raw clicks wholly before `cutoff` (a partition each,
+        dropped whole: no TTL on 18.16, and no row-by-row delete). Stats are counted from
+        these rows, so their history goes with them. The months dropped, as YYYYMM."""
+        rows = await self.ch.rows(
+            "SELECT DISTINCT partition FROM system.parts WHERE active "
+            f"AND database = {literal(self.ch.database)} AND table = 'clicks'"
+        )
+        dropped = []
+        for (partition,) in rows:
+            year, month = divmod(int(partition), 100)
+            if datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC) <= cutoff:
+                await self.ch.execute(
+                    f"ALTER TABLE {self.clicks_table} DROP PARTITION {int(partition)}"
+                )
+                dropped.append(str(partition))
+        return sorted(dropped)
+
     # --- stats (the methods of StatsRepository) ------------------------------------------------
 
     async def links_where(self, link_ids: Sequence[int] | None) -> str:

@@ -1,0 +1,34 @@
+"""`surge migrate` makes the ClickHouse click store's database and tables, once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from surge.cli import _migrate
+from surge.platform.clickhouse import HttpClickHouse, literal
+from tests.clickhouse import new_database
+from tests.helpers import make_settings
+
+
+async def test_migrate_creates_the_database_and_its_tables_when_missing(
+    clickhouse_server_url: str, tmp_path: Path
+) -> None:
+    url = f"{clickhouse_server_url}/{new_database()}"
+    settings = make_settings(tmp_path, clickhouse_url=url)
+    clickhouse = HttpClickHouse(url)
+    try:
+        await _migrate(settings)
+        await clickhouse.insert(
+            f"{clickhouse.database}.visit_deletions", [{"link_id": 1, "before_us": 5}]
+        )
+        await _migrate(settings)  # again: nothing changes, nothing is lost
+        tables = await clickhouse.rows(
+            f"SELECT name FROM system.tables WHERE database = {literal(clickhouse.database)} "
+            "ORDER BY name"
+        )
+        assert tables == [["clicks"], ["visit_deletions"]]
+        kept = await clickhouse.rows(f"SELECT count() FROM {clickhouse.database}.visit_deletions")
+        assert kept == [[1]]
+    finally:
+        await clickhouse.execute(f"DROP DATABASE IF EXISTS {clickhouse.database}")
+        await clickhouse.aclose()
