@@ -9,6 +9,7 @@ repositories' (surge.analytics.repository), so ClickService's code is the same f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -271,8 +272,9 @@ class ClickHouseClicks:
                 f"(SELECT DISTINCT link_id, intDiv(at_us, {DAY_US}) AS d, visitor_id "
                 f"FROM {in_range} WHERE is_bot = 0 AND visitor_id != '') HAVING n > 0"
             )
-        for query in queries:
-            for dimension, value, n in await self.ch.rows(query):
+        # At once: the server runs them side by side (what a big link's stats wait for).
+        for rows in await asyncio.gather(*(self.ch.rows(query) for query in queries)):
+            for dimension, value, n in rows:
                 found[dimension].append((value, int(n)))
         return found
 

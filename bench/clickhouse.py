@@ -1,0 +1,212 @@
+"""The ClickHouse click store on a clickhouse-server of the bench's own (Debian's 18.16 here):
+
+- ingest: clicks/s of one consumer's ClickService.ingest (enrich, the check for known ids, one
+  INSERT) in batches, and of the store alone (clicks already enriched);
+- the client: one 5,000-row INSERT over httpx with JSONEachRow, and with clickhouse-connect
+  when it is importable (`uv run --with clickhouse-connect python bench/clickhouse.py`);
+- stats at query time: one link seeded with --clicks over 90 days (INSERT ... SELECT on the
+  server, its time said), then its 90-day hourly stats, p50/p95 of --queries calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from parts.budget import BenchError, Budget
+from parts.processes import HOST, free_ports, start_server, wait_ready, with_servers
+from parts.runner import run_bench
+
+from surge.analytics.clickhouse_repository import DAY_US, ClickHouseClicks, to_us
+from surge.analytics.clickhouse_schema import ensure_schema
+from surge.analytics.enrich import EVERYTHING, enrich
+from surge.analytics.geoip import nowhere
+from surge.analytics.service import ClickService
+from surge.data.events import ClickEvent
+from surge.platform.clickhouse import HttpClickHouse
+
+CONFIG = """<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><console>1</console></logger>
+    <http_port>{port}</http_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{dir}/data/</path>
+    <tmp_path>{dir}/tmp/</tmp_path>
+    <users_config>users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>5368709120</mark_cache_size>
+</yandex>
+"""
+USERS = """<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
+    <profile>default</profile><quota>default</quota></default></users>
+    <quotas><default></default></quotas>
+</yandex>
+"""
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+]
+
+
+def events(count: int, now: datetime, seed: int) -> list[ClickEvent]:
+    rng = random.Random(seed)
+    return [
+        ClickEvent(
+            id=f"{seed}-{i}",
+            link_id=rng.randint(1, 1000),
+            slug="s",
+            ts=(now - timedelta(seconds=rng.randint(0, 3600))).timestamp(),
+            referrer=rng.choice([None, "https://t.co/x", "https://news.ycombinator.com/"]),
+            user_agent=rng.choice(AGENTS),
+            country=rng.choice([None, "DE", "US", "BR"]),
+            visitor=f"v{rng.randint(1, 5000)}",
+        )
+        for i in range(count)
+    ]
+
+
+async def ingest_rates(url: str, clicks: int, batch: int) -> dict[str, float]:
+    now = datetime.now(UTC)
+    ch = HttpClickHouse(url)
+    try:
+        service = ClickService(None, clickhouse=ClickHouseClicks(ch))  # type: ignore[arg-type]
+        sent = events(clicks, now, seed=1)
+        started = time.perf_counter()
+        for first in range(0, clicks, batch):
+            await service.ingest(sent[first : first + batch])
+        service_s = time.perf_counter() - started
+        store = ClickHouseClicks(ch)
+        enriched = [enrich(e, nowhere, EVERYTHING, None) for e in events(clicks, now, seed=2)]
+        started = time.perf_counter()
+        for first in range(0, clicks, batch):
+            await store.ingest_new(enriched[first : first + batch])
+        store_s = time.perf_counter() - started
+        started = time.perf_counter()
+        await store.store(enriched[:5000])
+        insert_5000_ms = (time.perf_counter() - started) * 1000
+    finally:
+        await ch.aclose()
+    return {
+        "service_clicks_per_s": round(clicks / service_s),
+        "store_clicks_per_s": round(clicks / store_s),
+        "httpx_json_insert_5000_ms": round(insert_5000_ms, 1),
+    }
+
+
+def clickhouse_connect_insert_ms(url: str, database: str) -> float | None:
+    """One 5,000-row INSERT through clickhouse-connect, when it is importable."""
+    try:
+        import clickhouse_connect  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        client = clickhouse_connect.get_client(host=HOST, port=port, database=database)
+    except Exception as exc:  # what it says of an 18.16 server is the finding
+        print(f"clickhouse-connect: {exc}", file=sys.stderr)
+        return None
+    columns = ["link_id", "at_us", "id", "day", "device", "browser", "os", "is_bot", "visitor_id"]
+    today = datetime.now(UTC).date()
+    rows = [[7, i, f"cc-{i}", today, "desktop", "Chrome", "Linux", 0, "v"] for i in range(5000)]
+    started = time.perf_counter()
+    client.insert("clicks", rows, column_names=columns)
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+async def stats_at_scale(url: str, clicks: int, queries: int) -> dict[str, Any]:
+    ch = HttpClickHouse(url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        first = to_us(now) - 90 * DAY_US
+        span = 90 * DAY_US
+        started = time.perf_counter()
+        await ch.execute(
+            f"INSERT INTO {ch.database}.clicks (link_id, at_us, id, day, referrer_host, country, "
+            "device, browser, os, is_bot, visitor_id) "
+            f"SELECT 424242, {first} + intDiv(number * {span}, {clicks}) AS at, "
+            "concat('seed-', toString(number)), toDate(toDateTime(intDiv(at, 1000000))), "
+            "['t.co', 'news.ycombinator.com', NULL][number % 3 + 1], "
+            "['DE', 'US', 'BR', NULL][number % 4 + 1], 'desktop', 'Chrome', 'Linux', "
+            f"number % 10 = 0, concat('v', toString(number % 50000)) FROM numbers({clicks})"
+        )
+        seed_s = time.perf_counter() - started
+        service = ClickService(None, clickhouse=ClickHouseClicks(ch))  # type: ignore[arg-type]
+        took = []
+        for _ in range(queries):
+            started = time.perf_counter()
+            await service.link_stats_json(424242, now - timedelta(days=90), now, "hour")
+            took.append((time.perf_counter() - started) * 1000)
+    finally:
+        await ch.aclose()
+    took.sort()
+    return {
+        "clicks": clicks,
+        "seed_s": round(seed_s, 1),
+        "stats_90d_hourly_p50_ms": round(statistics.median(took), 1),
+        "stats_90d_hourly_p95_ms": round(took[max(0, int(len(took) * 0.95) - 1)], 1),
+    }
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    schema = HttpClickHouse(url)
+    try:
+        await ensure_schema(schema)
+        payload: dict[str, Any] = {"server": (await schema.rows("SELECT version()"))[0][0]}
+    finally:
+        await schema.aclose()
+    for batch in args.batches:
+        payload[f"ingest_batch_{batch}"] = await ingest_rates(url, args.ingest_clicks, batch)
+    payload["stats"] = await stats_at_scale(url, args.clicks, args.queries)
+    return payload
+
+
+def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    program = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
+    if not Path(program).exists():
+        raise BenchError("clickhouse-server is not installed (apt-get install clickhouse-server)")
+    (port,) = free_ports(1)
+    (tmp / "config.xml").write_text(CONFIG.format(port=port, dir=tmp))
+    (tmp / "users.xml").write_text(USERS)
+    budget = Budget(args.budget_s)
+
+    def work(launched: list[Any]) -> dict[str, Any]:
+        argv = [program, f"--config-file={tmp}/config.xml"]
+        launched.append(start_server("clickhouse", port, argv, {}, tmp, health_path="/ping"))
+        wait_ready(launched, budget)
+        base = f"http://default@{HOST}:{port}"
+        payload = asyncio.run(measure(f"{base}/bench", args))
+        payload["clickhouse_connect_insert_5000_ms"] = clickhouse_connect_insert_ms(base, "bench")
+        return payload
+
+    payload = with_servers(work)
+    for key, value in payload.items():
+        print(f"{key}: {value}")
+    return payload
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ingest-clicks", type=int, default=50_000)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--clicks", type=int, default=1_000_000, help="the seeded link's")
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--budget-s", type=float, default=900)
+    args = parser.parse_args()
+    return run_bench("clickhouse", lambda tmp: bench(tmp, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
