@@ -56,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
         "--months-ahead", type=int, default=3, help="partitions to keep ready ahead (default: 3)"
     )
 
+    copy = commands.add_parser(
+        "migrate-clicks",
+        help="copy the database's raw clicks into ClickHouse (SURGE_CLICKHOUSE_URL), resumable, "
+        "then check each link's totals",
+    )
+    copy.add_argument("--to", choices=["clickhouse"], required=True, help="the click store")
+    copy.add_argument("--page", type=int, default=10_000, help="clicks a page (default 10,000)")
+
     seed = commands.add_parser(
         "seed", help="fill the database with links and clicks (benchmarks, demos)"
     )
@@ -234,6 +242,42 @@ async def _migrate(settings: Settings) -> None:
         await _migrate_clickhouse(settings.clickhouse_url)
 
 
+async def _migrate_clicks(settings: Settings, page: int) -> list[str]:
+    """What `surge migrate-clicks --to clickhouse` did, a line each."""
+    from tqdm import tqdm
+
+    from surge.analytics.click_copy import ClickCopy
+    from surge.analytics.clickhouse_repository import ClickHouseClicks
+    from surge.analytics.clickhouse_schema import ensure_schema
+    from surge.platform.clickhouse import HttpClickHouse
+    from surge.platform.db import create_engine
+
+    if settings.clickhouse_url is None:
+        raise CliError("SURGE_CLICKHOUSE_URL is not set: no ClickHouse to copy clicks into")
+    if not 100 <= page <= 1_000_000:
+        raise CliError("--page must be 100 to 1,000,000")
+    engine = create_engine(settings.database_url)
+    clickhouse = HttpClickHouse(settings.clickhouse_url, timeout_s=300)
+    try:
+        await ensure_schema(clickhouse)
+        copier = ClickCopy(engine, ClickHouseClicks(clickhouse))
+        with tqdm(total=await copier.total(), unit="click", desc="clicks") as bar:
+            result = await copier.copy(page=page, progress=bar.update)
+        result = await copier.verify(result)
+    finally:
+        await clickhouse.aclose()
+        await engine.dispose()
+    lines = [
+        f"copied {result.copied:,} clicks ({result.read:,} read; the rest were there already)",
+        f"checked {result.links_checked:,} links' totals: {len(result.mismatched):,} differ",
+    ]
+    lines += [
+        f"link {link_id}: {sql:,} in the database's rollups, {stored:,} in ClickHouse"
+        for link_id, (sql, stored) in list(result.mismatched.items())[:20]
+    ]
+    return lines
+
+
 async def _drop_clickhouse_months(url: str, cutoff: datetime) -> list[str]:
     from surge.analytics.clickhouse_repository import ClickHouseClicks
     from surge.platform.clickhouse import HttpClickHouse
@@ -334,6 +378,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "maintain":
         for line in asyncio.run(_maintain(settings, args.months_ahead)):
+            print(line)
+    elif args.command == "migrate-clicks":
+        for line in asyncio.run(_migrate_clicks(settings, args.page)):
             print(line)
     elif args.command == "seed":
         print(asyncio.run(_seed(settings, args)))

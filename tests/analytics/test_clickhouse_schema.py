@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from surge.cli import _migrate
+import pytest
+
+from surge.cli import _migrate, _migrate_clicks
+from surge.cli_support import CliError
 from surge.platform.clickhouse import HttpClickHouse, literal
 from tests.clickhouse import new_database
 from tests.helpers import make_settings
@@ -29,6 +32,16 @@ async def test_migrate_creates_the_database_and_its_tables_when_missing(
         assert tables == [["clicks"], ["visit_deletions"]]
         kept = await clickhouse.rows(f"SELECT count() FROM {clickhouse.database}.visit_deletions")
         assert kept == [[1]]
+        # And `surge migrate-clicks --to clickhouse` on it: nothing to copy, nothing differs.
+        assert await _migrate_clicks(settings, 1000) == [
+            "copied 0 clicks (0 read; the rest were there already)",
+            "checked 0 links' totals: 0 differ",
+        ]
     finally:
         await clickhouse.execute(f"DROP DATABASE IF EXISTS {clickhouse.database}")
         await clickhouse.aclose()
+
+
+async def test_migrate_clicks_needs_clickhouse(tmp_path: Path) -> None:
+    with pytest.raises(CliError, match="SURGE_CLICKHOUSE_URL is not set"):
+        await _migrate_clicks(make_settings(tmp_path), 1000)
