@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -25,6 +24,9 @@ from parts.budget import BenchError, Budget
 from parts.processes import HOST, free_ports, start_server, wait_ready, with_servers
 from parts.runner import run_bench
 
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository, for tools/
+from tools.clickhouse_server import find_program, server_argv
+
 from surge.analytics.clickhouse_repository import DAY_US, ClickHouseClicks, to_us
 from surge.analytics.clickhouse_schema import ensure_schema
 from surge.analytics.enrich import EVERYTHING, enrich
@@ -33,27 +35,6 @@ from surge.analytics.service import ClickService
 from surge.data.events import ClickEvent
 from surge.platform.clickhouse import HttpClickHouse
 
-CONFIG = """<?xml version="1.0"?>
-<yandex>
-    <logger><level>warning</level><console>1</console></logger>
-    <http_port>{port}</http_port>
-    <listen_host>127.0.0.1</listen_host>
-    <path>{dir}/data/</path>
-    <tmp_path>{dir}/tmp/</tmp_path>
-    <users_config>users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <mark_cache_size>5368709120</mark_cache_size>
-</yandex>
-"""
-USERS = """<?xml version="1.0"?>
-<yandex>
-    <profiles><default></default></profiles>
-    <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
-    <profile>default</profile><quota>default</quota></default></users>
-    <quotas><default></default></quotas>
-</yandex>
-"""
 AGENTS = [
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
@@ -174,16 +155,14 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
-    program = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
-    if not Path(program).exists():
+    program = find_program()
+    if program is None:
         raise BenchError("clickhouse-server is not installed (apt-get install clickhouse-server)")
     (port,) = free_ports(1)
-    (tmp / "config.xml").write_text(CONFIG.format(port=port, dir=tmp))
-    (tmp / "users.xml").write_text(USERS)
     budget = Budget(args.budget_s)
 
     def work(launched: list[Any]) -> dict[str, Any]:
-        argv = [program, f"--config-file={tmp}/config.xml"]
+        argv = server_argv(program, tmp / "clickhouse", port)
         launched.append(start_server("clickhouse", port, argv, {}, tmp, health_path="/ping"))
         wait_ready(launched, budget)
         base = f"http://default@{HOST}:{port}"

@@ -21,34 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from tools.clickhouse_server import SEARCH, server_argv
 
 from surge.platform.clickhouse import ClickHouseError, json_each_row
 from tests.chaos.faults import require_program, unavailable, wait_until
 from tests.e2e.processes import free_port
-
-SERVER_SEARCH = ("/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server")
-CONFIG = """<?xml version="1.0"?>
-<yandex>
-    <logger><level>warning</level><log>{dir}/server.log</log><errorlog>{dir}/error.log</errorlog>
-    </logger>
-    <http_port>{port}</http_port>
-    <listen_host>127.0.0.1</listen_host>
-    <path>{dir}/data/</path>
-    <tmp_path>{dir}/tmp/</tmp_path>
-    <users_config>users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <mark_cache_size>5368709</mark_cache_size>
-</yandex>
-"""
-USERS = """<?xml version="1.0"?>
-<yandex>
-    <profiles><default></default></profiles>
-    <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
-    <profile>default</profile><quota>default</quota></default></users>
-    <quotas><default></default></quotas>
-</yandex>
-"""
 
 
 def new_database() -> str:
@@ -66,13 +43,11 @@ def _answers(port: int) -> bool:
 @contextmanager
 def clickhouse_server() -> Iterator[str]:
     """A clickhouse-server of the tests' own; yields its base URL (no database)."""
-    program = require_program("clickhouse-server", search=SERVER_SEARCH)
+    program = require_program("clickhouse-server", search=SEARCH)
     with tempfile.TemporaryDirectory(prefix="surge-clickhouse-") as directory:
         port = free_port()
-        Path(directory, "config.xml").write_text(CONFIG.format(dir=directory, port=port))
-        Path(directory, "users.xml").write_text(USERS)
         process = subprocess.Popen(
-            [program, f"--config-file={directory}/config.xml"],
+            server_argv(program, Path(directory), port),
             cwd=directory,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
