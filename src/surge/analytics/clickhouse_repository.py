@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
 from surge.analytics.repository import VISITORS
+from surge.data.contracts import VisitOut
 from surge.platform.clickhouse import ClickHouse, literal
 
 US = 1_000_000
@@ -23,6 +24,7 @@ HOUR_US = 3600 * US
 DAY_US = 86_400 * US
 LABEL_MAX = 255  # a breakdown value's length, in characters, as the SQL rollups cut it
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+VISIT_FIELDS = list(VisitOut.model_fields)  # a visits page's columns, in VisitOut's order
 EXPORT_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # as surge.analytics.export_repository.UtcIsoText
 
 
@@ -46,22 +48,6 @@ def hours_touched(start: datetime, end: datetime) -> str:
     first = to_us(start) // HOUR_US * HOUR_US
     last = -(-to_us(end) // HOUR_US) * HOUR_US
     return f"at_us >= {first} AND at_us < {last}"
-
-
-class StoredVisit(NamedTuple):
-    """One raw click as the visits page lists it (the fields of VisitOut)."""
-
-    link_id: int
-    occurred_at: datetime
-    referrer_host: str | None
-    country: str | None
-    device: str
-    browser: str
-    os: str
-    is_bot: bool
-    target: str | None
-    region: str | None
-    city: str | None
 
 
 def _label(*parts: str) -> str:
@@ -317,7 +303,7 @@ class ClickHouseClicks:
         exclude_bots: bool,
         offset: int,
         limit: int,
-    ) -> tuple[int, list[StoredVisit]]:
+    ) -> tuple[int, list[dict[str, Any]]]:
         """(matching clicks, one page of them newest first): as VisitRepository.visits."""
         if not link_ids:
             return 0, []
@@ -326,10 +312,7 @@ class ClickHouseClicks:
             where += f" AND at_us >= {to_us(start)}"
         if end is not None:
             where += f" AND at_us <= {to_us(end)}"
-        columns = (
-            "link_id, at_us, referrer_host, country, device, browser, os, is_bot, target, "
-            "region, city, id"
-        )
+        columns = ", ".join(VISIT_FIELDS).replace("occurred_at", "at_us") + ", id"
         matching = self.distinct_clicks(columns, where) + (
             " WHERE is_bot = 0" if exclude_bots else ""
         )
@@ -338,12 +321,11 @@ class ClickHouseClicks:
             f"SELECT * FROM {matching} ORDER BY at_us DESC, id DESC "
             f"LIMIT {int(offset)}, {int(limit)}"
         )
-        page = [
-            StoredVisit(
-                int(r[0]), from_us(int(r[1])), r[2], r[3], r[4], r[5], r[6], bool(r[7]), *r[8:11]
-            )
-            for r in rows
-        ]
+        page = []
+        for row in rows:  # as VisitOut reads it
+            visit = dict(zip(VISIT_FIELDS, row, strict=False))
+            visit["occurred_at"] = from_us(int(visit["occurred_at"]))
+            page.append(visit)
         return total, page
 
     # --- exports (the method of VisitExportRepository) -----------------------------------------
