@@ -137,7 +137,7 @@ class AnalyticsService:
             clickhouse=clickhouse,
         )
         self.app.state.click_overview = ClickOverview(data.sessions, clickhouse)
-        self.app.state.orphan_service = OrphanService(data.sessions)
+        self.app.state.orphan_service = OrphanService(data.sessions, clickhouse)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         self.webhook_client = webhook_client(settings.webhook_timeout_s)

@@ -79,7 +79,7 @@ class ClickHouseClicks:
         self.clicks_table = f"{clickhouse.database}.clicks"
         self.deletions_table = f"{clickhouse.database}.visit_deletions"
 
-    def _cut(self, link_id: int) -> str:
+    def cut_sql(self, link_id: int) -> str:
         """The time before which the link's clicks do not count (its latest visit deletion;
         0 when none: max over no rows is 0)."""
         return f"(SELECT max(before_us) FROM {self.deletions_table} WHERE link_id = {link_id})"
@@ -194,7 +194,7 @@ class ClickHouseClicks:
         round trip: deletions are few, and a join's syntax differs between old and new
         servers)."""
         if link_ids is not None and len(link_ids) == 1:
-            return f"link_id = {link_ids[0]} AND at_us >= {self._cut(link_ids[0])}"
+            return f"link_id = {link_ids[0]} AND at_us >= {self.cut_sql(link_ids[0])}"
         where = "1" if link_ids is None else f"link_id IN {literal(sorted(set(link_ids)))}"
         if link_ids is None:
             cuts = {

@@ -33,8 +33,28 @@ def statements(database: str) -> list[str]:
         ) ENGINE = ReplacingMergeTree()
         PARTITION BY toYYYYMM(day)
         ORDER BY (link_id, at_us, id)""",
-        # Each deletion of a link's visits: clicks of the link before `before_us` are not
-        # counted (queries read the latest), and are not stored when they arrive late.
+        # Visits to no link (surge.data.orphans), the columns of the SQL `orphan_visits`.
+        f"""CREATE TABLE IF NOT EXISTS {database}.orphan_visits (
+            at_us Int64,
+            id String,
+            day Date,
+            domain String,
+            path String,
+            kind String,
+            referrer_host Nullable(String),
+            country Nullable(String),
+            region Nullable(String),
+            city Nullable(String),
+            device String,
+            browser String,
+            os String,
+            is_bot UInt8,
+            visitor_id String
+        ) ENGINE = ReplacingMergeTree()
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (at_us, id)""",
+        # Each deletion of a link's visits (link 0: of the orphan visits): its clicks from
+        # before `before_us` are not counted (queries read the latest), nor stored when late.
         f"""CREATE TABLE IF NOT EXISTS {database}.visit_deletions (
             link_id UInt64,
             before_us Int64

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from surge.analytics.clickhouse_orphans import ClickHouseOrphans
 from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.enrich import EVERYTHING, Click, Recording, enrich
 from surge.analytics.geoip import GeoIP, Locate, nowhere
@@ -167,10 +168,7 @@ class ClickService:
         with INGEST_DURATION.time(), ingest_span(links, len(events)):
             if self.clickhouse is not None:
                 new_clicks = await self._store_clickhouse(self.clickhouse, enriched)
-                ingested = new_clicks
-                if orphans:
-                    async with transaction(self.sessions) as session:
-                        ingested += await OrphanRepository(session).ingest(orphans)
+                ingested = new_clicks + await ClickHouseOrphans(self.clickhouse).ingest(orphans)
             else:
                 async with transaction(self.sessions) as session:
                     new_clicks = await self._store(session, enriched)
