@@ -27,11 +27,12 @@ from surge.analytics.service import ClickService
 from surge.data.live import LiveHub
 from surge.data.visitors import VisitorHasher
 from surge.platform.breakers import Breakers
-from surge.platform.clickhouse import HttpClickHouse
+from surge.platform.clickhouse import ClickHouseUnavailable, HttpClickHouse
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import (
+    click_store_unavailable,
     data_service_stopping,
     open_data_service,
     service_app,
@@ -91,6 +92,7 @@ class AnalyticsService:
             docs_url=None,
             redoc_url=None,
         )
+        self.app.add_exception_handler(ClickHouseUnavailable, click_store_unavailable)
 
     def _engine(self) -> AsyncEngine:
         assert self.data is not None, "analytics service not started"

@@ -27,6 +27,10 @@ class ClickHouseError(Exception):
     """The server refused a statement, or could not be reached."""
 
 
+class ClickHouseUnavailable(ClickHouseError):
+    """The server could not be reached, or did not answer in time: try again later."""
+
+
 class ClickHouse(Protocol):
     """What the click store needs of ClickHouse: a server over HTTP, or chdb in the tests."""
 
@@ -111,7 +115,7 @@ class HttpClickHouse:
             answer = await self.client.post("", params=params, content=body)
         except httpx.HTTPError as exc:
             CLICKHOUSE_ERRORS.labels(operation).inc()
-            raise ClickHouseError(f"ClickHouse unreachable: {exc}") from exc
+            raise ClickHouseUnavailable(f"ClickHouse unreachable: {exc!r}") from exc
         CLICKHOUSE_SECONDS.labels(operation).observe(time.perf_counter() - started)
         if answer.status_code != 200:
             CLICKHOUSE_ERRORS.labels(operation).inc()
