@@ -264,12 +264,14 @@ async def _migrate_clicks(settings: Settings, page: int) -> list[str]:
         with tqdm(total=await copier.total(), unit="click", desc="clicks") as bar:
             result = await copier.copy(page=page, progress=bar.update)
         result = await copier.verify(result)
+        orphans = await copier.copy_orphans(page=page)
     finally:
         await clickhouse.aclose()
         await engine.dispose()
     lines = [
         f"copied {result.copied:,} clicks ({result.read:,} read; the rest were there already)",
         f"checked {result.links_checked:,} links' totals: {len(result.mismatched):,} differ",
+        f"copied {orphans:,} orphan visits",
     ]
     lines += [
         f"link {link_id}: {sql:,} in the database's rollups, {stored:,} in ClickHouse"

@@ -9,10 +9,12 @@ from sqlalchemy import delete
 
 from surge.analytics.click_copy import ClickCopy
 from surge.analytics.clickhouse_repository import ClickHouseClicks
+from surge.analytics.orphan_service import OrphanService
 from surge.analytics.service import ClickService
 from surge.data.tables import clicks
 from surge.platform.clickhouse import ClickHouse
 from surge.platform.db import SessionMaker
+from tests.analytics.test_clickhouse_parity import orphan_events
 from tests.analytics.test_clickhouse_repository import random_events, stored_rows
 
 
@@ -21,7 +23,8 @@ async def test_copy_resumes_after_a_stop_and_checks_each_links_totals(
 ) -> None:
     sql = ClickService(sqlite_sessions)
     events = random_events(now, 250, seed=21)
-    await sql.ingest(events)
+    orphans = orphan_events(now, 30)
+    await sql.ingest(events + orphans)
     # Link 3's raw clicks expired (retention): they live on in the rollups only.
     expired = sum(e.link_id == 3 for e in events)
     async with sqlite_sessions.begin() as session:
@@ -39,3 +42,10 @@ async def test_copy_resumes_after_a_stop_and_checks_each_links_totals(
     assert checked.mismatched == {3: (expired, 0)}  # said, link by link
     again = await copier.copy(page=60)
     assert (again.read, again.copied) == (0, 0)
+    # Orphan visits too, all of them every run, none twice.
+    assert await copier.copy_orphans(page=7) == len(orphans)
+    assert await copier.copy_orphans(page=7) == 0
+    assert (
+        await OrphanService(sqlite_sessions, copier.store).counts()
+        == await OrphanService(sqlite_sessions).counts()
+    )

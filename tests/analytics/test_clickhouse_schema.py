@@ -29,13 +29,14 @@ async def test_migrate_creates_the_database_and_its_tables_when_missing(
             f"SELECT name FROM system.tables WHERE database = {literal(clickhouse.database)} "
             "ORDER BY name"
         )
-        assert tables == [["clicks"], ["visit_deletions"]]
+        assert tables == [["clicks"], ["orphan_visits"], ["visit_deletions"]]
         kept = await clickhouse.rows(f"SELECT count() FROM {clickhouse.database}.visit_deletions")
         assert kept == [[1]]
         # And `surge migrate-clicks --to clickhouse` on it: nothing to copy, nothing differs.
         assert await _migrate_clicks(settings, 1000) == [
             "copied 0 clicks (0 read; the rest were there already)",
             "checked 0 links' totals: 0 differ",
+            "copied 0 orphan visits",
         ]
     finally:
         await clickhouse.execute(f"DROP DATABASE IF EXISTS {clickhouse.database}")
