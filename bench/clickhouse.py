@@ -16,6 +16,7 @@ import random
 import statistics
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def events(count: int, now: datetime, seed: int) -> list[ClickEvent]:
     rng = random.Random(seed)
     return [
         ClickEvent(
-            id=f"{seed}-{i}",
+            id=uuid.UUID(int=rng.getrandbits(128)).hex,  # as the redirect makes them
             link_id=rng.randint(1, 1000),
             slug="s",
             ts=(now - timedelta(seconds=rng.randint(0, 3600))).timestamp(),
@@ -107,6 +108,22 @@ def clickhouse_connect_insert_ms(url: str, database: str) -> float | None:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
+async def bytes_per_click(url: str) -> float:
+    """On disk, compressed, of the clicks ingested above (realistic ids, agents, referrers),
+    once merged into one part per month."""
+    ch = HttpClickHouse(url)
+    try:
+        await ch.execute(f"OPTIMIZE TABLE {ch.database}.clicks FINAL")
+        rows = await ch.rows(
+            "SELECT sum(bytes_on_disk), sum(rows) FROM system.parts WHERE active "
+            f"AND database = '{ch.database}' AND table = 'clicks'"
+        )
+    finally:
+        await ch.aclose()
+    size, count = rows[0]
+    return round(int(size) / max(1, int(count)), 1)
+
+
 async def stats_at_scale(url: str, clicks: int, queries: int) -> dict[str, Any]:
     ch = HttpClickHouse(url)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -150,6 +167,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         await schema.aclose()
     for batch in args.batches:
         payload[f"ingest_batch_{batch}"] = await ingest_rates(url, args.ingest_clicks, batch)
+    payload["bytes_per_click"] = await bytes_per_click(url)
     payload["stats"] = await stats_at_scale(url, args.clicks, args.queries)
     return payload
 
