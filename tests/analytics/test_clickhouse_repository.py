@@ -16,7 +16,7 @@ from surge.analytics.repository import hour_of
 from surge.analytics.service import ClickService
 from surge.data.contracts import DIMENSIONS, VisitsQuery
 from surge.data.events import ClickEvent
-from surge.platform.clickhouse import ClickHouse
+from surge.platform.clickhouse import ClickHouse, literal
 from tests.analytics.test_ingest import dimension_values
 from tests.helpers import BROWSER_UA, GOOGLEBOT, IPHONE, event
 
@@ -189,3 +189,10 @@ async def test_retention_drops_whole_months_past_the_cutoff(
     assert await stored_rows(clickhouse) == 2
     assert await clickhouse_clicks.click_count(1) == 2
     assert await store.drop_months_before(datetime(2026, 3, 5, tzinfo=UTC)) == []
+
+
+async def test_values_reach_clickhouse_as_they_are(clickhouse: ClickHouse) -> None:
+    """Strings a user chooses (a domain filter, an export cursor's id) are literals, never SQL."""
+    nasty = ["it's", "back\\slash\\", "\\'; DROP TABLE clicks; --", "tab\tnew\nline", "é ✓ \x01"]
+    rows = await clickhouse.rows("SELECT " + ", ".join(literal(s) for s in nasty))
+    assert rows == [nasty]
