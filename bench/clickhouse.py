@@ -1,7 +1,8 @@
 """The ClickHouse click store on a clickhouse-server of the bench's own (Debian's 18.16 here):
 
 - ingest: clicks/s of one consumer's ClickService.ingest (enrich, the check for known ids, one
-  INSERT) in batches, and of the store alone (clicks already enriched);
+  INSERT) in batches, and of the store alone (clicks already enriched); then of 1, 2 and 4
+  consumer processes at once (5,000-click batches);
 - the client: one 5,000-row INSERT over httpx with JSONEachRow, and with clickhouse-connect
   when it is importable (`uv run --with clickhouse-connect python bench/clickhouse.py`);
 - stats at query time: one link seeded with --clicks over 90 days (INSERT ... SELECT on the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import random
 import statistics
 import sys
@@ -86,6 +88,39 @@ async def ingest_rates(url: str, clicks: int, batch: int) -> dict[str, float]:
         "store_clicks_per_s": round(clicks / store_s),
         "httpx_json_insert_5000_ms": round(insert_5000_ms, 1),
     }
+
+
+def _consumer(url: str, clicks: int, seed: int, start_at: float) -> None:
+    """One consumer process: its own ClickService, its own clicks, from `start_at` on."""
+    time.sleep(max(0.0, start_at - time.time()))
+    asyncio.run(_ingest_all(url, events(clicks, datetime.now(UTC), seed)))
+
+
+async def _ingest_all(url: str, sent: list[ClickEvent]) -> None:
+    ch = HttpClickHouse(url)
+    try:
+        service = ClickService(None, clickhouse=ClickHouseClicks(ch))  # type: ignore[arg-type]
+        for first in range(0, len(sent), 5000):
+            await service.ingest(sent[first : first + 5000])
+    finally:
+        await ch.aclose()
+
+
+def consumers_rate(url: str, consumers: int, clicks: int) -> int:
+    """Clicks/s of `consumers` processes ingesting at once, `clicks` each, 5,000 a batch."""
+    context = multiprocessing.get_context("spawn")
+    start_at = time.time() + 3  # after every process has imported Surge
+    processes = [
+        context.Process(target=_consumer, args=(url, clicks, 100 + i, start_at))
+        for i in range(consumers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            raise BenchError(f"a consumer process exited with {process.exitcode}")
+    return round(consumers * clicks / (time.time() - start_at))
 
 
 def clickhouse_connect_insert_ms(url: str, database: str) -> float | None:
@@ -185,6 +220,9 @@ def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         wait_ready(launched, budget)
         base = f"http://default@{HOST}:{port}"
         payload = asyncio.run(measure(f"{base}/bench", args))
+        payload["ingest_clicks_per_s_by_consumers"] = {
+            n: consumers_rate(f"{base}/bench", n, args.ingest_clicks) for n in args.consumers
+        }
         payload["clickhouse_connect_insert_5000_ms"] = clickhouse_connect_insert_ms(base, "bench")
         return payload
 
@@ -198,6 +236,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ingest-clicks", type=int, default=50_000)
     parser.add_argument("--batches", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--consumers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--clicks", type=int, default=1_000_000, help="the seeded link's")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--budget-s", type=float, default=900)
