@@ -5,8 +5,9 @@
 - chdb, ClickHouse 26.x in-process, which catches SQL the old server takes and current ones
   refuse.
 
-Each test gets a database of its own on either (dropped afterwards). Without the server binary
-or chdb these tests skip, saying so; with SURGE_REQUIRE_SERVICES=1 they fail (tests/services.py).
+Each test gets a database of its own on either (dropped afterwards): the `clickhouse` fixture,
+on both engines. Without the server binary or chdb these tests skip, saying so; with
+SURGE_REQUIRE_SERVICES=1 they fail (tests/services.py).
 """
 
 from __future__ import annotations
@@ -15,17 +16,24 @@ import subprocess
 import tempfile
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from tools.clickhouse_server import SEARCH, server_argv
 
-from surge.platform.clickhouse import ClickHouseError, json_each_row
+from surge.analytics.clickhouse_repository import ClickHouseClicks
+from surge.analytics.clickhouse_schema import ensure_schema
+from surge.analytics.service import ClickService
+from surge.platform.clickhouse import ClickHouse, ClickHouseError, HttpClickHouse, json_each_row
+from surge.platform.db import SessionMaker, create_sessionmaker
+from surge.platform.migrations import upgrade_to_head
 from tests.chaos.faults import require_program, unavailable, wait_until
 from tests.e2e.processes import free_port
+from tests.helpers import engine_on, make_settings
 
 
 def new_database() -> str:
@@ -99,3 +107,55 @@ def chdb_session() -> Iterator[Any]:
             yield session
         finally:
             session.close()
+
+
+# --- fixtures (registered in tests/conftest.py, so every test directory has them) -------------
+
+ENGINES = ["server", "chdb"]  # Debian's clickhouse-server (18.16), and ClickHouse 26.x in-process
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server_url() -> Iterator[str]:
+    with clickhouse_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chdb() -> Iterator[Any]:
+    with chdb_session() as session:
+        yield session
+
+
+@pytest.fixture(params=ENGINES)
+async def clickhouse(request: pytest.FixtureRequest) -> AsyncIterator[ClickHouse]:
+    """An empty click store in a database of its own, on the server or on chdb."""
+    found: ClickHouse
+    if request.param == "chdb":
+        found = ChdbClickHouse(request.getfixturevalue("chdb"), new_database())
+    else:
+        url = request.getfixturevalue("clickhouse_server_url")
+        found = HttpClickHouse(f"{url}/{new_database()}")
+    await ensure_schema(found)
+    try:
+        yield found
+    finally:
+        await found.execute(f"DROP DATABASE IF EXISTS {found.database}")
+        if isinstance(found, HttpClickHouse):
+            await found.aclose()
+
+
+@pytest.fixture
+async def sqlite_sessions(tmp_path: Path) -> AsyncIterator[SessionMaker]:
+    """An embedded database, migrated and empty: where links and webhooks live beside
+    ClickHouse, and the SQL store the parity tests compare with."""
+    async with engine_on(make_settings(tmp_path).database_url) as engine:
+        await upgrade_to_head(engine)
+        yield create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def clickhouse_clicks(tmp_path: Path, clickhouse: ClickHouse) -> AsyncIterator[ClickService]:
+    """The click service with its clicks in ClickHouse, beside a SQL database without tables:
+    neither ingest nor stats of clicks may touch it (orphan visits and webhooks would)."""
+    async with engine_on(make_settings(tmp_path).database_url) as engine:
+        yield ClickService(create_sessionmaker(engine), clickhouse=ClickHouseClicks(clickhouse))
