@@ -355,8 +355,23 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> str:
         visitors=args.visitors,
         shuffle=args.shuffle,
     )
-    async with current_sessions(settings) as sessions:
-        result = await seed(sessions, plan, progress=sys.stderr.isatty())
+    from surge.analytics.clickhouse_repository import ClickHouseClicks
+    from surge.platform.clickhouse import HttpClickHouse
+
+    # Clicks go where analytics keeps them: ClickHouse when SURGE_CLICKHOUSE_URL is set.
+    url = settings.clickhouse_url
+    clickhouse = None if url is None else HttpClickHouse(url, timeout_s=300)
+    try:
+        async with current_sessions(settings) as sessions:
+            result = await seed(
+                sessions,
+                plan,
+                progress=sys.stderr.isatty(),
+                clickhouse=None if clickhouse is None else ClickHouseClicks(clickhouse),
+            )
+    finally:
+        if clickhouse is not None:
+            await clickhouse.aclose()
     rate = result.clicks / result.seconds if result.seconds else 0.0
     return (
         f"seeded {len(result.link_ids):,} links and {result.ingested:,} clicks "
