@@ -13,7 +13,6 @@ from surge.analytics.clickhouse_repository import (
     BREAKDOWN_VALUES,
     DAY_US,
     ClickHouseClicks,
-    from_us,
     hours_touched,
     to_us,
 )
@@ -160,14 +159,4 @@ class ClickHouseOrphans:
         matching = self._visits(columns, " AND ".join(where))
         if outer:
             matching += " WHERE " + " AND ".join(outer)
-        total = int((await self.ch.rows(f"SELECT count() FROM {matching}"))[0][0])
-        rows = await self.ch.rows(
-            f"SELECT * FROM {matching} ORDER BY at_us DESC, id DESC "
-            f"LIMIT {int(offset)}, {int(limit)}"
-        )
-        page = []
-        for row in rows:
-            visit = dict(zip(PAGE_FIELDS, row, strict=False))
-            visit["occurred_at"] = from_us(int(visit["occurred_at"]))
-            page.append(visit)
-        return total, page
+        return await self.clicks.newest_first(matching, PAGE_FIELDS, offset, limit)

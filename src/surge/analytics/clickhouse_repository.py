@@ -329,16 +329,23 @@ class ClickHouseClicks:
         matching = self.distinct_clicks(columns, where) + (
             " WHERE is_bot = 0" if exclude_bots else ""
         )
+        return await self.newest_first(matching, VISIT_FIELDS, offset, limit)
+
+    async def newest_first(
+        self, matching: str, fields: Sequence[str], offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(rows of `matching`, one page of them newest first, as `fields`): `matching` is a
+        subquery of those fields, `at_us` for `occurred_at`, and `id` last."""
         total = int((await self.ch.rows(f"SELECT count() FROM {matching}"))[0][0])
         rows = await self.ch.rows(
             f"SELECT * FROM {matching} ORDER BY at_us DESC, id DESC "
             f"LIMIT {int(offset)}, {int(limit)}"
         )
         page = []
-        for row in rows:  # as VisitOut reads it
-            visit = dict(zip(VISIT_FIELDS, row, strict=False))
-            visit["occurred_at"] = from_us(int(visit["occurred_at"]))
-            page.append(visit)
+        for row in rows:
+            found = dict(zip(fields, row, strict=False))
+            found["occurred_at"] = from_us(int(found["occurred_at"]))
+            page.append(found)
         return total, page
 
     # --- exports (the method of VisitExportRepository) -----------------------------------------

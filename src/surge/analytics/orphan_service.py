@@ -3,8 +3,7 @@ out of each click batch: surge.analytics.orphan_ingest.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from surge.analytics.clickhouse_orphans import ClickHouseOrphans
 from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.orphan_repository import OrphanRepository
 from surge.analytics.service import _step_s, series_json, stats_range
+from surge.analytics.store import reads_from
 from surge.data.contracts import DIMENSIONS, TOP, Interval
 from surge.data.orphans import (
     DeletedOrphanVisits,
@@ -32,14 +32,9 @@ class OrphanService:
         # Where orphan visits live when SURGE_CLICKHOUSE_URL is set: the same reads, from there.
         self.clickhouse = None if clickhouse is None else ClickHouseOrphans(clickhouse)
 
-    @asynccontextmanager
-    async def _reads(self) -> AsyncIterator[Any]:
+    def _reads(self) -> AbstractAsyncContextManager[Any]:
         """OrphanRepository, or its ClickHouse twin (the same methods and answers)."""
-        if self.clickhouse is not None:
-            yield self.clickhouse
-            return
-        async with self.sessions() as session:
-            yield OrphanRepository(session)
+        return reads_from(self.clickhouse, self.sessions, OrphanRepository)
 
     async def stats_json(
         self,

@@ -3,8 +3,7 @@ links' order by clicks, their daily series. Rollups only (overview_repository.py
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.overview_repository import OverviewRepository
 from surge.analytics.repository import VISITORS
 from surge.analytics.service import _series, _step_s, stats_range
+from surge.analytics.store import reads_from
 from surge.data.contracts import DIMENSIONS, Breakdown, CountPoint
 from surge.data.overview import (
     DailySeries,
@@ -38,14 +38,9 @@ class ClickOverview:
         # Where clicks live when SURGE_CLICKHOUSE_URL is set: the same reads, from there.
         self.clickhouse = None if clickhouse is None else ClickHouseOverview(clickhouse)
 
-    @asynccontextmanager
-    async def _reads(self) -> AsyncIterator[Any]:
+    def _reads(self) -> AbstractAsyncContextManager[Any]:
         """OverviewRepository, or its ClickHouse twin (the same methods and answers)."""
-        if self.clickhouse is not None:
-            yield self.clickhouse
-            return
-        async with self.sessions() as session:
-            yield OverviewRepository(session)
+        return reads_from(self.clickhouse, self.sessions, OverviewRepository)
 
     async def overview(self, query: OverviewQuery) -> OverviewStats:
         """The links' clicks in the range (the ranges and refusals of a link's stats), summed."""

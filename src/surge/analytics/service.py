@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from surge.analytics.live import LiveFeed
 from surge.analytics.orphan_ingest import split_orphans
 from surge.analytics.orphan_repository import OrphanRepository
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
-from surge.analytics.store import ClickStats, VisitReads
+from surge.analytics.store import ClickStats, VisitReads, reads_from
 from surge.data.contracts import (
     DIMENSIONS,
     TOP,
@@ -211,21 +211,13 @@ class ClickService:
         await clickhouse.store(fresh)
         return len(fresh)
 
-    @asynccontextmanager
-    async def _stats(self) -> AsyncIterator[ClickStats]:
-        if self.clickhouse is not None:
-            yield self.clickhouse
-            return
-        async with self.sessions() as session:
-            yield StatsRepository(session)
+    def _stats(self) -> AbstractAsyncContextManager[ClickStats]:
+        store: ClickStats | None = self.clickhouse
+        return reads_from(store, self.sessions, StatsRepository)
 
-    @asynccontextmanager
-    async def _visit_reads(self) -> AsyncIterator[VisitReads]:
-        if self.clickhouse is not None:
-            yield self.clickhouse
-            return
-        async with self.sessions() as session:
-            yield VisitRepository(session)
+    def _visit_reads(self) -> AbstractAsyncContextManager[VisitReads]:
+        store: VisitReads | None = self.clickhouse
+        return reads_from(store, self.sessions, VisitRepository)
 
     async def delete_visits(self, link_id: int) -> int:
         """Forget every click of the link so far (raw, rolled up, its unique visitors); those

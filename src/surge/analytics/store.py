@@ -4,9 +4,29 @@ answer these reads with the same shapes, so the service's code is the same for e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from surge.platform.db import SessionMaker
+
+Reads = TypeVar("Reads")
+
+
+@asynccontextmanager
+async def reads_from(
+    clickhouse: Reads | None, sessions: SessionMaker, sql: Callable[[AsyncSession], Reads]
+) -> AsyncIterator[Reads]:
+    """Where a service reads clicks: the ClickHouse store when there is one, else the SQL
+    repository `sql` on a session of its own for the block."""
+    if clickhouse is not None:
+        yield clickhouse
+        return
+    async with sessions() as session:
+        yield sql(session)
 
 
 class ClickStats(Protocol):
