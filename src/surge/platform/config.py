@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     # The HTTP server `surge serve` runs the app on: granian (HTTP in Rust, the app in worker
     # processes it supervises) unless uvicorn is asked for (docs/adr/0009: measured, and why).
     server: Literal["uvicorn", "granian"] = "granian"
+    # granian's interface: its native RSGI (the cached redirect answered from granian's own
+    # objects, the rest through an ASGI adapter; docs/adr/0012) or plain ASGI, the fallback.
+    granian_interface: Literal["rsgi", "asgi"] = "rsgi"
     # On uvicorn: requests run at once in one process; the rest wait their turn, read but not
     # started (surge.platform.uvicorn_server; docs/operations.md, overload). Not granian's
     # backpressure: that bounds connections, and a new one (an operator's) would wait. One

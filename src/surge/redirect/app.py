@@ -46,6 +46,7 @@ from surge.platform.tracing import TRACED
 from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import Caches, InvalidationListener
+from surge.redirect.native import NativeRedirects
 from surge.redirect.orphans import OrphanVisits
 from surge.redirect.other_paths import OWN_PATHS, SLUG_ROUTE, OtherPaths, route_of
 from surge.redirect.protected import ProtectedLinks
@@ -62,7 +63,7 @@ from surge.redirect.responses import (
 from surge.redirect.robots import ROBOTS_PATH, Robots
 from surge.redirect.spool import Spool
 from surge.redirect.unlock import UnlockCookies, send_locked
-from surge.redirect.visitor import PRIVATE
+from surge.redirect.visitor import PRIVATE, private_row
 
 if TYPE_CHECKING:
     from surge.platform.rate_limits import Limit
@@ -72,16 +73,6 @@ REDIRECT_STATUSES = (301, 302, 307, 308)
 FIRST_BUCKET = LATENCY_BUCKETS[0]
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
 MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
-
-
-def private_row(
-    click_id: str, target: Target, now: float, user_agent: str | None, index: int
-) -> ClickRow:
-    """The click of a visitor who asked not to be tracked: its link, time and target, and the
-    user agent only for analytics to tell whether a bot clicked (it keeps no more of it); no
-    referrer, country, address, and an empty visitor, which analytics counts as no one."""
-    label = target.labels[index] if target.labels else None
-    return (click_id, target.link_id, target.slug, now, None, user_agent, None, "", label, None)
 
 
 def api_unavailable(exc: BaseException) -> bool:
@@ -105,7 +96,7 @@ class RedirectTally(RequestTally):
         super().publish()
 
 
-class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
+class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRedirects):
     name = "redirect"
 
     def __init__(
@@ -145,6 +136,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
         self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()
+        self.country_name, self.client_ip_name = settings.country_header, settings.client_ip_header
         self.rule_header_names = header_names(self.country_header, self.ip_header)
         self.redirect_headers = transport_headers(settings.public_url)
         self.page_headers = page_headers(settings.public_url)
@@ -398,6 +390,8 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
             if len(self.caches.default_hosts) >= MAX_DEFAULT_HOSTS:
                 self.caches.default_hosts.clear()
             self.caches.default_hosts[host] = self.default_site
+            # RSGI's headers are str: the native path (surge.redirect.native) looks it up so.
+            self.caches.default_hosts[host.decode("latin-1")] = self.default_site
             return self.default_site
         try:
             site = await self.sites.get_or_load(name, self._load_site)

@@ -27,7 +27,8 @@ class Caches:
     def __init__(self, links: LocalCache[str, Target], sites: LocalCache[str, Site]) -> None:
         self.links = links
         self.sites = sites
-        self.default_hosts: dict[bytes, Site] = {}
+        # Raw Host values naming the default domain, as each server gives them (bytes, str).
+        self.default_hosts: dict[bytes | str, Site] = {}
 
     def evict(self, key: str) -> None:
         if key == EVERYTHING:
