@@ -25,7 +25,7 @@ class SlowSink:
         self.cancelled = 0
         self.down = False
 
-    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
+    async def send(self, batch: bytes, links: Sequence[str] = (), shard: int | None = None) -> None:
         self.started.set()
         if self.down:
             raise ConnectionError("down")

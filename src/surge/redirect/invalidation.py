@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 from surge.data.contracts import EVERYTHING
 from surge.platform.cache import LocalCache
 from surge.platform.loops import SupervisedLoop
+from surge.platform.redis import RedisClient
 from surge.redirect.responses import Site, Target
 
 
@@ -44,7 +43,7 @@ class Caches:
 
 
 class InvalidationListener:
-    def __init__(self, redis: Redis, channel: str, cache: Evictable) -> None:
+    def __init__(self, redis: RedisClient, channel: str, cache: Evictable) -> None:
         self.redis = redis
         self.channel = channel
         self.cache = cache
