@@ -89,10 +89,11 @@ class SharedLinkTier:
         its new state, None: gone): the new state replaces the entry, or removes it when it
         must not be shared, and then every replica is told to evict its local copy.
 
-        Two round trips, the entries first: a replica told to evict must find the new state in
-        Redis. One transaction would do on one Redis but not on a cluster, where the entries
-        live on several masters (a transaction must stay on one slot) and a pipeline sends to
-        each master at once, so the invalidation could overtake the write."""
+        The entries first (one pipeline), then the invalidations: a replica told to evict must
+        find the new state in Redis. One transaction would do on one Redis but not on a
+        cluster, where the entries live on several masters (a transaction must stay on one
+        slot) and a pipeline sends to each master at once, so the invalidation could overtake
+        the write."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for slug, link in changes:
@@ -103,10 +104,8 @@ class SharedLinkTier:
                     else:
                         pipe.set(key, entry[0], px=entry[1])
                 await pipe.execute()
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for slug, _ in changes:
-                    pipe.publish(self.names.invalidations, slug)
-                await pipe.execute()
+            for slug, _ in changes:  # (a cluster pipeline refuses PUBLISH)
+                await self.redis.publish(self.names.invalidations, slug)
         except (RedisError, RedisClusterException) as exc:
             slug = changes[0][0] if changes else ""
             log.warning("invalidation_publish_failed", slug=slug, n=len(changes), error=repr(exc))

@@ -8,11 +8,14 @@ to hold on a cluster (no command or transaction spans two slots) is said at `Red
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from redis.asyncio.cluster import PipelineCommand
+from redis.exceptions import RedisClusterException, RedisError, SlotNotCoveredError
 
 from surge.platform.config import Settings
 from surge.platform.tracing import active as active_tracing
@@ -51,20 +54,47 @@ class NotReplicated(RedisError):
 async def append_replicated(
     redis: RedisClient, stream: str, fields: dict[Any, Any], *, replicas: int, timeout_ms: int
 ) -> None:
-    """XADD, then WAIT for `replicas` replicas of the stream's master: on the same connection
-    (WAIT counts that connection's writes), so on a cluster at the node of the stream's slot.
-    Raises NotReplicated when they do not acknowledge it within `timeout_ms`: a failover then
-    could lose the entry, so the caller keeps it and sends it again (ingest dedupes)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.xadd(stream, fields)
-        if isinstance(redis, RedisCluster):
-            node = redis.get_node_from_key(stream)
-            pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
-        else:
+    """XADD, then WAIT for `replicas` replicas of the stream's master, on the same connection
+    (WAIT counts the writes of its own connection). Raises NotReplicated when they do not
+    acknowledge it within `timeout_ms`: a failover then could lose the entry, so the caller
+    keeps it and sends it again (ingest dedupes)."""
+    if isinstance(redis, RedisCluster):
+        acked = await _append_at_master(redis, stream, fields, replicas, timeout_ms)
+    else:
+        async with redis.pipeline(transaction=False) as pipe:  # a retry resends both
+            pipe.xadd(stream, fields)
             pipe.execute_command("WAIT", replicas, timeout_ms)
-        answers = await pipe.execute()
-    if answers[1] < replicas:
-        raise NotReplicated(f"{stream}: {answers[1]} of {replicas} replicas acknowledged")
+            acked = (await pipe.execute())[1]
+    if acked < replicas:
+        raise NotReplicated(f"{stream}: {acked} of {replicas} replicas acknowledged")
+
+
+async def _append_at_master(
+    cluster: RedisCluster, stream: str, fields: dict[Any, Any], replicas: int, timeout_ms: int
+) -> int:
+    """XADD and WAIT as one pipeline on one connection to the master of the stream's slot.
+    Not a cluster pipeline: after a connection error it resends only the commands that
+    failed, and a WAIT sent again alone, elsewhere, would count nothing of ours and report
+    success for an entry that may have died with its master."""
+    await cluster.initialize()
+    node = cluster.get_node_from_key(stream)
+    if node is None:
+        raise SlotNotCoveredError(f"no master serves the slot of {stream}")
+    xadd = PipelineCommand(0, "XADD", stream, "*", *itertools.chain(*fields.items()))
+    wait = PipelineCommand(1, "WAIT", replicas, timeout_ms)
+    try:
+        await node.execute_pipeline([xadd, wait])
+        for command in (xadd, wait):
+            if isinstance(command.result, Exception):
+                raise command.result
+    except (RedisError, OSError):
+        # A failover or a moved slot: read the slot map again for the next try, as the
+        # client's own commands do when they meet such an error.
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+            await cluster.nodes_manager.initialize()
+        raise
+    acked: Any = wait.result  # WAIT's count: an error was raised above
+    return int(acked)
 
 
 def redis_unavailable(exc: BaseException) -> bool:

@@ -1,0 +1,236 @@
+"""Surge on a Redis Cluster (SURGE_REDIS_URL=redis+cluster://...): 3 masters with a replica
+each, started here. Links cached, rate limits, clicks through a sharded stream into analytics
+with exact counts, invalidations reaching every listener, and a master killed mid-load with
+every click counted."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import RedisCluster
+
+from surge.data.contracts import EVERYTHING, ResolvedLink
+from surge.data.link_tier import SharedLinkTier
+from surge.platform.config import Settings
+from surge.platform.rate_limits import RateLimits
+from surge.platform.redis import RedisNames, create_redis
+from surge.redirect.invalidation import InvalidationListener
+from tests.conftest import Surge, running_surge
+from tests.fakes import LINK
+from tests.helpers import make_settings, wait_for
+from tests.redis_cluster import LocalRedisCluster
+
+pytestmark = pytest.mark.real_clock  # servers of the module's own, on the real clock
+SHARDS = 3
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def names() -> RedisNames:
+    """Each test's own prefix: the cluster is the module's, the tests stay independent."""
+    return RedisNames(f"t{uuid.uuid4().hex[:8]}:")
+
+
+@pytest.fixture
+async def client(cluster: LocalRedisCluster) -> AsyncIterator[RedisCluster]:
+    redis = create_redis(cluster.url, timeout_s=1.0)
+    assert isinstance(redis, RedisCluster)
+    await redis.initialize()  # the slot map, for where keys live
+    yield redis
+    await redis.aclose()
+
+
+def surge_settings(
+    tmp_path: Path, cluster: LocalRedisCluster, names: RedisNames, **extra: Any
+) -> Settings:
+    return make_settings(
+        tmp_path,
+        redis_url=cluster.url,
+        redis_prefix=names.prefix,
+        click_stream_shards=SHARDS,
+        redis_wait_replicas=1,
+        **extra,
+    )
+
+
+async def links(surge: Surge, headers: dict[str, str], slugs: list[str]) -> None:
+    for slug in slugs:
+        made = await surge.client.post(
+            "/api/v1/links",
+            json={"url": f"https://example.com/{slug}", "slug": slug},
+            headers=headers,
+        )
+        assert made.status_code == 201, made.text
+
+
+async def total(surge: Surge, slug: str, headers: dict[str, str]) -> int:
+    stats = await surge.client.get(f"/api/v1/links/{slug}/stats", headers=headers)
+    assert stats.status_code == 200, stats.text
+    found: int = stats.json()["total"]
+    return found
+
+
+def masters_of(client: RedisCluster, keys: list[str]) -> set[str]:
+    return {client.get_node_from_key(key).name for key in keys}
+
+
+async def test_rate_limits_are_counted_in_the_cluster(
+    client: RedisCluster, names: RedisNames
+) -> None:
+    limits = RateLimits("test", redis=client, prefix=names.rate_limits)
+    limit = limits.limit("key", "3/minute")
+    assert limit is not None
+    verdicts = [await limit.hit(f"k{n}") for n in (1, 1, 1, 1, 2)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False, True]
+    assert [v.remaining for v in verdicts] == [2, 1, 0, 0, 2]
+    # Counted in the cluster, not in the fallback: the keys are there, spread by identity.
+    keys = [key.decode() async for key in client.scan_iter(match=f"*{names.rate_limits}*")]
+    assert len(keys) >= 2
+    for key in keys:
+        await client.delete(key)
+
+
+class Evictions:
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.cleared = 0
+
+    def evict(self, key: str) -> None:
+        self.keys.add(key)
+
+    def clear(self) -> None:
+        self.cleared += 1
+
+
+async def test_a_change_of_links_on_every_master_reaches_every_listener(
+    cluster: LocalRedisCluster, client: RedisCluster, names: RedisNames
+) -> None:
+    keys = [f"/viral-{n}" for n in range(12)]
+    assert len(masters_of(client, [names.link(key) for key in keys])) == 3
+    listeners, heard = [], [Evictions(), Evictions()]
+    for evictions in heard:  # two redirect replicas, each with a client of its own
+        listener = InvalidationListener(
+            create_redis(cluster.url, timeout_s=1.0), names.invalidations, evictions
+        )
+        listener.start()
+        listeners.append(listener)
+    try:
+        for listener in listeners:
+            await asyncio.wait_for(listener.subscribed.wait(), timeout=10)
+        tier = SharedLinkTier(client, names, ttl_s=60, negative_ttl_s=60)
+        link = ResolvedLink.model_validate(LINK)
+        await tier.changed([(key, link) for key in keys[:-1]] + [(keys[-1], None)])
+
+        async def all_evicted() -> bool:
+            return all(set(keys) <= evictions.keys for evictions in heard)
+
+        await wait_for(all_evicted, what="every listener to hear of every key")
+        assert await tier.get(keys[0]) == (True, link)
+        assert await tier.get(keys[-1]) == (True, None)  # known-unknown, shared too
+        await tier.offer("/other", link)
+        assert await tier.get("/other") == (True, link)
+        await tier.publish(EVERYTHING)
+
+        async def all_cleared() -> bool:
+            return all(EVERYTHING in evictions.keys for evictions in heard)
+
+        await wait_for(all_cleared, what="every listener to hear of a domain's change")
+    finally:
+        for listener in listeners:
+            await listener.stop()
+            await listener.redis.aclose()
+        await client.delete(*[names.link(key) for key in [*keys, "/other"]])
+
+
+async def test_clicks_of_every_shard_are_counted_once(
+    tmp_path: Path, cluster: LocalRedisCluster, names: RedisNames
+) -> None:
+    slugs = [f"c{n}" for n in range(6)]  # link ids 1..6: every shard twice
+    async with running_surge(surge_settings(tmp_path, cluster, names)) as surge:
+        headers = await surge.new_key()
+        await links(surge, headers, slugs)
+        for n, slug in enumerate(slugs, start=1):
+            for _ in range(n):
+                answer = await surge.client.get(f"/{slug}")
+                assert answer.status_code == 302, answer.text
+        for n, slug in enumerate(slugs, start=1):
+            assert (await surge.stats(slug, headers))["total"] == n
+        redis = surge.redirect.redis
+        assert isinstance(redis, RedisCluster)
+        streams = names.click_shards(SHARDS)
+        for stream in streams:  # each shard carried its links' clicks
+            groups: Any = await redis.xinfo_groups(stream)
+            assert groups[0]["entries-read"] >= 1, stream
+        assert len(masters_of(redis, streams)) >= 2
+        assert await redis.exists(names.link("/c0")) == 1  # the shared link tier, too
+        await redis.delete(*streams, names.link("/c0"))
+
+
+async def test_a_master_killed_mid_load_loses_no_click(
+    tmp_path: Path, cluster: LocalRedisCluster, names: RedisNames
+) -> None:
+    """The master of one click stream shard is killed while redirects go on, its replica takes
+    over, and the killed node comes back as the new master's replica (as its pod would). The
+    redirects are answered throughout; batches the shard's master cannot have passed on to a
+    replica (redis_wait_replicas=1: the old master's last ones, the new master's while it has
+    no replica yet) wait in the spool and are sent again; every click is counted once."""
+    settings = surge_settings(
+        tmp_path, cluster, names, redis_timeout_s=0.5, breaker_ttl_s=0.3, stream_claim_idle_ms=500
+    )
+    slugs = ["k1", "k2", "k3"]  # link ids 1..3: shards 1, 2 and 0
+    victim = cluster.master_of(names.click_shard(1))
+    sent: Counter[str] = Counter()
+    stop = asyncio.Event()
+    async with running_surge(settings) as surge:
+        headers = await surge.new_key()
+        await links(surge, headers, slugs)
+
+        async def load() -> None:
+            while not stop.is_set():
+                for slug in slugs:
+                    answer = await surge.client.get(f"/{slug}")
+                    assert answer.status_code == 302, answer.text
+                    sent[slug] += 1
+                await asyncio.sleep(0.002)
+
+        async def sent_at_least(count: int) -> bool:
+            return sum(sent.values()) >= count
+
+        loading = asyncio.create_task(load())
+        try:
+            await wait_for(lambda: sent_at_least(300), what="load before the kill")
+            failover_s = await asyncio.to_thread(cluster.fail_over, victim)
+            await asyncio.to_thread(cluster.restart, victim)
+            await asyncio.to_thread(cluster.wait_healthy)
+            back_at = sum(sent.values())
+            await wait_for(lambda: sent_at_least(back_at + 300), what="load after the failover")
+        finally:
+            stop.set()
+            await loading
+            if victim.process is None or victim.process.poll() is not None:
+                await asyncio.to_thread(cluster.restart, victim)  # the module's cluster, whole
+        clicks = surge.redirect.clicks
+        assert clicks is not None
+
+        async def all_counted() -> bool:
+            await clicks.flush()  # what is buffered, and what waits in the spool
+            return all([await total(surge, slug, headers) >= sent[slug] for slug in slugs])
+
+        await wait_for(all_counted, timeout_s=20, what="every click counted")
+        assert {slug: await total(surge, slug, headers) for slug in slugs} == dict(sent)
+    assert failover_s < 10  # a short node timeout: about a second or two
