@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from redis.asyncio import RedisCluster
 
 from surge.data.contracts import EVERYTHING, ResolvedLink
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.config import Settings
 from surge.platform.rate_limits import RateLimits
-from surge.platform.redis import RedisNames, create_redis
+from surge.platform.redis import RedisNames, cluster_url, create_redis
 from surge.redirect.invalidation import InvalidationListener
 from tests.conftest import Surge, running_surge
 from tests.fakes import LINK
@@ -234,3 +235,22 @@ async def test_a_master_killed_mid_load_loses_no_click(
         await wait_for(all_counted, timeout_s=20, what="every click counted")
         assert {slug: await total(surge, slug, headers) for slug in slugs} == dict(sent)
     assert failover_s < 10  # a short node timeout: about a second or two
+
+
+def test_a_cluster_is_named_by_its_url_scheme() -> None:
+    assert cluster_url("redis+cluster://:pw@cache:7000") == "redis://:pw@cache:7000"
+    assert cluster_url("rediss+cluster://cache:7000") == "rediss://cache:7000"
+    assert cluster_url("redis://cache:6379/0") is None
+
+
+def test_shards_to_read_and_a_prefix_that_would_pin_every_key_to_one_slot(
+    tmp_path: Path,
+) -> None:
+    assert make_settings(tmp_path, click_stream_shards=4).consumed_click_shards == [0, 1, 2, 3]
+    chosen = make_settings(tmp_path, click_stream_shards=4, click_stream_consume_shards="0-2,7")
+    assert chosen.consumed_click_shards == [0, 1, 2, 7]  # 7: a stream left to drain
+    names = RedisNames("surge:")
+    assert names.click_shards(3) == ["surge:clicks", "surge:clicks:1", "surge:clicks:2"]
+    with pytest.raises(ValidationError, match="braces"):
+        make_settings(tmp_path, redis_url="redis+cluster://cache:7000", redis_prefix="{surge}:")
+    make_settings(tmp_path, redis_url="redis://cache:6379/0", redis_prefix="{surge}:")
