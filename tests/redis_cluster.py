@@ -94,6 +94,9 @@ class LocalRedisCluster:
                 # A replica takes over however long ago it last heard from its master.
                 *("--cluster-replica-validity-factor", "0"),
                 *("--appendonly", "no", "--save", ""),
+                # A replica's first sync starts at once, not after Redis's default 5 s wait for
+                # more replicas to share it.
+                *("--repl-diskless-sync-delay", "0"),
                 *("--logfile", str(node.directory / "redis.log")),
             ],
             stdout=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from redis.asyncio import RedisCluster
 
@@ -20,12 +21,19 @@ from surge.data.contracts import EVERYTHING, ResolvedLink
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.config import Settings
 from surge.platform.rate_limits import RateLimits
-from surge.platform.redis import RedisNames, cluster_url, create_redis
+from surge.platform.redis import (
+    NotReplicated,
+    RedisNames,
+    append_replicated,
+    cluster_url,
+    create_redis,
+)
 from surge.redirect.invalidation import InvalidationListener
 from tests.conftest import Surge, running_surge
 from tests.fakes import LINK
 from tests.helpers import make_settings, wait_for
 from tests.redis_cluster import LocalRedisCluster
+from tests.services import REDIS_URL, throwaway_redis_prefix
 
 pytestmark = pytest.mark.real_clock  # servers of the module's own, on the real clock
 SHARDS = 3
@@ -86,6 +94,10 @@ async def total(surge: Surge, slug: str, headers: dict[str, str]) -> int:
     return found
 
 
+def spooled() -> float:
+    return REGISTRY.get_sample_value("surge_clicks_spooled_total") or 0.0
+
+
 def masters_of(client: RedisCluster, keys: list[str]) -> set[str]:
     return {client.get_node_from_key(key).name for key in keys}
 
@@ -104,6 +116,33 @@ async def test_rate_limits_are_counted_in_the_cluster(
     assert len(keys) >= 2
     for key in keys:
         await client.delete(key)
+
+
+async def test_a_batch_counts_as_sent_once_a_replica_holds_it(
+    client: RedisCluster, names: RedisNames
+) -> None:
+    stream = names.click_shard(1)
+    await append_replicated(client, stream, {"events": b"[]"}, replicas=1, timeout_ms=2000)
+    with pytest.raises(NotReplicated, match="1 of 2 replicas"):  # each master has one
+        await append_replicated(client, stream, {"events": b"[]"}, replicas=2, timeout_ms=50)
+    assert await client.xlen(stream) == 2  # the master holds both; the second goes again
+    await client.delete(stream)
+
+
+async def test_one_redis_without_replicas_holds_every_batch_back() -> None:
+    """WAIT on one Redis: the same XADD and WAIT on one connection; with no replica to
+    acknowledge, nothing counts as sent (SURGE_REDIS_WAIT_REPLICAS must stay 0 there)."""
+    async with throwaway_redis_prefix() as prefix:
+        redis = create_redis(REDIS_URL, timeout_s=1.0)
+        info: Any = await redis.info("replication")
+        if info["connected_slaves"]:
+            pytest.skip("the shared Redis has replicas")
+        with pytest.raises(NotReplicated, match="0 of 1 replicas"):
+            await append_replicated(
+                redis, f"{prefix}clicks", {"events": b"[]"}, replicas=1, timeout_ms=20
+            )
+        assert await redis.xlen(f"{prefix}clicks") == 1
+        await redis.aclose()
 
 
 class Evictions:
@@ -212,6 +251,7 @@ async def test_a_master_killed_mid_load_loses_no_click(
         async def sent_at_least(count: int) -> bool:
             return sum(sent.values()) >= count
 
+        spooled_before = spooled()
         loading = asyncio.create_task(load())
         try:
             await wait_for(lambda: sent_at_least(300), what="load before the kill")
@@ -234,6 +274,7 @@ async def test_a_master_killed_mid_load_loses_no_click(
 
         await wait_for(all_counted, timeout_s=20, what="every click counted")
         assert {slug: await total(surge, slug, headers) for slug in slugs} == dict(sent)
+    assert spooled() > spooled_before  # the failover did hold batches back
     assert failover_s < 10  # a short node timeout: about a second or two
 
 
