@@ -66,6 +66,17 @@ class LocalRedisCluster:
     def url(self) -> str:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
 
+    def __enter__(self) -> LocalRedisCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def start(self) -> None:
         server, cli = cluster_programs()
         for _ in range(2 * MASTERS):

@@ -41,12 +41,8 @@ SHARDS = 3
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
-    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        cluster.start()
+    with LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture
