@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from redis.asyncio import RedisCluster
 
+from surge.analytics.consumer import ClickStreamConsumer
 from surge.data.contracts import EVERYTHING, ResolvedLink
 from surge.data.link_tier import SharedLinkTier
 from surge.platform.config import Settings
@@ -212,19 +213,49 @@ async def test_clicks_of_every_shard_are_counted_once(
         for stream in streams:  # each shard carried its links' clicks
             groups: Any = await redis.xinfo_groups(stream)
             assert groups[0]["entries-read"] >= 1, stream
-        assert len(masters_of(redis, streams)) >= 2
         assert await redis.exists(names.link("/c0")) == 1  # the shared link tier, too
         await redis.delete(*streams, names.link("/c0"))
 
 
-async def test_a_master_killed_mid_load_loses_no_click(
+async def test_an_analytics_process_reads_the_shards_it_is_given(
     tmp_path: Path, cluster: LocalRedisCluster, names: RedisNames
+) -> None:
+    settings = surge_settings(tmp_path, cluster, names, click_stream_consume_shards="0,2")
+    async with running_surge(settings) as surge:
+        readers = surge.analytics.consumers
+        assert [c.stream for c in readers] == [names.click_shard(0), names.click_shard(2)]
+        headers = await surge.new_key()
+        await links(surge, headers, ["s1", "s2", "s3"])  # link ids 1..3: shards 1, 2 and 0
+        for slug in ("s1", "s2", "s3", "s1", "s2", "s3"):
+            assert (await surge.client.get(f"/{slug}")).status_code == 302
+        await surge.flush_clicks()
+        assert [await total(surge, slug, headers) for slug in ("s1", "s2", "s3")] == [0, 2, 2]
+        clicks, data = surge.analytics.clicks, surge.analytics.data
+        assert clicks is not None
+        assert data is not None
+        assert data.redis is not None
+        # Another process's consumer of shard 1 (SURGE_CLICK_STREAM_CONSUME_SHARDS=1).
+        other = ClickStreamConsumer(
+            data.redis, clicks, names, shard=1, claim_idle_ms=1000, read_count=100, block_ms=10
+        )
+        await other.step()
+        assert [await total(surge, slug, headers) for slug in ("s1", "s2", "s3")] == [2, 2, 2]
+        await data.redis.delete(*names.click_shards(SHARDS))
+
+
+async def test_a_master_killed_mid_load_loses_no_click(
+    tmp_path: Path, cluster: LocalRedisCluster
 ) -> None:
     """The master of one click stream shard is killed while redirects go on, its replica takes
     over, and the killed node comes back as the new master's replica (as its pod would). The
     redirects are answered throughout; batches the shard's master cannot have passed on to a
     replica (redis_wait_replicas=1: the old master's last ones, the new master's while it has
-    no replica yet) wait in the spool and are sent again; every click is counted once."""
+    no replica yet) wait in the spool and are sent again; every click is counted once. The
+    redirect's invalidation listener was subscribed at that master too: it subscribes again
+    where the channel's slot went, and hears the next change."""
+    names = RedisNames(f"t{uuid.uuid4().hex[:8]}:")
+    while cluster.master_of(names.invalidations) != cluster.master_of(names.click_shard(1)):
+        names = RedisNames(f"t{uuid.uuid4().hex[:8]}:")
     settings = surge_settings(
         tmp_path, cluster, names, redis_timeout_s=0.5, breaker_ttl_s=0.3, stream_claim_idle_ms=500
     )
@@ -270,6 +301,21 @@ async def test_a_master_killed_mid_load_loses_no_click(
 
         await wait_for(all_counted, timeout_s=20, what="every click counted")
         assert {slug: await total(surge, slug, headers) for slug in slugs} == dict(sent)
+
+        redirect = surge.redirect
+        assert redirect.invalidations is not None
+        assert redirect.redis is not None
+        listener = redirect.invalidations
+        await asyncio.wait_for(listener.subscribed.wait(), timeout=10)
+        assert (await surge.client.get("/k1")).status_code == 302
+        assert redirect.cache.peek("/k1") is not None
+        await SharedLinkTier(redirect.redis, names, ttl_s=60, negative_ttl_s=60).publish("/k1")
+
+        async def evicted() -> bool:
+            return redirect.cache.peek("/k1") is None
+
+        await wait_for(evicted, what="the invalidation to reach the resubscribed listener")
+        await redirect.redis.delete(*names.click_shards(SHARDS))
     assert spooled() > spooled_before  # the failover did hold batches back
     assert failover_s < 10  # a short node timeout: about a second or two
 
