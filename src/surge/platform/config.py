@@ -27,10 +27,21 @@ class Settings(BaseSettings):
     # Migrate on start: default yes on SQLite (the embedded default), no on PostgreSQL
     # (there `surge migrate` runs once per deploy, e.g. as a Kubernetes Job).
     migrate_on_start: bool | None = None
+    # One Redis (redis://, rediss://) or a Redis Cluster (redis+cluster://, rediss+cluster://).
     redis_url: str | None = None
     # Every Redis key and channel Surge uses starts with this, so deployments can share a Redis.
     redis_prefix: str = "surge:"
     redis_timeout_s: float = Field(default=1.0, gt=0)
+    # A click batch counts as delivered once this many replicas of its Redis hold it (WAIT):
+    # with 1, a master lost to a failover cannot take acknowledged clicks with it. 0: do not
+    # wait (a Redis without replicas).
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    # The click stream in this many streams (a click goes to shard link id modulo the count),
+    # so ingest spreads over a cluster's masters and over consumers. 1: one stream, as before.
+    click_stream_shards: int = Field(default=1, ge=1, le=1024)
+    # The shards this analytics process reads ("0-3,7"); empty: all of them. May name shards
+    # past click_stream_shards: a lowered count leaves streams to drain (docs/data-plane.md).
+    click_stream_consume_shards: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Click batches that could not reach the stream wait here (append-only, fsync per batch).
     spool_dir: Path = Path("./data/spool")
     # A consumer's unacknowledged stream entries idle this long are claimed by another consumer.
@@ -220,6 +231,19 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("click_stream_consume_shards", mode="before")
+    @classmethod
+    def _shard_ranges(cls, value: object) -> object:
+        """Ranges and single shards: "0-3,7" is [0, 1, 2, 3, 7]."""
+        if not isinstance(value, str):
+            return value
+        shards: set[int] = set()
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                first, _, last = part.partition("-")
+                shards.update(range(int(first), int(last or first) + 1))
+        return sorted(shards)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -270,6 +294,19 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _prefix_spreads_over_a_cluster(self) -> Settings:
+        # A hash tag in the prefix would put every key of Surge on one slot of one master.
+        cluster = (self.redis_url or "").lower().startswith(("redis+cluster:", "rediss+cluster:"))
+        if cluster and ("{" in self.redis_prefix or "}" in self.redis_prefix):
+            raise ValueError("SURGE_REDIS_PREFIX must not hold braces with a Redis Cluster")
+        return self
+
+    @property
+    def consumed_click_shards(self) -> list[int]:
+        """The click stream shards this analytics process reads."""
+        return self.click_stream_consume_shards or list(range(self.click_stream_shards))
 
     @model_validator(mode="after")
     def _lease_outlasts_a_try(self) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from surge.platform.breakers import Breakers
@@ -19,7 +18,7 @@ from surge.platform.db import (
 )
 from surge.platform.db_metrics import instrument_engine
 from surge.platform.migrations import upgrade_to_head
-from surge.platform.redis import RedisNames, redis_from_settings
+from surge.platform.redis import RedisClient, RedisNames, redis_from_settings
 from surge.platform.tracing import active as active_tracing
 
 
@@ -27,7 +26,7 @@ from surge.platform.tracing import active as active_tracing
 class DataPlane:
     engine: AsyncEngine
     sessions: SessionMaker
-    redis: Redis | None
+    redis: RedisClient | None
     names: RedisNames
 
     @classmethod

@@ -81,17 +81,23 @@ DEAD_LETTERED = Counter(
 INGEST_DURATION = Histogram(
     "surge_click_ingest_duration_seconds", "One ingest transaction.", buckets=LATENCY_BUCKETS
 )
+# By shard of the click stream ("0" when it is not split: SURGE_CLICK_STREAM_SHARDS).
 STREAM_LENGTH = Gauge(
-    "surge_click_stream_length", "Entries in the click stream.", multiprocess_mode="max"
+    "surge_click_stream_length",
+    "Entries in the click stream.",
+    ["shard"],
+    multiprocess_mode="max",
 )
 STREAM_PENDING = Gauge(
     "surge_click_stream_pending",
     "Click stream entries delivered to analytics and not yet acknowledged.",
+    ["shard"],
     multiprocess_mode="max",
 )
 STREAM_LAG = Gauge(
     "surge_click_stream_lag",
     "Click stream entries not yet delivered to the analytics consumer group.",
+    ["shard"],
     multiprocess_mode="max",
 )
 DB_STATEMENT_DURATION = Histogram(

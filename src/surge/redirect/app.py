@@ -12,7 +12,6 @@ from random import random
 from typing import TYPE_CHECKING
 
 import httpx
-from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, DomainEntry, ResolvedLink
@@ -40,7 +39,12 @@ from surge.platform.metrics import (
     service_stopped,
 )
 from surge.platform.rate_limits import RateLimits
-from surge.platform.redis import RedisNames, redis_from_settings, redis_unavailable
+from surge.platform.redis import (
+    RedisClient,
+    RedisNames,
+    redis_from_settings,
+    redis_unavailable,
+)
 from surge.platform.security_headers import page_headers, transport_headers
 from surge.platform.tracing import TRACED
 from surge.platform.tracing import active as active_tracing
@@ -144,7 +148,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRe
         self.names = RedisNames(settings.redis_prefix)
         self.api: httpx.AsyncClient | None = None
         self.analytics: httpx.AsyncClient | None = None
-        self.redis: Redis | None = None
+        self.redis: RedisClient | None = None
         self.shared: SharedLinkTier | None = None
         self.clicks: ClickBuffer | None = None
         self.invalidations: InvalidationListener | None = None
@@ -188,7 +192,14 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRe
                 negative_ttl_s=s.negative_cache_ttl_s,
                 breaker=redis_breaker,
             )
-            sink = RedisStreamSink(self.redis, self.names.clicks, redis_breaker)
+            sink = RedisStreamSink(
+                self.redis,
+                self.names.click_shards(s.click_stream_shards),
+                redis_breaker,
+                wait_replicas=s.redis_wait_replicas,
+                # Well within the socket timeout, which would cut the WAIT off.
+                wait_timeout_ms=int(s.redis_timeout_s * 500),
+            )
             self.invalidations = InvalidationListener(
                 self.redis, self.names.invalidations, self.caches
             )
@@ -199,6 +210,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRe
             batch_size=s.click_batch_size,
             limit=s.click_buffer_limit,
             spool=Spool(s.spool_dir),
+            shards=s.click_stream_shards if self.redis is not None else 1,
         )
         self.clicks.start()
         limits = RateLimits(
