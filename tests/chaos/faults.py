@@ -193,6 +193,16 @@ class PostgresCluster:
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
             )
 
+    def replicate(self, primary: PostgresCluster) -> None:
+        """Instead of `init`: a streaming standby of `primary` (pg_basebackup -R, which relies on
+        initdb's trust entries for replication from 127.0.0.1)."""
+        self._run(
+            postgres_program("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+            "-U", "postgres", "-D", str(self.data), "-R", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+        with open(self.data / "postgresql.conf", "a") as conf:  # later lines win
+            conf.write(f"port = {self.port}\nunix_socket_directories = '{self.directory}'\n")
+
     def start(self) -> None:
         log = str(self.directory / "postgres.log")
         self._run(self.pg_ctl, "-D", str(self.data), "-l", log, "-w", "-t", "30", "start")

@@ -138,7 +138,7 @@ class ReadSessions:
         start = next(self._turn)
         for offset in range(len(self.replicas)):
             replica = self.replicas[(start + offset) % len(self.replicas)]
-            if not replica.breaker.open and replica.lag_s <= self.recent.window_s:
+            if not replica.breaker.refusing and replica.lag_s <= self.recent.window_s:
                 return replica
         return None
 
