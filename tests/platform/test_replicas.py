@@ -144,6 +144,7 @@ async def replicated(
         # The tests measure lag when they need it (watch.check()): no check between.
         database_replica_check_s=3600,
         breaker_ttl_s=0.5,
+        breaker_threshold=2,
         db_timeout_s=2.0,
     )
     async with running_surge(settings) as surge:
@@ -242,6 +243,25 @@ async def test_lag_is_measured_and_a_replica_too_far_behind_is_not_read(
 
     await wait_for(caught_up, what="the replica's lag to come back to 0")
     assert await replicas.link_url(slug, replicas.user) == "https://example.com/after"
+
+
+async def test_a_hung_replica_costs_a_read_its_timeout_then_nothing(
+    replicas: Replicated,
+) -> None:
+    slug = await replicas.new_link("https://example.com/hung")
+    before = reads("fallback")
+    replicas.replica.hang()  # connections stay open; nothing answers (a frozen VM, a partition)
+    worst = 0.0
+    for _ in range(6):
+        started = time.monotonic()
+        assert await replicas.link_url(slug, replicas.user) == "https://example.com/hung"
+        worst = max(worst, time.monotonic() - started)
+    breaker = REGISTRY.get_sample_value("surge_breaker_open", {"breaker": "database-replica-0"})
+    replicas.replica.resume()
+    assert reads("fallback") - before >= 2  # the breaker's threshold: then it skips the replica
+    assert breaker == 1.0
+    # A read waits at most the replica's timeout for the ping, then for a new connection.
+    assert worst < 2 * 1.0 + 1.0
 
 
 async def test_a_replica_stopped_under_load_fails_no_request(replicas: Replicated) -> None:

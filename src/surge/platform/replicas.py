@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from cachetools import TTLCache
 from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,14 @@ LAG_HISTORY = 600
 
 _LSN = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
 _REPLAYED = text("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint")
+
+
+def replica_failed(exc: BaseException) -> bool:
+    """Whether a read on a replica failed in the database, not in the request: run it again on
+    the primary. Wider than `database_unavailable` (which alone counts toward the replica's
+    breaker): a query a standby cancels for a recovery conflict (SQLSTATE 40001) or a pool
+    timeout is the replica's problem too, and a read is safe to run twice."""
+    return isinstance(exc, SQLAlchemyError | BreakerOpen) or database_unavailable(exc)
 
 
 def changed_link_mark(key: str) -> str:
@@ -120,7 +129,7 @@ class ReadSessions:
                 async with replica.breaker.guard(), replica.maker() as session:
                     result = await work(session)
             except Exception as exc:
-                if not (isinstance(exc, BreakerOpen) or database_unavailable(exc)):
+                if not replica_failed(exc):
                     raise
                 log.warning("replica_read_failed", replica=replica.name, error=repr(exc)[:300])
                 DB_READS.labels("fallback").inc()
@@ -170,7 +179,7 @@ class ReplicaLagWatch:
                 async with replica.breaker.guard(), replica.engine.connect() as conn:
                     replayed = (await conn.execute(_REPLAYED)).scalar_one_or_none()
             except Exception as exc:
-                if not (isinstance(exc, BreakerOpen) or database_unavailable(exc)):
+                if not replica_failed(exc):
                     raise
                 continue  # its breaker keeps reads away; the next check probes it again
             # None: not a standby (a promoted replica, or the primary named twice): no lag.
