@@ -115,6 +115,10 @@ class ReadSessions:
         self.replicas = replicas
         self.recent = recent
         self._turn = itertools.count()
+        # Fetched once: `labels()` on each read cost ~3 µs, the rest of `run` ~0.4 µs.
+        self.to_replica = DB_READS.labels("replica")
+        self.to_primary = DB_READS.labels("primary")
+        self.to_fallback = DB_READS.labels("fallback")
 
     @classmethod
     def primary_only(cls, primary: SessionMaker) -> ReadSessions:
@@ -132,12 +136,12 @@ class ReadSessions:
                 if not replica_failed(exc):
                     raise
                 log.warning("replica_read_failed", replica=replica.name, error=repr(exc)[:300])
-                DB_READS.labels("fallback").inc()
+                self.to_fallback.inc()
             else:
-                DB_READS.labels("replica").inc()
+                self.to_replica.inc()
                 return result
         else:
-            DB_READS.labels("primary").inc()
+            self.to_primary.inc()
         async with self.primary() as session:
             return await work(session)
 
