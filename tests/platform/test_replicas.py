@@ -208,6 +208,17 @@ async def test_the_writer_reads_their_write_while_others_read_the_replica(
     # Another caller (an admin sees every link): the replica, still at the old state.
     assert await replicas.link_url(slug, replicas.admin) == "https://example.com/old"
 
+    # A link made now redirects at once: no 404 from the replica (nor one cached for it).
+    created = await replicas.surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com/made-now"}, headers=replicas.user
+    )
+    assert created.status_code == 201, created.text
+    made = created.json()["slug"]
+    assert await replicas.redirected_to(made) == "https://example.com/made-now"
+    assert await replicas.link_url(made, replicas.user) == "https://example.com/made-now"
+    missing = await replicas.surge.client.get(f"/api/v1/links/{made}", headers=replicas.admin)
+    assert missing.status_code == 404  # the admin reads the replica: not replayed yet
+
 
 async def test_lag_is_measured_and_a_replica_too_far_behind_is_not_read(
     replicas: Replicated,
