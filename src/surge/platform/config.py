@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +17,13 @@ DEFAULT_INTERNAL_TOKEN = "dev-internal-token"
 DEFAULT_VISITOR_SALT = "change-me-visitor-salt"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # Secrets that may also come from a file (Docker and Kubernetes secrets): SURGE_<NAME>_FILE.
-SECRET_FILES = ("internal_token", "visitor_salt_secret", "database_url", "redis_url")
+SECRET_FILES = (
+    "internal_token",
+    "visitor_salt_secret",
+    "database_url",
+    "database_replica_urls",
+    "redis_url",
+)
 
 
 class Settings(BaseSettings):
@@ -24,6 +31,17 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./data/surge.db"
     db_pool_size: int = Field(default=5, ge=1)
+    # PostgreSQL streaming replicas the api reads links from (resolves, lists, stats' link
+    # lookups): comma-separated or a JSON list; empty, every read goes to the primary. A
+    # caller's reads go to the primary for database_replica_fresh_s after their write
+    # (read-your-writes), and a replica further behind than that is not read
+    # (docs/data-plane.md). A replica that does not connect within database_replica_timeout_s
+    # is skipped for that read (the primary answers); its lag is measured every
+    # database_replica_check_s.
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_replica_fresh_s: float = Field(default=5.0, gt=0)
+    database_replica_timeout_s: float = Field(default=1.0, gt=0)
+    database_replica_check_s: float = Field(default=1.0, gt=0)
     # Migrate on start: default yes on SQLite (the embedded default), no on PostgreSQL
     # (there `surge migrate` runs once per deploy, e.g. as a Kubernetes Job).
     migrate_on_start: bool | None = None
@@ -244,6 +262,16 @@ class Settings(BaseSettings):
                 shards.update(range(int(first), int(last or first) + 1))
         return sorted(shards)
 
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        """A JSON list, or URLs separated by commas (URLs hold no commas here)."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -307,6 +335,18 @@ class Settings(BaseSettings):
     def consumed_click_shards(self) -> list[int]:
         """The click stream shards this analytics process reads."""
         return self.click_stream_consume_shards or list(range(self.click_stream_shards))
+
+    @model_validator(mode="after")
+    def _replicas_of_postgresql(self) -> Settings:
+        if self.database_replica_urls and (
+            self.is_sqlite
+            or not all(u.startswith("postgresql") for u in self.database_replica_urls)
+        ):
+            raise ValueError(
+                "SURGE_DATABASE_REPLICA_URLS are PostgreSQL replicas of a PostgreSQL "
+                "SURGE_DATABASE_URL (postgresql+asyncpg://...)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_try(self) -> Settings:

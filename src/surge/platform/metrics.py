@@ -106,6 +106,26 @@ DB_STATEMENT_DURATION = Histogram(
     ["service", "statement"],
     buckets=LATENCY_BUCKETS,
 )
+DB_READS = Counter(
+    "surge_db_reads",
+    "Reads of links that could go to a replica, by where they went: replica, primary (none "
+    "usable, or the caller's read-your-writes window), fallback (the replica failed, the "
+    "primary answered).",
+    ["target"],
+)
+DB_REPLICA_LAG = Gauge(
+    "surge_db_replica_lag_seconds",
+    "How long ago the primary was at a position this replica has not replayed yet (0: caught "
+    "up), measured every SURGE_DATABASE_REPLICA_CHECK_S.",
+    ["replica"],
+    multiprocess_mode="max",
+)
+DB_REPLICA_LAG_BYTES = Gauge(
+    "surge_db_replica_lag_bytes",
+    "WAL bytes the primary has written that this replica has not replayed yet.",
+    ["replica"],
+    multiprocess_mode="max",
+)
 LIVE_STREAMS = Gauge(
     "surge_live_streams",
     "Live dashboard panels open (server-sent event streams).",
