@@ -91,8 +91,11 @@ def measured(
     print(f"redirect and bare app on CPU {server_cpu or 'any'}; clicks to {REDIS_URL}", flush=True)
     print("analytics is paused during measured runs and catches up during warmups", flush=True)
     settings = {"SURGE_REDIS_URL": REDIS_URL, "SURGE_REDIS_PREFIX": prefix}
-    if server is not None:
-        settings["SURGE_SERVER"] = server
+    if server is not None:  # "granian-asgi": granian on its ASGI interface, not RSGI
+        name, _, interface = server.partition("-")
+        settings["SURGE_SERVER"] = name
+        if interface:
+            settings["SURGE_GRANIAN_INTERFACE"] = interface
     bare, surge = start_all(tmp, servers, budget, extra_env=settings, pin=server_cpu)
     create_link(surge)
     targets = {
@@ -137,7 +140,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, str | None]:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--server", choices=("uvicorn", "granian"), help="SURGE_SERVER (default: Surge's own)"
+        "--server",
+        choices=("uvicorn", "granian", "granian-asgi"),
+        help="SURGE_SERVER (default: Surge's own); granian-asgi: SURGE_GRANIAN_INTERFACE=asgi",
     )
     args = parser.parse_args(argv)
     if min(args.rounds, args.duration, args.warmup, args.connections, args.threads) < 1:

@@ -2,12 +2,11 @@
 
 Starts on 127.0.0.1 (free ports, a temp dir): Surge as three processes (parts.systems.start_all:
 api, analytics, redirect on uvicorn, as `SURGE_SERVER=uvicorn surge serve` runs them) plus a
-second redirect process on granian's ASGI interface (Surge's default server) on the same api and
-analytics; the bare ASGI 302 app (bench/apps/bare_asgi.py) under uvicorn and under granian ASGI;
-and a bare RSGI 302 app (bench/apps/bare_rsgi.py), granian's own limit. Surge under RSGI would
-need an adapter of the redirect app to RSGI's protocol objects: not cheap (its handler speaks
-ASGI send/receive), so it is left out. On SQLite with the clicks posted to analytics: the
-production shape (Redis stream, pinned cores) is bench/redirect.py's. Then:
+second redirect process on granian's RSGI interface (Surge's default server and interface:
+surge.platform.rsgi) on the same api and analytics; the bare ASGI 302 app
+(bench/apps/bare_asgi.py) under uvicorn and under granian ASGI; and a bare RSGI 302 app
+(bench/apps/bare_rsgi.py), granian's own limit. On SQLite with the clicks posted to analytics:
+the production shape (Redis stream, pinned cores) is bench/redirect.py's. Then:
 
   1. saturation: wrk rounds alternating over the five (drift hits all alike), medians, ratios;
      the redirects record clicks, analytics is paused during measured runs (bench/redirect.py);
@@ -98,7 +97,7 @@ def start_granian(
     env.update(SURGE_SERVE_SERVICE="redirect", SURGE_SPOOL_DIR=str(tmp / "spool-granian"))
     started = {
         "bare-granian": ("asgi", "bare_asgi:app", bare_port, APPS_DIR, False, 302),
-        "surge-granian": ("asgi", "surge.apps:app_from_environment", surge_port, tmp, True, 200),
+        "surge-granian": ("rsgi", "surge.apps:app_from_environment", surge_port, tmp, True, 200),
         "rsgi-granian": ("rsgi", "bare_rsgi:app", rsgi_port, APPS_DIR, False, 302),
     }
     for name, (interface, app, port, workdir, factory, ready) in started.items():

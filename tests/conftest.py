@@ -113,9 +113,11 @@ class Surge:
             return clicks.idle
 
         await wait_for(handed_over, what="the click buffer to hand every click over")
-        consumer = self.analytics.consumer
-        if consumer is not None:
-            await wait_for(lambda: stream_drained(consumer), what="the click stream to drain")
+        for consumer in self.analytics.consumers:
+            await wait_for(
+                lambda c=consumer: stream_drained(c),
+                what=f"click stream {consumer.stream} to drain",
+            )
 
     async def stats(self, slug: str, headers: dict[str, str], **params: str) -> dict[str, Any]:
         await self.flush_clicks()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.platform.config import ServiceName, Settings
 from surge.platform.service import Lifespan, Service
+
+if TYPE_CHECKING:
+    from surge.platform.rsgi import NativeHandler, RsgiApp, RsgiProtocol, RsgiScope
 
 # Services are imported where they are built: a redirect process then never loads FastAPI,
 # SQLAlchemy or ua-parser (seconds of start-up, and twice the objects a GC pass walks).
@@ -95,10 +99,39 @@ def build_app(service: ServiceName = "all", settings: Settings | None = None) ->
     return Lifespan(app, services, freeze_gc=True)
 
 
+def native_handler(lifespan: Lifespan) -> NativeHandler | None:
+    """The redirect's answer from granian's own objects (surge.redirect.native), where the
+    app serves redirects; for the all-in-one, only on paths it would route to the redirect.
+    None with tracing on: its spans are made around the ASGI app."""
+    from surge.redirect.app import RedirectService
+
+    redirect = next((s for s in lifespan.services if isinstance(s, RedirectService)), None)
+    if redirect is None or redirect.tracing is not None:
+        return None
+    serve = redirect.serve_native
+    if not isinstance(lifespan.app, AllInOne):
+        return serve
+
+    def serve_in_all(scope: RsgiScope, proto: RsgiProtocol) -> bool:
+        path = scope.path
+        if path in API_PATHS or path.startswith(API_PREFIXES):
+            return False
+        return serve(scope, proto)  # /internal/… paths are declined by the redirect itself
+
+    return serve_in_all
+
+
+def rsgi_app(lifespan: Lifespan) -> RsgiApp:
+    """The app under granian: its native interface (RSGI) in front of the ASGI app."""
+    from surge.platform.rsgi import RsgiApp
+
+    return RsgiApp(lifespan, native_handler(lifespan))
+
+
 SERVE_SERVICE_VARIABLE = "SURGE_SERVE_SERVICE"  # set by `surge serve --workers N` for its workers
 
 
-def app_from_environment() -> Lifespan:
+def app_from_environment() -> Lifespan | RsgiApp:
     """A worker's app under `surge serve --workers N`: the service the parent was asked for,
     with Settings from the same environment."""
     from surge.platform.logging import configure_logging
@@ -114,4 +147,6 @@ def app_from_environment() -> Lifespan:
         watch_granian_worker()
     configure_logging(settings.log_level)
     configure_tracing(service)
-    return build_app(service, settings)  # type: ignore[arg-type]
+    app = build_app(service, settings)  # type: ignore[arg-type]
+    native = settings.server == "granian" and settings.granian_interface == "rsgi"
+    return rsgi_app(app) if native else app

@@ -217,7 +217,9 @@ def _serve_granian(settings: Settings, service: str, host: str, port: int, worke
         factory=True,
         address=host,
         port=port,
-        interface=Interfaces.ASGI,
+        # Its native interface by default: the cached redirect answered from granian's own
+        # objects, the rest through an ASGI adapter (surge.platform.rsgi; docs/adr/0012).
+        interface=Interfaces(settings.granian_interface),
         workers=workers,
         loop=Loops.auto,  # uvloop, as uvicorn's "auto"
         http=HTTPModes.http1,  # as uvicorn: HTTP/2 ends at the edge

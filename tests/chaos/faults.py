@@ -163,6 +163,7 @@ class PostgresCluster:
             os.chown(self.directory, owner.pw_uid, owner.pw_gid)
         self.data = self.directory / "data"
         self.running = False
+        self.hung: list[int] = []
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
@@ -193,6 +194,16 @@ class PostgresCluster:
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
             )
 
+    def replicate(self, primary: PostgresCluster) -> None:
+        """Instead of `init`: a streaming standby of `primary` (pg_basebackup -R, which relies on
+        initdb's trust entries for replication from 127.0.0.1)."""
+        self._run(
+            postgres_program("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+            "-U", "postgres", "-D", str(self.data), "-R", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+        with open(self.data / "postgresql.conf", "a") as conf:  # later lines win
+            conf.write(f"port = {self.port}\nunix_socket_directories = '{self.directory}'\n")
+
     def start(self) -> None:
         log = str(self.directory / "postgres.log")
         self._run(self.pg_ctl, "-D", str(self.data), "-l", log, "-w", "-t", "30", "start")
@@ -206,8 +217,37 @@ class PostgresCluster:
     def ensure_up(self) -> None:
         if not self.running:
             self.start()
+        self.resume()
+
+    def processes(self) -> list[int]:
+        """The postmaster's pid and its children's (backends, replication, background)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if parent == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def hang(self) -> None:
+        """Every process of the cluster stopped (SIGSTOP): connections open, nothing answers."""
+        self.hung = self.processes()
+        for pid in self.hung:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.hung:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.hung = []
 
     def close(self) -> None:
+        self.resume()
         if self.running:
             self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop")
             self.running = False

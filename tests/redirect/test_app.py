@@ -11,11 +11,13 @@ import httpx
 import pytest
 import structlog.testing
 
+from surge.apps import rsgi_app
 from surge.data.events import click_row
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
 from tests.fakes import LINK, FakeAnalytics, FakeApi
 from tests.helpers import BROWSER_UA, make_settings
+from tests.rsgi import RsgiTransport
 
 
 @dataclass
@@ -24,10 +26,13 @@ class Harness:
     client: httpx.AsyncClient
     api: FakeApi
     analytics: FakeAnalytics
+    rsgi: RsgiTransport | None  # None: served over ASGI (uvicorn's interface)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+# Every test here runs over ASGI (uvicorn) and over RSGI (granian), where a cached redirect is
+# answered by the native handler (surge.redirect.native) and the rest through the adapter.
+@pytest.fixture(params=["asgi", "rsgi"])
+async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     api, analytics = FakeApi({"viral": dict(LINK)}), FakeAnalytics()
     service = RedirectService(
         make_settings(tmp_path, click_flush_interval_ms=5000),  # flushed by the tests
@@ -35,9 +40,19 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         analytics_transport=httpx.MockTransport(analytics.handle),
     )
     async with Lifespan(service.app, [service]) as lifespan:
-        transport = httpx.ASGITransport(app=lifespan, client=("198.51.100.23", 5555))
+        client_address = ("198.51.100.23", 5555)
+        rsgi = (
+            RsgiTransport(rsgi_app(lifespan), client_address) if request.param == "rsgi" else None
+        )
+        transport = rsgi or httpx.ASGITransport(app=lifespan, client=client_address)
         async with httpx.AsyncClient(transport=transport, base_url="http://sho.rt") as client:
-            yield Harness(service, client, api, analytics)
+            yield Harness(service, client, api, analytics, rsgi)
+
+
+def native_answers(h: Harness) -> list[str]:
+    """How each request was answered over RSGI: "empty" is the native redirect."""
+    assert h.rsgi is not None
+    return [proto.calls[0] for proto in h.rsgi.answered]
 
 
 async def flush(h: Harness) -> None:
@@ -86,8 +101,11 @@ async def test_the_row_the_redirect_buffers_is_click_rows(
     headers = {"user-agent": BROWSER_UA, "referer": "https://t.co/abc", "cf-ipcountry": "NL"}
     headers["accept-language"] = "nl-BE"
     assert (await harness.client.get(f"/{slug}", headers=headers)).status_code == 302
+    assert (await harness.client.get(f"/{slug}", headers=headers)).status_code == 302  # cached
     assert harness.service.clicks is not None
-    [row] = harness.service.clicks.events
+    first, row = harness.service.clicks.events
+    assert first[1:3] == row[1:3]
+    assert first[4:] == row[4:]
     ts = row[3]
     assert row == click_row(
         id=row[0],
@@ -294,3 +312,18 @@ async def test_redirect_access_logs_are_sampled(tmp_path: Path, sample: float, l
     redirects = [e for e in events if e["event"] == "redirect"]
     assert len(redirects) == logged
     assert all(e["slug"] == "viral" and e["status"] == 302 for e in redirects)
+
+
+@pytest.mark.parametrize("harness", ["rsgi"], indirect=True)
+async def test_cached_plain_redirects_are_answered_natively_over_rsgi(harness: Harness) -> None:
+    """Over RSGI, a cached plain link's redirect never becomes ASGI messages; a miss, a 404
+    (an orphan visit), a link with rules and the health check go through the ASGI app."""
+    harness.api.links["ruled"] = RULED
+    for path in ["/viral", "/viral", "/nope", "/nope", "/ruled", "/ruled", "/healthz"]:
+        await harness.client.get(path)
+    assert (await harness.client.head("/viral")).status_code == 302
+    answered = native_answers(harness)
+    assert answered == ["bytes", "empty", "bytes", "bytes", "bytes", "bytes", "bytes", "empty"]
+    await flush(harness)
+    slugs = [e.slug for e in harness.analytics.events]
+    assert slugs == ["viral", "viral", "/nope", "/nope", "ruled", "ruled"]

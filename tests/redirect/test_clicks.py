@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from surge.data.events import ClickEvent, ClickRow, unpack_batch
-from surge.redirect.clicks import ClickBuffer
+from surge.data.events import ClickEvent, ClickRow, pack_batch, unpack_batch
+from surge.redirect.clicks import ClickBuffer, RedisStreamSink
 from surge.redirect.spool import Spool
 from tests.helpers import row
 
@@ -25,7 +25,7 @@ class SlowSink:
         self.cancelled = 0
         self.down = False
 
-    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
+    async def send(self, batch: bytes, links: Sequence[str] = (), shard: int | None = None) -> None:
         self.started.set()
         if self.down:
             raise ConnectionError("down")
@@ -108,3 +108,44 @@ async def test_over_the_limit_the_oldest_go_to_disk_not_away(spool: Spool) -> No
     assert len(buffer.events) == 51  # the oldest 50 left for the spool
     await buffer.close()
     assert sink.ids() == [f"id-{i}" for i in range(101)]  # all of them, in order
+
+
+class ShardRecorder:
+    """A sharded sink: which links' clicks each shard was sent."""
+
+    def __init__(self) -> None:
+        self.links: dict[int | None, list[int]] = {}
+
+    async def send(self, batch: bytes, links: Sequence[str] = (), shard: int | None = None) -> None:
+        self.links.setdefault(shard, []).extend(e.link_id for e in unpack_batch(batch))
+
+
+async def test_a_sharded_buffer_sends_each_shard_its_links_clicks(spool: Spool) -> None:
+    sink = ShardRecorder()
+    buffer = ClickBuffer(sink, interval_s=60, batch_size=100, limit=1000, spool=spool, shards=3)
+    for link_id in range(9):
+        buffer.add(row(link_id))
+    await buffer.flush()
+    assert sink.links == {0: [0, 3, 6], 1: [1, 4, 7], 2: [2, 5, 8]}
+    await buffer.close()
+
+
+class Streams:
+    """What RedisStreamSink asks of Redis without replicas to wait for: XADD."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, list[int]] = {}
+
+    async def xadd(self, stream: str, fields: dict[str, bytes]) -> None:
+        events = unpack_batch(fields["events"])
+        self.links.setdefault(stream, []).extend(e.link_id for e in events)
+
+
+async def test_a_batch_of_no_known_shard_is_split_by_link() -> None:
+    """A batch spooled before it was split (or by a version without shards) is replayed to
+    the streams of its links."""
+    redis = Streams()
+    sink = RedisStreamSink(redis, ["clicks", "clicks:1"])  # type: ignore[arg-type]
+    await sink.send(pack_batch([row(1), row(2), row(3), row(4)]))
+    await sink.send(pack_batch([row(5)]), shard=1)
+    assert redis.links == {"clicks": [2, 4], "clicks:1": [1, 3, 5]}

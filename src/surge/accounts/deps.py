@@ -13,6 +13,7 @@ from surge.accounts.limits import ApiLimits
 from surge.accounts.users import UserService
 from surge.platform.metrics import KEY_PREFIX_SCOPE
 from surge.platform.problems import FORBIDDEN, UNAUTHORIZED
+from surge.platform.replicas import reading_as
 
 
 async def get_key_service(request: Request) -> KeyService:
@@ -54,6 +55,7 @@ async def require_api_key(
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.scope[KEY_PREFIX_SCOPE] = key.prefix
+    reading_as(key.user_id)  # what the request then reads shows its own changes
     await limits.after_auth(request, key.id)
     return key
 

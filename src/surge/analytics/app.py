@@ -78,7 +78,8 @@ class AnalyticsService:
         self.clicks: ClickService | None = None
         self.clickhouse: HttpClickHouse | None = None
         self.clickhouse_clicks: ClickHouseClicks | None = None
-        self.consumer: ClickStreamConsumer | None = None
+        # One per click stream shard this process reads (none without Redis).
+        self.consumers: list[ClickStreamConsumer] = []
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
         self.tally = RequestTally(self.name)
         self.breakers = Breakers.from_settings(settings)
@@ -149,16 +150,21 @@ class AnalyticsService:
         self.webhooks = WebhookWorker(settings, data.sessions, sender)
         self.webhooks.start()
         if data.redis is not None:
-            self.consumer = ClickStreamConsumer(
-                data.redis,
-                self.clicks,
-                data.names,
-                claim_idle_ms=settings.stream_claim_idle_ms,
-                read_count=settings.stream_read_count,
-                # Must return well before the Redis socket timeout would cut the blocked read.
-                block_ms=int(settings.redis_timeout_s * 500),
-            )
-            self.consumer.start()
+            self.consumers = [
+                ClickStreamConsumer(
+                    data.redis,
+                    self.clicks,
+                    data.names,
+                    shard=shard,
+                    claim_idle_ms=settings.stream_claim_idle_ms,
+                    read_count=settings.stream_read_count,
+                    # Must return well before the Redis socket timeout would cut the blocked read.
+                    block_ms=int(settings.redis_timeout_s * 500),
+                )
+                for shard in settings.consumed_click_shards
+            ]
+            for consumer in self.consumers:
+                consumer.start()
 
     async def _upkeep(self) -> None:
         """Now and twice a day: create the coming months' partitions (PostgreSQL) and expire raw
@@ -180,8 +186,8 @@ class AnalyticsService:
     async def stop(self) -> None:
         await data_service_stopping(self.tally)
         await self.upkeep.stop()
-        if self.consumer is not None:
-            await self.consumer.stop()
+        for consumer in self.consumers:
+            await consumer.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
         if self.webhook_client is not None:

@@ -5,6 +5,11 @@ the ingest transaction commits, so a crash anywhere re-delivers them (to this co
 next read of its own pending list, or to another one by XAUTOCLAIM once they sit idle) and
 idempotent ingest counts each click once. The stream is trimmed only below the oldest entry
 not yet acknowledged: unprocessed events are never dropped.
+
+A click stream split into shards (SURGE_CLICK_STREAM_SHARDS) has one consumer per shard read,
+each with its own loop: every command touches its own stream alone, so on a Redis Cluster each
+shard's reads go to the master of its slot, and a blocked read of an idle shard holds up no
+other shard.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import os
 import socket
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from surge.analytics.service import ClickService
@@ -22,7 +26,7 @@ from surge.data.events import ClickEvent, unpack_batch
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
 from surge.platform.metrics import DEAD_LETTERED, STREAM_LAG, STREAM_LENGTH, STREAM_PENDING
-from surge.platform.redis import RedisNames
+from surge.platform.redis import RedisClient, RedisNames
 from surge.platform.tracing import LINKS_FIELD
 
 log = get_logger(__name__)
@@ -34,10 +38,11 @@ _LINKS = LINKS_FIELD.encode()
 class ClickStreamConsumer:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         clicks: ClickService,
         names: RedisNames,
         *,
+        shard: int = 0,
         claim_idle_ms: int,
         read_count: int,
         block_ms: int = 1000,
@@ -46,13 +51,15 @@ class ClickStreamConsumer:
         self.redis = redis
         self.clicks = clicks
         self.names = names
-        self.stream = names.clicks
+        self.stream = names.click_shard(shard)
+        self.shard = str(shard)
         self.group = names.analytics_group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.claim_idle_ms = claim_idle_ms
         self.read_count = read_count
         self.block_ms = block_ms
-        self._loop = SupervisedLoop("click-stream-consumer", self.step, on_failure=self._failed)
+        loop_name = "click-stream-consumer" if shard == 0 else f"click-stream-consumer-{shard}"
+        self._loop = SupervisedLoop(loop_name, self.step, on_failure=self._failed)
         self._read_own_pending = True
         self._group_ready = False
         self._claim_cursor = "0-0"
@@ -106,13 +113,13 @@ class ClickStreamConsumer:
         length = await self.redis.xlen(self.stream)
         groups: Any = await self.redis.xinfo_groups(self.stream)
         ours = next((g for g in groups if g["name"] in (self.group, self.group.encode())), None)
-        STREAM_LENGTH.set(length)
+        STREAM_LENGTH.labels(self.shard).set(length)
         if ours is not None:
-            STREAM_PENDING.set(ours["pending"])
+            STREAM_PENDING.labels(self.shard).set(ours["pending"])
             # Redis 7 counts the entries not yet delivered to the group; None when it cannot
             # tell (after an XDEL or XTRIM cut into undelivered ones), then length is the bound.
             lag = ours.get("lag")
-            STREAM_LAG.set(length if lag is None else lag)
+            STREAM_LAG.labels(self.shard).set(length if lag is None else lag)
 
     async def _read(self, start: str, *, block_ms: int | None) -> list[Entry]:
         answer: Any = await self.redis.xreadgroup(

@@ -13,6 +13,7 @@ country counts as, as in `surge.analytics.repository` (which ingests this way on
 from __future__ import annotations
 
 STAGING_TABLE = "clicks_staging"
+GROUPED_TABLE = "clicks_grouped"  # SQLite's: the new clicks grouped as the breakdowns count them
 
 
 def region_label(row: str) -> str:
@@ -63,23 +64,29 @@ WITH new AS (
     SELECT link_id, date_trunc('hour', occurred_at, 'UTC'), is_bot, count(*)
     FROM new GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (link_id, bucket, is_bot) DO UPDATE SET clicks = h.clicks + excluded.clicks
+), grouped AS (
+    -- The new clicks by everything a breakdown counts, once: each breakdown then reads these
+    -- groups (a viral link's batch is a handful), not every click eight times over.
+    SELECT link_id, day, is_bot, referrer_host, country, device, browser, os, target,
+           region, city, count(*) AS n
+    FROM new GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 ), daily AS (
     INSERT INTO daily_breakdowns AS d (link_id, dimension, day, value, is_bot, clicks)
-    SELECT link_id, dimension, day, value, is_bot, count(*) FROM (
-        SELECT n.link_id, v.dimension, n.day, v.value, n.is_bot
-        FROM new n CROSS JOIN LATERAL (VALUES
-            ('referrer', coalesce(n.referrer_host, $1)),
-            ('country', coalesce(n.country, $2)),
-            ('device', n.device),
-            ('browser', n.browser),
-            ('os', n.os),
-            ('target', n.target),
-            ('region', {region_label("n")}),
-            ('city', {city_label("n")})
+    SELECT link_id, dimension, day, value, is_bot, sum(n)::bigint FROM (
+        SELECT g.link_id, v.dimension, g.day, v.value, g.is_bot, g.n
+        FROM grouped g CROSS JOIN LATERAL (VALUES
+            ('referrer', coalesce(g.referrer_host, $1)),
+            ('country', coalesce(g.country, $2)),
+            ('device', g.device),
+            ('browser', g.browser),
+            ('os', g.os),
+            ('target', g.target),
+            ('region', {region_label("g")}),
+            ('city', {city_label("g")})
         ) AS v (dimension, value)
         WHERE v.value IS NOT NULL
         UNION ALL
-        SELECT link_id, 'visitors', day, '', false FROM new_visitors
+        SELECT link_id, 'visitors', day, '', false, 1 FROM new_visitors
     ) AS counted
     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (link_id, dimension, day, value, is_bot)
@@ -104,8 +111,11 @@ SQLITE_STAGING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} (id, link_id, occurred_at, "
     "referrer_host, country, device, browser, os, is_bot, visitor_id, target, region, city)",
     "CREATE TEMPORARY TABLE IF NOT EXISTS visitors_staging (link_id, day, visitor_id)",
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {GROUPED_TABLE} (link_id, day, is_bot, "
+    "referrer_host, country, device, browser, os, target, region, city, n)",
     f"DELETE FROM {STAGING_TABLE}",
     "DELETE FROM visitors_staging",
+    f"DELETE FROM {GROUPED_TABLE}",
 )
 SQLITE_STAGE = f"INSERT INTO {STAGING_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Keep only what is new: the first copy of each click in the batch, none stored before, and
@@ -134,24 +144,31 @@ SQLITE_STORE = (
     f"FROM {STAGING_TABLE} WHERE true GROUP BY 1, 2, 3 "
     "ON CONFLICT (link_id, bucket, is_bot) DO UPDATE SET clicks = clicks + excluded.clicks",
 )
+# The new clicks by everything a breakdown counts, once (as `grouped` on PostgreSQL): each
+# breakdown then reads the groups, not every click; 4.3 -> 1.3 µs a click in a batch of 5,000
+# of one link.
+SQLITE_GROUP = (
+    f"INSERT INTO {GROUPED_TABLE} SELECT link_id, date(occurred_at), is_bot, referrer_host, "
+    f"country, device, browser, os, target, region, city, count(*) FROM {STAGING_TABLE} "
+    "WHERE true GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11"
+)
 SQLITE_BREAKDOWNS = (
     "INSERT INTO daily_breakdowns (link_id, day, dimension, value, is_bot, clicks) "
-    "SELECT link_id, day, dimension, value, is_bot, count(*) FROM ("
-    f"SELECT link_id, date(occurred_at) AS day, 'referrer' AS dimension, "
-    f"coalesce(referrer_host, ?) AS value, is_bot FROM {STAGING_TABLE} "
-    f"UNION ALL SELECT link_id, date(occurred_at), 'country', coalesce(country, ?), is_bot "
-    f"FROM {STAGING_TABLE} "
-    f"UNION ALL SELECT link_id, date(occurred_at), 'device', device, is_bot FROM {STAGING_TABLE} "
-    f"UNION ALL SELECT link_id, date(occurred_at), 'browser', browser, is_bot "
-    f"FROM {STAGING_TABLE} "
-    f"UNION ALL SELECT link_id, date(occurred_at), 'os', os, is_bot FROM {STAGING_TABLE} "
-    f"UNION ALL SELECT link_id, date(occurred_at), 'target', target, is_bot FROM {STAGING_TABLE} "
+    "SELECT link_id, day, dimension, value, is_bot, sum(n) FROM ("
+    f"SELECT link_id, day, 'referrer' AS dimension, coalesce(referrer_host, ?) AS value, "
+    f"is_bot, n FROM {GROUPED_TABLE} "
+    f"UNION ALL SELECT link_id, day, 'country', coalesce(country, ?), is_bot, n "
+    f"FROM {GROUPED_TABLE} "
+    f"UNION ALL SELECT link_id, day, 'device', device, is_bot, n FROM {GROUPED_TABLE} "
+    f"UNION ALL SELECT link_id, day, 'browser', browser, is_bot, n FROM {GROUPED_TABLE} "
+    f"UNION ALL SELECT link_id, day, 'os', os, is_bot, n FROM {GROUPED_TABLE} "
+    f"UNION ALL SELECT link_id, day, 'target', target, is_bot, n FROM {GROUPED_TABLE} "
     "WHERE target IS NOT NULL "
-    f"UNION ALL SELECT link_id, date(occurred_at), 'region', {region_label(STAGING_TABLE)}, "
-    f"is_bot FROM {STAGING_TABLE} WHERE region IS NOT NULL "
-    f"UNION ALL SELECT link_id, date(occurred_at), 'city', {city_label(STAGING_TABLE)}, "
-    f"is_bot FROM {STAGING_TABLE} WHERE city IS NOT NULL "
-    "UNION ALL SELECT link_id, day, 'visitors', '', 0 FROM visitors_staging"
+    f"UNION ALL SELECT link_id, day, 'region', {region_label(GROUPED_TABLE)}, is_bot, n "
+    f"FROM {GROUPED_TABLE} WHERE region IS NOT NULL "
+    f"UNION ALL SELECT link_id, day, 'city', {city_label(GROUPED_TABLE)}, is_bot, n "
+    f"FROM {GROUPED_TABLE} WHERE city IS NOT NULL "
+    "UNION ALL SELECT link_id, day, 'visitors', '', 0, 1 FROM visitors_staging"
     ") WHERE true GROUP BY 1, 2, 3, 4, 5 "
     "ON CONFLICT (link_id, day, dimension, value, is_bot) "
     "DO UPDATE SET clicks = clicks + excluded.clicks"

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from surge.analytics.enrich import Click
 from surge.data.live import FIELD, RECENT, LiveClick, LiveHub, LiveSummary, pack
 from surge.platform.logging import get_logger
 from surge.platform.metrics import LIVE_PUBLISH_ERRORS
+from surge.platform.redis import RedisClient
 
 log = get_logger(__name__)
 
@@ -65,7 +64,7 @@ class LocalLiveFeed(LiveFeed):
 
 
 class RedisLiveFeed(LiveFeed):
-    def __init__(self, redis: Redis, stream: str, *, max_length: int) -> None:
+    def __init__(self, redis: RedisClient, stream: str, *, max_length: int) -> None:
         self.redis = redis
         self.stream = stream
         self.max_length = max_length

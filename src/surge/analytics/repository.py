@@ -29,6 +29,7 @@ from surge.analytics.ingest_sql import (
     POSTGRES_STAGING,
     SQLITE_BREAKDOWNS,
     SQLITE_COUNT_NEW,
+    SQLITE_GROUP,
     SQLITE_KEEP_NEW,
     SQLITE_NEW_IDS,
     SQLITE_STAGE,
@@ -164,6 +165,7 @@ class ClickRepository:
             return new
         for statement in SQLITE_STORE:
             await connection.exec_driver_sql(statement)
+        await connection.exec_driver_sql(SQLITE_GROUP)
         await connection.exec_driver_sql(SQLITE_BREAKDOWNS, (DIRECT, UNKNOWN_COUNTRY))
         return new
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from surge.accounts.user_repository import User
 from surge.accounts.users import UserService
 from surge.platform.clock import unix_time
+from surge.platform.replicas import reading_as
 
 USER = "uid"
 SIGNED_IN_AT = "iat"
@@ -76,4 +77,5 @@ async def current_user(request: Request, users: UserService, ttl_s: float) -> Us
     if user is None or not user.active:
         sign_out(request)
         return None
+    reading_as(user.id)  # the pages it then reads show its own changes (read-your-writes)
     return user

@@ -115,3 +115,18 @@ def pack_batch(rows: Sequence[ClickRow]) -> bytes:
 def unpack_batch(data: bytes | str) -> list[ClickEvent]:
     """Parse and validate a batch; ValueError when it is not one."""
     return [ClickEvent(*row) for row in _rows.validate_json(data)]
+
+
+def by_shard(rows: Sequence[ClickRow], shards: int) -> dict[int, list[ClickRow]]:
+    """Rows by the click stream shard they go to: their link id modulo `shards`, so a link's
+    clicks stay in one stream (orphan visits, link 0, in shard 0)."""
+    parts: dict[int, list[ClickRow]] = {}
+    for row in rows:
+        parts.setdefault(row[1] % shards, []).append(row)
+    return parts
+
+
+def split_batch(data: bytes, shards: int) -> dict[int, bytes]:
+    """A packed batch of mixed links (spooled before it was split) as one batch per shard."""
+    rows: list[ClickRow] = orjson.loads(data)
+    return {shard: pack_batch(part) for shard, part in by_shard(rows, shards).items()}

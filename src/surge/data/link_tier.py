@@ -12,14 +12,13 @@ import contextlib
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from surge.data.contracts import ResolvedLink
 from surge.platform.breakers import Breaker, BreakerOpen
 from surge.platform.logging import get_logger
 from surge.platform.metrics import CACHE_LOOKUPS
-from surge.platform.redis import RedisNames
+from surge.platform.redis import RedisClient, RedisNames
 
 log = get_logger(__name__)
 # The entry of a slug that does not exist (negative caching shared across replicas).
@@ -29,7 +28,7 @@ NEGATIVE = b"null"
 class SharedLinkTier:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         names: RedisNames,
         *,
         ttl_s: float,
@@ -87,11 +86,16 @@ class SharedLinkTier:
 
     async def changed(self, changes: Sequence[tuple[str, ResolvedLink | None]]) -> None:
         """The api after a change of links, each (the key it is cached under, "{domain}/{slug}";
-        its new state, None: gone), in one round trip: the new state replaces the entry, or
-        removes it when it must not be shared, and every replica is told to evict its local
-        copy."""
+        its new state, None: gone): the new state replaces the entry, or removes it when it
+        must not be shared, and then every replica is told to evict its local copy.
+
+        The entries first (one pipeline), then the invalidations: a replica told to evict must
+        find the new state in Redis. One transaction would do on one Redis but not on a
+        cluster, where the entries live on several masters (a transaction must stay on one
+        slot) and a pipeline sends to each master at once, so the invalidation could overtake
+        the write."""
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:
                 for slug, link in changes:
                     key = self.names.link(slug)
                     entry = self._entry(link)
@@ -99,9 +103,10 @@ class SharedLinkTier:
                         pipe.delete(key)
                     else:
                         pipe.set(key, entry[0], px=entry[1])
-                    pipe.publish(self.names.invalidations, slug)
                 await pipe.execute()
-        except RedisError as exc:
+            for slug, _ in changes:  # (a cluster pipeline refuses PUBLISH)
+                await self.redis.publish(self.names.invalidations, slug)
+        except (RedisError, RedisClusterException) as exc:
             slug = changes[0][0] if changes else ""
             log.warning("invalidation_publish_failed", slug=slug, n=len(changes), error=repr(exc))
 
@@ -109,5 +114,5 @@ class SharedLinkTier:
         """Every replica evicts `key` (EVERYTHING: its whole local cache)."""
         try:
             await self.redis.publish(self.names.invalidations, key)
-        except RedisError as exc:
+        except (RedisError, RedisClusterException) as exc:
             log.warning("invalidation_publish_failed", slug=key, error=repr(exc))

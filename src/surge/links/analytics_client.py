@@ -36,6 +36,7 @@ from surge.platform.problems import (
     VALIDATION_ERROR,
     ProblemError,
 )
+from surge.platform.replicas import RecentWrites, changed_link_mark
 
 log = get_logger(__name__)
 # What analytics may answer about the request itself; the api passes those on to the client.
@@ -52,10 +53,16 @@ class LinkChangeNotifier:
     """
 
     def __init__(
-        self, redirect_clients: list[httpx.AsyncClient], shared: SharedLinkTier | None = None
+        self,
+        redirect_clients: list[httpx.AsyncClient],
+        shared: SharedLinkTier | None = None,
+        recent: RecentWrites | None = None,
     ) -> None:
+        """`recent`: where a change is marked first, so the redirect's next lookup of the link
+        reads the primary, not a replica that may not have the change yet."""
         self.redirect_clients = redirect_clients
         self.shared = shared
+        self.recent = recent
 
     async def link_changed(self, key: str, link: ResolvedLink | None) -> None:
         """`link` is the new state of the link cached under `key` (see link_key), None once
@@ -67,6 +74,9 @@ class LinkChangeNotifier:
         round trip and one call per replica."""
         if not changes:
             return
+        if self.recent is not None:
+            for key, _ in changes:
+                self.recent.mark(changed_link_mark(key))
         if self.shared is not None:
             await self.shared.changed(changes)
         await self._tell_replicas([key for key, _ in changes])

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 
 from surge.data.live import FIELD, RECENT, LiveClick, LiveHub, LiveSummary, Message, unpack
 from surge.links.service import LinkService
@@ -26,6 +25,7 @@ from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
 from surge.platform.metrics import LIVE_STREAMS
 from surge.platform.problems import DEPENDENCY_UNAVAILABLE, OVERLOADED, RATE_LIMITED
+from surge.platform.redis import RedisClient
 
 log = get_logger(__name__)
 OWNERS_CACHED = 10_000  # links whose owner is remembered (a minute each)
@@ -178,7 +178,7 @@ class LiveStreamReader:
     """Reads the capped Redis stream of the live feed into this process's hub (one reader per
     process, however many streams are open)."""
 
-    def __init__(self, redis: Redis, stream: str, hub: LiveHub, *, block_ms: int) -> None:
+    def __init__(self, redis: RedisClient, stream: str, hub: LiveHub, *, block_ms: int) -> None:
         self.redis = redis
         self.stream = stream
         self.hub = hub

@@ -34,6 +34,7 @@ from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
 from surge.platform.passwords import argon2_matches
 from surge.platform.problems import SLUG_TAKEN, TAG_TAKEN, ProblemError, not_found
+from surge.platform.replicas import ReadSessions, changed_link_mark
 
 # Slugs a robots.txt lists at most: Google reads the first 500 KiB of one, and 25,000 lines
 # of "Allow: /slug" stay under that for slugs up to 12 characters.
@@ -110,9 +111,12 @@ class LinkService:
         notifier: LinkChangeNotifier,
         analytics: VisitsClient,
         domains: DomainService,
+        reads: ReadSessions | None = None,
     ) -> None:
+        """`reads`: where reads a replica may answer go (default: `sessions`)."""
         self.settings = settings
         self.sessions = sessions
+        self.reads = ReadSessions.primary_only(sessions) if reads is None else reads
         self.notifier = notifier
         self.analytics = analytics
         self.domains = domains
@@ -137,8 +141,9 @@ class LinkService:
         key = await self.domains.lookup_key(domain)
         if key is None:  # no such domain: no link there
             raise not_found("link")
-        async with self.sessions() as session:
-            link = await LinkRepository(session).by_slug(slug, domain=key, owner_id=owner_id)
+        link = await self.reads.run(
+            lambda session: LinkRepository(session).by_slug(slug, domain=key, owner_id=owner_id)
+        )
         if link is None:
             raise not_found("link")
         return link
@@ -158,10 +163,11 @@ class LinkService:
         key = None if domain is None else await self.domains.lookup_key(domain)
         if domain is not None and key is None:  # no such domain: no links there
             return LinksPage(items=[], next_cursor=None)
-        async with self.sessions() as session:
-            found = await LinkRepository(session).page(
+        found = await self.reads.run(
+            lambda session: LinkRepository(session).page(
                 owner_id, before_id=before_id, limit=limit + 1, tag=tag, q=q, domain=key
             )
+        )
         items = found[:limit]
         next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
         return LinksPage(items=items, next_cursor=next_cursor)
@@ -257,8 +263,9 @@ class LinkService:
         counts = await self.analytics.visit_counts(link_ids)
         if not link_ids:
             return counts
-        async with self.sessions() as session:
-            imported = await LinkRepository(session).imported_counts(link_ids)
+        imported = await self.reads.run(
+            lambda session: LinkRepository(session).imported_counts(link_ids)
+        )
         return with_imported_counts(counts, imported)
 
     async def visits(self, query: VisitsQuery) -> VisitsPage:
@@ -268,9 +275,12 @@ class LinkService:
 
     async def resolve(self, slug: str, domain: str = "") -> ResolvedLink:
         """For the redirect service: where a slug on the domain keyed `domain` goes, whoever
-        owns it."""
-        async with self.sessions() as session:
-            link = await LinkRepository(session).by_slug(slug, domain=domain)
+        owns it. From a replica unless the link changed within the read-your-writes window
+        (the redirect asks right after a change: it must not cache the old state)."""
+        link = await self.reads.run(
+            lambda session: LinkRepository(session).by_slug(slug, domain=domain),
+            key=changed_link_mark(link_key(domain, slug)),
+        )
         if link is None:
             raise not_found("link")
         clicks = 0
@@ -281,8 +291,9 @@ class LinkService:
 
     async def crawlable_slugs(self, domain: str) -> list[str]:
         """For the redirect's robots.txt: the crawlable links of the domain keyed `domain`."""
-        async with self.sessions() as session:
-            return await LinkRepository(session).crawlable_slugs(domain, MAX_CRAWLABLE)
+        return await self.reads.run(
+            lambda session: LinkRepository(session).crawlable_slugs(domain, MAX_CRAWLABLE)
+        )
 
     async def unlock(self, slug: str, domain: str, password: str) -> bool:
         """For the redirect service: whether `password` opens the protected link `slug` on the
@@ -331,19 +342,18 @@ class LinkService:
         self, owner_id: int | None, match: LinkFilter, *, order: str, descending: bool
     ) -> list[LinkHead]:
         """Every link of the owner (None: everyone's) that matches, in order."""
-        async with self.sessions() as session:
-            return await LinkQueries(session).heads(
+        return await self.reads.run(
+            lambda session: LinkQueries(session).heads(
                 owner_id, match, order=order, descending=descending
             )
+        )
 
     async def by_ids(self, ids: list[int]) -> list[Link]:
-        async with self.sessions() as session:
-            return await LinkQueries(session).by_ids(ids)
+        return await self.reads.run(lambda session: LinkQueries(session).by_ids(ids))
 
     async def tagged(self, owner_id: int | None) -> list[tuple[str, int]]:
         """(tag, link id) of every tag on the owner's links (None: everyone's)."""
-        async with self.sessions() as session:
-            return await LinkQueries(session).tagged(owner_id)
+        return await self.reads.run(lambda session: LinkQueries(session).tagged(owner_id))
 
     async def find_same(self, owner_id: int, body: LinkCreate) -> Link | None:
         """The owner's newest link that `body` would create again: same URL, and the same

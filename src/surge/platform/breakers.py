@@ -10,6 +10,7 @@ unavailable" count as failures: a 404 or a bad request is the dependency answeri
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,14 @@ class Breaker:
     @property
     def open(self) -> bool:
         return self.inner.context.state == "opened"
+
+    @property
+    def refusing(self) -> bool:
+        """Open and within its ttl: a call now fails at once. Past the ttl it is still "open"
+        until the next call, which is let through to test the dependency."""
+        context = self.inner.context
+        opened_at = context.opened_at
+        return self.open and opened_at is not None and time.time() <= opened_at + context.ttl
 
     @property
     def state(self) -> str:

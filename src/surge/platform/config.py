@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,7 @@ SECRET_FILES = (
     "internal_token",
     "visitor_salt_secret",
     "database_url",
+    "database_replica_urls",
     "redis_url",
     "clickhouse_url",
 )
@@ -30,13 +32,35 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./data/surge.db"
     db_pool_size: int = Field(default=5, ge=1)
+    # PostgreSQL streaming replicas the api reads links from (resolves, lists, stats' link
+    # lookups): comma-separated or a JSON list; empty, every read goes to the primary. A
+    # caller's reads go to the primary for database_replica_fresh_s after their write
+    # (read-your-writes), and a replica further behind than that is not read
+    # (docs/data-plane.md). A replica that does not connect within database_replica_timeout_s
+    # is skipped for that read (the primary answers); its lag is measured every
+    # database_replica_check_s.
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_replica_fresh_s: float = Field(default=5.0, gt=0)
+    database_replica_timeout_s: float = Field(default=1.0, gt=0)
+    database_replica_check_s: float = Field(default=1.0, gt=0)
     # Migrate on start: default yes on SQLite (the embedded default), no on PostgreSQL
     # (there `surge migrate` runs once per deploy, e.g. as a Kubernetes Job).
     migrate_on_start: bool | None = None
+    # One Redis (redis://, rediss://) or a Redis Cluster (redis+cluster://, rediss+cluster://).
     redis_url: str | None = None
     # Every Redis key and channel Surge uses starts with this, so deployments can share a Redis.
     redis_prefix: str = "surge:"
     redis_timeout_s: float = Field(default=1.0, gt=0)
+    # A click batch counts as delivered once this many replicas of its Redis hold it (WAIT):
+    # with 1, a master lost to a failover cannot take acknowledged clicks with it. 0: do not
+    # wait (a Redis without replicas).
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    # The click stream in this many streams (a click goes to shard link id modulo the count),
+    # so ingest spreads over a cluster's masters and over consumers. 1: one stream, as before.
+    click_stream_shards: int = Field(default=1, ge=1, le=1024)
+    # The shards this analytics process reads ("0-3,7"); empty: all of them. May name shards
+    # past click_stream_shards: a lowered count leaves streams to drain (docs/data-plane.md).
+    click_stream_consume_shards: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Click batches that could not reach the stream wait here (append-only, fsync per batch).
     spool_dir: Path = Path("./data/spool")
     # A consumer's unacknowledged stream entries idle this long are claimed by another consumer.
@@ -173,6 +197,9 @@ class Settings(BaseSettings):
     # The HTTP server `surge serve` runs the app on: granian (HTTP in Rust, the app in worker
     # processes it supervises) unless uvicorn is asked for (docs/adr/0009: measured, and why).
     server: Literal["uvicorn", "granian"] = "granian"
+    # granian's interface: its native RSGI (the cached redirect answered from granian's own
+    # objects, the rest through an ASGI adapter; docs/adr/0012) or plain ASGI, the fallback.
+    granian_interface: Literal["rsgi", "asgi"] = "rsgi"
     # On uvicorn: requests run at once in one process; the rest wait their turn, read but not
     # started (surge.platform.uvicorn_server; docs/operations.md, overload). Not granian's
     # backpressure: that bounds connections, and a new one (an operator's) would wait. One
@@ -228,6 +255,29 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("click_stream_consume_shards", mode="before")
+    @classmethod
+    def _shard_ranges(cls, value: object) -> object:
+        """Ranges and single shards: "0-3,7" is [0, 1, 2, 3, 7]."""
+        if not isinstance(value, str):
+            return value
+        shards: set[int] = set()
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                first, _, last = part.partition("-")
+                shards.update(range(int(first), int(last or first) + 1))
+        return sorted(shards)
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        """A JSON list, or URLs separated by commas (URLs hold no commas here)."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -278,6 +328,31 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _prefix_spreads_over_a_cluster(self) -> Settings:
+        # A hash tag in the prefix would put every key of Surge on one slot of one master.
+        cluster = (self.redis_url or "").lower().startswith(("redis+cluster:", "rediss+cluster:"))
+        if cluster and ("{" in self.redis_prefix or "}" in self.redis_prefix):
+            raise ValueError("SURGE_REDIS_PREFIX must not hold braces with a Redis Cluster")
+        return self
+
+    @property
+    def consumed_click_shards(self) -> list[int]:
+        """The click stream shards this analytics process reads."""
+        return self.click_stream_consume_shards or list(range(self.click_stream_shards))
+
+    @model_validator(mode="after")
+    def _replicas_of_postgresql(self) -> Settings:
+        if self.database_replica_urls and (
+            self.is_sqlite
+            or not all(u.startswith("postgresql") for u in self.database_replica_urls)
+        ):
+            raise ValueError(
+                "SURGE_DATABASE_REPLICA_URLS are PostgreSQL replicas of a PostgreSQL "
+                "SURGE_DATABASE_URL (postgresql+asyncpg://...)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_try(self) -> Settings:

@@ -57,10 +57,14 @@ def database_unavailable(exc: BaseException) -> bool:
         inner = exc.orig
         if isinstance(exc, OperationalError) and "locked" in str(inner):
             return True
-        return inner is not None and (
-            isinstance(inner, _UNAVAILABLE_ERRORS) or type(inner).__name__ in _UNAVAILABLE_NAMES
-        )
-    return isinstance(exc, _UNAVAILABLE_ERRORS) or type(exc).__name__ in _UNAVAILABLE_NAMES
+        # SQLAlchemy's asyncpg adapter raises its own `Error` from asyncpg's (a server shutting
+        # down: CannotConnectNowError): the cause says what happened.
+        return inner is not None and (_unavailable(inner) or _unavailable(inner.__cause__))
+    return _unavailable(exc)
+
+
+def _unavailable(error: BaseException | None) -> bool:
+    return isinstance(error, _UNAVAILABLE_ERRORS) or type(error).__name__ in _UNAVAILABLE_NAMES
 
 
 class GuardedSessions:

@@ -78,11 +78,23 @@ async def click_store_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def open_data_service(
-    settings: Settings, tally: RequestTally, breakers: Breakers, *, migrate: bool
+    settings: Settings,
+    tally: RequestTally,
+    breakers: Breakers,
+    *,
+    migrate: bool,
+    read_replicas: bool = False,
 ) -> DataPlane:
-    """The start of api and analytics alike: their data plane, the deploy marker and request
-    tally, and the process's load shedding."""
-    data = await DataPlane.open(settings, migrate=migrate, service=tally.service, breakers=breakers)
+    """The start of api and analytics alike: their data plane (`read_replicas`: with the
+    database's read replicas), the deploy marker and request tally, and the process's load
+    shedding."""
+    data = await DataPlane.open(
+        settings,
+        migrate=migrate,
+        service=tally.service,
+        breakers=breakers,
+        read_replicas=read_replicas,
+    )
     service_started(tally.service, settings.build_commit, tally)
     admission.configure(settings)
     admission.watch_lag()

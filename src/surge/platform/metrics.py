@@ -92,17 +92,23 @@ CLICKHOUSE_ERRORS = Counter(
     "Requests to ClickHouse that failed (refused, or the server unreachable), by operation.",
     ["operation"],
 )
+# By shard of the click stream ("0" when it is not split: SURGE_CLICK_STREAM_SHARDS).
 STREAM_LENGTH = Gauge(
-    "surge_click_stream_length", "Entries in the click stream.", multiprocess_mode="max"
+    "surge_click_stream_length",
+    "Entries in the click stream.",
+    ["shard"],
+    multiprocess_mode="max",
 )
 STREAM_PENDING = Gauge(
     "surge_click_stream_pending",
     "Click stream entries delivered to analytics and not yet acknowledged.",
+    ["shard"],
     multiprocess_mode="max",
 )
 STREAM_LAG = Gauge(
     "surge_click_stream_lag",
     "Click stream entries not yet delivered to the analytics consumer group.",
+    ["shard"],
     multiprocess_mode="max",
 )
 DB_STATEMENT_DURATION = Histogram(
@@ -110,6 +116,26 @@ DB_STATEMENT_DURATION = Histogram(
     "One SQL statement, by fingerprint.",
     ["service", "statement"],
     buckets=LATENCY_BUCKETS,
+)
+DB_READS = Counter(
+    "surge_db_reads",
+    "Reads of links that could go to a replica, by where they went: replica, primary (none "
+    "usable, or the caller's read-your-writes window), fallback (the replica failed, the "
+    "primary answered).",
+    ["target"],
+)
+DB_REPLICA_LAG = Gauge(
+    "surge_db_replica_lag_seconds",
+    "How long ago the primary was at a position this replica has not replayed yet (0: caught "
+    "up), measured every SURGE_DATABASE_REPLICA_CHECK_S.",
+    ["replica"],
+    multiprocess_mode="max",
+)
+DB_REPLICA_LAG_BYTES = Gauge(
+    "surge_db_replica_lag_bytes",
+    "WAL bytes the primary has written that this replica has not replayed yet.",
+    ["replica"],
+    multiprocess_mode="max",
 )
 LIVE_STREAMS = Gauge(
     "surge_live_streams",

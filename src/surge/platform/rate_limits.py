@@ -17,17 +17,19 @@ import math
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
+from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from limits.util import WindowStats
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
 from surge.platform.breakers import Breaker, BreakerOpen
 from surge.platform.clock import unix_time
 from surge.platform.metrics import RATE_LIMIT_ERRORS, RATE_LIMITED
 from surge.platform.problems import RATE_LIMITED as RATE_LIMITED_PROBLEM
 from surge.platform.problems import ProblemError
+from surge.platform.redis import RedisClient
 
 
 @dataclass(slots=True, frozen=True)
@@ -73,12 +75,37 @@ class Limit:
         return RATE_LIMITED_PROBLEM(detail, headers=verdict.headers())
 
 
+class SharedClusterStorage(RedisClusterStorage):
+    """The limits library's Redis Cluster storage on the service's own cluster client: as on
+    one Redis, no second pool to open and close, same timeouts. (The library takes a pool
+    for one Redis but builds its cluster client itself; `configure_bridge` is where each
+    storage sets its client up.) Each limit's two window keys carry the library's hash tag, so
+    its Lua scripts stay on one slot."""
+
+    def __init__(self, cluster: RedisCluster, *, key_prefix: str) -> None:
+        self.cluster = cluster
+        nodes = ",".join(f"{node.host}:{node.port}" for node in cluster.startup_nodes)
+        super().__init__(
+            f"async+redis+cluster://{nodes}",
+            implementation="redispy",
+            key_prefix=key_prefix,
+            wrap_exceptions=True,
+        )
+
+    def configure_bridge(self) -> None:
+        bridge = self.bridge
+        assert isinstance(bridge, RedispyBridge)
+        bridge.storage = self.cluster
+        # limits' own protocol for clients, narrower than redis-py's signatures: passed through
+        bridge.connection_getter = lambda _readonly: self.cluster  # type: ignore[assignment,return-value]
+
+
 class RateLimits:
     def __init__(
         self,
         service: str,
         *,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         prefix: str = "",
         breaker: Breaker | None = None,
     ) -> None:
@@ -87,6 +114,8 @@ class RateLimits:
         storage: Storage
         if redis is None:
             storage = MemoryStorage()
+        elif isinstance(redis, RedisCluster):
+            storage = SharedClusterStorage(redis, key_prefix=prefix.rstrip(":"))
         else:
             # The service's own connection pool: no second pool, same timeouts.
             storage = RedisStorage(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import httpx
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
     from sqlalchemy.ext.asyncio import AsyncEngine
     from starlette.types import ASGIApp
 
@@ -143,7 +143,7 @@ class Tracing:
         usage = NoOpMeterProvider().get_meter("surge").create_up_down_counter("unused")
         EngineTracer(self.tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
 
-    def redis(self, client: Redis) -> None:
+    def redis(self, client: Redis | RedisCluster) -> None:
         self._redis.instrument_client(client, tracer_provider=self.provider)
 
     def shutdown(self) -> None:

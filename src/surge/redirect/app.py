@@ -12,7 +12,6 @@ from random import random
 from typing import TYPE_CHECKING
 
 import httpx
-from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surge.data.contracts import SLUG_PATTERN, DomainEntry, ResolvedLink
@@ -40,12 +39,18 @@ from surge.platform.metrics import (
     service_stopped,
 )
 from surge.platform.rate_limits import RateLimits
-from surge.platform.redis import RedisNames, redis_from_settings, redis_unavailable
+from surge.platform.redis import (
+    RedisClient,
+    RedisNames,
+    redis_from_settings,
+    redis_unavailable,
+)
 from surge.platform.security_headers import page_headers, transport_headers
 from surge.platform.tracing import TRACED
 from surge.platform.tracing import active as active_tracing
 from surge.redirect.clicks import ClickBuffer, ClickSink, HttpClickSink, RedisStreamSink
 from surge.redirect.invalidation import Caches, InvalidationListener
+from surge.redirect.native import NativeRedirects
 from surge.redirect.orphans import OrphanVisits
 from surge.redirect.other_paths import OWN_PATHS, SLUG_ROUTE, OtherPaths, route_of
 from surge.redirect.protected import ProtectedLinks
@@ -62,7 +67,7 @@ from surge.redirect.responses import (
 from surge.redirect.robots import ROBOTS_PATH, Robots
 from surge.redirect.spool import Spool
 from surge.redirect.unlock import UnlockCookies, send_locked
-from surge.redirect.visitor import PRIVATE
+from surge.redirect.visitor import PRIVATE, private_row
 
 if TYPE_CHECKING:
     from surge.platform.rate_limits import Limit
@@ -72,16 +77,6 @@ REDIRECT_STATUSES = (301, 302, 307, 308)
 FIRST_BUCKET = LATENCY_BUCKETS[0]
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
 MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
-
-
-def private_row(
-    click_id: str, target: Target, now: float, user_agent: str | None, index: int
-) -> ClickRow:
-    """The click of a visitor who asked not to be tracked: its link, time and target, and the
-    user agent only for analytics to tell whether a bot clicked (it keeps no more of it); no
-    referrer, country, address, and an empty visitor, which analytics counts as no one."""
-    label = target.labels[index] if target.labels else None
-    return (click_id, target.link_id, target.slug, now, None, user_agent, None, "", label, None)
 
 
 def api_unavailable(exc: BaseException) -> bool:
@@ -105,7 +100,7 @@ class RedirectTally(RequestTally):
         super().publish()
 
 
-class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
+class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRedirects):
     name = "redirect"
 
     def __init__(
@@ -145,6 +140,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
         self.new_click_id = click_ids()
         self.country_header = (settings.country_header or "").encode()
         self.ip_header = (settings.client_ip_header or "").encode()
+        self.country_name, self.client_ip_name = settings.country_header, settings.client_ip_header
         self.rule_header_names = header_names(self.country_header, self.ip_header)
         self.redirect_headers = transport_headers(settings.public_url)
         self.page_headers = page_headers(settings.public_url)
@@ -152,7 +148,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
         self.names = RedisNames(settings.redis_prefix)
         self.api: httpx.AsyncClient | None = None
         self.analytics: httpx.AsyncClient | None = None
-        self.redis: Redis | None = None
+        self.redis: RedisClient | None = None
         self.shared: SharedLinkTier | None = None
         self.clicks: ClickBuffer | None = None
         self.invalidations: InvalidationListener | None = None
@@ -196,7 +192,14 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
                 negative_ttl_s=s.negative_cache_ttl_s,
                 breaker=redis_breaker,
             )
-            sink = RedisStreamSink(self.redis, self.names.clicks, redis_breaker)
+            sink = RedisStreamSink(
+                self.redis,
+                self.names.click_shards(s.click_stream_shards),
+                redis_breaker,
+                wait_replicas=s.redis_wait_replicas,
+                # Well within the socket timeout, which would cut the WAIT off.
+                wait_timeout_ms=int(s.redis_timeout_s * 500),
+            )
             self.invalidations = InvalidationListener(
                 self.redis, self.names.invalidations, self.caches
             )
@@ -207,6 +210,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
             batch_size=s.click_batch_size,
             limit=s.click_buffer_limit,
             spool=Spool(s.spool_dir),
+            shards=s.click_stream_shards if self.redis is not None else 1,
         )
         self.clicks.start()
         limits = RateLimits(
@@ -398,6 +402,8 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits):
             if len(self.caches.default_hosts) >= MAX_DEFAULT_HOSTS:
                 self.caches.default_hosts.clear()
             self.caches.default_hosts[host] = self.default_site
+            # RSGI's headers are str: the native path (surge.redirect.native) looks it up so.
+            self.caches.default_hosts[host.decode("latin-1")] = self.default_site
             return self.default_site
         try:
             site = await self.sites.get_or_load(name, self._load_site)

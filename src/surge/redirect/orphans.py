@@ -41,7 +41,7 @@ class OrphanVisits:
             elif name in PRIVATE and value == b"1":
                 private = True
         slug = orphan_slug(site.key, scope["path"])
-        if private:  # as a click's (app.private_row): the agent only to tell a bot, no visitor
+        if private:  # as a click's (visitor.private_row): the agent only to tell a bot, no visitor
             row = (self.new_click_id(), ORPHAN_LINK_ID, slug, now, None, user_agent, None, "")
             self.clicks.add((*row, kind, None))
             return

@@ -58,6 +58,8 @@ class Target:
     lock: str | None = None  # the password's fingerprint; None: not protected
     # True when a start date or a password may keep a request from its target (None: neither).
     gated: bool | None = None
+    # `headers` as granian's RSGI takes them (str), made by its first native redirect.
+    native_headers: list[tuple[str, str]] | None = None
 
     @classmethod
     def build(

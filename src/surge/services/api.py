@@ -136,7 +136,7 @@ class ApiService:
         settings = self.settings
         warm_routes(self.app.router)  # before readiness: what the first requests would build
         self.data = data = await open_data_service(
-            settings, self.tally, self.breakers, migrate=self.migrate
+            settings, self.tally, self.breakers, migrate=self.migrate, read_replicas=True
         )
         analytics = self._client(settings.analytics_url, self.analytics_transport)
         if self.redirect_transports is not None:
@@ -151,7 +151,7 @@ class ApiService:
                 ttl_s=settings.cache_ttl_s,
                 negative_ttl_s=settings.negative_cache_ttl_s,
             )
-        notifier = LinkChangeNotifier(replicas, shared)
+        notifier = LinkChangeNotifier(replicas, shared, data.replicas.recent)
         self.domains = self.app.state.domain_service = DomainService(
             settings, data.sessions, notifier
         )
@@ -160,7 +160,7 @@ class ApiService:
             analytics, await self.breakers.get("analytics", analytics_unavailable)
         )
         self.links = self.app.state.link_service = LinkService(
-            settings, data.sessions, notifier, visits, self.domains
+            settings, data.sessions, notifier, visits, self.domains, data.reads
         )
         self.app.state.bulk_links = BulkLinks(data.sessions, self.links.writes, self.domains)
         self.app.state.overview_service = OverviewService(data.sessions, visits, self.links)

@@ -11,6 +11,7 @@ from surge.accounts.key_repository import ApiKey
 from surge.accounts.keys import KeyService
 from surge.accounts.limits import ApiLimits
 from surge.platform.metrics import KEY_PREFIX_SCOPE
+from surge.platform.replicas import reading_as
 from surge.shlink.errors import INVALID_API_KEY, MISSING_AUTHENTICATION
 
 
@@ -28,6 +29,7 @@ async def authenticate(
         await limits.failed_auth(ip)
         raise INVALID_API_KEY("Provided API key does not exist or is invalid.")
     request.scope[KEY_PREFIX_SCOPE] = key.prefix
+    reading_as(key.user_id)  # what the request then reads shows its own changes
     await limits.after_auth(request, key.id)
     return key
 
