@@ -8,9 +8,13 @@
 # Checked by hadolint (tests/deploy/test_image.py), built and run by tests/deploy/test_container.py
 # (podman); built and pushed by .github/workflows/ci.yml.
 
+# The two base images. CI pins each by digest before it builds (.github/workflows/ci.yml, "Base
+# images by digest": NAME:TAG@sha256:... as these build args), so a pushed image is built from
+# exactly the bases it names in its labels. A default may carry its digest too; CI keeps it.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM ${UV_IMAGE} AS uv
 
 # --- build: the locked dependencies, then Surge itself, into /opt/surge ------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -39,6 +43,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # --- runtime: the interpreter, the environment, a non-root user; no build tools ----------------
 FROM ${PYTHON_IMAGE} AS runtime
+ARG PYTHON_IMAGE
 ARG SURGE_BUILD_COMMIT=unknown
 ARG SURGE_VERSION=0.1.0
 ARG SURGE_SOURCE=""
@@ -47,7 +52,8 @@ LABEL org.opencontainers.image.title="surge" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="${SURGE_VERSION}" \
       org.opencontainers.image.revision="${SURGE_BUILD_COMMIT}" \
-      org.opencontainers.image.source="${SURGE_SOURCE}"
+      org.opencontainers.image.source="${SURGE_SOURCE}" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
 # /var/lib/surge is 1777 as well as surge's: a tmpfs mounted over it (`--tmpfs /var/lib/surge`)
 # takes this directory's mode but root as its owner, and must stay writable for uid 10001 (as

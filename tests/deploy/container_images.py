@@ -45,7 +45,7 @@ def base_images() -> tuple[str, str, str]:
     """The Dockerfile's Python base tag, its uv image tag and that uv's version."""
     text = DOCKERFILE.read_text()
     python = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
-    uv = re.search(r"^FROM (ghcr\.io/astral-sh/uv:(\S+)) AS uv$", text, re.M)
+    uv = re.search(r"^ARG UV_IMAGE=(ghcr\.io/astral-sh/uv:([^@\s]+))$", text, re.M)
     assert python, "the Dockerfile's Python base moved: update tests/deploy"
     assert uv, "the Dockerfile's uv image moved: update tests/deploy"
     return python[1], uv[1], uv[2]

@@ -84,6 +84,19 @@ def test_one_multi_stage_image_from_a_slim_base() -> None:
     assert not any("uv" in copy.split()[-1] for copy in runtime.all("COPY")), "no uv at runtime"
 
 
+def test_every_base_image_is_a_build_arg_ci_pins_by_digest() -> None:
+    """A FROM naming an image directly would escape the workflow's "Base images by digest"
+    step (tests/deploy/test_workflow.py runs it): each is an earlier stage or one of its ARGs."""
+    found = stages()
+    for index, stage in enumerate(found):
+        earlier = {s.name for s in found[:index]}
+        assert stage.base in {"${PYTHON_IMAGE}", "${UV_IMAGE}"} | earlier, stage.base
+    for name in ("PYTHON_IMAGE", "UV_IMAGE"):
+        assert ":" in arg_defaults()[name], f"{name}: a tag, which CI resolves to its digest"
+    labels = " ".join(found[-1].all("LABEL"))
+    assert 'org.opencontainers.image.base.name="${PYTHON_IMAGE}"' in labels
+
+
 def test_runtime_runs_as_a_non_root_user_with_a_health_check_and_labels() -> None:
     runtime = stages()[-1]
     users = runtime.all("USER")

@@ -5,6 +5,8 @@ ones pass shellcheck, the performance gate passes and fails where it should."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from tests.deploy import programs
 from tests.deploy.programs import (
     CI_SCRIPTS,
+    DOCKERFILE,
     K8S,
     ROOT,
     WORKFLOW,
@@ -89,6 +92,69 @@ def test_the_image_is_tested_then_pushed_to_ghcr_by_commit_on_main_only() -> Non
     )
     assert "refs/heads/main" in push["if"]
     assert "ghcr.io/" in runs("image")
+
+
+BASE_DIGEST = "sha256:" + "ab" * 32
+# A stand-in for `docker buildx imagetools inspect REF --format '{{json .Manifest}}'`: no
+# registry is reachable here, so it answers one digest for any reference (and logs what it got).
+FAKE_DOCKER = f"""#!/bin/sh
+echo "$*" >> "$(dirname "$0")/calls"
+echo '{{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "{BASE_DIGEST}"}}'
+"""
+
+
+def pin_base_images(tmp_path: Path, dockerfile: str) -> dict[str, str]:
+    """Run the workflow's "Base images by digest" script on `dockerfile` with the stand-in
+    docker: the step's outputs."""
+    (step,) = [s for s in steps("image") if s.get("name") == "Base images by digest"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    outputs = tmp_path / "outputs"
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, output(done)
+    return dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+
+
+def test_both_builds_use_the_base_images_pinned_by_digest(tmp_path: Path) -> None:
+    """Every tag the Dockerfile's FROM lines take (its ARG defaults) is resolved to its digest
+    before the build, and the build that is tested and the one that is pushed both get them."""
+    require("jq")
+    pinned = pin_base_images(tmp_path, DOCKERFILE.read_text())
+    defaults = dict(re.findall(r"^ARG (\w+_IMAGE)=(\S+)$", DOCKERFILE.read_text(), re.M))
+    assert pinned == {
+        "python": f"{defaults['PYTHON_IMAGE']}@{BASE_DIGEST}",
+        "uv": f"{defaults['UV_IMAGE']}@{BASE_DIGEST}",
+    }
+    builds = [s for s in steps("image") if s.get("uses", "").startswith("docker/build-push-action")]
+    assert len(builds) == 2, "the tested build and the pushed one"
+    for build in builds:
+        args = build["with"]["build-args"]
+        assert "PYTHON_IMAGE=${{ steps.base.outputs.python }}" in args, build["name"]
+        assert "UV_IMAGE=${{ steps.base.outputs.uv }}" in args, build["name"]
+
+
+def test_a_base_image_committed_with_its_digest_is_kept(tmp_path: Path) -> None:
+    require("jq")
+    committed = "python:3.11-slim-bookworm@sha256:" + "cd" * 32
+    pinned = pin_base_images(
+        tmp_path, f"ARG PYTHON_IMAGE={committed}\nARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\n"
+    )
+    assert pinned["python"] == committed
+    assert pinned["uv"] == f"ghcr.io/astral-sh/uv:0.13.9@{BASE_DIGEST}"
+    calls = (tmp_path / "bin" / "calls").read_text()
+    assert "ghcr.io/astral-sh/uv:0.13.9" in calls
+    assert "python" not in calls, "nothing asked for what is already pinned"
 
 
 def test_the_performance_gate_runs_the_bench_and_the_gate() -> None:
