@@ -116,7 +116,11 @@ def pin_base_images(tmp_path: Path, dockerfile: str) -> dict[str, str]:
     done = subprocess.run(
         ["bash", "-eo", "pipefail", "-c", step["run"]],
         cwd=tmp_path,
-        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs)},
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "GITHUB_OUTPUT": str(outputs),
+        },
         capture_output=True,
         text=True,
         timeout=30,
