@@ -38,6 +38,13 @@ from surge.platform.migrations import upgrade_to_head
 from surge.platform.service import Lifespan
 from surge.redirect.app import RedirectService
 from surge.services.api import ApiService
+from tests.clickhouse import (  # noqa: F401 (fixtures, one registration for every directory)
+    chdb,
+    clickhouse,
+    clickhouse_clicks,
+    clickhouse_server_url,
+    sqlite_sessions,
+)
 from tests.clock import CALENDAR, pinned_now
 from tests.helpers import PUBLIC_URL, engine_on, make_settings, wait_for
 from tests.leftovers import processes_left, run_id

@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -54,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     maintain.add_argument(
         "--months-ahead", type=int, default=3, help="partitions to keep ready ahead (default: 3)"
     )
+
+    copy = commands.add_parser(
+        "migrate-clicks",
+        help="copy the database's raw clicks into ClickHouse (SURGE_CLICKHOUSE_URL), resumable, "
+        "then check each link's totals",
+    )
+    copy.add_argument("--to", choices=["clickhouse"], required=True, help="the click store")
+    copy.add_argument("--page", type=int, default=10_000, help="clicks a page (default 10,000)")
 
     seed = commands.add_parser(
         "seed", help="fill the database with links and clicks (benchmarks, demos)"
@@ -231,6 +240,69 @@ async def _migrate(settings: Settings) -> None:
         await upgrade_to_head(engine)
     finally:
         await engine.dispose()
+    if settings.clickhouse_url is not None:
+        await _migrate_clickhouse(settings.clickhouse_url)
+
+
+async def _migrate_clicks(settings: Settings, page: int) -> list[str]:
+    """What `surge migrate-clicks --to clickhouse` did, a line each."""
+    from tqdm import tqdm
+
+    from surge.analytics.click_copy import ClickCopy
+    from surge.analytics.clickhouse_repository import ClickHouseClicks
+    from surge.analytics.clickhouse_schema import ensure_schema
+    from surge.platform.clickhouse import HttpClickHouse
+    from surge.platform.db import create_engine
+
+    if settings.clickhouse_url is None:
+        raise CliError("SURGE_CLICKHOUSE_URL is not set: no ClickHouse to copy clicks into")
+    if not 100 <= page <= 1_000_000:
+        raise CliError("--page must be 100 to 1,000,000")
+    engine = create_engine(settings.database_url)
+    clickhouse = HttpClickHouse(settings.clickhouse_url, timeout_s=300)
+    try:
+        await ensure_schema(clickhouse)
+        copier = ClickCopy(engine, ClickHouseClicks(clickhouse))
+        with tqdm(total=await copier.total(), unit="click", desc="clicks") as bar:
+            result = await copier.copy(page=page, progress=bar.update)
+        result = await copier.verify(result)
+        orphans = await copier.copy_orphans(page=page)
+    finally:
+        await clickhouse.aclose()
+        await engine.dispose()
+    lines = [
+        f"copied {result.copied:,} clicks ({result.read:,} read; the rest were there already)",
+        f"checked {result.links_checked:,} links' totals: {len(result.mismatched):,} differ",
+        f"copied {orphans:,} orphan visits",
+    ]
+    lines += [
+        f"link {link_id}: {sql:,} in the database's rollups, {stored:,} in ClickHouse"
+        for link_id, (sql, stored) in list(result.mismatched.items())[:20]
+    ]
+    return lines
+
+
+async def _drop_clickhouse_months(url: str, cutoff: datetime) -> list[str]:
+    from surge.analytics.clickhouse_repository import ClickHouseClicks
+    from surge.platform.clickhouse import HttpClickHouse
+
+    clickhouse = HttpClickHouse(url)
+    try:
+        return await ClickHouseClicks(clickhouse).drop_months_before(cutoff)
+    finally:
+        await clickhouse.aclose()
+
+
+async def _migrate_clickhouse(url: str) -> None:
+    """The click store's database and tables in ClickHouse, where missing."""
+    from surge.analytics.clickhouse_schema import ensure_schema
+    from surge.platform.clickhouse import HttpClickHouse
+
+    clickhouse = HttpClickHouse(url)
+    try:
+        await ensure_schema(clickhouse)
+    finally:
+        await clickhouse.aclose()
 
 
 async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
@@ -258,6 +330,10 @@ async def _maintain(settings: Settings, months_ahead: int) -> list[str]:
                 f"{expired.visitor_rows_deleted:,} visitor rows older than "
                 f"{settings.click_retention_days} days (rollups kept)"
             )
+            if settings.clickhouse_url is not None:
+                cutoff = now - timedelta(days=settings.click_retention_days)
+                months = await _drop_clickhouse_months(settings.clickhouse_url, cutoff)
+                done += [f"dropped ClickHouse month {month} of raw clicks" for month in months]
         return done
     finally:
         await engine.dispose()
@@ -281,8 +357,23 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> str:
         visitors=args.visitors,
         shuffle=args.shuffle,
     )
-    async with current_sessions(settings) as sessions:
-        result = await seed(sessions, plan, progress=sys.stderr.isatty())
+    from surge.analytics.clickhouse_repository import ClickHouseClicks
+    from surge.platform.clickhouse import HttpClickHouse
+
+    # Clicks go where analytics keeps them: ClickHouse when SURGE_CLICKHOUSE_URL is set.
+    url = settings.clickhouse_url
+    clickhouse = None if url is None else HttpClickHouse(url, timeout_s=300)
+    try:
+        async with current_sessions(settings) as sessions:
+            result = await seed(
+                sessions,
+                plan,
+                progress=sys.stderr.isatty(),
+                clickhouse=None if clickhouse is None else ClickHouseClicks(clickhouse),
+            )
+    finally:
+        if clickhouse is not None:
+            await clickhouse.aclose()
     rate = result.clicks / result.seconds if result.seconds else 0.0
     return (
         f"seeded {len(result.link_ids):,} links and {result.ingested:,} clicks "
@@ -306,6 +397,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "maintain":
         for line in asyncio.run(_maintain(settings, args.months_ahead)):
+            print(line)
+    elif args.command == "migrate-clicks":
+        for line in asyncio.run(_migrate_clicks(settings, args.page)):
             print(line)
     elif args.command == "seed":
         print(asyncio.run(_seed(settings, args)))

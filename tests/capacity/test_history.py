@@ -9,10 +9,23 @@ from pathlib import Path
 import httpx
 import pytest
 
+from surge.analytics.clickhouse_repository import ClickHouseClicks
+from surge.analytics.clickhouse_schema import ensure_schema
 from surge.analytics.service import ClickService
 from surge.capacity.errors import CapacityError
-from surge.capacity.history import DEFAULT_QUERY, read_csv, read_database, read_prometheus
+from surge.capacity.history import (
+    DEFAULT_QUERY,
+    History,
+    read_clickhouse,
+    read_csv,
+    read_database,
+    read_prometheus,
+)
+from surge.data.events import ClickEvent
+from surge.platform.clickhouse import HttpClickHouse
 from surge.platform.config import Settings
+from surge.platform.db import SessionMaker
+from tests.clickhouse import new_database
 from tests.helpers import GOOGLEBOT, event
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -82,10 +95,9 @@ def test_missing_csv_is_named(tmp_path: Path) -> None:
         read_csv(tmp_path / "nope.csv")
 
 
-@pytest.mark.calendar
-async def test_rollups_become_hourly_traffic(
-    settings: Settings, clicks: ClickService, now: datetime
-) -> None:
+def hours_of_clicks(now: datetime) -> tuple[list[ClickEvent], datetime]:
+    """30 hours of clicks (one without), bots among them, and clicks that must not count;
+    the first hour."""
     end = now.replace(minute=0, second=0, microsecond=0)
     first = end - timedelta(hours=40)
     batch = [
@@ -100,10 +112,10 @@ async def test_rollups_become_hourly_traffic(
     ]
     batch += [event(1, visitor="now", at=end + timedelta(seconds=1))] if now > end else []
     batch += [event(1, visitor="old", at=end - timedelta(days=5))]
-    await clicks.ingest(batch)
+    return batch, first
 
-    history = await read_database(settings.database_url, 3 * 86400, now)
 
+def assert_hourly_traffic(history: History, first: datetime) -> None:
     assert history.start == first
     assert history.step_s == 3600
     assert len(history.rps) == 40  # to the last complete hour
@@ -111,6 +123,31 @@ async def test_rollups_become_hourly_traffic(
     expected[12] = 1 / 3600  # the bot's click
     assert history.rps[:30] == pytest.approx(expected)
     assert history.rps[30:] == (0.0,) * 10
+
+
+@pytest.mark.calendar
+async def test_rollups_become_hourly_traffic(
+    settings: Settings, clicks: ClickService, now: datetime
+) -> None:
+    batch, first = hours_of_clicks(now)
+    await clicks.ingest(batch)
+    assert_hourly_traffic(await read_database(settings.database_url, 3 * 86400, now), first)
+
+
+async def test_clicks_in_clickhouse_become_the_same_hourly_traffic(
+    sqlite_sessions: SessionMaker, clickhouse_server_url: str, now: datetime
+) -> None:
+    url = f"{clickhouse_server_url}/{new_database()}"
+    clickhouse = HttpClickHouse(url)
+    try:
+        await ensure_schema(clickhouse)
+        clicks = ClickService(sqlite_sessions, clickhouse=ClickHouseClicks(clickhouse))
+        batch, first = hours_of_clicks(now)
+        await clicks.ingest(batch)
+        assert_hourly_traffic(await read_clickhouse(url, 3 * 86400, now), first)
+    finally:
+        await clickhouse.execute(f"DROP DATABASE IF EXISTS {clickhouse.database}")
+        await clickhouse.aclose()
 
 
 async def test_no_rollups_is_a_clear_error(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from surge.analytics.clickhouse_repository import ClickHouseClicks
+from surge.analytics.clickhouse_schema import ensure_schema
 from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.enrich import Recording, parse_agent
 from surge.analytics.export_routes import router as export_router
@@ -24,10 +27,12 @@ from surge.analytics.service import ClickService
 from surge.data.live import LiveHub
 from surge.data.visitors import VisitorHasher
 from surge.platform.breakers import Breakers
+from surge.platform.clickhouse import ClickHouseUnavailable, HttpClickHouse
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.data_plane import DataPlane
 from surge.platform.fastapi_app import (
+    click_store_unavailable,
     data_service_stopping,
     open_data_service,
     service_app,
@@ -71,6 +76,8 @@ class AnalyticsService:
         self.live_hub = live_hub
         self.data: DataPlane | None = None
         self.clicks: ClickService | None = None
+        self.clickhouse: HttpClickHouse | None = None
+        self.clickhouse_clicks: ClickHouseClicks | None = None
         # One per click stream shard this process reads (none without Redis).
         self.consumers: list[ClickStreamConsumer] = []
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
@@ -86,6 +93,7 @@ class AnalyticsService:
             docs_url=None,
             redoc_url=None,
         )
+        self.app.add_exception_handler(ClickHouseUnavailable, click_store_unavailable)
 
     def _engine(self) -> AsyncEngine:
         assert self.data is not None, "analytics service not started"
@@ -107,6 +115,14 @@ class AnalyticsService:
         if settings.geoip_db is not None and settings.record_location:
             geoip = GeoIP(settings.geoip_db)
             await asyncio.to_thread(geoip.refresh)  # says now if the file is not readable
+        clickhouse = None
+        if settings.clickhouse_url is not None:
+            self.clickhouse = HttpClickHouse(
+                settings.clickhouse_url, timeout_s=settings.clickhouse_timeout_s
+            )
+            if self.migrate:
+                await ensure_schema(self.clickhouse)
+            clickhouse = self.clickhouse_clicks = ClickHouseClicks(self.clickhouse)
         live: LiveFeed | None = None
         if data.redis is not None:  # every api process reads it, whoever ingested the batch
             live = RedisLiveFeed(
@@ -121,9 +137,10 @@ class AnalyticsService:
             live=live,
             webhooks=ClickWebhooks(),
             visitors=VisitorHasher(settings.visitor_salt_secret),
+            clickhouse=clickhouse,
         )
-        self.app.state.click_overview = ClickOverview(data.sessions)
-        self.app.state.orphan_service = OrphanService(data.sessions)
+        self.app.state.click_overview = ClickOverview(data.sessions, clickhouse)
+        self.app.state.orphan_service = OrphanService(data.sessions, clickhouse)
         if data.engine.dialect.name == "postgresql" or settings.click_retention_days:
             self.upkeep.start()
         self.webhook_client = webhook_client(settings.webhook_timeout_s)
@@ -160,6 +177,10 @@ class AnalyticsService:
         if self.settings.click_retention_days:
             expired = await expire_raw_clicks(engine, now, self.settings.click_retention_days)
             log.info("raw_clicks_expired", **asdict(expired))
+            if self.clickhouse_clicks is not None:
+                cutoff = now - timedelta(days=self.settings.click_retention_days)
+                months = await self.clickhouse_clicks.drop_months_before(cutoff)
+                log.info("clickhouse_months_dropped", months=months)
         await self.upkeep.sleep(UPKEEP_EVERY_S)
 
     async def stop(self) -> None:
@@ -171,5 +192,7 @@ class AnalyticsService:
             await self.webhooks.stop()
         if self.webhook_client is not None:
             await self.webhook_client.aclose()
+        if self.clickhouse is not None:
+            await self.clickhouse.aclose()
         if self.data is not None:
             await self.data.close()

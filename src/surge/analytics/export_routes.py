@@ -21,7 +21,7 @@ router = APIRouter(
 
 
 async def get_visit_exporter(clicks: ClickServiceDep) -> VisitExporter:
-    return VisitExporter(clicks.sessions)
+    return VisitExporter(clicks.sessions, clicks.clickhouse)
 
 
 VisitExporterDep = Annotated[VisitExporter, Depends(get_visit_exporter)]

@@ -3,12 +3,17 @@ out of each click batch: surge.analytics.orphan_ingest.)"""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any
 
 import orjson
 
+from surge.analytics.clickhouse_orphans import ClickHouseOrphans
+from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.orphan_repository import OrphanRepository
 from surge.analytics.service import _step_s, series_json, stats_range
+from surge.analytics.store import reads_from
 from surge.data.contracts import DIMENSIONS, TOP, Interval
 from surge.data.orphans import (
     DeletedOrphanVisits,
@@ -22,8 +27,14 @@ from surge.platform.db import SessionMaker, transaction
 
 
 class OrphanService:
-    def __init__(self, sessions: SessionMaker) -> None:
+    def __init__(self, sessions: SessionMaker, clickhouse: ClickHouseClicks | None = None) -> None:
         self.sessions = sessions
+        # Where orphan visits live when SURGE_CLICKHOUSE_URL is set: the same reads, from there.
+        self.clickhouse = None if clickhouse is None else ClickHouseOrphans(clickhouse)
+
+    def _reads(self) -> AbstractAsyncContextManager[Any]:
+        """OrphanRepository, or its ClickHouse twin (the same methods and answers)."""
+        return reads_from(self.clickhouse, self.sessions, OrphanRepository)
 
     async def stats_json(
         self,
@@ -37,8 +48,7 @@ class OrphanService:
         paths and unique visitors from the range's raw rows."""
         start, end = stats_range(start, end, interval, utc_now())
         step = _step_s(interval)
-        async with self.sessions() as session:
-            repo = OrphanRepository(session)
+        async with self._reads() as repo:
             hours = await repo.hourly(start, end, domain)
             tops = await repo.breakdowns(start, end, domain, top)
             visitors = await repo.unique_visitors(start, end, domain)
@@ -73,8 +83,8 @@ class OrphanService:
 
     async def visits(self, query: OrphanVisitsQuery) -> OrphanVisitsPage:
         """One page of raw orphan visits, newest first."""
-        async with self.sessions() as session:
-            total, rows = await OrphanRepository(session).page(
+        async with self._reads() as repo:
+            total, rows = await repo.page(
                 domain=query.domain,
                 kind=query.kind,
                 start=query.start,
@@ -89,13 +99,15 @@ class OrphanService:
         )
 
     async def counts(self) -> OrphanCounts:
-        async with self.sessions() as session:
-            humans, bots = await OrphanRepository(session).totals()
+        async with self._reads() as repo:
+            humans, bots = await repo.totals()
         return OrphanCounts(humans=humans, bots=bots)
 
     async def delete_all(self) -> DeletedOrphanVisits:
         """Forget every orphan visit so far (raw and rolled up); those from before now that
         arrive late are dropped at ingest."""
+        if self.clickhouse is not None:
+            return DeletedOrphanVisits(deleted=await self.clickhouse.delete_all(utc_now()))
         async with transaction(self.sessions) as session:
             counted, cut_off = await OrphanRepository(session).delete_all(utc_now)
         async with transaction(self.sessions) as session:

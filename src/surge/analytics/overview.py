@@ -3,11 +3,16 @@ links' order by clicks, their daily series. Rollups only (overview_repository.py
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from typing import Any
 
+from surge.analytics.clickhouse_overview import ClickHouseOverview
+from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.overview_repository import OverviewRepository
 from surge.analytics.repository import VISITORS
 from surge.analytics.service import _series, _step_s, stats_range
+from surge.analytics.store import reads_from
 from surge.data.contracts import DIMENSIONS, Breakdown, CountPoint
 from surge.data.overview import (
     DailySeries,
@@ -28,8 +33,14 @@ OVERVIEW_DIMENSIONS = {d: f for d, f in DIMENSIONS.items() if d != "target"}
 
 
 class ClickOverview:
-    def __init__(self, sessions: SessionMaker) -> None:
+    def __init__(self, sessions: SessionMaker, clickhouse: ClickHouseClicks | None = None) -> None:
         self.sessions = sessions
+        # Where clicks live when SURGE_CLICKHOUSE_URL is set: the same reads, from there.
+        self.clickhouse = None if clickhouse is None else ClickHouseOverview(clickhouse)
+
+    def _reads(self) -> AbstractAsyncContextManager[Any]:
+        """OverviewRepository, or its ClickHouse twin (the same methods and answers)."""
+        return reads_from(self.clickhouse, self.sessions, OverviewRepository)
 
     async def overview(self, query: OverviewQuery) -> OverviewStats:
         """The links' clicks in the range (the ranges and refusals of a link's stats), summed."""
@@ -39,8 +50,7 @@ class ClickOverview:
             raise INVALID_RANGE("The range is out of the calendar's bounds.") from None
         first, last = start.date(), (end - timedelta(microseconds=1)).date()
         ids = query.link_ids
-        async with self.sessions() as session:
-            repo = OverviewRepository(session)
+        async with self._reads() as repo:
             counts, totals = await repo.slots(ids, start, end, _step_s(query.interval))
             top = await repo.top_links(ids, start, end, query.top)
             tops = await repo.breakdowns(
@@ -62,15 +72,13 @@ class ClickOverview:
         )
 
     async def ranking(self, query: RankingQuery) -> Ranking:
-        async with self.sessions() as session:
-            found = await OverviewRepository(session).ranking(
-                query.link_ids, query.offset, query.limit
-            )
+        async with self._reads() as repo:
+            found = await repo.ranking(query.link_ids, query.offset, query.limit)
         return Ranking(items=[LinkClicks(link_id=i, clicks=n) for i, n in found])
 
     async def daily_series(self, query: DailySeriesQuery) -> DailySeries:
-        async with self.sessions() as session:
-            found = await OverviewRepository(session).daily(query.link_ids, query.first, query.days)
+        async with self._reads() as repo:
+            found = await repo.daily(query.link_ids, query.first, query.days)
         return DailySeries(
             first=query.first,
             items=[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,12 +12,15 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from surge.analytics.clickhouse_orphans import ClickHouseOrphans
+from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.enrich import EVERYTHING, Click, Recording, enrich
 from surge.analytics.geoip import GeoIP, Locate, nowhere
 from surge.analytics.live import LiveFeed
 from surge.analytics.orphan_ingest import split_orphans
 from surge.analytics.orphan_repository import OrphanRepository
 from surge.analytics.repository import VISITORS, ClickRepository, StatsRepository, VisitRepository
+from surge.analytics.store import ClickStats, VisitReads, reads_from
 from surge.data.contracts import (
     DIMENSIONS,
     TOP,
@@ -130,8 +134,11 @@ class ClickService:
         live: LiveFeed | None = None,
         webhooks: ClickWebhooks | None = None,
         visitors: VisitorHasher | None = None,
+        clickhouse: ClickHouseClicks | None = None,
     ) -> None:
         self.sessions = sessions
+        # Where raw clicks live when SURGE_CLICKHOUSE_URL is set; otherwise the SQL database's.
+        self.clickhouse = clickhouse
         self.visitors = visitors  # makes the visitor ids of the redirect's clicks
         self.geoip = geoip  # locates clicks by their client address (SURGE_GEOIP_DB)
         self.recording = recording
@@ -159,9 +166,13 @@ class ClickService:
         # Orphan visits (link 0, surge.data.orphans) share the batch and its transaction.
         enriched, orphans = split_orphans(events, enriched)
         with INGEST_DURATION.time(), ingest_span(links, len(events)):
-            async with transaction(self.sessions) as session:
-                new_clicks = await self._store(session, enriched)
-                ingested = new_clicks + await OrphanRepository(session).ingest(orphans)
+            if self.clickhouse is not None:
+                new_clicks = await self._store_clickhouse(self.clickhouse, enriched)
+                ingested = new_clicks + await ClickHouseOrphans(self.clickhouse).ingest(orphans)
+            else:
+                async with transaction(self.sessions) as session:
+                    new_clicks = await self._store(session, enriched)
+                    ingested = new_clicks + await OrphanRepository(session).ingest(orphans)
         CLICKS_INGESTED.inc(ingested)
         CLICKS_DUPLICATES.inc(len(events) - ingested)
         if self.live is not None:
@@ -186,9 +197,33 @@ class ClickService:
         await self.webhooks.queue(session, found, fresh)
         return stored
 
+    async def _store_clickhouse(self, clickhouse: ClickHouseClicks, enriched: list[Click]) -> int:
+        """Store the new clicks in ClickHouse. Those new to it are queued for the webhooks that
+        take clicks first, in a transaction of the SQL database, then stored: a consumer killed
+        in between gets the batch again and queues them again (webhooks are at-least-once
+        anyway), where the other order could lose them."""
+        fresh = await clickhouse.fresh(enriched)
+        if self.webhooks is not None and fresh:
+            async with transaction(self.sessions) as session:
+                found = await self.webhooks.subscribers(session)
+                if found:
+                    await self.webhooks.queue(session, found, fresh)
+        await clickhouse.store(fresh)
+        return len(fresh)
+
+    def _stats(self) -> AbstractAsyncContextManager[ClickStats]:
+        store: ClickStats | None = self.clickhouse
+        return reads_from(store, self.sessions, StatsRepository)
+
+    def _visit_reads(self) -> AbstractAsyncContextManager[VisitReads]:
+        store: VisitReads | None = self.clickhouse
+        return reads_from(store, self.sessions, VisitRepository)
+
     async def delete_visits(self, link_id: int) -> int:
         """Forget every click of the link so far (raw, rolled up, its unique visitors); those
         from before now that arrive late are dropped at ingest. The clicks its stats counted."""
+        if self.clickhouse is not None:
+            return await self.clickhouse.delete_visits(link_id, utc_now())
         async with transaction(self.sessions) as session:
             counted, cut_off = await ClickRepository(session).delete_visits(link_id, utc_now)
         async with transaction(self.sessions) as session:
@@ -215,8 +250,7 @@ class ClickService:
         orjson from plain values, not validated here: the api validates it once, as it reads
         it (validating 2,160 hourly points on both sides cost ~2 ms of the request)."""
         start, end = stats_range(start, end, interval, utc_now())
-        async with self.sessions() as session:
-            repo = StatsRepository(session)
+        async with self._stats() as repo:
             counts, totals = await repo.slots(link_id, start, end, _step_s(interval))
             # Breakdowns and unique visitors count by UTC day: the days the range touches.
             first, last = start.date(), (end - timedelta(microseconds=1)).date()
@@ -239,21 +273,21 @@ class ClickService:
 
     async def click_count(self, link_id: int) -> int:
         """All clicks a link has served, bots included: what `max_clicks` is measured against."""
-        async with self.sessions() as session:
-            return await StatsRepository(session).all_time_clicks(link_id)
+        async with self._stats() as repo:
+            return await repo.all_time_clicks(link_id)
 
     async def visit_counts(self, link_ids: Sequence[int]) -> VisitCountsOut:
         """All-time clicks of each link, humans and bots apart (rollups only)."""
-        async with self.sessions() as session:
-            found = await VisitRepository(session).counts(link_ids)
+        async with self._visit_reads() as repo:
+            found = await repo.counts(link_ids)
         return VisitCountsOut(
             items=[VisitCounts(link_id=i, humans=h, bots=b) for i, (h, b) in found.items()]
         )
 
     async def visits(self, query: VisitsQuery) -> VisitsPage:
         """One page of the raw clicks of some links, newest first."""
-        async with self.sessions() as session:
-            total, rows = await VisitRepository(session).visits(
+        async with self._visit_reads() as repo:
+            total, rows = await repo.visits(
                 query.link_ids,
                 start=query.start,
                 end=query.end,

@@ -203,6 +203,27 @@ async def read_database(database_url: str, history_s: float, now: datetime) -> H
     return regular(points, "the click rollups", step_s=HOUR_S, until=end, fill_zero=True)
 
 
+async def read_clickhouse(url: str, history_s: float, now: datetime) -> History:
+    """`read_database` where the clicks live in ClickHouse (SURGE_CLICKHOUSE_URL)."""
+    from surge.analytics.clickhouse_repository import ClickHouseClicks
+    from surge.platform.clickhouse import HttpClickHouse
+
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    clickhouse = HttpClickHouse(url)
+    try:
+        rows = await ClickHouseClicks(clickhouse).clicks_per_hour(
+            end - timedelta(seconds=history_s), end
+        )
+    except Exception as exc:  # unreachable, refused: say which, in one line
+        raise CapacityError(f"cannot read the clicks in ClickHouse: {exc!r}"[:300]) from exc
+    finally:
+        await clickhouse.aclose()
+    if not rows:
+        raise CapacityError(f"no clicks in ClickHouse in the last {history_s / 86400:g} days")
+    points = [(hour, n / HOUR_S) for hour, n in rows]
+    return regular(points, "the clicks in ClickHouse", step_s=HOUR_S, until=end, fill_zero=True)
+
+
 # --- Prometheus --------------------------------------------------------------------------------
 
 

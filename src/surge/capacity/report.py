@@ -13,7 +13,13 @@ from typing import Any
 
 from surge.capacity.errors import CapacityError
 from surge.capacity.forecast import Forecast, forecast
-from surge.capacity.history import History, read_csv, read_database, read_prometheus
+from surge.capacity.history import (
+    History,
+    read_clickhouse,
+    read_csv,
+    read_database,
+    read_prometheus,
+)
 from surge.capacity.plan import EXTRAPOLATION, Plan, ReplicaModel, Step, make_plan, replica_model
 from surge.capacity.plots import plot_forecast, plot_usl
 from surge.capacity.usl import UslFit, fit_usl
@@ -68,6 +74,8 @@ def read_sweep(path: Path) -> tuple[str, list[Step]]:
 def read_history(args: CapacityArgs, settings: Settings, now: datetime) -> History | None:
     if args.traffic is not None:
         return read_csv(args.traffic)
+    if args.from_db and settings.clickhouse_url is not None:  # the clicks live there
+        return asyncio.run(read_clickhouse(settings.clickhouse_url, args.history_s, now))
     if args.from_db:
         return asyncio.run(read_database(settings.database_url, args.history_s, now))
     if args.prometheus:

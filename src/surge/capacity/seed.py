@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from surge.accounts.keys import KeyService
+from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.service import ClickService
 from surge.capacity.traffic import BOTS, BROWSERS, COUNTRIES, REFERRERS, zipf_weights
 from surge.data.events import ClickEvent, click_ids
@@ -93,9 +94,15 @@ def click_events(
 
 
 async def seed(
-    sessions: SessionMaker, plan: SeedPlan, *, progress: bool = True, owner_name: str = "seed"
+    sessions: SessionMaker,
+    plan: SeedPlan,
+    *,
+    progress: bool = True,
+    owner_name: str = "seed",
+    clickhouse: ClickHouseClicks | None = None,
 ) -> SeedResult:
-    """Seed `plan` for a new owner (an API key named `owner_name`, shown nowhere)."""
+    """Seed `plan` for a new owner (an API key named `owner_name`, shown nowhere); the clicks
+    into `clickhouse` when given (the click store of SURGE_CLICKHOUSE_URL)."""
     now = utc_now()
     owner_id = (await KeyService(sessions).create(owner_name)).user_id
     prefix = os.urandom(3).hex()
@@ -110,7 +117,7 @@ async def seed(
             async with transaction(sessions) as session:
                 link_ids += await LinkRepository(session).add_many(owner_id, chunk, now)
             bar.update(len(chunk))
-    clicks = ClickService(sessions)
+    clicks = ClickService(sessions, clickhouse=clickhouse)
     ingested = 0
     started = time.perf_counter()
     with tqdm(total=plan.clicks, unit="click", disable=not progress, desc="clicks") as bar:

@@ -23,6 +23,7 @@ SECRET_FILES = (
     "database_url",
     "database_replica_urls",
     "redis_url",
+    "clickhouse_url",
 )
 
 
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
     # Raw clicks older than this many days are removed (rollups stay, so stats do not change);
     # unset keeps them all. By `surge maintain` and by analytics twice a day.
     click_retention_days: int | None = Field(default=None, ge=2)
+    # Where raw clicks live when set (e.g. http://default@127.0.0.1:8123/surge, the path naming
+    # the database): ClickHouse's HTTP interface; links, users, keys and webhooks stay in the
+    # database above. Unset: clicks stay in the database above too (docs/clickhouse.md).
+    clickhouse_url: str | None = None
+    clickhouse_timeout_s: float = Field(default=10.0, gt=0)
 
     # Where the services find each other when they run as separate processes.
     api_url: str = "http://127.0.0.1:8001"
@@ -318,7 +324,7 @@ class Settings(BaseSettings):
     def _header_name(cls, value: str | None) -> str | None:
         return value.strip().lower() or None if value else None
 
-    @field_validator("geoip_db", mode="before")
+    @field_validator("geoip_db", "clickhouse_url", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

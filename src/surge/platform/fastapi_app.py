@@ -68,6 +68,15 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return INTERNAL_ERROR("Something went wrong.").response()
 
 
+async def click_store_unavailable(request: Request, exc: Exception) -> Response:
+    """ClickHouse (SURGE_CLICKHOUSE_URL) out of reach: a 503 with Retry-After, as for the
+    database; the clicks wait in the stream meanwhile (an ingest that fails acks nothing)."""
+    log.warning("clickhouse_unavailable", path=request.url.path, error=str(exc)[:300])
+    return DATABASE_UNAVAILABLE(
+        "The click store is unavailable; try again shortly.", headers={"Retry-After": "5"}
+    ).response()
+
+
 async def open_data_service(
     settings: Settings,
     tally: RequestTally,

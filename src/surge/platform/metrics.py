@@ -81,6 +81,17 @@ DEAD_LETTERED = Counter(
 INGEST_DURATION = Histogram(
     "surge_click_ingest_duration_seconds", "One ingest transaction.", buckets=LATENCY_BUCKETS
 )
+CLICKHOUSE_SECONDS = Histogram(
+    "surge_clickhouse_request_duration_seconds",
+    "One request to ClickHouse (SURGE_CLICKHOUSE_URL), by operation: insert, select, command.",
+    ["operation"],
+    buckets=LATENCY_BUCKETS,
+)
+CLICKHOUSE_ERRORS = Counter(
+    "surge_clickhouse_errors",
+    "Requests to ClickHouse that failed (refused, or the server unreachable), by operation.",
+    ["operation"],
+)
 # By shard of the click stream ("0" when it is not split: SURGE_CLICK_STREAM_SHARDS).
 STREAM_LENGTH = Gauge(
     "surge_click_stream_length",

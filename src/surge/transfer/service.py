@@ -21,11 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
 from surge.accounts.user_repository import User
+from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.service import ClickService
 from surge.cli_support import CliError
 from surge.links.schemas import LinkCreate
 from surge.links.service import with_imported_counts
 from surge.links.writes import target_refusal, values_of
+from surge.platform.clickhouse import HttpClickHouse
 from surge.platform.clock import utc_now
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, transaction
@@ -187,6 +189,23 @@ class TransferService:
 
     async def exported_links(self, owner_id: int | None) -> AsyncIterator[ExportedLink]:
         """Every link (or `owner_id`'s), oldest first, with its owner and click counts."""
+        # Clicks are counted where they live: ClickHouse when SURGE_CLICKHOUSE_URL is set.
+        url = self.settings.clickhouse_url
+        clickhouse = None if url is None else HttpClickHouse(url)
+        try:
+            clicks = ClickService(
+                self.sessions,
+                clickhouse=None if clickhouse is None else ClickHouseClicks(clickhouse),
+            )
+            async for exported in self._exported_links(owner_id, clicks):
+                yield exported
+        finally:
+            if clickhouse is not None:
+                await clickhouse.aclose()
+
+    async def _exported_links(
+        self, owner_id: int | None, clicks: ClickService
+    ) -> AsyncIterator[ExportedLink]:
         after = 0
         while True:
             async with self.sessions() as session:
@@ -199,7 +218,7 @@ class TransferService:
             # Click counts from analytics' own service (its rollups), the imported baseline
             # added by the rule every count of visits follows.
             links = [exported.link for exported in page]
-            found = await ClickService(self.sessions).visit_counts([link.id for link in links])
+            found = await clicks.visit_counts([link.id for link in links])
             counts = with_imported_counts(
                 {c.link_id: c for c in found.items},
                 {link.id: (link.imported_clicks, link.imported_bot_clicks) for link in links},

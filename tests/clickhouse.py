@@ -1,0 +1,161 @@
+"""ClickHouse for tests, two ways, so every query runs on an old server and a current engine:
+
+- Debian's `clickhouse-server` (18.16), started once per session on a free port with a data
+  directory of its own, over HTTP as Surge speaks to it in production;
+- chdb, ClickHouse 26.x in-process, which catches SQL the old server takes and current ones
+  refuse.
+
+Each test gets a database of its own on either (dropped afterwards): the `clickhouse` fixture,
+on both engines. Without the server binary or chdb these tests skip, saying so; with
+SURGE_REQUIRE_SERVICES=1 they fail (tests/services.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from tools.clickhouse_server import SEARCH, server_argv
+
+from surge.analytics.clickhouse_repository import ClickHouseClicks
+from surge.analytics.clickhouse_schema import ensure_schema
+from surge.analytics.service import ClickService
+from surge.platform.clickhouse import ClickHouse, ClickHouseError, HttpClickHouse, json_each_row
+from surge.platform.db import SessionMaker, create_sessionmaker
+from surge.platform.migrations import upgrade_to_head
+from tests.chaos.faults import require_program, unavailable, wait_until
+from tests.e2e.processes import free_port
+from tests.helpers import engine_on, make_settings
+
+
+def new_database() -> str:
+    return f"surge_t_{uuid.uuid4().hex[:12]}"
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=0.5) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def clickhouse_server() -> Iterator[str]:
+    """A clickhouse-server of the tests' own; yields its base URL (no database)."""
+    program = require_program("clickhouse-server", search=SEARCH)
+    with tempfile.TemporaryDirectory(prefix="surge-clickhouse-") as directory:
+        port = free_port()
+        process = subprocess.Popen(
+            server_argv(program, Path(directory), port),
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: _answers(port), timeout_s=30, what=f"clickhouse-server on :{port}")
+            yield f"http://default@127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+class ChdbClickHouse:
+    """The ClickHouse protocol of surge.platform.clickhouse over chdb's one in-process session
+    (chdb allows one at a time, so the tests share it, a database each)."""
+
+    def __init__(self, session: Any, database: str) -> None:
+        self.session = session
+        self.database = database
+
+    def _query(self, sql: str, output: str = "JSONCompact") -> bytes:
+        try:
+            return bytes(self.session.query(sql, output).bytes())
+        except Exception as exc:  # chdb raises its own error type for a refused statement
+            raise ClickHouseError(str(exc)) from exc
+
+    async def rows(self, sql: str) -> list[list[Any]]:
+        found: list[list[Any]] = orjson.loads(self._query(sql))["data"]
+        return found
+
+    async def execute(self, sql: str) -> None:
+        self._query(sql, "TabSeparated")
+
+    async def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            body = json_each_row(rows).decode()
+            self._query(f"INSERT INTO {table} FORMAT JSONEachRow\n{body}", "TabSeparated")
+
+
+@contextmanager
+def chdb_session() -> Iterator[Any]:
+    try:
+        from chdb.session import Session
+    except ImportError:
+        unavailable("chdb is not installed (uv sync installs it with the dev dependencies)")
+    with tempfile.TemporaryDirectory(prefix="surge-chdb-") as directory:
+        session = Session(directory)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+# --- fixtures (registered in tests/conftest.py, so every test directory has them) -------------
+
+ENGINES = ["server", "chdb"]  # Debian's clickhouse-server (18.16), and ClickHouse 26.x in-process
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server_url() -> Iterator[str]:
+    with clickhouse_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chdb() -> Iterator[Any]:
+    with chdb_session() as session:
+        yield session
+
+
+@pytest.fixture(params=ENGINES)
+async def clickhouse(request: pytest.FixtureRequest) -> AsyncIterator[ClickHouse]:
+    """An empty click store in a database of its own, on the server or on chdb."""
+    found: ClickHouse
+    if request.param == "chdb":
+        found = ChdbClickHouse(request.getfixturevalue("chdb"), new_database())
+    else:
+        url = request.getfixturevalue("clickhouse_server_url")
+        found = HttpClickHouse(f"{url}/{new_database()}")
+    await ensure_schema(found)
+    try:
+        yield found
+    finally:
+        await found.execute(f"DROP DATABASE IF EXISTS {found.database}")
+        if isinstance(found, HttpClickHouse):
+            await found.aclose()
+
+
+@pytest.fixture
+async def sqlite_sessions(tmp_path: Path) -> AsyncIterator[SessionMaker]:
+    """An embedded database, migrated and empty: where links and webhooks live beside
+    ClickHouse, and the SQL store the parity tests compare with."""
+    async with engine_on(make_settings(tmp_path).database_url) as engine:
+        await upgrade_to_head(engine)
+        yield create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def clickhouse_clicks(tmp_path: Path, clickhouse: ClickHouse) -> AsyncIterator[ClickService]:
+    """The click service with its clicks in ClickHouse, beside a SQL database without tables:
+    neither ingest nor stats of clicks may touch it (orphan visits and webhooks would)."""
+    async with engine_on(make_settings(tmp_path).database_url) as engine:
+        yield ClickService(create_sessionmaker(engine), clickhouse=ClickHouseClicks(clickhouse))
