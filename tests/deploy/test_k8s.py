@@ -704,3 +704,49 @@ def test_pods_reach_the_external_servers_they_are_given_and_no_others(render_dir
     config = next(iter(by_kind(objects, "ConfigMap").values()))["data"]
     assert int(config["SURGE_CLICK_STREAM_SHARDS"]) > 1, "shards spread over the masters"
     assert int(config["SURGE_REDIS_WAIT_REPLICAS"]) >= 1, "no batch lost in a failover"
+
+
+SAMPLE_SECRETS = {
+    "database-url": "postgresql+asyncpg://surge:pw@192.0.2.10:5432/surge",
+    "database-replica-urls": (
+        "postgresql+asyncpg://surge:pw@192.0.2.11:5432/surge,"
+        "postgresql+asyncpg://surge:pw@192.0.2.12:5432/surge"
+    ),
+    "redis-url": "rediss+cluster://default:pw@198.51.100.10:6379",
+    "clickhouse-url": "https://surge:pw@203.0.113.10:8443/surge",
+    "internal-token": "an-internal-token",
+    "visitor-salt-secret": "a-visitor-salt-secret",
+}
+
+
+def test_each_pod_reads_its_external_servers_from_its_settings(
+    render_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names are settings Surge reads (an unknown SURGE_* is ignored, not refused): each
+    pod's ConfigMap and env, its Secret keys as files, give Settings the external servers."""
+    from surge.platform.config import Settings
+
+    path, _ = rendered_file(K8S / "overlays" / "prod-external", render_dir)
+    objects = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    config = next(iter(by_kind(objects, "ConfigMap").values()))["data"]
+    for key, value in SAMPLE_SECRETS.items():
+        (tmp_path / key).write_text(value + "\n")
+    read = {}
+    for where, pod in pod_specs(objects):
+        (container,) = pod["containers"]
+        with monkeypatch.context() as env:
+            for name in [n for n in os.environ if n.startswith("SURGE_")]:
+                env.delenv(name)
+            for name, value in config.items():
+                env.setenv(name, value)
+            for item in container["env"]:
+                env.setenv(item["name"], item["value"].replace("/run/secrets/surge", str(tmp_path)))
+            read[where] = Settings()
+    api, analytics = read["Deployment/surge-api"], read["Deployment/surge-analytics"]
+    assert api.database_replica_urls == SAMPLE_SECRETS["database-replica-urls"].split(",")
+    assert api.redis_url == analytics.redis_url == SAMPLE_SECRETS["redis-url"]
+    for where in ("Deployment/surge-analytics", "Job/surge-migrate", "CronJob/surge-maintain"):
+        assert read[where].clickhouse_url == SAMPLE_SECRETS["clickhouse-url"], where
+    assert read["Deployment/surge-api"].clickhouse_url is None, "the api reads no clicks"
+    assert {s.click_stream_shards for s in read.values()} == {4}
+    assert read["Deployment/surge-redirect"].redis_wait_replicas == 1
