@@ -8,12 +8,19 @@
 # Checked by hadolint (tests/deploy/test_image.py), built and run by tests/deploy/test_container.py
 # (podman); built and pushed by .github/workflows/ci.yml.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The two base images: a tag each, and its digest ("@sha256:...", empty: the tag alone). CI
+# resolves each tag to its digest before it builds and passes it here (.github/workflows/ci.yml,
+# "Base images by digest"), so a pushed image is made of exactly the bases its label names. A
+# digest committed as the default is kept by CI as it is.
+ARG PYTHON_TAG=3.11-slim-bookworm
+ARG PYTHON_DIGEST=
+ARG UV_TAG=0.13.9
+ARG UV_DIGEST=
 
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM ghcr.io/astral-sh/uv:${UV_TAG}${UV_DIGEST} AS uv
 
 # --- build: the locked dependencies, then Surge itself, into /opt/surge ------------------------
-FROM ${PYTHON_IMAGE} AS build
+FROM python:${PYTHON_TAG}${PYTHON_DIGEST} AS build
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -38,7 +45,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
  && /opt/surge/bin/surge --version
 
 # --- runtime: the interpreter, the environment, a non-root user; no build tools ----------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:${PYTHON_TAG}${PYTHON_DIGEST} AS runtime
+ARG PYTHON_TAG
+ARG PYTHON_DIGEST
 ARG SURGE_BUILD_COMMIT=unknown
 ARG SURGE_VERSION=0.1.0
 ARG SURGE_SOURCE=""
@@ -47,7 +56,8 @@ LABEL org.opencontainers.image.title="surge" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="${SURGE_VERSION}" \
       org.opencontainers.image.revision="${SURGE_BUILD_COMMIT}" \
-      org.opencontainers.image.source="${SURGE_SOURCE}"
+      org.opencontainers.image.source="${SURGE_SOURCE}" \
+      org.opencontainers.image.base.name="python:${PYTHON_TAG}${PYTHON_DIGEST}"
 
 # /var/lib/surge is 1777 as well as surge's: a tmpfs mounted over it (`--tmpfs /var/lib/surge`)
 # takes this directory's mode but root as its owner, and must stay writable for uid 10001 (as

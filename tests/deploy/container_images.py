@@ -44,11 +44,11 @@ HOST_CA_BUNDLE = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certifi
 def base_images() -> tuple[str, str, str]:
     """The Dockerfile's Python base tag, its uv image tag and that uv's version."""
     text = DOCKERFILE.read_text()
-    python = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
-    uv = re.search(r"^FROM (ghcr\.io/astral-sh/uv:(\S+)) AS uv$", text, re.M)
+    python = re.search(r"^ARG PYTHON_TAG=(\S+)$", text, re.M)
+    uv = re.search(r"^ARG UV_TAG=(\S+)$", text, re.M)
     assert python, "the Dockerfile's Python base moved: update tests/deploy"
     assert uv, "the Dockerfile's uv image moved: update tests/deploy"
-    return python[1], uv[1], uv[2]
+    return f"python:{python[1]}", f"ghcr.io/astral-sh/uv:{uv[1]}", uv[1]
 
 
 def _config_dir() -> Path:

@@ -37,6 +37,7 @@ from tests.deploy.programs import (
 
 KUBERNETES_VERSION = "1.32.0"  # docs/deploy.md: the version the manifests are validated for
 IMAGE = "ghcr.io/acme/surge@sha256:" + "0123456789abcdef" * 4
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64  # what the committed overlays carry
 SURGE = ("surge-api", "surge-redirect", "surge-analytics")
 PORTS = {"surge-api": 8001, "surge-redirect": 8002, "surge-analytics": 8003}
 # What `surge serve` takes at most to stop after SIGTERM: uvicorn's graceful shutdown (20 s,
@@ -97,7 +98,7 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, An
 
 
 def test_there_are_dev_staging_and_prod_overlays() -> None:
-    assert [path.name for path in OVERLAYS] == ["dev", "prod", "staging"]
+    assert [path.name for path in OVERLAYS] == ["dev", "prod", "prod-external", "staging"]
 
 
 def test_the_base_renders() -> None:
@@ -109,8 +110,9 @@ def test_the_base_renders() -> None:
 
 def test_the_overlay_renders_into_one_namespace(overlay: Path, render_dir: Path) -> None:
     _, namespace = rendered_file(overlay, render_dir)
-    expected = {"dev": "surge-dev", "staging": "surge-staging", "prod": "surge"}[overlay.name]
-    assert namespace == expected
+    expected = {"dev": "surge-dev", "staging": "surge-staging", "prod": "surge"}
+    expected["prod-external"] = "surge"
+    assert namespace == expected[overlay.name]
 
 
 def test_the_overlay_is_valid_kubernetes(overlay: Path, render_dir: Path) -> None:
@@ -142,6 +144,46 @@ def test_the_validator_rejects_what_kubernetes_would(tmp_path: Path) -> None:
 def test_every_container_runs_the_pinned_image(objects: list[dict[str, Any]]) -> None:
     images = {c["image"] for _, pod in pod_specs(objects) for c in pod["containers"]}
     assert images == {IMAGE}
+
+
+@pytest.mark.parametrize("name", ["staging", "prod", "prod-external"])
+def test_a_shipped_overlay_names_its_image_by_digest_alone(name: str) -> None:
+    """What a scan of the committed overlay sees (checkov's "image tag is not latest or
+    blank" and "image uses a digest"): no tag, the placeholder digest (dev runs a local
+    `surge:dev`, loaded into kind or minikube, never pulled)."""
+    done = run("kubectl", "kustomize", str(K8S / "overlays" / name))
+    assert done.returncode == 0, output(done)
+    images = {
+        c["image"]
+        for _, pod in pod_specs(list(yaml.safe_load_all(done.stdout)))
+        for c in pod["containers"]
+    }
+    assert images == {"ghcr.io/example/surge@" + PLACEHOLDER_DIGEST}
+
+
+def render_prod(
+    tmp_path: Path, image: str, overlay: str = "prod"
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        sys.executable,
+        str(CI_SCRIPTS / "render.py"),
+        str(K8S / "overlays" / overlay),
+        image,
+        str(tmp_path / "out.yaml"),
+    )
+
+
+def test_a_deploy_refuses_a_tag_or_the_placeholder_where_the_overlay_pins(tmp_path: Path) -> None:
+    require("kubectl")
+    by_tag = render_prod(tmp_path, "ghcr.io/acme/surge:latest")
+    assert by_tag.returncode != 0
+    assert "deploys by digest only" in by_tag.stderr
+    placeholder = render_prod(tmp_path, "ghcr.io/example/surge@" + PLACEHOLDER_DIGEST)
+    assert placeholder.returncode != 0
+    assert "placeholder" in placeholder.stderr
+    assert not (tmp_path / "out.yaml").exists(), "nothing to apply"
+    dev = render_prod(tmp_path, "surge:dev", overlay="dev")
+    assert dev.returncode == 0, output(dev)
 
 
 def test_every_container_is_non_root_read_only_and_limited(objects: list[dict[str, Any]]) -> None:
@@ -530,7 +572,11 @@ def sources(policy: dict[str, Any]) -> list[dict[str, Any]]:
 def test_network_policy_keeps_internal_traffic_between_surge_pods(
     objects: list[dict[str, Any]],
 ) -> None:
-    policies = by_kind(objects, "NetworkPolicy")
+    policies = {
+        name: policy
+        for name, policy in by_kind(objects, "NetworkPolicy").items()
+        if "Ingress" in policy["spec"]["policyTypes"]
+    }
     default = policies.pop("surge-default-deny")
     assert default["spec"]["podSelector"] == {}
     assert "ingress" not in default["spec"]
@@ -579,3 +625,128 @@ def test_production_bounds_are_at_least_stagings(render_dir: Path) -> None:
     for name in SURGE:
         assert prod[name][0] >= 2, f"{name}: one replica is an outage on its first restart"
         assert prod[name][1] >= staging[name][1], name
+
+
+# --- prod-external: data services outside the cluster ------------------------------------------
+
+# A key of `surge-secrets` a pod mounts -> the port its server is reached on.
+SERVER_PORTS = {
+    "database-url": {5432},
+    "database-replica-urls": {5432},
+    "redis-url": {6379},
+    "clickhouse-url": {8123, 8443},
+}
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions with In) against a pod's labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", expression
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def egress_ports(objects: list[dict[str, Any]], labels: dict[str, str]) -> dict[int, set[str]]:
+    """Port -> where a pod with `labels` may connect on it, outside the cluster (ipBlock CIDRs)
+    or inside it ("cluster"), by every egress policy that selects it."""
+    allowed: dict[int, set[str]] = {}
+    for policy in by_kind(objects, "NetworkPolicy").values():
+        if "Egress" not in policy["spec"]["policyTypes"] or not selects(
+            policy["spec"]["podSelector"], labels
+        ):
+            continue
+        for rule in policy["spec"].get("egress", []):
+            to = {
+                peer["ipBlock"]["cidr"] if "ipBlock" in peer else "cluster" for peer in rule["to"]
+            }
+            for port in rule.get("ports", [{"port": "any"}]):
+                allowed.setdefault(port["port"], set()).update(to)
+    return allowed
+
+
+def test_pods_reach_the_external_servers_they_are_given_and_no_others(render_dir: Path) -> None:
+    """Egress is closed, then opened per pod for the servers whose URLs it mounts: the api its
+    PostgreSQL replicas, analytics, migrate and maintain ClickHouse, the redirect no
+    database at all. Every pod resolves names; only analytics (webhooks) reaches the internet."""
+    path, _ = rendered_file(K8S / "overlays" / "prod-external", render_dir)
+    objects = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    policies = by_kind(objects, "NetworkPolicy")
+    default = policies["surge-egress-default-deny"]["spec"]
+    assert (default["podSelector"], default["policyTypes"]) == ({}, ["Egress"])
+    assert "egress" not in default
+    mounted_by = {}
+    for o in objects:
+        if o["kind"] not in ("Deployment", "Job", "CronJob"):
+            continue
+        spec = o["spec"]["jobTemplate"]["spec"] if o["kind"] == "CronJob" else o["spec"]
+        template = spec["template"]
+        (secrets,) = [v["secret"] for v in template["spec"]["volumes"] if "secret" in v]
+        mounted_by[o["metadata"]["name"]] = (
+            template["metadata"]["labels"],
+            {item["key"] for item in secrets["items"]},
+        )
+    assert "database-replica-urls" in mounted_by["surge-api"][1]
+    for name in ("surge-analytics", "surge-migrate", "surge-maintain"):
+        assert "clickhouse-url" in mounted_by[name][1], name
+    for name, (labels, keys) in mounted_by.items():
+        allowed = egress_ports(objects, labels)
+        assert allowed[53] == {"cluster"}, f"{name}: DNS"
+        needed = set().union(*(SERVER_PORTS[key] for key in keys if key in SERVER_PORTS))
+        for port in needed:
+            assert allowed.get(port, set()) - {"cluster", "0.0.0.0/0", "::/0"}, (name, port)
+        for port in {5432, 6379, 8123, 8443} - needed:
+            assert port not in allowed, f"{name} may reach :{port}, which it has no URL for"
+        internet = "0.0.0.0/0" in allowed.get("any", set())
+        assert internet == (name == "surge-analytics"), f"{name}: only webhooks go out"
+    config = next(iter(by_kind(objects, "ConfigMap").values()))["data"]
+    assert int(config["SURGE_CLICK_STREAM_SHARDS"]) > 1, "shards spread over the masters"
+    assert int(config["SURGE_REDIS_WAIT_REPLICAS"]) >= 1, "no batch lost in a failover"
+
+
+SAMPLE_SECRETS = {
+    "database-url": "postgresql+asyncpg://surge:pw@192.0.2.10:5432/surge",
+    "database-replica-urls": (
+        "postgresql+asyncpg://surge:pw@192.0.2.11:5432/surge,"
+        "postgresql+asyncpg://surge:pw@192.0.2.12:5432/surge"
+    ),
+    "redis-url": "rediss+cluster://default:pw@198.51.100.10:6379",
+    "clickhouse-url": "https://surge:pw@203.0.113.10:8443/surge",
+    "internal-token": "an-internal-token",
+    "visitor-salt-secret": "a-visitor-salt-secret",
+}
+
+
+def test_each_pod_reads_its_external_servers_from_its_settings(
+    render_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names are settings Surge reads (an unknown SURGE_* is ignored, not refused): each
+    pod's ConfigMap and env, its Secret keys as files, give Settings the external servers."""
+    from surge.platform.config import Settings
+
+    path, _ = rendered_file(K8S / "overlays" / "prod-external", render_dir)
+    objects = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    config = next(iter(by_kind(objects, "ConfigMap").values()))["data"]
+    for key, value in SAMPLE_SECRETS.items():
+        (tmp_path / key).write_text(value + "\n")
+    read = {}
+    for where, pod in pod_specs(objects):
+        (container,) = pod["containers"]
+        with monkeypatch.context() as env:
+            for name in [n for n in os.environ if n.startswith("SURGE_")]:
+                env.delenv(name)
+            for name, value in config.items():
+                env.setenv(name, value)
+            for item in container["env"]:
+                env.setenv(item["name"], item["value"].replace("/run/secrets/surge", str(tmp_path)))
+            read[where] = Settings()
+    api, analytics = read["Deployment/surge-api"], read["Deployment/surge-analytics"]
+    assert api.database_replica_urls == SAMPLE_SECRETS["database-replica-urls"].split(",")
+    assert api.redis_url == analytics.redis_url == SAMPLE_SECRETS["redis-url"]
+    for where in ("Deployment/surge-analytics", "Job/surge-migrate", "CronJob/surge-maintain"):
+        assert read[where].clickhouse_url == SAMPLE_SECRETS["clickhouse-url"], where
+    assert read["Deployment/surge-api"].clickhouse_url is None, "the api reads no clicks"
+    assert {s.click_stream_shards for s in read.values()} == {4}
+    assert read["Deployment/surge-redirect"].redis_wait_replicas == 1

@@ -5,6 +5,8 @@ ones pass shellcheck, the performance gate passes and fails where it should."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from tests.deploy import programs
 from tests.deploy.programs import (
     CI_SCRIPTS,
+    DOCKERFILE,
     K8S,
     ROOT,
     WORKFLOW,
@@ -89,6 +92,80 @@ def test_the_image_is_tested_then_pushed_to_ghcr_by_commit_on_main_only() -> Non
     )
     assert "refs/heads/main" in push["if"]
     assert "ghcr.io/" in runs("image")
+
+
+BASE_DIGEST = "sha256:" + "ab" * 32
+# A stand-in for `docker buildx imagetools inspect REF --format '{{json .Manifest}}'`: no
+# registry is reachable here, so it answers one digest for any reference (and logs what it got).
+FAKE_DOCKER = f"""#!/bin/sh
+echo "$*" >> "$(dirname "$0")/calls"
+echo '{{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "{BASE_DIGEST}"}}'
+"""
+
+
+def pin_base_images(tmp_path: Path, dockerfile: str) -> dict[str, str]:
+    """Run the workflow's "Base images by digest" script on `dockerfile` with the stand-in
+    docker: the step's outputs."""
+    (step,) = [s for s in steps("image") if s.get("name") == "Base images by digest"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    outputs = tmp_path / "outputs"
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "GITHUB_OUTPUT": str(outputs),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, output(done)
+    return dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+
+
+def from_lines(dockerfile: str) -> list[str]:
+    """The images a Dockerfile's FROM lines name, its ARG defaults filled in."""
+    args = dict(re.findall(r"^ARG (\w+)=(\S*)$", dockerfile, re.M))
+    images = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    return [re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], image) for image in images]
+
+
+def test_both_builds_use_the_base_images_pinned_by_digest(tmp_path: Path) -> None:
+    """Every tag the Dockerfile's FROM lines take is resolved to its digest before the build,
+    and the build that is tested and the one that is pushed both get the digests."""
+    require("jq")
+    dockerfile = DOCKERFILE.read_text()
+    pinned = pin_base_images(tmp_path, dockerfile)
+    assert pinned == {"python": f"@{BASE_DIGEST}", "uv": f"@{BASE_DIGEST}"}
+    asked = {line.split()[3] for line in (tmp_path / "bin" / "calls").read_text().splitlines()}
+    assert asked == set(from_lines(dockerfile)), "the images the FROM lines name, by tag"
+    builds = [s for s in steps("image") if s.get("uses", "").startswith("docker/build-push-action")]
+    assert len(builds) == 2, "the tested build and the pushed one"
+    for build in builds:
+        args = build["with"]["build-args"]
+        assert "PYTHON_DIGEST=${{ steps.base.outputs.python }}" in args, build["name"]
+        assert "UV_DIGEST=${{ steps.base.outputs.uv }}" in args, build["name"]
+
+
+def test_a_base_image_committed_with_its_digest_is_kept(tmp_path: Path) -> None:
+    require("jq")
+    committed = "@sha256:" + "cd" * 32
+    dockerfile = DOCKERFILE.read_text().replace(
+        "ARG PYTHON_DIGEST=\n", f"ARG PYTHON_DIGEST={committed}\n"
+    )
+    assert committed in dockerfile
+    pinned = pin_base_images(tmp_path, dockerfile)
+    assert pinned == {"python": committed, "uv": f"@{BASE_DIGEST}"}
+    calls = (tmp_path / "bin" / "calls").read_text()
+    assert "ghcr.io/astral-sh/uv:" in calls
+    assert "python:" not in calls, "nothing asked for what is already pinned"
 
 
 def test_the_performance_gate_runs_the_bench_and_the_gate() -> None:
