@@ -139,24 +139,7 @@ class ClickRepository:
         connection = await self.session.connection()
         for statement in SQLITE_STAGING:
             await connection.exec_driver_sql(statement)
-        rows = [
-            (
-                c.id,
-                c.link_id,
-                _sqlite_time(c.occurred_at),
-                c.referrer_host,
-                c.country,
-                c.device,
-                c.browser,
-                c.os,
-                c.is_bot,
-                c.visitor_id,
-                c.target,
-                c.region,
-                c.city,
-            )
-            for c in batch
-        ]
+        rows = sqlite_rows(batch)
         await connection.exec_driver_sql(SQLITE_STAGE, rows)
         for statement in SQLITE_KEEP_NEW:
             await connection.exec_driver_sql(statement)
@@ -168,6 +151,28 @@ class ClickRepository:
         await connection.exec_driver_sql(SQLITE_GROUP)
         await connection.exec_driver_sql(SQLITE_BREAKDOWNS, (DIRECT, UNKNOWN_COUNTRY))
         return new
+
+
+def sqlite_rows(batch: Sequence[Click]) -> list[tuple[Any, ...]]:
+    """The batch as the SQLite staging table's rows."""
+    return [
+        (
+            c.id,
+            c.link_id,
+            _sqlite_time(c.occurred_at),
+            c.referrer_host,
+            c.country,
+            c.device,
+            c.browser,
+            c.os,
+            c.is_bot,
+            c.visitor_id,
+            c.target,
+            c.region,
+            c.city,
+        )
+        for c in batch
+    ]
 
 
 def _sqlite_time(moment: datetime) -> str:
