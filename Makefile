@@ -10,9 +10,13 @@ VENV_STAMP := .venv/.synced
 # many CI images), every Python process would otherwise compile each module it imports, ~2 s of
 # CPU per `surge` command (1.0 s instead of 2.9 s for `surge export`), and the suite starts
 # hundreds of them.
+# Not the test-only engine (chdb, with pandas and pyarrow): `make deps` on a fresh clone took 35 s
+# without them, 48 s with them (a busy machine); the tests that import it compile what they use.
 $(VENV_STAMP): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen --compile-bytecode
+	$(UV) sync --frozen
+	$(UV) run --frozen python -m compileall -q -j 0 -x '/(chdb|chdb_core|pandas|pyarrow)/' \
+		$$($(UV) run --frozen python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null
 	@touch $@
 
 deps: $(VENV_STAMP)
