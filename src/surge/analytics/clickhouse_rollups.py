@@ -1,0 +1,211 @@
+"""Exact rollups of sealed UTC days in the ClickHouse click store (ADR 0013, docs/clickhouse.md).
+
+A day is *sealed* once it ended `grace` ago. The roll-up job (analytics' rollup loop) rolls up
+each sealed day *from `clicks FINAL`* (each distinct click once, whatever copies are on disk)
+into `click_rollups`, then advances the watermark (`rollup_progress`): a link's stats read the
+days below the watermark from the rollups and the rest from raw clicks.
+
+`click_rollups` is a ReplacingMergeTree whose version is the (link, day)'s distinct clicks at
+computation. A (link, day)'s clicks only grow, so a later computation sees a superset and a
+higher or equal version: each row of it is at least the earlier one's, and FINAL keeps the
+fuller one whatever the order the computations landed in, which process made them, or what
+their clocks said. Equal versions mean the same clicks, so the same rows. Computations that
+see fewer clicks than one stored (after a visit deletion's or retention's delete) are not
+written at all.
+
+Late clicks: a batch holding clicks of a day that ended more than grace/2 ago (by the ingesting
+process's clock) re-rolls those (link, day) pairs itself after its insert and before its ack,
+new clicks or not, so a redelivery after a crash re-rolls again. A click of a younger day is
+seen by the job, which seals the day grace after its end: grace/2 covers the insert racing the
+job and the clocks' skew.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from surge.analytics.enrich import Click
+from surge.platform.clickhouse import ClickHouse, literal
+
+US = 1_000_000
+HOUR_US = 3600 * US
+DAY_US = 86_400 * US
+GRACE = timedelta(hours=1)  # a day is rolled up once it ended this long ago
+SERIES = "#series"  # rows of hourly clicks, value '0' (humans) or '1' (bots)
+DAY_VISITORS = "#visitors"  # a row of the day's distinct human visitors
+
+
+def _us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=moment.tzinfo)) // timedelta(microseconds=1)
+
+
+def rollup_table(database: str) -> list[str]:
+    """The tables' statements (surge.analytics.clickhouse_schema creates them)."""
+    return [
+        # Keyed by everything a row is of: FINAL keeps each key's highest version.
+        f"""CREATE TABLE IF NOT EXISTS {database}.click_rollups (
+            link_id UInt64,
+            day Date,
+            day_us Int64,
+            dimension String,
+            hour_us Int64,
+            value String,
+            n UInt64,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version)
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (link_id, day_us, dimension, hour_us, value)""",
+        # Days before the highest `through_us` are rolled up (a row per day the job rolled).
+        f"""CREATE TABLE IF NOT EXISTS {database}.rollup_progress (
+            through_us Int64
+        ) ENGINE = MergeTree()
+        ORDER BY through_us""",
+    ]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where one link's stats read: `raw`, a filter of raw clicks (its cut-off applied, days
+    not rolled up); `rolled`, a filter of `click_rollups` (days rolled up, after the day of its
+    latest visit deletion, whose rollups still hold the deleted clicks)."""
+
+    raw: str
+    rolled: str
+
+
+class ClickRollups:
+    def __init__(
+        self, clickhouse: ClickHouse, breakdowns: Mapping[str, str], grace: timedelta = GRACE
+    ) -> None:
+        """`breakdowns`: what each breakdown counts a click as (an expression, NULL: not
+        counted), as stats read raw clicks."""
+        self.ch = clickhouse
+        self.breakdowns = breakdowns
+        self.grace = grace
+        database = clickhouse.database
+        self.table = f"{database}.click_rollups"
+        self.progress = f"{database}.rollup_progress"
+        self.clicks = f"{database}.clicks"
+        self.deletions = f"{database}.visit_deletions"
+
+    async def split(self, link_id: int) -> Split:
+        """One round trip: the link's cut-off and the watermark."""
+        (cut, through), *_ = await self.ch.rows(
+            f"SELECT (SELECT max(before_us) FROM {self.deletions} WHERE link_id = {link_id}), "
+            f"(SELECT max(through_us) FROM {self.progress})"
+        )
+        cut, through = int(cut), int(through)
+        after_cut_day = (cut // DAY_US + 1) * DAY_US if cut else 0
+        return Split(
+            raw=f"link_id = {link_id} AND at_us >= {cut} "
+            f"AND (at_us >= {through} OR at_us < {after_cut_day})",
+            rolled=f"link_id = {link_id} AND day_us >= {after_cut_day} AND day_us < {through}",
+        )
+
+    def rows_of(self, columns: str, where: str) -> str:
+        """Rollup rows matching `where` (key columns only), each key's fullest computation."""
+        return f"(SELECT {columns} FROM {self.table} FINAL WHERE {where})"
+
+    # --- the job -------------------------------------------------------------------------------
+
+    async def roll_up(self, now: datetime) -> list[int]:
+        """Roll up every sealed day from the watermark (or the first click) on, advancing the
+        watermark after each; the days rolled (µs). Idempotent, and safe to run in several
+        processes at once: each writes the same rows or fuller ones, and the watermark is
+        the highest any of them reached after writing the rows below it."""
+        sealed = (_us(now - self.grace) // DAY_US) * DAY_US
+        (through, clicks, first), *_ = await self.ch.rows(
+            f"SELECT (SELECT max(through_us) FROM {self.progress}), "
+            f"(SELECT count() FROM {self.clicks}), (SELECT min(at_us) FROM {self.clicks})"
+        )
+        start = int(through) or (int(first) // DAY_US * DAY_US if int(clicks) else sealed)
+        days = [
+            int(day) * DAY_US
+            for (day,) in await self.ch.rows(
+                f"SELECT DISTINCT intDiv(at_us, {DAY_US}) AS day FROM {self.clicks} "
+                f"WHERE at_us >= {start} AND at_us < {sealed} ORDER BY day"
+            )
+        ]
+        for day in days:  # the days with clicks; the watermark after each (a restart resumes)
+            await self.roll(day)
+            await self.ch.insert(self.progress, [{"through_us": day + DAY_US}])
+        if sealed > int(through):
+            await self.ch.insert(self.progress, [{"through_us": sealed}])
+        return days
+
+    async def reroll_late(self, batch: Iterable[Click], now: datetime) -> None:
+        """Re-roll the (link, day) pairs of the batch's clicks whose day ended grace/2 ago or
+        more: the job may have sealed it before their insert was visible."""
+        latest = _us(now - self.grace / 2) - DAY_US
+        days: dict[int, set[int]] = defaultdict(set)
+        for click in batch:
+            day = _us(click.occurred_at) // DAY_US * DAY_US
+            if day <= latest:
+                days[day].add(click.link_id)
+        for day, link_ids in sorted(days.items()):
+            await self.roll(day, sorted(link_ids))
+
+    async def roll(self, day: int, link_ids: Sequence[int] | None = None) -> None:
+        """Compute the day's rollups of the links (all for None) in one read of its distinct
+        clicks, and store those fuller than what is stored."""
+        where = f"at_us >= {day} AND at_us < {day + DAY_US}"
+        if link_ids is not None:
+            where += f" AND link_id IN {literal(list(link_ids))}"
+        names = [SERIES, DAY_VISITORS, *self.breakdowns]
+        values = [
+            "toNullable(toString(is_bot))",
+            "if(visitor_id != '', '', NULL)",
+            *self.breakdowns.values(),
+        ]
+        rows = await self.ch.rows(
+            "SELECT link_id, dimension, "
+            f"if(dimension = {literal(SERIES)}, intDiv(at_us, {HOUR_US}) * {HOUR_US}, 0) AS hour,"
+            " assumeNotNull(value) AS label, count() AS n, "
+            f"uniqExactIf(visitor_id, dimension = {literal(DAY_VISITORS)}) AS visitors "
+            f"FROM (SELECT * FROM {self.clicks} FINAL WHERE {where}) "
+            f"ARRAY JOIN [{', '.join(map(literal, names))}] AS dimension, "
+            f"[{', '.join(values)}] AS value "
+            f"WHERE value IS NOT NULL AND (is_bot = 0 OR dimension = {literal(SERIES)}) "
+            "GROUP BY link_id, dimension, hour, label"
+        )
+        computed: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        versions: dict[int, int] = defaultdict(int)
+        for link_id, dimension, hour, label, n, visitors in rows:
+            link_id = int(link_id)
+            if dimension == SERIES:
+                versions[link_id] += int(n)
+            computed[link_id].append(
+                {
+                    "link_id": link_id,
+                    "day_us": day,
+                    "dimension": dimension,
+                    "hour_us": int(hour) or day,
+                    "value": label,
+                    "n": int(visitors) if dimension == DAY_VISITORS else int(n),
+                }
+            )
+        stored = await self._versions(day, sorted(computed))
+        fuller = [
+            {**row, "day": _iso_day(day), "version": versions[link_id]}
+            for link_id, link_rows in computed.items()
+            if versions[link_id] > stored.get(link_id, 0)
+            for row in link_rows
+        ]
+        await self.ch.insert(self.table, fuller)
+
+    async def _versions(self, day: int, link_ids: Sequence[int]) -> dict[int, int]:
+        if not link_ids:
+            return {}
+        rows = await self.ch.rows(
+            f"SELECT link_id, max(version) FROM {self.table} WHERE day_us = {day} "
+            f"AND link_id IN {literal(list(link_ids))} GROUP BY link_id"
+        )
+        return {int(link_id): int(version) for link_id, version in rows}
+
+
+def _iso_day(day_us: int) -> str:
+    return (datetime(1970, 1, 1) + timedelta(microseconds=day_us)).date().isoformat()
