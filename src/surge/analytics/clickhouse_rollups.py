@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from surge.analytics.enrich import Click
@@ -113,29 +113,27 @@ class ClickRollups:
     # --- the job -------------------------------------------------------------------------------
 
     async def roll_up(self, now: datetime) -> list[int]:
-        """Roll up every sealed day from the watermark (or the first click) on, advancing the
-        watermark after each; the days rolled (µs). Idempotent, and safe to run in several
-        processes at once: each writes the same rows or fuller ones, and the watermark is
-        the highest any of them reached after writing the rows below it."""
+        """Roll up every sealed day from the watermark (or the first click) on, a calendar
+        month a statement (what one partition holds: the table's key starts with the link, so
+        all links' clicks of a day are no narrower a read than their month's), advancing the
+        watermark after each; the days with clicks rolled (µs). Idempotent, and safe to run in
+        several processes at once: each writes the same rows or fuller ones, and moves the
+        watermark only past rows it wrote."""
         sealed = (_us(now - self.grace) // DAY_US) * DAY_US
         (through, clicks, first), *_ = await self.ch.rows(
             f"SELECT (SELECT max(through_us) FROM {self.progress}), "
-            f"(SELECT count() FROM {self.clicks}), (SELECT min(at_us) FROM {self.clicks})"
+            f"(SELECT count() FROM {self.clicks}), (SELECT min(day) FROM {self.clicks})"
         )
-        start = int(through) or (int(first) // DAY_US * DAY_US if int(clicks) else sealed)
-        days = [
-            int(day) * DAY_US
-            for (day,) in await self.ch.rows(
-                f"SELECT DISTINCT intDiv(at_us, {DAY_US}) AS day FROM {self.clicks} "
-                f"WHERE at_us >= {start} AND at_us < {sealed} ORDER BY day"
-            )
-        ]
-        for day in days:  # the days with clicks; the watermark after each (a restart resumes)
-            await self.roll(day)
-            await self.ch.insert(self.progress, [{"through_us": day + DAY_US}])
-        if sealed > int(through):
-            await self.ch.insert(self.progress, [{"through_us": sealed}])
-        return days
+        start = int(through)
+        if not start:
+            start = _day_us(date.fromisoformat(first)) if int(clicks) else sealed
+        rolled: list[int] = []
+        while start < sealed:
+            end = min(sealed, _next_month(start))
+            rolled += await self.roll(start, end)
+            await self.ch.insert(self.progress, [{"through_us": end}])
+            start = end
+        return rolled
 
     async def reroll_late(self, batch: Iterable[Click], now: datetime) -> None:
         """Re-roll the (link, day) pairs of the batch's clicks whose day ended grace/2 ago or
@@ -147,12 +145,16 @@ class ClickRollups:
             if day <= latest:
                 days[day].add(click.link_id)
         for day, link_ids in sorted(days.items()):
-            await self.roll(day, sorted(link_ids))
+            await self.roll(day, day + DAY_US, sorted(link_ids))
 
-    async def roll(self, day: int, link_ids: Sequence[int] | None = None) -> None:
-        """Compute the day's rollups of the links (all for None) in one read of its distinct
-        clicks, and store those fuller than what is stored."""
-        where = f"at_us >= {day} AND at_us < {day + DAY_US}"
+    async def roll(self, first: int, end: int, link_ids: Sequence[int] | None = None) -> list[int]:
+        """Compute the rollups of the links (all for None) over the days [first, end) in one
+        read of their distinct clicks, and store those fuller than what is stored; the days
+        with clicks."""
+        where = (
+            f"day >= {literal(_iso_day(first))} AND day < {literal(_iso_day(end))} "
+            f"AND at_us >= {first} AND at_us < {end}"
+        )
         if link_ids is not None:
             where += f" AND link_id IN {literal(list(link_ids))}"
         names = [SERIES, DAY_VISITORS, *self.breakdowns]
@@ -162,49 +164,65 @@ class ClickRollups:
             *self.breakdowns.values(),
         ]
         rows = await self.ch.rows(
-            "SELECT link_id, dimension, "
-            f"if(dimension = {literal(SERIES)}, intDiv(at_us, {HOUR_US}) * {HOUR_US}, 0) AS hour,"
-            " assumeNotNull(value) AS label, count() AS n, "
+            f"SELECT link_id, intDiv(at_us, {DAY_US}) * {DAY_US} AS day_start, dimension, "
+            f"if(dimension = {literal(SERIES)}, intDiv(at_us, {HOUR_US}) * {HOUR_US}, "
+            "day_start) AS hour, assumeNotNull(value) AS label, count() AS n, "
             f"uniqExactIf(visitor_id, dimension = {literal(DAY_VISITORS)}) AS visitors "
             f"FROM (SELECT * FROM {self.clicks} FINAL WHERE {where}) "
             f"ARRAY JOIN [{', '.join(map(literal, names))}] AS dimension, "
             f"[{', '.join(values)}] AS value "
             f"WHERE value IS NOT NULL AND (is_bot = 0 OR dimension = {literal(SERIES)}) "
-            "GROUP BY link_id, dimension, hour, label"
+            "GROUP BY link_id, day_start, dimension, hour, label"
         )
-        computed: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        versions: dict[int, int] = defaultdict(int)
-        for link_id, dimension, hour, label, n, visitors in rows:
-            link_id = int(link_id)
+        computed: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+        versions: dict[tuple[int, int], int] = defaultdict(int)
+        for link_id, day, dimension, hour, label, n, visitors in rows:
+            key = (int(link_id), int(day))
             if dimension == SERIES:
-                versions[link_id] += int(n)
-            computed[link_id].append(
+                versions[key] += int(n)
+            computed[key].append(
                 {
-                    "link_id": link_id,
-                    "day_us": day,
+                    "link_id": key[0],
+                    "day": _iso_day(key[1]),
+                    "day_us": key[1],
                     "dimension": dimension,
-                    "hour_us": int(hour) or day,
+                    "hour_us": int(hour),
                     "value": label,
                     "n": int(visitors) if dimension == DAY_VISITORS else int(n),
                 }
             )
-        stored = await self._versions(day, sorted(computed))
+        stored = await self._versions(first, end, link_ids)
         fuller = [
-            {**row, "day": _iso_day(day), "version": versions[link_id]}
-            for link_id, link_rows in computed.items()
-            if versions[link_id] > stored.get(link_id, 0)
-            for row in link_rows
+            {**row, "version": versions[key]}
+            for key, key_rows in computed.items()
+            if versions[key] > stored.get(key, 0)
+            for row in key_rows
         ]
         await self.ch.insert(self.table, fuller)
+        return sorted({day for _, day in computed})
 
-    async def _versions(self, day: int, link_ids: Sequence[int]) -> dict[int, int]:
-        if not link_ids:
-            return {}
+    async def _versions(
+        self, first: int, end: int, link_ids: Sequence[int] | None
+    ) -> dict[tuple[int, int], int]:
+        """(link, day) → the highest version stored of its rollups, over the days [first, end)."""
+        where = f"day_us >= {first} AND day_us < {end}"
+        if link_ids is not None:
+            where += f" AND link_id IN {literal(list(link_ids))}"
         rows = await self.ch.rows(
-            f"SELECT link_id, max(version) FROM {self.table} WHERE day_us = {day} "
-            f"AND link_id IN {literal(list(link_ids))} GROUP BY link_id"
+            f"SELECT link_id, day_us, max(version) FROM {self.table} WHERE {where} "
+            "GROUP BY link_id, day_us"
         )
-        return {int(link_id): int(version) for link_id, version in rows}
+        return {(int(link_id), int(day)): int(version) for link_id, day, version in rows}
+
+
+def _day_us(day: date) -> int:
+    return (day - date(1970, 1, 1)).days * DAY_US
+
+
+def _next_month(day_us: int) -> int:
+    """The start of the calendar month after the one `day_us` falls in (µs)."""
+    day = date(1970, 1, 1) + timedelta(microseconds=day_us)
+    return _day_us(date(day.year + day.month // 12, day.month % 12 + 1, 1))
 
 
 def _iso_day(day_us: int) -> str:
