@@ -172,12 +172,12 @@ SEED_CHUNK = 10_000_000
 async def seed(ch: HttpClickHouse, link_id: int, clicks: int, first: int, span: int) -> None:
     """`clicks` clicks of the link spread evenly over [first, first + span) µs, INSERT ...
     SELECT on the server in chunks (realistic spreads of referrers, countries, bots, 50,000
-    visitors)."""
+    visitors), at millisecond steps: n times the span in µs would overflow 64 bits at 10M."""
     for offset in range(0, clicks, SEED_CHUNK):
         await ch.execute(
             f"INSERT INTO {ch.database}.clicks (link_id, at_us, id, day, referrer_host, country, "
             "device, browser, os, is_bot, visitor_id) "
-            f"SELECT {link_id}, {first} + intDiv(n * {span}, {clicks}) AS at, "
+            f"SELECT {link_id}, {first} + intDiv(n * {span // 1000}, {clicks}) * 1000 AS at, "
             f"concat('seed-{link_id}-', toString(n)), toDate(toDateTime(intDiv(at, 1000000))), "
             "['t.co', 'news.ycombinator.com', NULL][n % 3 + 1], "
             "['DE', 'US', 'BR', NULL][n % 4 + 1], 'desktop', 'Chrome', 'Linux', "
@@ -229,6 +229,9 @@ async def stats_at_scale(url: str, clicks: int, queries: int) -> dict[str, Any]:
         found["rollup_job_s"] = round(rollup_s, 1)
         found["rollup_days"] = len(days)
         found["rollup_clicks_per_s"] = round((1 + seeded) * clicks / rollup_s)
+        counted = await service.click_count(SEALED)  # from the rollups alone
+        if counted != clicks:
+            raise BenchError(f"the sealed link counts {counted} clicks of {clicks}")
         for name, link_id in (
             ("today_raw", SEEDED),
             ("all_sealed", SEALED),
