@@ -306,17 +306,17 @@ class ClickHouseClicks:
     async def slots(
         self, link_id: int, start: datetime, end: datetime, step_s: int
     ) -> tuple[dict[int, int], dict[bool, int]]:
-        split = await self.rollups.split(link_id)
+        split = self.rollups.split(link_id)
         return await self.range_slots(split.raw, start, end, step_s, split.rolled)
 
     async def breakdowns(
         self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
     ) -> dict[str, list[tuple[str, int]]]:
-        split = await self.rollups.split(link_id)
+        split = self.rollups.split(link_id)
         return await self.range_breakdowns(split.raw, dimensions, first, last, limit, split.rolled)
 
     async def all_time_clicks(self, link_id: int) -> int:
-        split = await self.rollups.split(link_id)
+        split = self.rollups.split(link_id)
         in_rollups = f"{split.rolled} AND dimension = {literal(SERIES)}"
         query = (
             "SELECT sum(c) FROM (SELECT count() AS c FROM "

@@ -92,14 +92,14 @@ class ClickRollups:
         self.clicks = f"{database}.clicks"
         self.deletions = f"{database}.visit_deletions"
 
-    async def split(self, link_id: int) -> Split:
-        """One round trip: the link's cut-off and the watermark."""
-        (cut, through), *_ = await self.ch.rows(
-            f"SELECT (SELECT max(before_us) FROM {self.deletions} WHERE link_id = {link_id}), "
-            f"(SELECT max(through_us) FROM {self.progress})"
-        )
-        cut, through = int(cut), int(through)
-        after_cut_day = (cut // DAY_US + 1) * DAY_US if cut else 0
+    def split(self, link_id: int) -> Split:
+        """The link's cut-off and the watermark are scalar subqueries of the statement (no
+        round trip of their own): the server reads them first, so the key still narrows the
+        reads to the link's raw days and rollups."""
+        cut = f"(SELECT max(before_us) FROM {self.deletions} WHERE link_id = {link_id})"
+        through = f"(SELECT max(through_us) FROM {self.progress})"
+        # The day after the cut-off's (0 when none): the first whose rollups hold no deleted click.
+        after_cut_day = f"((intDiv({cut} + {DAY_US} - 1, {DAY_US})) * {DAY_US})"
         return Split(
             raw=f"link_id = {link_id} AND at_us >= {cut} "
             f"AND (at_us >= {through} OR at_us < {after_cut_day})",
