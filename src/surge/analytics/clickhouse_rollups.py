@@ -128,11 +128,14 @@ class ClickRollups:
         if not start:
             start = _day_us(date.fromisoformat(first)) if int(clicks) else sealed
         rolled: list[int] = []
+        moved = int(through)
         while start < sealed:
-            end = min(sealed, _next_month(start))
-            rolled += await self.roll(start, end)
-            await self.ch.insert(self.progress, [{"through_us": end}])
-            start = end
+            moved = min(sealed, _next_month(start))
+            rolled += await self.roll(start, moved)
+            await self.ch.insert(self.progress, [{"through_us": moved}])
+            start = moved
+        if moved < sealed:  # no clicks yet: sealed all the same (late ones re-roll)
+            await self.ch.insert(self.progress, [{"through_us": sealed}])
         return rolled
 
     async def reroll_late(self, batch: Iterable[Click], now: datetime) -> None:
