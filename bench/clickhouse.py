@@ -5,8 +5,11 @@
   consumer processes at once (5,000-click batches);
 - the client: one 5,000-row INSERT over httpx with JSONEachRow, and with clickhouse-connect
   when it is importable (`uv run --with clickhouse-connect python bench/clickhouse.py`);
-- stats at query time: one link seeded with --clicks over 90 days (INSERT ... SELECT on the
-  server, its time said), then its 90-day hourly stats, p50/p95 of --queries calls.
+- stats: links seeded with --clicks over 90 days (INSERT ... SELECT on the server, its time
+  said): 90-day stats by hour and by day, p50/p95 of --queries calls, at query time only (up to
+  2M clicks) and after the roll-up job (its time said): a link whose today is read raw, one
+  whose days are all sealed, and an hour's share of clicks in the last hour (the raw tail an
+  hour-sealing design would scan).
 """
 
 from __future__ import annotations
@@ -159,38 +162,88 @@ async def bytes_per_click(url: str) -> float:
     return round(int(size) / max(1, int(count)), 1)
 
 
-async def stats_at_scale(url: str, clicks: int, queries: int) -> dict[str, Any]:
-    ch = HttpClickHouse(url)
-    now = datetime.now(UTC).replace(microsecond=0)
-    try:
-        first = to_us(now) - 90 * DAY_US
-        span = 90 * DAY_US
-        started = time.perf_counter()
+SEEDED = 424242  # over 90 days up to now: today's clicks (past midnight) are read raw
+SEALED = 424243  # over the 90 days before today: every day rolled up
+LAST_HOUR = 424244  # an hour's share of the clicks, in the last hour: the raw tail an
+# hour-sealing design would still scan per request
+SEED_CHUNK = 10_000_000
+
+
+async def seed(ch: HttpClickHouse, link_id: int, clicks: int, first: int, span: int) -> None:
+    """`clicks` clicks of the link spread evenly over [first, first + span) µs, INSERT ...
+    SELECT on the server in chunks (realistic spreads of referrers, countries, bots, 50,000
+    visitors), at millisecond steps: n times the span in µs would overflow 64 bits at 10M."""
+    for offset in range(0, clicks, SEED_CHUNK):
         await ch.execute(
             f"INSERT INTO {ch.database}.clicks (link_id, at_us, id, day, referrer_host, country, "
             "device, browser, os, is_bot, visitor_id) "
-            f"SELECT 424242, {first} + intDiv(number * {span}, {clicks}) AS at, "
-            "concat('seed-', toString(number)), toDate(toDateTime(intDiv(at, 1000000))), "
-            "['t.co', 'news.ycombinator.com', NULL][number % 3 + 1], "
-            "['DE', 'US', 'BR', NULL][number % 4 + 1], 'desktop', 'Chrome', 'Linux', "
-            f"number % 10 = 0, concat('v', toString(number % 50000)) FROM numbers({clicks})"
+            f"SELECT {link_id}, {first} + intDiv(n * {span // 1000}, {clicks}) * 1000 AS at, "
+            f"concat('seed-{link_id}-', toString(n)), toDate(toDateTime(intDiv(at, 1000000))), "
+            "['t.co', 'news.ycombinator.com', NULL][n % 3 + 1], "
+            "['DE', 'US', 'BR', NULL][n % 4 + 1], 'desktop', 'Chrome', 'Linux', "
+            f"n % 10 = 0, concat('v', toString(n % 50000)) "
+            f"FROM (SELECT number + {offset} AS n FROM numbers({min(SEED_CHUNK, clicks - offset)}))"
         )
-        seed_s = time.perf_counter() - started
-        service = ClickService(None, clickhouse=ClickHouseClicks(ch))  # type: ignore[arg-type]
-        took = []
-        for _ in range(queries):
-            started = time.perf_counter()
-            await service.link_stats_json(424242, now - timedelta(days=90), now, "hour")
-            took.append((time.perf_counter() - started) * 1000)
-    finally:
-        await ch.aclose()
+
+
+async def timed_ms(
+    service: ClickService, link_id: int, now: datetime, interval: str, n: int
+) -> dict[str, float]:
+    """p50 and p95 of `n` calls of the link's 90-day stats by `interval`, in ms."""
+    took = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await service.link_stats_json(link_id, now - timedelta(days=90), now, interval)  # type: ignore[arg-type]
+        took.append((time.perf_counter() - started) * 1000)
     took.sort()
     return {
-        "clicks": clicks,
-        "seed_s": round(seed_s, 1),
-        "stats_90d_hourly_p50_ms": round(statistics.median(took), 1),
-        "stats_90d_hourly_p95_ms": round(took[max(0, int(len(took) * 0.95) - 1)], 1),
+        "p50_ms": round(statistics.median(took), 1),
+        "p95_ms": round(took[max(0, int(len(took) * 0.95) - 1)], 1),
     }
+
+
+async def stats_at_scale(url: str, clicks: int, queries: int) -> dict[str, Any]:
+    """Stats of links seeded with `clicks` over 90 days: at query time only (when cheap
+    enough to time), then with the sealed days rolled up (the job's time said)."""
+    ch = HttpClickHouse(url, timeout_s=3600)
+    now = datetime.now(UTC).replace(microsecond=0)
+    today = to_us(now) // DAY_US * DAY_US
+    found: dict[str, Any] = {"clicks": clicks, "now": now.isoformat()}
+    try:
+        started = time.perf_counter()
+        await seed(ch, SEALED, clicks, today - 90 * DAY_US, 90 * DAY_US)
+        seed_s = time.perf_counter() - started
+        found["seed_s"] = round(seed_s, 1)
+        found["seed_clicks_per_s"] = round(clicks / seed_s)
+        # Up to 10M: above, its raw today alone is a 1M-click link's stats at query time.
+        seeded = clicks <= 10_000_000
+        if seeded:
+            await seed(ch, SEEDED, clicks, to_us(now) - 90 * DAY_US, 90 * DAY_US)
+        await seed(ch, LAST_HOUR, max(1, clicks // 2160), to_us(now) - 3600 * 10**6, 3600 * 10**6)
+        service = ClickService(None, clickhouse=ClickHouseClicks(ch))  # type: ignore[arg-type]
+        if clicks <= 2_000_000:  # a 1M-click link takes seconds a request
+            found["raw_only_hour"] = await timed_ms(service, SEEDED, now, "hour", queries)
+        started = time.perf_counter()
+        days = await ClickHouseClicks(ch).rollups.roll_up(now)
+        rollup_s = time.perf_counter() - started
+        found["rollup_job_s"] = round(rollup_s, 1)
+        found["rollup_days"] = len(days)
+        found["rollup_clicks_per_s"] = round((1 + seeded) * clicks / rollup_s)
+        counted = await service.click_count(SEALED)  # from the rollups alone
+        if counted != clicks:
+            raise BenchError(f"the sealed link counts {counted} clicks of {clicks}")
+        for name, link_id in (
+            ("today_raw", SEEDED),
+            ("all_sealed", SEALED),
+            ("hour_tail", LAST_HOUR),
+        ):
+            for interval in ("hour", "day") if seeded or link_id != SEEDED else ():
+                found[f"{name}_{interval}"] = await timed_ms(
+                    service, link_id, now, interval, queries
+                )
+    finally:
+        await ch.aclose()
+    return found
 
 
 async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -200,9 +253,10 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         payload: dict[str, Any] = {"server": (await schema.rows("SELECT version()"))[0][0]}
     finally:
         await schema.aclose()
-    for batch in args.batches:
-        payload[f"ingest_batch_{batch}"] = await ingest_rates(url, args.ingest_clicks, batch)
-    payload["bytes_per_click"] = await bytes_per_click(url)
+    if not args.stats_only:
+        for batch in args.batches:
+            payload[f"ingest_batch_{batch}"] = await ingest_rates(url, args.ingest_clicks, batch)
+        payload["bytes_per_click"] = await bytes_per_click(url)
     payload["stats"] = await stats_at_scale(url, args.clicks, args.queries)
     return payload
 
@@ -220,10 +274,13 @@ def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         wait_ready(launched, budget)
         base = f"http://default@{HOST}:{port}"
         payload = asyncio.run(measure(f"{base}/bench", args))
-        payload["ingest_clicks_per_s_by_consumers"] = {
-            n: consumers_rate(f"{base}/bench", n, args.ingest_clicks) for n in args.consumers
-        }
-        payload["clickhouse_connect_insert_5000_ms"] = clickhouse_connect_insert_ms(base, "bench")
+        if not args.stats_only:
+            payload["ingest_clicks_per_s_by_consumers"] = {
+                n: consumers_rate(f"{base}/bench", n, args.ingest_clicks) for n in args.consumers
+            }
+            payload["clickhouse_connect_insert_5000_ms"] = clickhouse_connect_insert_ms(
+                base, "bench"
+            )
         return payload
 
     payload = with_servers(work)
@@ -240,6 +297,7 @@ def main() -> int:
     parser.add_argument("--clicks", type=int, default=1_000_000, help="the seeded link's")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--budget-s", type=float, default=900)
+    parser.add_argument("--stats-only", action="store_true", help="skip the ingest figures")
     args = parser.parse_args()
     return run_bench("clickhouse", lambda tmp: bench(tmp, args))
 

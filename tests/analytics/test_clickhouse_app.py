@@ -1,6 +1,6 @@
 """Surge with SURGE_CLICKHOUSE_URL set: analytics creates the click store when it migrates, the
-redirect's clicks land there (not in the SQL database), the public stats read them, and an
-outage of ClickHouse is a 503 to retry for stats and nothing for redirects."""
+redirect's clicks land there (not in the SQL database), the public stats read them, the roll-up
+job runs, and an outage of ClickHouse is a 503 to retry for stats and nothing for redirects."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from surge.data.tables import clicks
 from surge.platform.clickhouse import HttpClickHouse
 from tests.clickhouse import new_database
 from tests.conftest import running_surge
-from tests.helpers import BROWSER_UA, make_settings
+from tests.helpers import BROWSER_UA, make_settings, wait_for
 
 
 async def test_clicks_go_to_clickhouse_and_stats_read_them(
@@ -35,6 +35,14 @@ async def test_clicks_go_to_clickhouse_and_stats_read_them(
             async with surge.analytics.clicks.sessions() as session:
                 in_sql = (await session.execute(select(func.count()).select_from(clicks))).scalar()
             assert in_sql == 0
+
+            # The roll-up job runs in analytics from its start: a watermark is set.
+            async def watermark_set() -> bool:
+                progress = f"SELECT count() FROM {clickhouse.database}.rollup_progress"
+                return bool((await clickhouse.rows(progress))[0][0])
+
+            assert surge.analytics.rollups.running
+            await wait_for(watermark_set, what="the roll-up job's first round")
             # ClickHouse out of reach: stats are a 503 to retry, redirects are unaffected.
             store = surge.analytics.clickhouse
             assert store is not None

@@ -1,5 +1,6 @@
 """The same clicks into the embedded SQL store and into ClickHouse: every answer of the click
-service is the same, stats byte for byte, on clickhouse-server and on chdb."""
+service is the same, stats byte for byte (from raw clicks, then with sealed days rolled up), on
+clickhouse-server and on chdb."""
 
 from __future__ import annotations
 
@@ -118,6 +119,11 @@ async def test_the_sql_store_and_clickhouse_answer_alike(
     expected = await answers(sql, now, LINKS)
     assert (await OrphanService(sql.sessions).counts()).humans > 0
     assert any(b'"cities":[{' in a for a in expected if isinstance(a, bytes))  # GeoIP located
+    assert differing(await answers(ch, now, LINKS), expected) == []
+    # And with the sealed days read from rollups.
+    store = ch.clickhouse
+    assert store is not None
+    assert await store.rollups.roll_up(now)
     assert differing(await answers(ch, now, LINKS), expected) == []
     # And after a deletion of one link's visits, with clicks arriving after it.
     assert await ch.delete_visits(2) == await sql.delete_visits(2)

@@ -29,7 +29,13 @@ async def test_migrate_creates_the_database_and_its_tables_when_missing(
             f"SELECT name FROM system.tables WHERE database = {literal(clickhouse.database)} "
             "ORDER BY name"
         )
-        assert tables == [["clicks"], ["orphan_visits"], ["visit_deletions"]]
+        assert tables == [
+            ["click_rollups"],
+            ["clicks"],
+            ["orphan_visits"],
+            ["rollup_progress"],
+            ["visit_deletions"],
+        ]
         kept = await clickhouse.rows(f"SELECT count() FROM {clickhouse.database}.visit_deletions")
         assert kept == [[1]]
         # And `surge migrate-clicks --to clickhouse` on it: nothing to copy, nothing differs.

@@ -50,6 +50,10 @@ log = get_logger(__name__)
 UPKEEP_EVERY_S = 12 * 3600
 # A failed upkeep is retried within minutes, not at the next 12-hour round.
 UPKEEP_RETRY_S = (60.0, 300.0, 900.0)
+# How often the ClickHouse roll-up job looks for newly sealed days: a day is sealed an hour
+# after it ends (clickhouse_rollups.GRACE), so the raw tail a stats read scans is at most a
+# day plus about as long as this. The 12-hour upkeep round would leave up to 13 hours more.
+ROLLUP_EVERY_S = 600
 # Parsed once at start: ua-parser builds its matchers on the first parse (~190 ms), which would
 # otherwise hold the first batch's loop (the redirects' in the all-in-one) that long.
 WARM_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
@@ -81,6 +85,7 @@ class AnalyticsService:
         # One per click stream shard this process reads (none without Redis).
         self.consumers: list[ClickStreamConsumer] = []
         self.upkeep = SupervisedLoop("storage-upkeep", self._upkeep, backoff_s=UPKEEP_RETRY_S)
+        self.rollups = SupervisedLoop("clickhouse-rollups", self._roll_up, backoff_s=UPKEEP_RETRY_S)
         self.tally = RequestTally(self.name)
         self.breakers = Breakers.from_settings(settings)
         self.app = service_app(
@@ -123,6 +128,7 @@ class AnalyticsService:
             if self.migrate:
                 await ensure_schema(self.clickhouse)
             clickhouse = self.clickhouse_clicks = ClickHouseClicks(self.clickhouse)
+            self.rollups.start()
         live: LiveFeed | None = None
         if data.redis is not None:  # every api process reads it, whoever ingested the batch
             live = RedisLiveFeed(
@@ -183,9 +189,21 @@ class AnalyticsService:
                 log.info("clickhouse_months_dropped", months=months)
         await self.upkeep.sleep(UPKEEP_EVERY_S)
 
+    async def _roll_up(self) -> None:
+        """Roll up the ClickHouse days sealed since the last round. Every analytics process
+        runs it: rounds racing in several processes write the same rows or fuller ones
+        (versioned by the day's distinct clicks) and the watermark only moves past rows
+        written, so there is nothing to coordinate (surge.analytics.clickhouse_rollups)."""
+        assert self.clickhouse_clicks is not None
+        days = await self.clickhouse_clicks.rollups.roll_up(utc_now())
+        if days:
+            log.info("clickhouse_days_rolled_up", days=len(days))
+        await self.rollups.sleep(ROLLUP_EVERY_S)
+
     async def stop(self) -> None:
         await data_service_stopping(self.tally)
         await self.upkeep.stop()
+        await self.rollups.stop()
         for consumer in self.consumers:
             await consumer.stop()
         if self.webhooks is not None:

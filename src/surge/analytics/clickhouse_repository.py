@@ -1,10 +1,11 @@
 """All SQL of the ClickHouse click store: ingest, stats, visit counts and pages, deletion.
 
-Stats aggregate the raw clicks at query time (no rollup tables: docs/clickhouse.md measures
-it). Every read goes through `distinct_clicks`, which reads `FINAL` filtered on key columns
-only (the link and a time range): a click stored twice, in parts not merged yet, is one row
-there, so every count is exact whatever the merges have done. Answers have the shapes of the SQL
-repositories' (surge.analytics.repository), so ClickService's code is the same for both.
+One link's stats read sealed days from exact rollups (surge.analytics.clickhouse_rollups) and
+the rest from raw clicks, aggregated at query time; other reads aggregate raw clicks. Every read
+goes through `distinct_clicks`, which reads `FINAL` filtered on key columns only (the link and a
+time range): a click stored twice, in parts not merged yet, is one row there, so every count is
+exact whatever the merges have done. Answers have the shapes of the SQL repositories'
+(surge.analytics.repository), so ClickService's code is the same for both.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from surge.analytics.clickhouse_rollups import DAY_VISITORS, SERIES, ClickRollups
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
 from surge.analytics.repository import VISITORS
 from surge.data.contracts import VisitOut
 from surge.platform.clickhouse import ClickHouse, literal
+from surge.platform.clock import utc_now
 
 US = 1_000_000
 HOUR_US = 3600 * US
@@ -74,8 +77,14 @@ class ClickHouseClicks:
     """The click store in ClickHouse: what ClickRepository, StatsRepository and VisitRepository
     do on SQL, for one database."""
 
-    def __init__(self, clickhouse: ClickHouse) -> None:
+    def __init__(self, clickhouse: ClickHouse, grace: timedelta | None = None) -> None:
+        """`grace`: how long after its end a day is rolled up (ClickRollups' default)."""
         self.ch = clickhouse
+        self.rollups = (
+            ClickRollups(clickhouse, BREAKDOWN_VALUES)
+            if grace is None
+            else ClickRollups(clickhouse, BREAKDOWN_VALUES, grace)
+        )
         self.clicks_table = f"{clickhouse.database}.clicks"
         self.deletions_table = f"{clickhouse.database}.visit_deletions"
 
@@ -151,9 +160,10 @@ class ClickHouseClicks:
         await self.ch.insert(self.clicks_table, rows)
 
     async def ingest_new(self, batch: Sequence[Click]) -> set[str]:
-        """`fresh`, stored: the ids of the clicks it stored."""
+        """`fresh`, stored, and late days re-rolled: the ids of the clicks it stored."""
         new = await self.fresh(batch)
         await self.store(new)
+        await self.rollups.reroll_late(batch, utc_now())
         return {click.id for click in new}
 
     async def delete_visits(self, link_id: int, now: datetime) -> int:
@@ -211,16 +221,29 @@ class ClickHouseClicks:
         return where
 
     async def range_slots(
-        self, links: str, start: datetime, end: datetime, step_s: int
+        self, links: str, start: datetime, end: datetime, step_s: int, rolled: str = ""
     ) -> tuple[dict[int, int], dict[bool, int]]:
         """Human clicks per slot, and totals, of the clicks `links` (a links_where) counts over
-        the hours from start's to the one `end` falls in, as the SQL rollups' hours are read."""
-        where = f"{links} AND {hours_touched(start, end)}"
-        rows = await self.ch.rows(
-            f"SELECT is_bot, intDiv(at_us, {step_s * US}) * {step_s} AS slot, count() FROM "
-            + self.distinct_clicks("is_bot, at_us", where)
+        the hours from start's to the one `end` falls in, as the SQL rollups' hours are read;
+        plus the rollups' hours matching `rolled` (a Split's) when given."""
+        hours = hours_touched(start, end)
+        slot = f"intDiv(%s, {step_s * US}) * {step_s} AS slot"
+        query = (
+            f"SELECT is_bot, {slot % 'at_us'}, count() AS n FROM "
+            + self.distinct_clicks("is_bot, at_us", f"{links} AND {hours}")
             + " GROUP BY is_bot, slot"
         )
+        if rolled:
+            in_rollups = f"{rolled} AND dimension = {literal(SERIES)} AND " + hours.replace(
+                "at_us", "hour_us"
+            )
+            query = (
+                f"SELECT is_bot, slot, sum(n) FROM ({query} UNION ALL "
+                f"SELECT toUInt8(value) AS is_bot, {slot % 'hour_us'}, sum(n) AS n FROM "
+                f"{self.rollups.rows_of('value, hour_us, n', in_rollups)} GROUP BY is_bot, slot)"
+                " GROUP BY is_bot, slot"
+            )
+        rows = await self.ch.rows(query)
         humans: dict[int, int] = {}
         totals = {False: 0, True: 0}
         for is_bot, slot, n in rows:
@@ -230,14 +253,23 @@ class ClickHouseClicks:
         return humans, totals
 
     async def range_breakdowns(
-        self, links: str, dimensions: Sequence[str], first: date, last: date, limit: int
+        self,
+        links: str,
+        dimensions: Sequence[str],
+        first: date,
+        last: date,
+        limit: int,
+        rolled: str = "",
     ) -> dict[str, list[tuple[str, int]]]:
         """The top `limit` values of human clicks of each dimension over the UTC days
         [first, last], most first, ties by value; `visitors` is one ('', distinct visitors a
-        link and day, summed: as the SQL rollups' daily visitor rows are)."""
-        in_range = self.distinct_clicks(
-            "*", f"{links} AND at_us >= {day_us(first)} AND at_us < {day_us(last) + DAY_US}"
-        )
+        link and day, summed: as the SQL rollups' daily visitor rows are). Plus the rollups'
+        days matching `rolled` (a Split's) when given."""
+        days = f"at_us >= {day_us(first)} AND at_us < {day_us(last) + DAY_US}"
+        in_range = self.distinct_clicks("*", f"{links} AND {days}")
+        rolled_days = f"{rolled} AND {days.replace('at_us', 'day_us')}"
+        # Without rollups: a filter no row passes, so the statements are one for both cases.
+        rolled_rows = self.rollups.rows_of("dimension, value, n", rolled_days if rolled else "0")
         found: dict[str, list[tuple[str, int]]] = {d: [] for d in dimensions}
         wanted = [d for d in dimensions if d in BREAKDOWN_VALUES]
         queries = []
@@ -245,18 +277,25 @@ class ClickHouseClicks:
             names = list(BREAKDOWN_VALUES)
             values = ", ".join(BREAKDOWN_VALUES[name] for name in names)
             queries.append(
-                "SELECT dimension, assumeNotNull(value) AS label, count() AS n "
+                "SELECT dimension, label, sum(c) AS n FROM ("
+                "SELECT dimension, assumeNotNull(value) AS label, count() AS c "
                 f"FROM {in_range} ARRAY JOIN [{', '.join(map(literal, names))}] "
                 f"AS dimension, [{values}] AS value "
                 f"WHERE is_bot = 0 AND value IS NOT NULL AND dimension IN {literal(wanted)} "
+                "GROUP BY dimension, label UNION ALL "
+                f"SELECT dimension, value AS label, sum(n) AS c FROM {rolled_rows} "
+                f"WHERE dimension IN {literal(wanted)} GROUP BY dimension, label) "
                 f"GROUP BY dimension, label ORDER BY dimension, n DESC, label "
                 f"LIMIT {int(limit)} BY dimension"
             )
         if VISITORS in dimensions:
             queries.append(
-                f"SELECT {literal(VISITORS)} AS dimension, '' AS label, count() AS n FROM "
+                f"SELECT {literal(VISITORS)} AS dimension, '' AS label, sum(c) AS n FROM ("
+                "SELECT count() AS c FROM "
                 f"(SELECT DISTINCT link_id, intDiv(at_us, {DAY_US}) AS d, visitor_id "
-                f"FROM {in_range} WHERE is_bot = 0 AND visitor_id != '') HAVING n > 0"
+                f"FROM {in_range} WHERE is_bot = 0 AND visitor_id != '') UNION ALL "
+                f"SELECT sum(n) AS c FROM {rolled_rows} "
+                f"WHERE dimension = {literal(DAY_VISITORS)}) HAVING n > 0"
             )
         # At once: the server runs them side by side (what a big link's stats wait for).
         for rows in await asyncio.gather(*(self.ch.rows(query) for query in queries)):
@@ -267,17 +306,22 @@ class ClickHouseClicks:
     async def slots(
         self, link_id: int, start: datetime, end: datetime, step_s: int
     ) -> tuple[dict[int, int], dict[bool, int]]:
-        return await self.range_slots(await self.links_where([link_id]), start, end, step_s)
+        split = self.rollups.split(link_id)
+        return await self.range_slots(split.raw, start, end, step_s, split.rolled)
 
     async def breakdowns(
         self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
     ) -> dict[str, list[tuple[str, int]]]:
-        links = await self.links_where([link_id])
-        return await self.range_breakdowns(links, dimensions, first, last, limit)
+        split = self.rollups.split(link_id)
+        return await self.range_breakdowns(split.raw, dimensions, first, last, limit, split.rolled)
 
     async def all_time_clicks(self, link_id: int) -> int:
-        query = "SELECT count() FROM " + self.distinct_clicks(
-            "id", await self.links_where([link_id])
+        split = self.rollups.split(link_id)
+        in_rollups = f"{split.rolled} AND dimension = {literal(SERIES)}"
+        query = (
+            "SELECT sum(c) FROM (SELECT count() AS c FROM "
+            + self.distinct_clicks("id", split.raw)
+            + f" UNION ALL SELECT sum(n) AS c FROM {self.rollups.rows_of('n', in_rollups)})"
         )
         return int((await self.ch.rows(query))[0][0])
 

@@ -9,6 +9,7 @@ queries read `FINAL` so every figure counts it once already (docs/clickhouse.md)
 
 from __future__ import annotations
 
+from surge.analytics.clickhouse_rollups import rollup_table
 from surge.platform.clickhouse import ClickHouse
 
 
@@ -60,6 +61,7 @@ def statements(database: str) -> list[str]:
             before_us Int64
         ) ENGINE = MergeTree()
         ORDER BY link_id""",
+        *rollup_table(database),
     ]
 
 

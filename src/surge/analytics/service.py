@@ -201,7 +201,8 @@ class ClickService:
         """Store the new clicks in ClickHouse. Those new to it are queued for the webhooks that
         take clicks first, in a transaction of the SQL database, then stored: a consumer killed
         in between gets the batch again and queues them again (webhooks are at-least-once
-        anyway), where the other order could lose them."""
+        anyway), where the other order could lose them. Days the roll-up job may have sealed
+        already are re-rolled before the ack (surge.analytics.clickhouse_rollups)."""
         fresh = await clickhouse.fresh(enriched)
         if self.webhooks is not None and fresh:
             async with transaction(self.sessions) as session:
@@ -209,6 +210,8 @@ class ClickService:
                 if found:
                     await self.webhooks.queue(session, found, fresh)
         await clickhouse.store(fresh)
+        # The whole batch, not only its new clicks: a redelivery after a crash re-rolls again.
+        await clickhouse.rollups.reroll_late(enriched, utc_now())
         return len(fresh)
 
     def _stats(self) -> AbstractAsyncContextManager[ClickStats]:
