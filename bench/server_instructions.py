@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-from parts.systems import APPS_DIR, LANDING, SLUG
+from parts.systems import APPS_DIR, LANDING, SLUG, surge_env
 
 HOST = "127.0.0.1"
 UA = (
@@ -94,20 +94,12 @@ def one_run(
     return served, total
 
 
-def surge_env(
+def redirect_env(
     tmp: Path, api: int, analytics: int, redirect: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SURGE_")}
+    """bench/redirect.py's settings: the three processes on SQLite, clicks to the Redis stream."""
+    env = surge_env(tmp, api, analytics, redirect)
     env.update(
-        SURGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
-        SURGE_API_URL=f"http://{HOST}:{api}",
-        SURGE_ANALYTICS_URL=f"http://{HOST}:{analytics}",
-        SURGE_REDIRECT_URLS=f"http://{HOST}:{redirect}",
-        SURGE_PUBLIC_URL=f"http://{HOST}:{redirect}",
-        SURGE_BOOTSTRAP_ADMIN_KEY="false",
-        SURGE_INTERNAL_TOKEN="bench-" * 6,
-        SURGE_LOG_LEVEL="warning",
-        SURGE_INTERNAL_TIMEOUT_S="60",
         SURGE_REDIS_URL=os.environ.get("SURGE_BENCH_REDIS_URL", f"redis://{HOST}:6379/0"),
         SURGE_REDIS_PREFIX=f"surge-instructions-{os.getpid()}:",
         PYTHONHASHSEED="0",
@@ -118,7 +110,7 @@ def surge_env(
 
 def measure_surge(tmp: Path, extra: dict[str, str]) -> list[tuple[int, int]]:
     api, analytics, redirect = free_port(), free_port(), free_port()
-    env = surge_env(tmp, api, analytics, redirect, extra)
+    env = redirect_env(tmp, api, analytics, redirect, extra)
     subprocess.run([*CLI, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
     helpers = [
         subprocess.Popen([*CLI, "serve", "--service", name, "--port", str(port)], env=env, cwd=tmp,
