@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV_STAMP := .venv/.synced
 
-.PHONY: run test lint fmt types migrate bench bench-quick bench-peer deps clean
+.PHONY: run test suite lint fmt types migrate bench bench-quick bench-peer deps clean
 
 # Bytecode compiled once at install: where PYTHONDONTWRITEBYTECODE is set (this machine kind and
 # many CI images), every Python process would otherwise compile each module it imports, ~2 s of
@@ -44,7 +44,12 @@ TEST_WORKERS ?= 2
 # Bytecode written for the suite where the environment says not to (an empty value is "unset"):
 # pytest's rewritten test modules and Surge's own are then compiled once, not in every worker
 # and every `surge` process the tests start.
-test: lint types ## lint, types, the whole suite
+# mypy (~10 s cold, one core) runs beside the suite, which leaves about a third of 2 cores idle
+# while its tests wait on servers.
+test: lint ## lint, types, the whole suite
+	$(MAKE) --no-print-directory -j2 types suite
+
+suite: $(VENV_STAMP)
 	PYTHONDONTWRITEBYTECODE= $(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 # Each bench may miss a target or fail (`-`: go on); the summary then says which, and exits 1 if
