@@ -8,7 +8,7 @@ and goes to the ASGI app unchanged, so every other behaviour has one implementat
 Why a second copy of the hot path: under granian's ASGI the server makes the scope dict, the
 header tuples and two awaited sends per request, ~22,000 instructions; answering from RSGI's
 objects skips them (docs/adr/0012-rsgi-on-granian.md has the measurements). tests/redirect/
-test_native.py holds this path to the ASGI one: same status, headers and click row.
+test_app.py runs every redirect test over ASGI and over RSGI: same answers, same click rows.
 """
 
 from __future__ import annotations
