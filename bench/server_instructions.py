@@ -30,7 +30,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from parts.processes import free_ports
 from parts.systems import APPS_DIR, LANDING, SLUG, surge_env
+
+from redirect import REDIS_URL, redis_prefix
 
 HOST = "127.0.0.1"
 UA = (
@@ -50,14 +53,11 @@ BARE = {
     ],
 }  # fmt: skip
 CLI = [sys.executable, "-m", "surge.cli"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+PORT_SETTINGS = (
+    "SURGE_API_URL",
+    "SURGE_ANALYTICS_URL",
+    "SURGE_PUBLIC_URL",
+)  # as surge_env sets them
 
 
 def wait_until_answering(url: str, limit_s: float) -> None:
@@ -94,14 +94,12 @@ def one_run(
     return served, total
 
 
-def redirect_env(
-    tmp: Path, api: int, analytics: int, redirect: int, extra: dict[str, str]
-) -> dict[str, str]:
+def redirect_env(tmp: Path, ports: list[int], prefix: str, extra: dict[str, str]) -> dict[str, str]:
     """bench/redirect.py's settings: the three processes on SQLite, clicks to the Redis stream."""
-    env = surge_env(tmp, api, analytics, redirect)
+    env = surge_env(tmp, *ports)
     env.update(
-        SURGE_REDIS_URL=os.environ.get("SURGE_BENCH_REDIS_URL", f"redis://{HOST}:6379/0"),
-        SURGE_REDIS_PREFIX=f"surge-instructions-{os.getpid()}:",
+        SURGE_REDIS_URL=REDIS_URL,
+        SURGE_REDIS_PREFIX=prefix,
         PYTHONHASHSEED="0",
         **extra,
     )
@@ -109,8 +107,15 @@ def redirect_env(
 
 
 def measure_surge(tmp: Path, extra: dict[str, str]) -> list[tuple[int, int]]:
-    api, analytics, redirect = free_port(), free_port(), free_port()
-    env = redirect_env(tmp, api, analytics, redirect, extra)
+    """The three processes, the redirect under callgrind, on a Redis key prefix of the run's own
+    (bench/redirect.py's, deleted afterwards)."""
+    ports = free_ports(3)
+    with redis_prefix() as prefix:
+        return measure_surge_on(tmp, ports, redirect_env(tmp, ports, prefix, extra))
+
+
+def measure_surge_on(tmp: Path, ports: list[int], env: dict[str, str]) -> list[tuple[int, int]]:
+    api, analytics, redirect = ports  # surge_env's order
     subprocess.run([*CLI, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
     helpers = [
         subprocess.Popen([*CLI, "serve", "--service", name, "--port", str(port)], env=env, cwd=tmp,
@@ -137,17 +142,6 @@ def measure_surge(tmp: Path, extra: dict[str, str]) -> list[tuple[int, int]]:
             helper.send_signal(signal.SIGINT)
         for helper in helpers:
             helper.wait(60)
-        cleanup_redis(env["SURGE_REDIS_URL"], env["SURGE_REDIS_PREFIX"])
-
-
-def cleanup_redis(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.target == "surge":
             runs = measure_surge(tmp, extra)
         else:
-            port = free_port()
+            (port,) = free_ports(1)
             argv_ = [*BARE[args.target], str(port)]
             env = {**os.environ, "PYTHONHASHSEED": "0"}
             runs = [
