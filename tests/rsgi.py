@@ -50,11 +50,17 @@ class Scope:
 
 
 class Stream:
+    """As granian's: the body ends when the stream object is freed (no call ends it)."""
+
     def __init__(self, proto: Protocol) -> None:
         self.proto = proto
 
     async def send_bytes(self, data: bytes) -> None:
+        assert not self.proto.ended
         self.proto.body += data
+
+    def __del__(self) -> None:
+        self.proto.ended = True
 
 
 @dataclass
@@ -64,6 +70,7 @@ class Protocol:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     calls: list[str] = field(default_factory=list)  # which response_* answered
+    ended: bool = False  # a streamed body's end reached the client
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         """The body in two chunks, as a socket may deliver it: the adapter must join them."""

@@ -4,6 +4,7 @@ in tests/e2e; the redirect's native path in tests/redirect/test_app.py)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,8 @@ from surge.platform.rsgi import RsgiApp, address
 from surge.platform.service import Lifespan
 from surge.services.api import ApiService
 from tests.helpers import PUBLIC_URL, make_settings
-from tests.rsgi import RsgiTransport
+from tests.rsgi import Headers, Protocol, RsgiTransport
+from tests.rsgi import Scope as RsgiScope
 
 
 class Echo:
@@ -50,6 +52,37 @@ def serving(app: object) -> httpx.AsyncClient:
     rsgi = RsgiApp(Lifespan(app, []))  # type: ignore[arg-type]
     transport = RsgiTransport(rsgi, ("2001:db8::7", 4242))
     return httpx.AsyncClient(transport=transport, base_url="http://sho.rt")
+
+
+class CycleKeepingStreamer:
+    """Streams a body in two parts, keeping its `send` in a reference cycle (as a streaming
+    response's tasks do) and noting whether the body had ended right after its last part."""
+
+    def __init__(self, proto: Protocol) -> None:
+        self.proto = proto
+        self.ended_at_last_part: bool | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cycle: dict[str, object] = {"send": send}
+        cycle["itself"] = cycle
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"b"})
+        self.ended_at_last_part = self.proto.ended
+
+
+async def test_a_streamed_body_ends_at_its_last_part_not_at_a_gc_pass() -> None:
+    """Else a live panel (and any streamed export) stays open until the collector runs: a
+    worker's graceful stop waited 3-16 s for it."""
+    proto = Protocol(b"")
+    streamer = CycleKeepingStreamer(proto)
+    scope = RsgiScope("GET", "/live", "", Headers([]), "127.0.0.1:1")
+    gc.disable()
+    try:
+        await RsgiApp(Lifespan(streamer, [])).through_asgi(scope, proto)  # type: ignore[arg-type]
+    finally:
+        gc.enable()
+    assert (proto.body, streamer.ended_at_last_part) == (b"ab", True)
 
 
 async def test_requests_and_streamed_responses_pass_through_as_asgi() -> None:

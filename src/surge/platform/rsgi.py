@@ -154,6 +154,10 @@ class AsgiExchange:
             await self.stream.send_bytes(body)
         if not more:
             self.status = -1
+            # granian ends a streamed body when its stream object goes; the ASGI app may keep
+            # this exchange alive in a reference cycle (a task's closure) until a GC pass much
+            # later, which held the response and a worker's graceful stop open (3-16 s).
+            self.stream = None
 
 
 class RsgiApp:
