@@ -66,6 +66,7 @@ class Options:
     load: Config  # the saturation rounds: rounds, seconds, warmup, connections, wrk threads
     rate_fraction: float
     tail_s: int
+    analytics: str | None  # SURGE_ALL_IN_ONE_ANALYTICS, None: Surge's default
 
 
 @dataclass
@@ -226,7 +227,8 @@ def bench(
 ) -> dict[str, Any]:
     config = options.load
     print(f"load generator: {config.generator} (warmup {config.warmup_s}s per run)", flush=True)
-    server, env = start_all_in_one(tmp, launched)
+    chosen = {"SURGE_ALL_IN_ONE_ANALYTICS": options.analytics} if options.analytics else {}
+    server, env = start_all_in_one(tmp, launched, chosen)
     bare, base = start_all(tmp, baseline, budget)
     kill([bare])  # start_all's bare ASGI app has no part in this bench
     wait_ready([server], budget)  # it listens once migrated, so the key can go in now
@@ -309,6 +311,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--analytics",
+        choices=("thread", "process"),
+        help="where the all-in-one runs analytics (SURGE_ALL_IN_ONE_ANALYTICS; default: Surge's)",
+    )
     args = parser.parse_args(argv)
     whole = ("rounds", "duration", "warmup", "tail_duration", "connections", "threads")
     if any(getattr(args, name) < 1 for name in whole):
@@ -320,7 +327,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     if needed > TIME_LIMIT_S:
         parser.error(f"these options need about {needed:.0f}s; the limit is {TIME_LIMIT_S:.0f}s")
     config = Config(args.rounds, args.duration, args.warmup, args.connections, args.threads)
-    return Options(config, args.rate, args.tail_duration)
+    return Options(config, args.rate, args.tail_duration, args.analytics)
 
 
 def run(options: Options, budget: Budget, tmp: Path) -> dict[str, Any]:

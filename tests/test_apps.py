@@ -31,8 +31,10 @@ REDIRECTS = 20
 async def all_in_one(
     settings: Settings,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], ThreadedService]]:
-    """`surge serve`'s all-in-one, in this process, with a key and the link /s."""
-    app, services = build_services("all", settings)
+    """`surge serve`'s all-in-one with analytics on a side thread (SURGE_ALL_IN_ONE_ANALYTICS=
+    thread; the child process is tests/e2e/test_serve_child.py's), with a key and the link /s."""
+    threaded = settings.model_copy(update={"all_in_one_analytics": "thread"})
+    app, services = build_services("all", threaded)
     async with Lifespan(app, services):
         api = next(s for s in services if isinstance(s, ApiService))
         analytics = next(s for s in services if isinstance(s, ThreadedService))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import httpx
@@ -69,24 +71,35 @@ def build_services(
     from surge.platform.side_loop import ThreadedService
     from surge.redirect.app import RedirectService
 
-    # All in one process: the same REST client code, over in-process ASGI transports, and the
+    # All in one server: the same REST client code, over in-process ASGI transports, and the
     # live feed through one hub (through Redis when there is one: other workers read it too).
-    # Analytics (ingest, stats) runs on an event loop of its own, in a thread of its own, so
-    # no batch it ingests holds the loop that answers redirects (docs/adr/0010-side-loop.md).
+    # Analytics (ingest, stats) runs in a child process on a Unix socket, reached by the same
+    # clients, so ingest has a core of its own (docs/adr/0016); or, with
+    # SURGE_ALL_IN_ONE_ANALYTICS=thread, on an event loop of its own in a thread of this process,
+    # so no batch it ingests holds the loop that answers redirects (docs/adr/0010-side-loop.md).
     hub = new_live_hub()
-    analytics_here = AnalyticsService(settings, migrate=migrate, live_hub=hub)
-    analytics_any: Service = ThreadedService(analytics_here) if side_loop else analytics_here
+    analytics_any: Service
+    analytics_transport: Callable[[], httpx.AsyncBaseTransport]
+    if side_loop and settings.all_in_one_analytics == "process":
+        from surge.analytics.process import AnalyticsProcess
+
+        analytics_any = child = AnalyticsProcess(settings, hub)
+        analytics_transport = child.transport
+    else:
+        analytics_here = AnalyticsService(settings, migrate=migrate, live_hub=hub)
+        analytics_any = ThreadedService(analytics_here) if side_loop else analytics_here
+        analytics_transport = partial(httpx.ASGITransport, app=analytics_any.app)
     # One database for both: analytics, started first, migrates it for the api too.
     api = ApiService(
         settings,
         migrate=False,
-        analytics_transport=httpx.ASGITransport(app=analytics_any.app),
+        analytics_transport=analytics_transport(),
         live_hub=hub,
     )
     redirect = RedirectService(
         settings,
         api_transport=httpx.ASGITransport(app=api.app),
-        analytics_transport=httpx.ASGITransport(app=analytics_any.app),
+        analytics_transport=analytics_transport(),
     )
     api.redirect_transports = [httpx.ASGITransport(app=redirect.app)]
     # Started in this order, stopped in reverse: redirect flushes its clicks before analytics goes.

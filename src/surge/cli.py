@@ -151,11 +151,13 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
     if not 1 <= workers <= 64:
         raise CliError("--workers must be 1 to 64")
     if workers > 1:
-        # Each worker is a fresh interpreter that builds its own app from the environment; set
-        # before anything imports prometheus_client, so /metrics sums every worker.
+        # Each worker is a fresh interpreter that builds its own app from the environment.
         os.environ[SERVE_SERVICE_VARIABLE] = service
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-metrics-")
+    analytics_child = service == "all" and settings.all_in_one_analytics == "process"
+    if (workers > 1 or analytics_child) and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Set before anything imports prometheus_client, so /metrics sums every process: the
+        # workers, and the all-in-one's analytics child (surge.analytics.process).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-metrics-")
     from surge.platform.logging import configure_logging, get_logger
     from surge.platform.tracing import configure_from_environment as configure_tracing
 

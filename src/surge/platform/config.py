@@ -200,6 +200,10 @@ class Settings(BaseSettings):
     # granian's interface: its native RSGI (the cached redirect answered from granian's own
     # objects, the rest through an ASGI adapter; docs/adr/0012) or plain ASGI, the fallback.
     granian_interface: Literal["rsgi", "asgi"] = "rsgi"
+    # Where the all-in-one (`surge serve`, service all) runs analytics: a child process on a
+    # Unix socket (ingest and stats on another core, not under the redirects' GIL), or a thread
+    # with an event loop of its own in the one process (docs/adr/0016).
+    all_in_one_analytics: Literal["process", "thread"] = "process"
     # On uvicorn: requests run at once in one process; the rest wait their turn, read but not
     # started (surge.platform.uvicorn_server; docs/operations.md, overload). Not granian's
     # backpressure: that bounds connections, and a new one (an operator's) would wait. One
