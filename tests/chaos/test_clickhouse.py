@@ -146,16 +146,26 @@ class ClickStream:
         self.redis.close()
 
 
+def analytics_metrics(topology: Topology) -> dict[str, float]:
+    """Analytics' /metrics, as operators see them: each sample's value summed over its labels."""
+    text = httpx.get(f"{topology.analytics.url}/metrics").text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[sample.name] = found.get(sample.name, 0.0) + sample.value
+    return found
+
+
 def clickhouse_errors(topology: Topology) -> int:
-    """Analytics' failed requests to ClickHouse so far, as operators see them (/metrics)."""
-    families = text_string_to_metric_families(httpx.get(f"{topology.analytics.url}/metrics").text)
-    return sum(
-        int(sample.value)
-        for family in families
-        if family.name == "surge_clickhouse_errors"
-        for sample in family.samples
-        if sample.name == "surge_clickhouse_errors_total"
-    )
+    """Analytics' failed requests to ClickHouse so far."""
+    return int(analytics_metrics(topology).get("surge_clickhouse_errors_total", 0))
+
+
+def backlog_shown(topology: Topology) -> int:
+    """The click stream's backlog as analytics' gauges say it (entries pending or not yet
+    delivered): what the alerts on the stream read."""
+    found = analytics_metrics(topology)
+    return int(found["surge_click_stream_pending"] + found["surge_click_stream_lag"])
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -199,6 +209,16 @@ def test_clickhouse_killed_then_hung(
         own_clickhouse.start()
         own_clickhouse.pause()  # SIGSTOP: connections accepted, nothing answers
         ask_until(FAULT_AT_S + FAULT_S)
+        # Operators see the clicks waiting: the consumer measures the stream every few seconds
+        # however its rounds fail (at most its longest retry backoff, 5 s, apart).
+        waiting = stream.backlog()
+        wait_until(
+            lambda: backlog_shown(topology) >= waiting // 2,
+            timeout_s=10,
+            what=f"analytics' stream gauges to show half the {waiting} entries waiting",
+            interval_s=0.2,
+        )
+        shown = backlog_shown(topology)
         backlog, waiting_through = stream.backlog(), stream.last_id()
         healed = time.monotonic()
         own_clickhouse.resume()
@@ -235,6 +255,7 @@ def test_clickhouse_killed_then_hung(
         "503": f"{len(unavailable)}/{len(answers)} ({killed_answers} killed)",
         "slowest 503": ms(max((a.latency_s for a in unavailable), default=0)),
         "stream backlog": f"{backlog} entries",
+        "gauges": f"{shown} entries",
         "stored again": f"{ingested_s:.2f}s",
         "clickhouse errors": str(errors),
     }
