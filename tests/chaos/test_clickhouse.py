@@ -198,7 +198,7 @@ def test_clickhouse_killed_then_hung(
             answers.extend(ask_round())
             if time.monotonic() >= load.started + offset_s:
                 return
-            time.sleep(0.1)
+            time.sleep(0.2)
 
     with Load(topology.traffic(slug, RATE), LOAD_S) as load:
         load.at(FAULT_AT_S)
