@@ -31,8 +31,7 @@ from surge.analytics.service import ClickService
 from surge.platform.clickhouse import ClickHouse, ClickHouseError, HttpClickHouse, json_each_row
 from surge.platform.db import SessionMaker, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
-from tests.chaos.faults import require_program, unavailable, wait_until
-from tests.e2e.processes import free_port
+from tests.chaos.faults import ServerProcess, require_program, unavailable, wait_until
 from tests.helpers import engine_on, make_settings
 
 
@@ -48,24 +47,52 @@ def _answers(port: int) -> bool:
         return False
 
 
-@contextmanager
-def clickhouse_server() -> Iterator[str]:
-    """A clickhouse-server of the tests' own; yields its base URL (no database)."""
-    program = require_program("clickhouse-server", search=SEARCH)
-    with tempfile.TemporaryDirectory(prefix="surge-clickhouse-") as directory:
-        port = free_port()
-        process = subprocess.Popen(
-            server_argv(program, Path(directory), port),
-            cwd=directory,
+class ClickHouseServer(ServerProcess):
+    """A clickhouse-server of the tests' own, its data in `directory`: started once for the
+    session's tests, or killed, started again and hung at will (the chaos suite's ClickHouse
+    outage), its data kept across restarts.
+
+    Killed, not terminated, in the chaos suite: a SIGTERM'd 18.16 refuses new connections but
+    goes on answering on its open keep-alive ones (Surge's pooled connections) until it exits
+    some 15 s later, which is no outage."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(require_program("clickhouse-server", search=SEARCH), directory)
+
+    @property
+    def url(self) -> str:
+        """Its base URL (no database)."""
+        return f"http://default@127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            server_argv(self.program, self.directory, self.port),
+            cwd=self.directory,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        wait_until(
+            lambda: _answers(self.port), timeout_s=30, what=f"clickhouse-server on :{self.port}"
+        )
+
+
+@contextmanager
+def running_clickhouse_server() -> Iterator[ClickHouseServer]:
+    """A clickhouse-server of the tests' own, running; its process and data are gone after."""
+    with tempfile.TemporaryDirectory(prefix="surge-clickhouse-") as directory:
+        server = ClickHouseServer(Path(directory))
         try:
-            wait_until(lambda: _answers(port), timeout_s=30, what=f"clickhouse-server on :{port}")
-            yield f"http://default@127.0.0.1:{port}"
+            server.start()
+            yield server
         finally:
-            process.terminate()
-            process.wait(30)
+            server.close()
+
+
+@contextmanager
+def clickhouse_server() -> Iterator[str]:
+    """A clickhouse-server of the tests' own; yields its base URL (no database)."""
+    with running_clickhouse_server() as server:
+        yield server.url
 
 
 class ChdbClickHouse:

@@ -11,6 +11,7 @@ import pytest
 from redis import Redis
 
 from tests.chaos.faults import PostgresCluster, RedisServer
+from tests.clickhouse import ClickHouseServer, running_clickhouse_server
 from tests.services import (
     REDIS_URL,
     database_for_processes,
@@ -57,3 +58,9 @@ def own_postgres() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def own_clickhouse() -> Iterator[ClickHouseServer]:
+    with running_clickhouse_server() as server:
+        yield server

@@ -1,5 +1,6 @@
 """Fault injection for the chaos suite, in one place: servers of the test's own to stop, start
-and hang, signals to surge processes, and waiting on conditions (the load driver and what it
+and hang (ClickHouse's, a ServerProcess too, is in tests/clickhouse.py beside the other tests'
+ClickHouse), signals to surge processes, and waiting on conditions (the load driver and what it
 measured are in tests/chaos/load.py).
 
 The machine's shared PostgreSQL and Redis are never stopped: a scenario that stops one runs its
@@ -69,17 +70,57 @@ def wait_until(
 # --- Redis -------------------------------------------------------------------------------------
 
 
-class RedisServer:
+class ServerProcess:
+    """A server of the test's own, one process on a free port with a directory of its own:
+    started (`start`, each kind its own), hung (SIGSTOP) and continued, killed."""
+
+    def __init__(self, program: str, directory: Path) -> None:
+        self.program = program
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.paused = False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def pause(self) -> None:
+        assert self.process is not None
+        pause(self.process)
+        self.paused = True
+
+    def resume(self) -> None:
+        assert self.process is not None
+        resume(self.process)
+        self.paused = False
+
+    def ensure_up(self) -> None:
+        """Running and answering, whatever a failed scenario left it as."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        elif self.paused:
+            self.resume()
+
+    def kill(self) -> None:
+        """SIGKILL: the port closes and open connections are reset at once."""
+        assert self.process is not None
+        resume(self.process)  # a stopped process holds SIGKILL until it is continued
+        self.paused = False
+        self.process.kill()
+        self.process.wait(10)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+class RedisServer(ServerProcess):
     """A redis-server of the test's own. Append-only with an fsync per write, as a Redis holding
     a click stream is run in production: stopping and starting it loses nothing it
     acknowledged (an empty restart is tests/e2e/test_spool.py's case)."""
 
     def __init__(self, directory: Path) -> None:
-        self.program = require_program("redis-server")
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.paused = False
+        super().__init__(require_program("redis-server"), directory)
 
     @property
     def url(self) -> str:
@@ -113,29 +154,6 @@ class RedisServer:
         assert self.process is not None
         self.process.terminate()
         self.process.wait(20)
-
-    def pause(self) -> None:
-        assert self.process is not None
-        pause(self.process)
-        self.paused = True
-
-    def resume(self) -> None:
-        assert self.process is not None
-        resume(self.process)
-        self.paused = False
-
-    def ensure_up(self) -> None:
-        """Running and answering, whatever a failed scenario left it as."""
-        if self.process is None or self.process.poll() is not None:
-            self.start()
-        elif self.paused:
-            self.resume()
-
-    def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            resume(self.process)  # a stopped process holds SIGKILL until it is continued
-            self.process.kill()
-            self.process.wait(10)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------

@@ -28,8 +28,9 @@ class Topology:
     (a context manager). The replicas share one spool directory, as on one host's disk."""
 
     def __init__(
-        self, directory: Path, *, database_url: str, redis_url: str, redis_prefix: str
+        self, directory: Path, *, database_url: str, redis_url: str, redis_prefix: str, **env: str
     ) -> None:
+        """`env`: more settings for every process (SURGE_CLICKHOUSE_URL: clicks in ClickHouse)."""
         self.directory = directory
         self.api_port, self.analytics_port = free_port(), free_port()
         self.redirect_ports = [free_port(), free_port()]
@@ -44,6 +45,7 @@ class Topology:
             SURGE_API_URL=f"http://127.0.0.1:{self.api_port}",
             SURGE_ANALYTICS_URL=f"http://127.0.0.1:{self.analytics_port}",
             SURGE_PUBLIC_URL=f"http://127.0.0.1:{self.redirect_ports[0]}",
+            **env,
         )
         self.spool_dir = Path(self.env["SURGE_SPOOL_DIR"])
         self.key: dict[str, str] = {}

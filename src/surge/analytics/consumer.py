@@ -89,24 +89,28 @@ class ClickStreamConsumer:
         if not self._group_ready:
             await self.ensure_group()
             self._group_ready = True
+        now = asyncio.get_running_loop().time()
+        maintenance_due = now >= self._next_maintenance
+        if maintenance_due:
+            self._next_maintenance = now + MAINTENANCE_EVERY_S
+            # Before any ingest: while every round's ingest fails (the click store away), the
+            # gauges must go on showing the backlog grow, which is what the stream's alerts read.
+            await self._measure()
         handled = 0
         if self._read_own_pending:
             own = await self._read("0", block_ms=None)
             handled += await self._process(own)
             self._read_own_pending = bool(own)
-        now = asyncio.get_running_loop().time()
-        if now >= self._next_maintenance:
-            self._next_maintenance = now + MAINTENANCE_EVERY_S
+        if maintenance_due:
             handled += await self.maintain()
         handled += await self._process(await self._read(">", block_ms=self.block_ms))
         return handled
 
     async def maintain(self) -> int:
-        """Take over other consumers' stale entries, trim what all have acknowledged, and
-        measure the stream."""
+        """Take over other consumers' stale entries and trim what all have acknowledged (the
+        stream is measured at the start of the round: `step`)."""
         handled = await self._process(await self._claim_stale())
         await self._trim()
-        await self._measure()
         return handled
 
     async def _measure(self) -> None:
