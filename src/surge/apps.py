@@ -57,9 +57,9 @@ def build_services(
 
         redirect = RedirectService(settings)
         return redirect.app, [redirect]
-    from surge.analytics.app import AnalyticsService
-
     if service == "analytics":
+        from surge.analytics.app import AnalyticsService
+
         analytics = AnalyticsService(settings, migrate=migrate)
         return analytics.app, [analytics]
     from surge.services.api import ApiService
@@ -86,6 +86,8 @@ def build_services(
         analytics_any = child = AnalyticsProcess(settings, hub)
         analytics_transport = child.transport
     else:
+        from surge.analytics.app import AnalyticsService
+
         analytics_here = AnalyticsService(settings, migrate=migrate, live_hub=hub)
         analytics_any = ThreadedService(analytics_here) if side_loop else analytics_here
         analytics_transport = partial(httpx.ASGITransport, app=analytics_any.app)

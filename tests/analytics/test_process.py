@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from surge.analytics.process import LIVE_PATH, AnalyticsProcess, LiveStream
 from surge.data.live import LiveClick, LiveSummary, Message, new_live_hub
 from surge.platform.config import Settings
 from surge.platform.http import INTERNAL_TOKEN_HEADER
+from tests.helpers import INTERNAL_TOKEN, make_settings
 
 TOKEN = "live-relay-token"
 CLICK = LiveClick(datetime(2026, 3, 1, tzinfo=UTC), "NL", None, "desktop", False)
@@ -81,3 +84,28 @@ async def test_the_live_stream_wants_the_internal_token(
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
     assert len(stream.hub) == 0
+
+
+async def test_the_child_runs_on_the_parents_settings_not_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings made in code (a test's, an embedding's) reach the child: its database and its
+    internal token are the parent's, whatever SURGE_* variables say."""
+    for name in [name for name in os.environ if name.startswith("SURGE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SURGE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    settings = make_settings(tmp_path, internal_token=TOKEN)
+    parent = AnalyticsProcess(settings, new_live_hub())
+    await parent.start()
+    try:
+        async with httpx.AsyncClient(transport=parent.transport(), base_url="http://c") as client:
+            wrong = await client.get(LIVE_PATH, headers={INTERNAL_TOKEN_HEADER: INTERNAL_TOKEN})
+            assert wrong.status_code == 403
+            async with client.stream(
+                "GET", LIVE_PATH, headers={INTERNAL_TOKEN_HEADER: TOKEN}
+            ) as answer:
+                assert answer.status_code == 200
+    finally:
+        await parent.stop()
+    assert (tmp_path / "surge.db").exists()  # migrated by the child
+    assert not (tmp_path / "other.db").exists()

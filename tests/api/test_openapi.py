@@ -24,7 +24,7 @@ OVERVIEW = "/api/v1/overview"
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    app, services = build_services("all", make_settings(tmp_path))
+    app, services = build_services("all", make_settings(tmp_path), side_loop=False)
     async with Lifespan(app, services):
         keys = next(s for s in services if isinstance(s, ApiService)).keys
         assert keys is not None

@@ -25,7 +25,7 @@ from tests.helpers import PUBLIC_URL, make_settings
 async def test_a_started_api_builds_no_route_on_its_first_requests(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, services = build_services("all", make_settings(tmp_path))
+    app, services = build_services("all", make_settings(tmp_path), side_loop=False)
     async with Lifespan(app, services):
         api = next(s for s in services if isinstance(s, ApiService))
         assert warm_routes(api.app.router) > 50  # every route of every door, already built

@@ -44,6 +44,9 @@ class AnalyticsProcess:
             __name__,
             ready_timeout_s=READY_TIMEOUT_S,
             stop_timeout_s=STOP_TIMEOUT_S,
+            # The parent's settings, whatever made them (the environment, a test), not the
+            # child's own reading of the environment.
+            stdin=settings.model_dump_json().encode(),
         )
         self.live_hub = live_hub
         self.token = settings.internal_token
@@ -119,7 +122,8 @@ class LiveStream:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The child: analytics on `--uds`, stopped by SIGTERM (from its parent, or when it dies)."""
+    """The child: analytics on `--uds` with the settings read from stdin (JSON), stopped by
+    SIGTERM (from its parent, or when it dies)."""
     import sys
 
     import uvicorn
@@ -134,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--uds", required=True, help="the Unix socket to serve on")
     args = parser.parse_args(argv)
     end_with_parent()
-    settings = Settings()
+    settings = Settings.model_validate_json(sys.stdin.buffer.read())
     configure_logging(settings.log_level)
     configure_tracing("analytics")
     hub = new_live_hub()

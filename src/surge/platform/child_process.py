@@ -48,8 +48,11 @@ class ChildProcess:
         *,
         ready_timeout_s: float,
         stop_timeout_s: float,
+        stdin: bytes = b"",
     ) -> None:
+        """`stdin`: what the child reads on its standard input (its settings), then EOF."""
         self.name = name
+        self.stdin = stdin
         self.module = module
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
@@ -89,8 +92,12 @@ class ChildProcess:
         self.socket.unlink(missing_ok=True)
         argv: Sequence[str] = (sys.executable, "-m", self.module, "--uds", str(self.socket))
         self.process = process = await asyncio.create_subprocess_exec(
-            *argv, start_new_session=True, env=dict(os.environ)
+            *argv, stdin=asyncio.subprocess.PIPE, start_new_session=True, env=dict(os.environ)
         )
+        assert process.stdin is not None
+        process.stdin.write(self.stdin)
+        await process.stdin.drain()
+        process.stdin.close()
         deadline = time.monotonic() + self.ready_timeout_s
         while not await self._answers_ready():
             if process.returncode is not None:
