@@ -185,6 +185,10 @@ def surge_variants(chosen: Sequence[str]) -> list[tuple[str, str, dict[str, str]
     if "granian-asgi" in chosen:  # granian on its ASGI interface, not its native one
         asgi = {"SURGE_SERVER": "granian", "SURGE_GRANIAN_INTERFACE": "asgi"}
         variants.append(("surge-granian-asgi", "Surge, SURGE_GRANIAN_INTERFACE=asgi", asgi))
+    if "analytics-thread" in chosen:  # analytics on a thread of the server's process
+        thread = {"SURGE_ALL_IN_ONE_ANALYTICS": "thread"}
+        label = "Surge, SURGE_ALL_IN_ONE_ANALYTICS=thread"
+        variants.append(("surge-analytics-thread", label, thread))
     return variants
 
 
@@ -261,6 +265,7 @@ def ratios(peer: str, summary: dict[str, Any], default_server: str) -> list[dict
         ("SURGE_SERVER=uvicorn", "surge" if default_server == "uvicorn" else "surge-uvicorn"),
         ("SURGE_SERVER=granian", "surge" if default_server == "granian" else "surge-granian"),
         ("SURGE_GRANIAN_INTERFACE=asgi", "surge-granian-asgi"),
+        ("SURGE_ALL_IN_ONE_ANALYTICS=thread", "surge-analytics-thread"),
     ):
         if name in summary:
             ratio = summary[name]["median_rps"] / max(summary[peer]["median_rps"], 1e-9)
@@ -348,8 +353,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--surge",
         default="default,uvicorn,granian",
-        help="Surge runs: default (`surge serve` as it comes), uvicorn, granian, granian-asgi; "
-        "comma-separated",
+        help="Surge runs: default (`surge serve` as it comes), uvicorn, granian, granian-asgi, "
+        "analytics-thread; comma-separated",
     )
     parser.add_argument(
         "--data-dir",
@@ -358,9 +363,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.surge.split(",") if s.strip()]
-    known = ("default", "uvicorn", "granian", "granian-asgi")
+    known = ("default", "uvicorn", "granian", "granian-asgi", "analytics-thread")
     if not chosen or any(s not in known for s in chosen):
-        parser.error("--surge takes default, uvicorn, granian and granian-asgi, comma-separated")
+        parser.error(f"--surge takes {', '.join(known)}, comma-separated")
     if not (1 <= args.pairs <= 5 and 1 <= args.duration <= 30 and 0 <= args.warmup <= 10):
         parser.error("--pairs 1 to 5, --duration 1 to 30, --warmup 0 to 10")
     if args.connections < 1 or args.threads < 1:
