@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from surge.analytics.clickhouse_link_stats import Counts, link_stats_counts, link_stats_sql
 from surge.analytics.clickhouse_rollups import DAY_VISITORS, SERIES, ClickRollups
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
 from surge.analytics.repository import VISITORS
@@ -45,11 +46,15 @@ def day_us(day: date) -> int:
     return (day - _EPOCH.date()).days * DAY_US
 
 
+def hour_bounds(start: datetime, end: datetime) -> tuple[int, int]:
+    """[first, last) µs: the hours from start's to the one `end` falls in, what the SQL
+    rollups' hourly rows of a range (bucket >= start's hour, bucket < end) hold."""
+    return to_us(start) // HOUR_US * HOUR_US, -(-to_us(end) // HOUR_US) * HOUR_US
+
+
 def hours_touched(start: datetime, end: datetime) -> str:
-    """The clicks of the hours from start's to the one `end` falls in: what the SQL rollups'
-    hourly rows of a range (bucket >= start's hour, bucket < end) hold."""
-    first = to_us(start) // HOUR_US * HOUR_US
-    last = -(-to_us(end) // HOUR_US) * HOUR_US
+    """The clicks of `hour_bounds`, as a filter."""
+    first, last = hour_bounds(start, end)
     return f"at_us >= {first} AND at_us < {last}"
 
 
@@ -314,6 +319,31 @@ class ClickHouseClicks:
     ) -> dict[str, list[tuple[str, int]]]:
         split = self.rollups.split(link_id)
         return await self.range_breakdowns(split.raw, dimensions, first, last, limit, split.rolled)
+
+    async def link_stats(
+        self,
+        link_id: int,
+        start: datetime,
+        end: datetime,
+        step_s: int,
+        dimensions: Sequence[str],
+        limit: int,
+    ) -> Counts:
+        """`slots` and `breakdowns` (over the UTC days the range touches) in one statement."""
+        first, last = start.date(), (end - timedelta(microseconds=1)).date()
+        query = link_stats_sql(
+            self.rollups.split(link_id),
+            self.clicks_table,
+            self.rollups.table,
+            BREAKDOWN_VALUES,
+            hours=hour_bounds(start, end),
+            days=(day_us(first), day_us(last) + DAY_US),
+            step_s=step_s,
+            wanted=[d for d in dimensions if d in BREAKDOWN_VALUES],
+            visitors=VISITORS if VISITORS in dimensions else None,
+            limit=limit,
+        )
+        return link_stats_counts(await self.ch.rows(query), dimensions)
 
     async def all_time_clicks(self, link_id: int) -> int:
         split = self.rollups.split(link_id)

@@ -100,9 +100,12 @@ class ClickRollups:
         through = f"(SELECT max(through_us) FROM {self.progress})"
         # The day after the cut-off's (0 when none): the first whose rollups hold no deleted click.
         after_cut_day = f"((intDiv({cut} + {DAY_US} - 1, {DAY_US})) * {DAY_US})"
+        # `day` (the partition key) bounded too: a bound on `at_us` alone opens every month's
+        # parts, and FINAL reads the granules at the bound in each (docs/clickhouse.md).
         return Split(
             raw=f"link_id = {link_id} AND at_us >= {cut} "
-            f"AND (at_us >= {through} OR at_us < {after_cut_day})",
+            f"AND ((at_us >= {through} AND day >= {_date_of(through)}) "
+            f"OR (at_us < {after_cut_day} AND day < {_date_of(after_cut_day)}))",
             rolled=f"link_id = {link_id} AND day_us >= {after_cut_day} AND day_us < {through}",
         )
 
@@ -216,6 +219,12 @@ class ClickRollups:
             "GROUP BY link_id, day_us"
         )
         return {(int(link_id), int(day)): int(version) for link_id, day, version in rows}
+
+
+def _date_of(us: str) -> str:
+    """The UTC date of a time in µs (an SQL expression), as a Date: a day number converts to
+    one on 18.16 and current servers alike."""
+    return f"toDate(intDiv({us}, {DAY_US}))"
 
 
 def _day_us(day: date) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -310,6 +310,19 @@ class StatsRepository:
         for dimension, value, n in rows:
             found[dimension].append((value, int(n)))
         return found
+
+    async def link_stats(
+        self,
+        link_id: int,
+        start: datetime,
+        end: datetime,
+        step_s: int,
+        dimensions: Sequence[str],
+        limit: int,
+    ) -> tuple[dict[int, int], dict[bool, int], dict[str, list[tuple[str, int]]]]:
+        humans, totals = await self.slots(link_id, start, end, step_s)
+        first, last = start.date(), (end - timedelta(microseconds=1)).date()
+        return humans, totals, await self.breakdowns(link_id, dimensions, first, last, limit)
 
     async def all_time_clicks(self, link_id: int) -> int:
         result = await self.session.execute(

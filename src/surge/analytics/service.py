@@ -254,10 +254,10 @@ class ClickService:
         it (validating 2,160 hourly points on both sides cost ~2 ms of the request)."""
         start, end = stats_range(start, end, interval, utc_now())
         async with self._stats() as repo:
-            counts, totals = await repo.slots(link_id, start, end, _step_s(interval))
             # Breakdowns and unique visitors count by UTC day: the days the range touches.
-            first, last = start.date(), (end - timedelta(microseconds=1)).date()
-            tops = await repo.breakdowns(link_id, [*DIMENSIONS, VISITORS], first, last, top)
+            counts, totals, tops = await repo.link_stats(
+                link_id, start, end, _step_s(interval), [*DIMENSIONS, VISITORS], top
+            )
         return orjson.dumps(
             {
                 "from": start,

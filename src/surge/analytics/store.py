@@ -40,6 +40,18 @@ class ClickStats(Protocol):
         self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
     ) -> dict[str, list[tuple[str, int]]]: ...
 
+    async def link_stats(
+        self,
+        link_id: int,
+        start: datetime,
+        end: datetime,
+        step_s: int,
+        dimensions: Sequence[str],
+        limit: int,
+    ) -> tuple[dict[int, int], dict[bool, int], dict[str, list[tuple[str, int]]]]:
+        """`slots`, and `breakdowns` over the UTC days the range touches, at once."""
+        ...
+
     async def all_time_clicks(self, link_id: int) -> int: ...
 
 

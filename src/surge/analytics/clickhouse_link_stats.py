@@ -1,0 +1,114 @@
+"""One link's stats from the ClickHouse click store in one statement: the series, its totals,
+every breakdown's top values and the unique visitors, from the rollups below the watermark and
+from raw clicks above it (surge.analytics.clickhouse_rollups' Split).
+
+One statement, not one a figure: on ClickHouse 18.16 each statement over HTTP costs a floor of
+its own, and each `FINAL` read of raw clicks reads at least the granules at the watermark
+(docs/clickhouse.md, "Stats, measured"). The raw clicks are read once, unrolled by ARRAY JOIN
+into (dimension, value) pairs; the rollups' rows are the same pairs already counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from surge.analytics.clickhouse_rollups import DAY_VISITORS, SERIES, Split
+from surge.platform.clickhouse import literal
+
+US = 1_000_000
+DAY_US = 86_400 * US
+SLOT = "#slot"  # an answer row's dimension prefix for a series slot: `#slot<epoch s>:<is_bot>`
+
+RAW_COLUMNS = (
+    "at_us, is_bot, visitor_id, referrer_host, country, device, browser, os, target, region, city"
+)
+Counts = tuple[dict[int, int], dict[bool, int], dict[str, list[tuple[str, int]]]]
+
+
+def link_stats_sql(
+    split: Split,
+    clicks: str,
+    rollups: str,
+    breakdowns: Mapping[str, str],
+    *,
+    hours: tuple[int, int],
+    days: tuple[int, int],
+    step_s: int,
+    wanted: Sequence[str],
+    visitors: str | None,
+    limit: int,
+) -> str:
+    """The statement: rows (dimension, value, n), each series slot a dimension of its own
+    (`#slot<s>:<is_bot>`), the visitors one row (`visitors`, ''), and at most `limit` values
+    of each breakdown in `wanted`, most clicks first, ties by value.
+
+    `hours`: the µs range the series counts (whole hours); `days`: the µs range breakdowns and
+    visitors count (whole UTC days, always holding `hours`); `clicks`, `rollups`: the tables."""
+    step = step_s * US
+    names = [SERIES, DAY_VISITORS, *breakdowns]
+    values = [
+        "toNullable(toString(is_bot))",
+        "if(is_bot = 0 AND visitor_id != '', visitor_id, NULL)",
+        *breakdowns.values(),
+    ]
+    counted = [SERIES, *wanted, *([DAY_VISITORS] if visitors else [])]
+    in_hours = f"at_us >= {hours[0]} AND at_us < {hours[1]}"
+    in_days = f"at_us >= {days[0]} AND at_us < {days[1]}"
+    first_day, last_day = (f"toDate({days[0] // DAY_US})", f"toDate({days[1] // DAY_US - 1})")
+    # Raw clicks: each distinct click once (FINAL, filtered on columns its copies share), the
+    # months of the range alone (`day`: the partition key). A series pair counts in its slot;
+    # a visitor pair is one per (day, visitor): counted as 1 below, as the rollups' day rows are.
+    raw = (
+        "SELECT dimension, assumeNotNull(value) AS label, "
+        f"multiIf(dimension = {literal(SERIES)}, intDiv(at_us, {step}) * {step_s}, "
+        f"dimension = {literal(DAY_VISITORS)}, intDiv(at_us, {DAY_US}), 0) AS slot, "
+        f"if(dimension = {literal(DAY_VISITORS)}, 1, count()) AS n "
+        f"FROM (SELECT {RAW_COLUMNS} FROM {clicks} FINAL WHERE {split.raw} AND {in_days} "
+        f"AND day >= {first_day} AND day <= {last_day}) "
+        f"ARRAY JOIN [{', '.join(map(literal, names))}] AS dimension, "
+        f"[{', '.join(values)}] AS value "
+        f"WHERE value IS NOT NULL AND dimension IN {literal(counted)} "
+        f"AND (dimension != {literal(SERIES)} OR ({in_hours})) "
+        f"AND (is_bot = 0 OR dimension = {literal(SERIES)}) "
+        "GROUP BY dimension, label, slot"
+    )
+    in_rollups = (
+        f"{split.rolled} AND day_us >= {days[0]} AND day_us < {days[1]} "
+        f"AND day >= {first_day} AND day <= {last_day} AND dimension IN {literal(counted)}"
+    )
+    rolled = (
+        f"SELECT dimension, value AS label, "
+        f"if(dimension = {literal(SERIES)}, intDiv(hour_us, {step}) * {step_s}, 0) AS slot, "
+        f"sum(n) AS n FROM (SELECT dimension, value, hour_us, n FROM {rollups} FINAL "
+        f"WHERE {in_rollups}) "
+        f"WHERE dimension != {literal(SERIES)} OR ({in_hours.replace('at_us', 'hour_us')}) "
+        "GROUP BY dimension, label, slot"
+    )
+    answer = (
+        f"multiIf(dimension = {literal(SERIES)}, "
+        f"concat({literal(SLOT)}, toString(slot), ':', label), "
+        f"dimension = {literal(DAY_VISITORS)}, {literal(visitors or '')}, dimension)"
+    )
+    return (
+        f"SELECT {answer} AS dim, if(dimension = {literal(DAY_VISITORS)}, '', label) AS lab, "
+        f"sum(n) AS total FROM ({raw} UNION ALL {rolled}) GROUP BY dim, lab "
+        f"HAVING total > 0 ORDER BY dim, total DESC, lab LIMIT {int(limit)} BY dim"
+    )
+
+
+def link_stats_counts(rows: Sequence[Sequence[object]], dimensions: Sequence[str]) -> Counts:
+    """The statement's rows as ClickStats' shapes: human clicks per slot, totals by is_bot,
+    and each dimension's (value, clicks), most first."""
+    humans: dict[int, int] = {}
+    totals = {False: 0, True: 0}
+    found: dict[str, list[tuple[str, int]]] = {d: [] for d in dimensions}
+    for dimension, value, n in rows:
+        name, count = str(dimension), int(str(n))
+        if name.startswith(SLOT):
+            slot, is_bot = name[len(SLOT) :].split(":")
+            totals[is_bot == "1"] += count
+            if is_bot == "0":
+                humans[int(slot)] = count
+        else:
+            found[name].append((str(value), count))
+    return humans, totals, found
