@@ -11,6 +11,7 @@ into (dimension, value) pairs; the rollups' rows are the same pairs already coun
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from surge.analytics.clickhouse_rollups import DAY_VISITORS, SERIES, Split
 from surge.platform.clickhouse import literal
@@ -25,10 +26,17 @@ RAW_COLUMNS = (
 Counts = tuple[dict[int, int], dict[bool, int], dict[str, list[tuple[str, int]]]]
 
 
+@dataclass(frozen=True)
+class Tables:
+    clicks: str
+    days: str  # click_rollups
+    hours: str  # click_hour_rollups
+    hour_visitors: str  # click_hour_visitors
+
+
 def link_stats_sql(
     split: Split,
-    clicks: str,
-    rollups: str,
+    tables: Tables,
     breakdowns: Mapping[str, str],
     *,
     hours: tuple[int, int],
@@ -43,28 +51,24 @@ def link_stats_sql(
     of each breakdown in `wanted`, most clicks first, ties by value.
 
     `hours`: the µs range the series counts (whole hours); `days`: the µs range breakdowns and
-    visitors count (whole UTC days, always holding `hours`); `clicks`, `rollups`: the tables."""
+    visitors count (whole UTC days, always holding `hours`)."""
     step = step_s * US
-    names = [SERIES, DAY_VISITORS, *breakdowns]
-    values = [
-        "toNullable(toString(is_bot))",
-        "if(is_bot = 0 AND visitor_id != '', visitor_id, NULL)",
-        *breakdowns.values(),
-    ]
-    counted = [SERIES, *wanted, *([DAY_VISITORS] if visitors else [])]
+    names = [SERIES, *breakdowns]
+    values = ["toNullable(toString(is_bot))", *breakdowns.values()]
+    counted = [SERIES, *wanted]
     in_hours = f"at_us >= {hours[0]} AND at_us < {hours[1]}"
     in_days = f"at_us >= {days[0]} AND at_us < {days[1]}"
     first_day, last_day = (f"toDate({days[0] // DAY_US})", f"toDate({days[1] // DAY_US - 1})")
     # Raw clicks: each distinct click once (FINAL, filtered on columns its copies share), the
-    # months of the range alone (`day`: the partition key). A series pair counts in its slot;
-    # a visitor pair is one per (day, visitor): counted as 1 below, as the rollups' day rows are.
+    # months of the range alone (`day`: the partition key). A series pair counts in its slot.
+    raw_clicks = (
+        f"(SELECT {{columns}} FROM {tables.clicks} FINAL WHERE {split.raw} AND {in_days} "
+        f"AND day >= {first_day} AND day <= {last_day})"
+    )
+    slot = f"if(dimension = {literal(SERIES)}, intDiv(%s, {step}) * {step_s}, 0) AS slot"
     raw = (
-        "SELECT dimension, assumeNotNull(value) AS label, "
-        f"multiIf(dimension = {literal(SERIES)}, intDiv(at_us, {step}) * {step_s}, "
-        f"dimension = {literal(DAY_VISITORS)}, intDiv(at_us, {DAY_US}), 0) AS slot, "
-        f"if(dimension = {literal(DAY_VISITORS)}, 1, count()) AS n "
-        f"FROM (SELECT {RAW_COLUMNS} FROM {clicks} FINAL WHERE {split.raw} AND {in_days} "
-        f"AND day >= {first_day} AND day <= {last_day}) "
+        f"SELECT dimension, assumeNotNull(value) AS label, {slot % 'at_us'}, count() AS n "
+        f"FROM {raw_clicks.format(columns=RAW_COLUMNS)} "
         f"ARRAY JOIN [{', '.join(map(literal, names))}] AS dimension, "
         f"[{', '.join(values)}] AS value "
         f"WHERE value IS NOT NULL AND dimension IN {literal(counted)} "
@@ -72,26 +76,46 @@ def link_stats_sql(
         f"AND (is_bot = 0 OR dimension = {literal(SERIES)}) "
         "GROUP BY dimension, label, slot"
     )
-    in_rollups = (
-        f"{split.rolled} AND day_us >= {days[0]} AND day_us < {days[1]} "
-        f"AND day >= {first_day} AND day <= {last_day} AND dimension IN {literal(counted)}"
-    )
-    rolled = (
-        f"SELECT dimension, value AS label, "
-        f"if(dimension = {literal(SERIES)}, intDiv(hour_us, {step}) * {step_s}, 0) AS slot, "
-        f"sum(n) AS n FROM (SELECT dimension, value, hour_us, n FROM {rollups} FINAL "
-        f"WHERE {in_rollups}) "
-        f"WHERE dimension != {literal(SERIES)} OR ({in_hours.replace('at_us', 'hour_us')}) "
-        "GROUP BY dimension, label, slot"
-    )
+    # Rolled-up days and hours: the same pairs, counted.
+    in_series = f"dimension != {literal(SERIES)} OR ({in_hours.replace('at_us', 'hour_us')})"
+    rolled = [
+        f"SELECT dimension, value AS label, {slot % 'hour_us'}, sum(n) AS n "
+        f"FROM (SELECT dimension, value, hour_us, n FROM {table} FINAL WHERE {where} "
+        f"AND day >= {first_day} AND day <= {last_day} AND dimension IN {literal(counted)}) "
+        f"WHERE {in_series} GROUP BY dimension, label, slot"
+        for table, where in (
+            (tables.days, f"{split.rolled} AND day_us >= {days[0]} AND day_us < {days[1]}"),
+            (tables.hours, f"{split.hours} AND hour_us >= {days[0]} AND hour_us < {days[1]}"),
+        )
+    ]
+    parts = [raw, *rolled]
+    if visitors:
+        # Distinct visitors a day: the rolled-up days' counts; for the others, the union of
+        # their sealed hours' sets and their raw clicks' (sets merge exactly, counts not).
+        parts.append(
+            f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), sum(n) FROM (SELECT dimension, n "
+            f"FROM {tables.days} FINAL WHERE {split.rolled} AND day_us >= {days[0]} "
+            f"AND day_us < {days[1]} AND day >= {first_day} AND day <= {last_day} "
+            f"AND dimension = {literal(DAY_VISITORS)})"
+        )
+        parts.append(
+            f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), uniqExactIfMerge(visitors) FROM ("
+            f"SELECT intDiv(hour_us, {DAY_US}) AS d, visitors FROM {tables.hour_visitors} "
+            f"FINAL WHERE {split.hours} AND hour_us >= {days[0]} AND hour_us < {days[1]} "
+            f"AND day >= {first_day} AND day <= {last_day} UNION ALL "
+            f"SELECT intDiv(at_us, {DAY_US}) AS d, "
+            "uniqExactIfState(visitor_id, is_bot = 0 AND visitor_id != '') AS visitors "
+            f"FROM {raw_clicks.format(columns='at_us, is_bot, visitor_id')} GROUP BY d"
+            ") GROUP BY d"
+        )
     answer = (
         f"multiIf(dimension = {literal(SERIES)}, "
         f"concat({literal(SLOT)}, toString(slot), ':', label), "
         f"dimension = {literal(DAY_VISITORS)}, {literal(visitors or '')}, dimension)"
     )
     return (
-        f"SELECT {answer} AS dim, if(dimension = {literal(DAY_VISITORS)}, '', label) AS lab, "
-        f"sum(n) AS total FROM ({raw} UNION ALL {rolled}) GROUP BY dim, lab "
+        f"SELECT {answer} AS dim, label AS lab, sum(n) AS total FROM "
+        f"({' UNION ALL '.join(parts)}) GROUP BY dim, lab "
         f"HAVING total > 0 ORDER BY dim, total DESC, lab LIMIT {int(limit)} BY dim"
     )
 

@@ -15,8 +15,13 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from surge.analytics.clickhouse_link_stats import Counts, link_stats_counts, link_stats_sql
-from surge.analytics.clickhouse_rollups import DAY_VISITORS, SERIES, ClickRollups
+from surge.analytics.clickhouse_link_stats import (
+    Counts,
+    Tables,
+    link_stats_counts,
+    link_stats_sql,
+)
+from surge.analytics.clickhouse_rollups import SERIES, ClickRollups
 from surge.analytics.enrich import DIRECT, UNKNOWN_COUNTRY, Click
 from surge.analytics.repository import VISITORS
 from surge.data.contracts import VisitOut
@@ -91,6 +96,12 @@ class ClickHouseClicks:
             else ClickRollups(clickhouse, BREAKDOWN_VALUES, grace)
         )
         self.clicks_table = f"{clickhouse.database}.clicks"
+        self.tables = Tables(
+            self.clicks_table,
+            self.rollups.table,
+            self.rollups.hour_table,
+            self.rollups.hour_visitors,
+        )
         self.deletions_table = f"{clickhouse.database}.visit_deletions"
 
     def cut_sql(self, link_id: int) -> str:
@@ -226,55 +237,33 @@ class ClickHouseClicks:
         return where
 
     async def range_slots(
-        self, links: str, start: datetime, end: datetime, step_s: int, rolled: str = ""
+        self, links: str, start: datetime, end: datetime, step_s: int
     ) -> tuple[dict[int, int], dict[bool, int]]:
         """Human clicks per slot, and totals, of the clicks `links` (a links_where) counts over
-        the hours from start's to the one `end` falls in, as the SQL rollups' hours are read;
-        plus the rollups' hours matching `rolled` (a Split's) when given."""
+        the hours from start's to the one `end` falls in, as the SQL rollups' hours are read."""
         hours = hours_touched(start, end)
-        slot = f"intDiv(%s, {step_s * US}) * {step_s} AS slot"
-        query = (
-            f"SELECT is_bot, {slot % 'at_us'}, count() AS n FROM "
+        slot = f"intDiv(at_us, {step_s * US}) * {step_s} AS slot"
+        rows = await self.ch.rows(
+            f"SELECT is_bot, {slot}, count() AS n FROM "
             + self.distinct_clicks("is_bot, at_us", f"{links} AND {hours}")
             + " GROUP BY is_bot, slot"
         )
-        if rolled:
-            in_rollups = f"{rolled} AND dimension = {literal(SERIES)} AND " + hours.replace(
-                "at_us", "hour_us"
-            )
-            query = (
-                f"SELECT is_bot, slot, sum(n) FROM ({query} UNION ALL "
-                f"SELECT toUInt8(value) AS is_bot, {slot % 'hour_us'}, sum(n) AS n FROM "
-                f"{self.rollups.rows_of('value, hour_us, n', in_rollups)} GROUP BY is_bot, slot)"
-                " GROUP BY is_bot, slot"
-            )
-        rows = await self.ch.rows(query)
         humans: dict[int, int] = {}
         totals = {False: 0, True: 0}
-        for is_bot, slot, n in rows:
+        for is_bot, slot_s, n in rows:
             totals[bool(is_bot)] += int(n)
             if not is_bot:
-                humans[int(slot)] = int(n)
+                humans[int(slot_s)] = int(n)
         return humans, totals
 
     async def range_breakdowns(
-        self,
-        links: str,
-        dimensions: Sequence[str],
-        first: date,
-        last: date,
-        limit: int,
-        rolled: str = "",
+        self, links: str, dimensions: Sequence[str], first: date, last: date, limit: int
     ) -> dict[str, list[tuple[str, int]]]:
         """The top `limit` values of human clicks of each dimension over the UTC days
         [first, last], most first, ties by value; `visitors` is one ('', distinct visitors a
-        link and day, summed: as the SQL rollups' daily visitor rows are). Plus the rollups'
-        days matching `rolled` (a Split's) when given."""
+        link and day, summed: as the SQL rollups' daily visitor rows are)."""
         days = f"at_us >= {day_us(first)} AND at_us < {day_us(last) + DAY_US}"
         in_range = self.distinct_clicks("*", f"{links} AND {days}")
-        rolled_days = f"{rolled} AND {days.replace('at_us', 'day_us')}"
-        # Without rollups: a filter no row passes, so the statements are one for both cases.
-        rolled_rows = self.rollups.rows_of("dimension, value, n", rolled_days if rolled else "0")
         found: dict[str, list[tuple[str, int]]] = {d: [] for d in dimensions}
         wanted = [d for d in dimensions if d in BREAKDOWN_VALUES]
         queries = []
@@ -282,43 +271,24 @@ class ClickHouseClicks:
             names = list(BREAKDOWN_VALUES)
             values = ", ".join(BREAKDOWN_VALUES[name] for name in names)
             queries.append(
-                "SELECT dimension, label, sum(c) AS n FROM ("
-                "SELECT dimension, assumeNotNull(value) AS label, count() AS c "
+                "SELECT dimension, assumeNotNull(value) AS label, count() AS n "
                 f"FROM {in_range} ARRAY JOIN [{', '.join(map(literal, names))}] "
                 f"AS dimension, [{values}] AS value "
                 f"WHERE is_bot = 0 AND value IS NOT NULL AND dimension IN {literal(wanted)} "
-                "GROUP BY dimension, label UNION ALL "
-                f"SELECT dimension, value AS label, sum(n) AS c FROM {rolled_rows} "
-                f"WHERE dimension IN {literal(wanted)} GROUP BY dimension, label) "
-                f"GROUP BY dimension, label ORDER BY dimension, n DESC, label "
+                "GROUP BY dimension, label ORDER BY dimension, n DESC, label "
                 f"LIMIT {int(limit)} BY dimension"
             )
         if VISITORS in dimensions:
             queries.append(
-                f"SELECT {literal(VISITORS)} AS dimension, '' AS label, sum(c) AS n FROM ("
-                "SELECT count() AS c FROM "
+                f"SELECT {literal(VISITORS)} AS dimension, '' AS label, count() AS n FROM "
                 f"(SELECT DISTINCT link_id, intDiv(at_us, {DAY_US}) AS d, visitor_id "
-                f"FROM {in_range} WHERE is_bot = 0 AND visitor_id != '') UNION ALL "
-                f"SELECT sum(n) AS c FROM {rolled_rows} "
-                f"WHERE dimension = {literal(DAY_VISITORS)}) HAVING n > 0"
+                f"FROM {in_range} WHERE is_bot = 0 AND visitor_id != '') HAVING n > 0"
             )
         # At once: the server runs them side by side (what a big link's stats wait for).
         for rows in await asyncio.gather(*(self.ch.rows(query) for query in queries)):
             for dimension, value, n in rows:
                 found[dimension].append((value, int(n)))
         return found
-
-    async def slots(
-        self, link_id: int, start: datetime, end: datetime, step_s: int
-    ) -> tuple[dict[int, int], dict[bool, int]]:
-        split = self.rollups.split(link_id)
-        return await self.range_slots(split.raw, start, end, step_s, split.rolled)
-
-    async def breakdowns(
-        self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
-    ) -> dict[str, list[tuple[str, int]]]:
-        split = self.rollups.split(link_id)
-        return await self.range_breakdowns(split.raw, dimensions, first, last, limit, split.rolled)
 
     async def link_stats(
         self,
@@ -332,9 +302,8 @@ class ClickHouseClicks:
         """`slots` and `breakdowns` (over the UTC days the range touches) in one statement."""
         first, last = start.date(), (end - timedelta(microseconds=1)).date()
         query = link_stats_sql(
-            self.rollups.split(link_id),
-            self.clicks_table,
-            self.rollups.table,
+            await self.rollups.split(link_id),
+            self.tables,
             BREAKDOWN_VALUES,
             hours=hour_bounds(start, end),
             days=(day_us(first), day_us(last) + DAY_US),
@@ -346,12 +315,16 @@ class ClickHouseClicks:
         return link_stats_counts(await self.ch.rows(query), dimensions)
 
     async def all_time_clicks(self, link_id: int) -> int:
-        split = self.rollups.split(link_id)
-        in_rollups = f"{split.rolled} AND dimension = {literal(SERIES)}"
+        split = await self.rollups.split(link_id)
+        series = f"dimension = {literal(SERIES)}"
         query = (
             "SELECT sum(c) FROM (SELECT count() AS c FROM "
             + self.distinct_clicks("id", split.raw)
-            + f" UNION ALL SELECT sum(n) AS c FROM {self.rollups.rows_of('n', in_rollups)})"
+            + " UNION ALL SELECT sum(n) AS c FROM "
+            + self.rollups.rows_of("n", f"{split.rolled} AND {series}")
+            + " UNION ALL SELECT sum(n) AS c FROM "
+            + self.rollups.rows_of("n", f"{split.hours} AND {series}", self.rollups.hour_table)
+            + ")"
         )
         return int((await self.ch.rows(query))[0][0])
 

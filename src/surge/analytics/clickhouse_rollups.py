@@ -35,6 +35,7 @@ US = 1_000_000
 HOUR_US = 3600 * US
 DAY_US = 86_400 * US
 GRACE = timedelta(hours=1)  # a day is rolled up once it ended this long ago
+HOUR_GRACE = timedelta(minutes=10)  # an hour, once it ended this long ago (ADR 0015)
 SERIES = "#series"  # rows of hourly clicks, value '0' (humans) or '1' (bots)
 DAY_VISITORS = "#visitors"  # a row of the day's distinct human visitors
 
@@ -64,54 +65,103 @@ def rollup_table(database: str) -> list[str]:
             through_us Int64
         ) ENGINE = MergeTree()
         ORDER BY through_us""",
+        # Sealed hours of the days not rolled up yet (ADR 0015): click_rollups' rows per
+        # (link, hour), versioned by the hour's distinct clicks; no #visitors rows.
+        f"""CREATE TABLE IF NOT EXISTS {database}.click_hour_rollups (
+            link_id UInt64,
+            day Date,
+            day_us Int64,
+            dimension String,
+            hour_us Int64,
+            value String,
+            n UInt64,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version)
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (link_id, hour_us, dimension, value)""",
+        # The set of an hour's distinct human visitors (a day's are the union of its hours':
+        # sets merge exactly, counts would not), versioned as click_hour_rollups.
+        f"""CREATE TABLE IF NOT EXISTS {database}.click_hour_visitors (
+            link_id UInt64,
+            day Date,
+            hour_us Int64,
+            visitors AggregateFunction(uniqExactIf, String, UInt8),
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version)
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (link_id, hour_us)""",
+        # Hours before the highest `through_us` are rolled up.
+        f"""CREATE TABLE IF NOT EXISTS {database}.hour_rollup_progress (
+            through_us Int64
+        ) ENGINE = MergeTree()
+        ORDER BY through_us""",
     ]
 
 
 @dataclass(frozen=True)
 class Split:
-    """Where one link's stats read: `raw`, a filter of raw clicks (its cut-off applied, days
+    """Where one link's stats read: `raw`, a filter of raw clicks (its cut-off applied, hours
     not rolled up); `rolled`, a filter of `click_rollups` (days rolled up, after the day of its
-    latest visit deletion, whose rollups still hold the deleted clicks)."""
+    latest visit deletion, whose rollups still hold the deleted clicks); `hours`, of the hour
+    tables (hours rolled up of the days after those, and after that day)."""
 
     raw: str
     rolled: str
+    hours: str  # a filter of the hour tables: sealed hours of days not rolled up, after the cut
 
 
 class ClickRollups:
     def __init__(
-        self, clickhouse: ClickHouse, breakdowns: Mapping[str, str], grace: timedelta = GRACE
+        self,
+        clickhouse: ClickHouse,
+        breakdowns: Mapping[str, str],
+        grace: timedelta = GRACE,
+        hour_grace: timedelta = HOUR_GRACE,
     ) -> None:
         """`breakdowns`: what each breakdown counts a click as (an expression, NULL: not
         counted), as stats read raw clicks."""
         self.ch = clickhouse
         self.breakdowns = breakdowns
         self.grace = grace
+        self.hour_grace = hour_grace
         database = clickhouse.database
         self.table = f"{database}.click_rollups"
         self.progress = f"{database}.rollup_progress"
+        self.hour_table = f"{database}.click_hour_rollups"
+        self.hour_visitors = f"{database}.click_hour_visitors"
+        self.hour_progress = f"{database}.hour_rollup_progress"
         self.clicks = f"{database}.clicks"
         self.deletions = f"{database}.visit_deletions"
 
-    def split(self, link_id: int) -> Split:
-        """The link's cut-off and the watermark are scalar subqueries of the statement (no
-        round trip of their own): the server reads them first, so the key still narrows the
-        reads to the link's raw days and rollups."""
-        cut = f"(SELECT max(before_us) FROM {self.deletions} WHERE link_id = {link_id})"
-        through = f"(SELECT max(through_us) FROM {self.progress})"
+    async def split(self, link_id: int) -> Split:
+        """The link's cut-off and the watermarks, read first in a statement of their own: as
+        scalar subqueries of the stats statement they cost 18.16 more than the round trip
+        (each occurrence evaluated, ~12 ms a request on this machine: docs/clickhouse.md);
+        as constants the key and the partition key narrow the reads all the same."""
+        ((cut, days, hours),) = await self.ch.rows(
+            f"SELECT (SELECT max(before_us) FROM {self.deletions} WHERE link_id = {link_id}), "
+            f"(SELECT max(through_us) FROM {self.progress}), "
+            f"(SELECT max(through_us) FROM {self.hour_progress})"
+        )
+        cut, days = int(cut), int(days)
+        raw_from = max(days, int(hours))
         # The day after the cut-off's (0 when none): the first whose rollups hold no deleted click.
-        after_cut_day = f"((intDiv({cut} + {DAY_US} - 1, {DAY_US})) * {DAY_US})"
+        after_cut_day = -(-cut // DAY_US) * DAY_US
         # `day` (the partition key) bounded too: a bound on `at_us` alone opens every month's
         # parts, and FINAL reads the granules at the bound in each (docs/clickhouse.md).
         return Split(
             raw=f"link_id = {link_id} AND at_us >= {cut} "
-            f"AND ((at_us >= {through} AND day >= {_date_of(through)}) "
+            f"AND ((at_us >= {raw_from} AND day >= {_date_of(raw_from)}) "
             f"OR (at_us < {after_cut_day} AND day < {_date_of(after_cut_day)}))",
-            rolled=f"link_id = {link_id} AND day_us >= {after_cut_day} AND day_us < {through}",
+            rolled=f"link_id = {link_id} AND day_us >= {after_cut_day} AND day_us < {days}",
+            hours=f"link_id = {link_id} AND hour_us >= {max(days, after_cut_day)} "
+            f"AND hour_us < {raw_from}",
         )
 
-    def rows_of(self, columns: str, where: str) -> str:
-        """Rollup rows matching `where` (key columns only), each key's fullest computation."""
-        return f"(SELECT {columns} FROM {self.table} FINAL WHERE {where})"
+    def rows_of(self, columns: str, where: str, table: str = "") -> str:
+        """Rollup rows matching `where` (key columns only), each key's fullest computation, of
+        click_rollups or `table`."""
+        return f"(SELECT {columns} FROM {table or self.table} FINAL WHERE {where})"
 
     # --- the job -------------------------------------------------------------------------------
 
@@ -119,9 +169,9 @@ class ClickRollups:
         """Roll up every sealed day from the watermark (or the first click) on, a calendar
         month a statement (what one partition holds: the table's key starts with the link, so
         all links' clicks of a day are no narrower a read than their month's), advancing the
-        watermark after each; the days with clicks rolled (µs). Idempotent, and safe to run in
-        several processes at once: each writes the same rows or fuller ones, and moves the
-        watermark only past rows it wrote."""
+        watermark after each; then the sealed hours after the days'. The days with clicks
+        rolled (µs). Idempotent, and safe to run in several processes at once: each writes
+        the same rows or fuller ones, and moves a watermark only past rows it wrote."""
         sealed = (_us(now - self.grace) // DAY_US) * DAY_US
         (through, clicks, first), *_ = await self.ch.rows(
             f"SELECT (SELECT max(through_us) FROM {self.progress}), "
@@ -139,92 +189,133 @@ class ClickRollups:
             start = moved
         if moved < sealed:  # no clicks yet: sealed all the same (late ones re-roll)
             await self.ch.insert(self.progress, [{"through_us": sealed}])
+        await self._roll_hours_up(now, max(sealed, int(through)))
         return rolled
+
+    async def _roll_hours_up(self, now: datetime, days_through: int) -> None:
+        """Roll up the sealed hours from the hour watermark, or the day watermark when that is
+        later (hours of rolled-up days are not read), in one statement, then advance it."""
+        sealed = _us(now - self.hour_grace) // HOUR_US * HOUR_US
+        ((through,),) = await self.ch.rows(f"SELECT max(through_us) FROM {self.hour_progress}")
+        start = max(int(through), days_through)
+        if start < sealed:
+            await self.roll(start, sealed, unit=HOUR_US)
+        if sealed > int(through):
+            await self.ch.insert(self.hour_progress, [{"through_us": sealed}])
 
     async def reroll_late(self, batch: Iterable[Click], now: datetime) -> None:
         """Re-roll the (link, day) pairs of the batch's clicks whose day ended grace/2 ago or
-        more: the job may have sealed it before their insert was visible."""
+        more, and the hours of its links from its first click's whose hour ended hour_grace/2
+        ago or more to its last's: the job may have sealed them before their insert was
+        visible."""
         latest = _us(now - self.grace / 2) - DAY_US
+        latest_hour = _us(now - self.hour_grace / 2) - HOUR_US
         days: dict[int, set[int]] = defaultdict(set)
+        hours: dict[int, set[int]] = defaultdict(set)
         for click in batch:
-            day = _us(click.occurred_at) // DAY_US * DAY_US
-            if day <= latest:
-                days[day].add(click.link_id)
+            at = _us(click.occurred_at)
+            if at // DAY_US * DAY_US <= latest:
+                days[at // DAY_US * DAY_US].add(click.link_id)
+            if at // HOUR_US * HOUR_US <= latest_hour:
+                hours[at // HOUR_US * HOUR_US].add(click.link_id)
         for day, link_ids in sorted(days.items()):
             await self.roll(day, day + DAY_US, sorted(link_ids))
+        if hours:  # one statement: a lagging consumer's batches hold clicks of many hours
+            links = sorted(set().union(*hours.values()))
+            await self.roll(min(hours), max(hours) + HOUR_US, links, unit=HOUR_US)
 
-    async def roll(self, first: int, end: int, link_ids: Sequence[int] | None = None) -> list[int]:
-        """Compute the rollups of the links (all for None) over the days [first, end) in one
-        read of their distinct clicks, and store those fuller than what is stored; the days
-        with clicks."""
+    async def roll(
+        self, first: int, end: int, link_ids: Sequence[int] | None = None, unit: int = DAY_US
+    ) -> list[int]:
+        """Compute the rollups of the links (all for None) over [first, end) in one read of
+        their distinct clicks, a row set per (link, day) into click_rollups, or (`unit`
+        HOUR_US) per (link, hour) into click_hour_rollups and click_hour_visitors; store those
+        fuller than what is stored; the days (hours) with clicks."""
         where = (
-            f"day >= {literal(_iso_day(first))} AND day < {literal(_iso_day(end))} "
+            f"day >= {literal(_iso_day(first))} AND day <= {literal(_iso_day(end - 1))} "
             f"AND at_us >= {first} AND at_us < {end}"
         )
         if link_ids is not None:
             where += f" AND link_id IN {literal(list(link_ids))}"
-        names = [SERIES, DAY_VISITORS, *self.breakdowns]
+        days = unit == DAY_US
+        names = [SERIES, *([DAY_VISITORS] if days else []), *self.breakdowns]
         values = [
             "toNullable(toString(is_bot))",
-            "if(visitor_id != '', '', NULL)",
+            *(["if(visitor_id != '', '', NULL)"] if days else []),
             *self.breakdowns.values(),
         ]
         rows = await self.ch.rows(
-            f"SELECT link_id, intDiv(at_us, {DAY_US}) * {DAY_US} AS day_start, dimension, "
+            f"SELECT link_id, intDiv(at_us, {unit}) * {unit} AS bucket, "
+            f"intDiv(at_us, {DAY_US}) * {DAY_US} AS day_start, dimension, "
             f"if(dimension = {literal(SERIES)}, intDiv(at_us, {HOUR_US}) * {HOUR_US}, "
-            "day_start) AS hour, assumeNotNull(value) AS label, count() AS n, "
+            "bucket) AS hour, assumeNotNull(value) AS label, count() AS n, "
             f"uniqExactIf(visitor_id, dimension = {literal(DAY_VISITORS)}) AS visitors "
             f"FROM (SELECT * FROM {self.clicks} FINAL WHERE {where}) "
             f"ARRAY JOIN [{', '.join(map(literal, names))}] AS dimension, "
             f"[{', '.join(values)}] AS value "
             f"WHERE value IS NOT NULL AND (is_bot = 0 OR dimension = {literal(SERIES)}) "
-            "GROUP BY link_id, day_start, dimension, hour, label"
+            "GROUP BY link_id, bucket, day_start, dimension, hour, label"
         )
         computed: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
         versions: dict[tuple[int, int], int] = defaultdict(int)
-        for link_id, day, dimension, hour, label, n, visitors in rows:
-            key = (int(link_id), int(day))
+        for link_id, bucket, day, dimension, hour, label, n, visitors in rows:
+            key = (int(link_id), int(bucket))
             if dimension == SERIES:
                 versions[key] += int(n)
             computed[key].append(
                 {
                     "link_id": key[0],
-                    "day": _iso_day(key[1]),
-                    "day_us": key[1],
+                    "day": _iso_day(int(day)),
+                    "day_us": int(day),
                     "dimension": dimension,
                     "hour_us": int(hour),
                     "value": label,
                     "n": int(visitors) if dimension == DAY_VISITORS else int(n),
                 }
             )
-        stored = await self._versions(first, end, link_ids)
+        table, column = (self.table, "day_us") if days else (self.hour_table, "hour_us")
+        stored = await self._versions(table, column, first, end, link_ids)
         fuller = [
             {**row, "version": versions[key]}
             for key, key_rows in computed.items()
             if versions[key] > stored.get(key, 0)
             for row in key_rows
         ]
-        await self.ch.insert(self.table, fuller)
-        return sorted({day for _, day in computed})
+        await self.ch.insert(table, fuller)
+        if not days:
+            await self._roll_hour_visitors(where)
+        return sorted({bucket for _, bucket in computed})
+
+    async def _roll_hour_visitors(self, where: str) -> None:
+        """Each (link, hour)'s set of distinct human visitors, computed on the server (a set
+        is not a number to carry), versioned by the hour's distinct clicks counted in the same
+        read. All are written: one row per key, so FINAL keeps the fullest whatever lands."""
+        await self.ch.execute(
+            f"INSERT INTO {self.hour_visitors} (link_id, day, hour_us, visitors, version) "
+            f"SELECT link_id, toDate(intDiv(hour, {DAY_US})), hour, "
+            "uniqExactIfState(visitor_id, is_bot = 0 AND visitor_id != ''), count() "
+            f"FROM (SELECT link_id, intDiv(at_us, {HOUR_US}) * {HOUR_US} AS hour, is_bot, "
+            f"visitor_id FROM {self.clicks} FINAL WHERE {where}) GROUP BY link_id, hour"
+        )
 
     async def _versions(
-        self, first: int, end: int, link_ids: Sequence[int] | None
+        self, table: str, column: str, first: int, end: int, link_ids: Sequence[int] | None
     ) -> dict[tuple[int, int], int]:
-        """(link, day) → the highest version stored of its rollups, over the days [first, end)."""
-        where = f"day_us >= {first} AND day_us < {end}"
+        """(link, day or hour) → the highest version stored of its rollups in [first, end)."""
+        where = f"{column} >= {first} AND {column} < {end}"
         if link_ids is not None:
             where += f" AND link_id IN {literal(list(link_ids))}"
         rows = await self.ch.rows(
-            f"SELECT link_id, day_us, max(version) FROM {self.table} WHERE {where} "
-            "GROUP BY link_id, day_us"
+            f"SELECT link_id, {column}, max(version) FROM {table} WHERE {where} "
+            f"GROUP BY link_id, {column}"
         )
-        return {(int(link_id), int(day)): int(version) for link_id, day, version in rows}
+        return {(int(link_id), int(bucket)): int(version) for link_id, bucket, version in rows}
 
 
-def _date_of(us: str) -> str:
-    """The UTC date of a time in µs (an SQL expression), as a Date: a day number converts to
-    one on 18.16 and current servers alike."""
-    return f"toDate(intDiv({us}, {DAY_US}))"
+def _date_of(us: int) -> str:
+    """The UTC date of a time in µs, as a Date (a day number converts to one on 18.16 and
+    current servers alike)."""
+    return f"toDate({us // DAY_US})"
 
 
 def _day_us(day: date) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,14 +31,6 @@ async def reads_from(
 
 class ClickStats(Protocol):
     """One link's stats: what StatsRepository reads from the rollups."""
-
-    async def slots(
-        self, link_id: int, start: datetime, end: datetime, step_s: int
-    ) -> tuple[dict[int, int], dict[bool, int]]: ...
-
-    async def breakdowns(
-        self, link_id: int, dimensions: Sequence[str], first: date, last: date, limit: int
-    ) -> dict[str, list[tuple[str, int]]]: ...
 
     async def link_stats(
         self,
