@@ -6,7 +6,10 @@ deletion and retention. Each test runs on clickhouse-server and on chdb."""
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from surge.analytics.enrich import EVERYTHING, enrich
 from surge.analytics.geoip import nowhere
@@ -21,9 +24,61 @@ from tests.analytics.test_clickhouse_repository import (
 from tests.helpers import event
 
 
-async def rollup_rows(clickhouse: ClickHouse) -> int:
-    rows = await clickhouse.rows(f"SELECT count() FROM {clickhouse.database}.click_rollups")
+async def rollup_rows(clickhouse: ClickHouse, table: str = "click_rollups") -> int:
+    rows = await clickhouse.rows(f"SELECT count() FROM {clickhouse.database}.{table}")
     return int(rows[0][0])
+
+
+LATE_AFTERNOON = datetime(2026, 3, 11, 15, 20, tzinfo=UTC)  # hours up to 15:00 are sealed
+
+
+@pytest.mark.parametrize("now", [LATE_AFTERNOON], indirect=True)
+async def test_sealed_hours_of_today_count_exactly_with_late_clicks(
+    clickhouse_clicks: ClickService, clickhouse: ClickHouse, now: datetime
+) -> None:
+    """Today's sealed hours are read from their rollups and visitor sets, the open hour raw:
+    the day's distinct visitors stay exact across both, with copies on disk, late clicks into
+    a sealed hour (a visitor new to the day among them), and a crash before the re-roll."""
+    store = the_store(clickhouse_clicks)
+    rng = random.Random(23)
+    midnight = now.replace(hour=0, minute=0)
+    events = [
+        event(
+            rng.randint(1, 3),
+            visitor=f"v{rng.randint(1, 12)}",
+            at=midnight + timedelta(minutes=rng.randint(0, 15 * 60 + 19)),
+            referrer=rng.choice([None, "https://t.co/x"]),
+            ua=rng.choice([None, "Googlebot/2.1 (+http://www.google.com/bot.html)"]),
+        )
+        for _ in range(300)
+    ]
+    await clickhouse_clicks.ingest(events)
+    await store.store([enrich(e, nowhere, EVERYTHING, None) for e in events[:80]])  # copies
+    assert await store.rollups.roll_up(now) == []  # no day sealed: today's hours are
+    assert await rollup_rows(clickhouse, "click_hour_rollups") > 0
+    assert await rollup_rows(clickhouse, "click_hour_visitors") > 0
+    through = await clickhouse.rows(
+        f"SELECT max(through_us) FROM {clickhouse.database}.hour_rollup_progress"
+    )
+    assert int(through[0][0]) == int(now.replace(minute=0).timestamp()) * 10**6
+    await assert_stats_equal_brute_force(clickhouse_clicks, events, now)
+
+    # Late clicks into sealed hours, in overlapping batches, a visitor new to the day.
+    late = [
+        event(link_id, visitor=visitor, at=midnight + timedelta(hours=hour, minutes=5))
+        for link_id, visitor, hour in [(1, "v-new", 3), (1, "v1", 9), (2, "v-new", 14)] * 3
+    ]
+    await clickhouse_clicks.ingest(late[:5] + events[:20])
+    await clickhouse_clicks.ingest(late[3:7])
+    events += late[:7]
+    await assert_stats_equal_brute_force(clickhouse_clicks, events, now)
+
+    # Stored, then the consumer died before re-rolling: the redelivery stores nothing and
+    # re-rolls anyway.
+    await store.store([enrich(e, nowhere, EVERYTHING, None) for e in late[7:]])
+    assert (await clickhouse_clicks.ingest(late[7:])).ingested == 0
+    events += late[7:]
+    await assert_stats_equal_brute_force(clickhouse_clicks, events, now)
 
 
 async def test_rolled_up_days_count_exactly_with_copies_late_clicks_and_crashes(
