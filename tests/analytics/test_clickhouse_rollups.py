@@ -66,11 +66,14 @@ async def test_sealed_hours_of_today_count_exactly_with_late_clicks(
     # Late clicks into sealed hours, in overlapping batches, a visitor new to the day.
     late = [
         event(link_id, visitor=visitor, at=midnight + timedelta(hours=hour, minutes=5))
-        for link_id, visitor, hour in [(1, "v-new", 3), (1, "v1", 9), (2, "v-new", 14)] * 3
+        for link_id, visitor, hour in [(1, "v-new", 3), (1, "v1", 9), (2, "v-new", 8)] * 3
     ]
+    await clickhouse_clicks.ingest(late[:2])  # the later sealed hours' sets hold v-new too
+    events += late[:2]
+    await assert_stats_equal_brute_force(clickhouse_clicks, events, now)
     await clickhouse_clicks.ingest(late[:5] + events[:20])
     await clickhouse_clicks.ingest(late[3:7])
-    events += late[:7]
+    events += late[2:7]
     await assert_stats_equal_brute_force(clickhouse_clicks, events, now)
 
     # Stored, then the consumer died before re-rolling: the redelivery stores nothing and

@@ -91,7 +91,7 @@ def link_stats_sql(
     parts = [raw, *rolled]
     if visitors:
         # Distinct visitors a day: the rolled-up days' counts; for the others, the union of
-        # their sealed hours' sets and their raw clicks' (sets merge exactly, counts not).
+        # the set through their latest sealed hour and their raw clicks' (sets merge exactly).
         parts.append(
             f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), sum(n) FROM (SELECT dimension, n "
             f"FROM {tables.days} FINAL WHERE {split.rolled} AND day_us >= {days[0]} "
@@ -101,8 +101,8 @@ def link_stats_sql(
         parts.append(
             f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), uniqExactIfMerge(visitors) FROM ("
             f"SELECT intDiv(hour_us, {DAY_US}) AS d, visitors FROM {tables.hour_visitors} "
-            f"FINAL WHERE {split.hours} AND hour_us >= {days[0]} AND hour_us < {days[1]} "
-            f"AND day >= {first_day} AND day <= {last_day} UNION ALL "
+            f"FINAL WHERE {split.visitor_hours} AND hour_us >= {days[0]} "
+            f"AND hour_us < {days[1]} AND day >= {first_day} AND day <= {last_day} UNION ALL "
             f"SELECT intDiv(at_us, {DAY_US}) AS d, "
             "uniqExactIfState(visitor_id, is_bot = 0 AND visitor_id != '') AS visitors "
             f"FROM {raw_clicks.format(columns='at_us, is_bot, visitor_id')} GROUP BY d"
