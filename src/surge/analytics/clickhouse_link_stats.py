@@ -99,14 +99,14 @@ def link_stats_sql(
             f"AND dimension = {literal(DAY_VISITORS)})"
         )
         parts.append(
-            f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), uniqExactIfMerge(visitors) FROM ("
-            f"SELECT intDiv(hour_us, {DAY_US}) AS d, visitors FROM {tables.hour_visitors} "
-            f"FINAL WHERE {split.visitor_hours} AND hour_us >= {days[0]} "
-            f"AND hour_us < {days[1]} AND day >= {first_day} AND day <= {last_day} UNION ALL "
-            f"SELECT intDiv(at_us, {DAY_US}) AS d, "
-            "uniqExactIfState(visitor_id, is_bot = 0 AND visitor_id != '') AS visitors "
-            f"FROM {raw_clicks.format(columns='at_us, is_bot, visitor_id')} GROUP BY d"
-            ") GROUP BY d"
+            f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), uniqExact(v) FROM ("
+            f"SELECT intDiv(hour_us, {DAY_US}) AS d, v FROM (SELECT hour_us, visitors "
+            f"FROM {tables.hour_visitors} FINAL WHERE {split.visitor_hours} "
+            f"AND hour_us >= {days[0]} AND hour_us < {days[1]} AND day >= {first_day} "
+            f"AND day <= {last_day}) ARRAY JOIN visitors AS v UNION ALL "
+            f"SELECT intDiv(at_us, {DAY_US}) AS d, sipHash128(visitor_id) AS v "
+            f"FROM {raw_clicks.format(columns='at_us, is_bot, visitor_id')} "
+            "WHERE is_bot = 0 AND visitor_id != '') GROUP BY d"
         )
     answer = (
         f"multiIf(dimension = {literal(SERIES)}, "
