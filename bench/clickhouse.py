@@ -215,10 +215,8 @@ async def stats_at_scale(url: str, clicks: int, queries: int) -> dict[str, Any]:
         seed_s = time.perf_counter() - started
         found["seed_s"] = round(seed_s, 1)
         found["seed_clicks_per_s"] = round(clicks / seed_s)
-        # Up to 10M: above, its raw today alone is a 1M-click link's stats at query time.
-        seeded = clicks <= 10_000_000
-        if seeded:
-            await seed(ch, SEEDED, clicks, to_us(now) - 90 * DAY_US, 90 * DAY_US)
+        seeded = True  # today's hours sealed up to the last one (ADR 0015): at any size
+        await seed(ch, SEEDED, clicks, to_us(now) - 90 * DAY_US, 90 * DAY_US)
         await seed(ch, LAST_HOUR, max(1, clicks // 2160), to_us(now) - 3600 * 10**6, 3600 * 10**6)
         service = ClickService(None, clickhouse=ClickHouseClicks(ch))  # type: ignore[arg-type]
         if clicks <= 2_000_000:  # a 1M-click link takes seconds a request

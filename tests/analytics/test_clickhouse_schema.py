@@ -24,14 +24,21 @@ async def test_migrate_creates_the_database_and_its_tables_when_missing(
         await clickhouse.insert(
             f"{clickhouse.database}.visit_deletions", [{"link_id": 1, "before_us": 5}]
         )
+        # An install from before sealed hours (ADR 0015) has none of their tables: migrate
+        # adds them (the job then seals hours from the day watermark on: nothing to rebuild).
+        for table in ("click_hour_rollups", "click_hour_visitors", "hour_rollup_progress"):
+            await clickhouse.execute(f"DROP TABLE {clickhouse.database}.{table}")
         await _migrate(settings)  # again: nothing changes, nothing is lost
         tables = await clickhouse.rows(
             f"SELECT name FROM system.tables WHERE database = {literal(clickhouse.database)} "
             "ORDER BY name"
         )
         assert tables == [
+            ["click_hour_rollups"],
+            ["click_hour_visitors"],
             ["click_rollups"],
             ["clicks"],
+            ["hour_rollup_progress"],
             ["orphan_visits"],
             ["rollup_progress"],
             ["visit_deletions"],

@@ -50,9 +50,9 @@ log = get_logger(__name__)
 UPKEEP_EVERY_S = 12 * 3600
 # A failed upkeep is retried within minutes, not at the next 12-hour round.
 UPKEEP_RETRY_S = (60.0, 300.0, 900.0)
-# How often the ClickHouse roll-up job looks for newly sealed days: a day is sealed an hour
-# after it ends (clickhouse_rollups.GRACE), so the raw tail a stats read scans is at most a
-# day plus about as long as this. The 12-hour upkeep round would leave up to 13 hours more.
+# How often the ClickHouse roll-up job looks for newly sealed days and hours: an hour is sealed
+# 10 minutes after it ends (clickhouse_rollups.HOUR_GRACE), so the raw tail a stats read scans
+# is at most an hour and 20 minutes of clicks. The 12-hour upkeep round would leave 13 hours.
 ROLLUP_EVERY_S = 600
 # Parsed once at start: ua-parser builds its matchers on the first parse (~190 ms), which would
 # otherwise hold the first batch's loop (the redirects' in the all-in-one) that long.
@@ -190,10 +190,11 @@ class AnalyticsService:
         await self.upkeep.sleep(UPKEEP_EVERY_S)
 
     async def _roll_up(self) -> None:
-        """Roll up the ClickHouse days sealed since the last round. Every analytics process
-        runs it: rounds racing in several processes write the same rows or fuller ones
-        (versioned by the day's distinct clicks) and the watermark only moves past rows
-        written, so there is nothing to coordinate (surge.analytics.clickhouse_rollups)."""
+        """Roll up the ClickHouse days and hours sealed since the last round. Every analytics
+        process runs it: rounds racing in several processes write the same rows or fuller
+        ones (versioned by the day's or hour's distinct clicks) and the watermarks only move
+        past rows written, so there is nothing to coordinate
+        (surge.analytics.clickhouse_rollups)."""
         assert self.clickhouse_clicks is not None
         days = await self.clickhouse_clicks.rollups.roll_up(utc_now())
         if days:

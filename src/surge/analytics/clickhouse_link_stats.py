@@ -76,28 +76,30 @@ def link_stats_sql(
         f"AND (is_bot = 0 OR dimension = {literal(SERIES)}) "
         "GROUP BY dimension, label, slot"
     )
-    # Rolled-up days and hours: the same pairs, counted.
+    # Rolled-up days (with their distinct visitors' rows) and hours: the same pairs, counted.
     in_series = f"dimension != {literal(SERIES)} OR ({in_hours.replace('at_us', 'hour_us')})"
     rolled = [
         f"SELECT dimension, value AS label, {slot % 'hour_us'}, sum(n) AS n "
         f"FROM (SELECT dimension, value, hour_us, n FROM {table} FINAL WHERE {where} "
-        f"AND day >= {first_day} AND day <= {last_day} AND dimension IN {literal(counted)}) "
+        f"AND day >= {first_day} AND day <= {last_day} AND dimension IN {literal(kept)}) "
         f"WHERE {in_series} GROUP BY dimension, label, slot"
-        for table, where in (
-            (tables.days, f"{split.rolled} AND day_us >= {days[0]} AND day_us < {days[1]}"),
-            (tables.hours, f"{split.hours} AND hour_us >= {days[0]} AND hour_us < {days[1]}"),
+        for table, where, kept in (
+            (
+                tables.days,
+                f"{split.rolled} AND day_us >= {days[0]} AND day_us < {days[1]}",
+                counted + ([DAY_VISITORS] if visitors else []),
+            ),
+            (
+                tables.hours,
+                f"{split.hours} AND hour_us >= {days[0]} AND hour_us < {days[1]}",
+                counted,
+            ),
         )
     ]
     parts = [raw, *rolled]
     if visitors:
-        # Distinct visitors a day: the rolled-up days' counts; for the others, the union of
-        # the set through their latest sealed hour and their raw clicks' (sets merge exactly).
-        parts.append(
-            f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), sum(n) FROM (SELECT dimension, n "
-            f"FROM {tables.days} FINAL WHERE {split.rolled} AND day_us >= {days[0]} "
-            f"AND day_us < {days[1]} AND day >= {first_day} AND day <= {last_day} "
-            f"AND dimension = {literal(DAY_VISITORS)})"
-        )
+        # Distinct visitors of the days not rolled up: the union of the set through their
+        # latest sealed hour and their raw clicks' (sets merge exactly, counts do not).
         parts.append(
             f"SELECT {literal(DAY_VISITORS)}, '', toInt64(0), uniqExact(v) FROM ("
             f"SELECT intDiv(hour_us, {DAY_US}) AS d, v FROM (SELECT hour_us, visitors "

@@ -1,4 +1,4 @@
-"""Exact rollups of sealed UTC days in the ClickHouse click store (ADR 0013, docs/clickhouse.md).
+"""Exact rollups of sealed UTC days and hours in the ClickHouse click store (ADR 0014, 0015).
 
 A day is *sealed* once it ended `grace` ago. The roll-up job (analytics' rollup loop) rolls up
 each sealed day *from `clicks FINAL`* (each distinct click once, whatever copies are on disk)
@@ -18,6 +18,15 @@ process's clock) re-rolls those (link, day) pairs itself after its insert and be
 new clicks or not, so a redelivery after a crash re-rolls again. A click of a younger day is
 seen by the job, which seals the day grace after its end: grace/2 covers the insert racing the
 job and the clocks' skew.
+
+Sealed hours (ADR 0015): the hours of the days not rolled up yet are sealed the same way,
+`hour_grace` after their end, into `click_hour_rollups` (the same rows per (link, hour),
+versioned by the hour's distinct clicks; its own watermark, `hour_rollup_progress`), so stats
+read at most about an hour of raw clicks. A day's distinct visitors are not a sum of hours':
+`click_hour_visitors` holds, per (link, hour), the set of the day's visitors through that hour,
+versioned by the day's distinct clicks through it (which only grow, as above); a stats read
+unites the set of each unrolled day's latest sealed hour with its raw tail's visitors. A late
+click re-rolls its hour's rows and the sets of every later hour of its day that ended.
 """
 
 from __future__ import annotations
@@ -66,7 +75,8 @@ def rollup_table(database: str) -> list[str]:
         ) ENGINE = MergeTree()
         ORDER BY through_us""",
         # Sealed hours of the days not rolled up yet (ADR 0015): click_rollups' rows per
-        # (link, hour), versioned by the hour's distinct clicks; no #visitors rows.
+        # (link, hour), versioned by the hour's distinct clicks; no #visitors rows. A
+        # partition a day, dropped once the day is rolled up.
         f"""CREATE TABLE IF NOT EXISTS {database}.click_hour_rollups (
             link_id UInt64,
             day Date,
@@ -77,7 +87,7 @@ def rollup_table(database: str) -> list[str]:
             n UInt64,
             version UInt64
         ) ENGINE = ReplacingMergeTree(version)
-        PARTITION BY toYYYYMM(day)
+        PARTITION BY day
         ORDER BY (link_id, hour_us, dimension, value)""",
         # The set of the distinct human visitors of a day through each hour's end (a day's are
         # the union of its sealed hours' and its raw tail's: sets merge exactly, counts do
@@ -215,7 +225,7 @@ class ClickRollups:
             await self._roll_hour_visitors(start, sealed)
         if sealed > int(through):
             await self.ch.insert(self.hour_progress, [{"through_us": sealed}])
-        await self._drop_hour_visitors_before(days_through - DAY_US)
+        await self._drop_hours_before(days_through - DAY_US)
 
     async def reroll_late(self, batch: Iterable[Click], now: datetime) -> None:
         """Re-roll the (link, day) pairs of the batch's clicks whose day ended grace/2 ago or
@@ -333,18 +343,18 @@ class ClickRollups:
             f"AND hour < intDiv(at_us, {DAY_US}) * {DAY_US} + {DAY_US} GROUP BY link_id, hour"
         )
 
-    async def _drop_hour_visitors_before(self, before: int) -> None:
-        """Drop the sets of days before `before` (µs): rolled up, never read again."""
+    async def _drop_hours_before(self, before: int) -> None:
+        """Drop the hour tables' days before `before` (µs): rolled up, never read again."""
         rows = await self.ch.rows(
-            "SELECT DISTINCT partition_id FROM system.parts WHERE active "
-            f"AND database = {literal(self.ch.database)} AND table = 'click_hour_visitors'"
+            "SELECT DISTINCT table, partition_id FROM system.parts WHERE active "
+            f"AND database = {literal(self.ch.database)} "
+            "AND table IN ('click_hour_rollups', 'click_hour_visitors')"
         )
-        for (partition,) in rows:
-            if _day_us(date.fromisoformat(f"{partition[:4]}-{partition[4:6]}-{partition[6:]}")) < (
-                before
-            ):
+        for table, partition in rows:  # a day's partition id: YYYYMMDD
+            day = date(int(partition[:4]), int(partition[4:6]), int(partition[6:]))
+            if _day_us(day) < before:
                 await self.ch.execute(
-                    f"ALTER TABLE {self.hour_visitors} DROP PARTITION ID {literal(partition)}"
+                    f"ALTER TABLE {self.ch.database}.{table} DROP PARTITION ID {literal(partition)}"
                 )
 
     async def _versions(
