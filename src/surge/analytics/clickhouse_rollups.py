@@ -229,9 +229,9 @@ class ClickRollups:
 
     async def reroll_late(self, batch: Iterable[Click], now: datetime) -> None:
         """Re-roll the (link, day) pairs of the batch's clicks whose day ended grace/2 ago or
-        more, and the hours of its links from its first click's whose hour ended hour_grace/2
-        ago or more to its last's: the job may have sealed them before their insert was
-        visible."""
+        more, and the hours of its links (of days not rolled up) from its first click's whose
+        hour ended hour_grace/2 ago or more to its last's, with the visitor sets of every hour
+        after those that ended: the job may have sealed them before the insert was visible."""
         latest = _us(now - self.grace / 2) - DAY_US
         latest_hour = _us(now - self.hour_grace / 2) - HOUR_US
         days: dict[int, set[int]] = defaultdict(set)
@@ -244,6 +244,9 @@ class ClickRollups:
                 hours[at // HOUR_US * HOUR_US].add(click.link_id)
         for day, link_ids in sorted(days.items()):
             await self.roll(day, day + DAY_US, sorted(link_ids))
+        if hours:  # not the hours of rolled-up days: never read (and months of them, copied)
+            ((through,),) = await self.ch.rows(f"SELECT max(through_us) FROM {self.progress}")
+            hours = defaultdict(set, {h: ids for h, ids in hours.items() if h >= int(through)})
         if hours:  # one statement: a lagging consumer's batches hold clicks of many hours
             links = sorted(set().union(*hours.values()))
             await self.roll(min(hours), max(hours) + HOUR_US, links, unit=HOUR_US)
@@ -351,8 +354,8 @@ class ClickRollups:
             "AND table IN ('click_hour_rollups', 'click_hour_visitors')"
         )
         for table, partition in rows:  # a day's partition id: YYYYMMDD
-            day = date(int(partition[:4]), int(partition[4:6]), int(partition[6:]))
-            if _day_us(day) < before:
+            day = date(int(partition[:4]), int(partition[4:6]), int(partition[6:8]))
+            if len(partition) == 8 and _day_us(day) < before:
                 await self.ch.execute(
                     f"ALTER TABLE {self.ch.database}.{table} DROP PARTITION ID {literal(partition)}"
                 )
