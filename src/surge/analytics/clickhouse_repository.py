@@ -1,7 +1,9 @@
 """All SQL of the ClickHouse click store: ingest, stats, visit counts and pages, deletion.
 
-One link's stats read sealed days from exact rollups (surge.analytics.clickhouse_rollups) and
-the rest from raw clicks, aggregated at query time; other reads aggregate raw clicks. Every read
+One link's stats read sealed days and hours from exact rollups (surge.analytics.
+clickhouse_rollups) and the rest from raw clicks, in one statement (surge.analytics.
+clickhouse_link_stats); the overview's reads (surge.analytics.clickhouse_overview) and the
+others aggregate raw clicks. Every read
 goes through `distinct_clicks`, which reads `FINAL` filtered on key columns only (the link and a
 time range): a click stored twice, in parts not merged yet, is one row there, so every count is
 exact whatever the merges have done. Answers have the shapes of the SQL repositories'
@@ -10,7 +12,6 @@ exact whatever the merges have done. Answers have the shapes of the SQL reposito
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -235,60 +236,6 @@ class ClickHouseClicks:
             before = " OR ".join(f"(link_id = {i} AND at_us < {cut})" for i, cut in cuts.items())
             where += f" AND NOT ({before})"
         return where
-
-    async def range_slots(
-        self, links: str, start: datetime, end: datetime, step_s: int
-    ) -> tuple[dict[int, int], dict[bool, int]]:
-        """Human clicks per slot, and totals, of the clicks `links` (a links_where) counts over
-        the hours from start's to the one `end` falls in, as the SQL rollups' hours are read."""
-        hours = hours_touched(start, end)
-        slot = f"intDiv(at_us, {step_s * US}) * {step_s} AS slot"
-        rows = await self.ch.rows(
-            f"SELECT is_bot, {slot}, count() AS n FROM "
-            + self.distinct_clicks("is_bot, at_us", f"{links} AND {hours}")
-            + " GROUP BY is_bot, slot"
-        )
-        humans: dict[int, int] = {}
-        totals = {False: 0, True: 0}
-        for is_bot, slot_s, n in rows:
-            totals[bool(is_bot)] += int(n)
-            if not is_bot:
-                humans[int(slot_s)] = int(n)
-        return humans, totals
-
-    async def range_breakdowns(
-        self, links: str, dimensions: Sequence[str], first: date, last: date, limit: int
-    ) -> dict[str, list[tuple[str, int]]]:
-        """The top `limit` values of human clicks of each dimension over the UTC days
-        [first, last], most first, ties by value; `visitors` is one ('', distinct visitors a
-        link and day, summed: as the SQL rollups' daily visitor rows are)."""
-        days = f"at_us >= {day_us(first)} AND at_us < {day_us(last) + DAY_US}"
-        in_range = self.distinct_clicks("*", f"{links} AND {days}")
-        found: dict[str, list[tuple[str, int]]] = {d: [] for d in dimensions}
-        wanted = [d for d in dimensions if d in BREAKDOWN_VALUES]
-        queries = []
-        if wanted:
-            names = list(BREAKDOWN_VALUES)
-            values = ", ".join(BREAKDOWN_VALUES[name] for name in names)
-            queries.append(
-                "SELECT dimension, assumeNotNull(value) AS label, count() AS n "
-                f"FROM {in_range} ARRAY JOIN [{', '.join(map(literal, names))}] "
-                f"AS dimension, [{values}] AS value "
-                f"WHERE is_bot = 0 AND value IS NOT NULL AND dimension IN {literal(wanted)} "
-                "GROUP BY dimension, label ORDER BY dimension, n DESC, label "
-                f"LIMIT {int(limit)} BY dimension"
-            )
-        if VISITORS in dimensions:
-            queries.append(
-                f"SELECT {literal(VISITORS)} AS dimension, '' AS label, count() AS n FROM "
-                f"(SELECT DISTINCT link_id, intDiv(at_us, {DAY_US}) AS d, visitor_id "
-                f"FROM {in_range} WHERE is_bot = 0 AND visitor_id != '') HAVING n > 0"
-            )
-        # At once: the server runs them side by side (what a big link's stats wait for).
-        for rows in await asyncio.gather(*(self.ch.rows(query) for query in queries)):
-            for dimension, value, n in rows:
-                found[dimension].append((value, int(n)))
-        return found
 
     async def link_stats(
         self,
