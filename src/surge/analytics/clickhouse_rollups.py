@@ -53,11 +53,9 @@ def _us(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=moment.tzinfo)) // timedelta(microseconds=1)
 
 
-def rollup_table(database: str) -> list[str]:
-    """The tables' statements (surge.analytics.clickhouse_schema creates them)."""
-    return [
-        # Keyed by everything a row is of: FINAL keeps each key's highest version.
-        f"""CREATE TABLE IF NOT EXISTS {database}.click_rollups (
+# A rollup row's columns (click_rollups and click_hour_rollups): a count of one (link, day or
+# hour, dimension, hour, value), versioned by the distinct clicks of its computation.
+ROWS = """(
             link_id UInt64,
             day Date,
             day_us Int64,
@@ -66,7 +64,14 @@ def rollup_table(database: str) -> list[str]:
             value String,
             n UInt64,
             version UInt64
-        ) ENGINE = ReplacingMergeTree(version)
+        ) ENGINE = ReplacingMergeTree(version)"""
+
+
+def rollup_table(database: str) -> list[str]:
+    """The tables' statements (surge.analytics.clickhouse_schema creates them)."""
+    return [
+        # Keyed by everything a row is of: FINAL keeps each key's highest version.
+        f"""CREATE TABLE IF NOT EXISTS {database}.click_rollups {ROWS}
         PARTITION BY toYYYYMM(day)
         ORDER BY (link_id, day_us, dimension, hour_us, value)""",
         # Days before the highest `through_us` are rolled up (a row per day the job rolled).
@@ -77,16 +82,7 @@ def rollup_table(database: str) -> list[str]:
         # Sealed hours of the days not rolled up yet (ADR 0015): click_rollups' rows per
         # (link, hour), versioned by the hour's distinct clicks; no #visitors rows. A
         # partition a day, dropped once the day is rolled up.
-        f"""CREATE TABLE IF NOT EXISTS {database}.click_hour_rollups (
-            link_id UInt64,
-            day Date,
-            day_us Int64,
-            dimension String,
-            hour_us Int64,
-            value String,
-            n UInt64,
-            version UInt64
-        ) ENGINE = ReplacingMergeTree(version)
+        f"""CREATE TABLE IF NOT EXISTS {database}.click_hour_rollups {ROWS}
         PARTITION BY day
         ORDER BY (link_id, hour_us, dimension, value)""",
         # The set of the distinct human visitors of a day through each hour's end (a day's are
