@@ -238,11 +238,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # of them at the end while the other has finished.
 LONGEST_MODULES = (
     "tests.e2e.test_fuzz_api",
-    "tests.domains.test_commands",
-    "tests.deploy.test_edge_autoscaling",
-    "tests.deploy.test_container",
+    "tests.deploy.test_container",  # with test_pods: one work unit (the image)
     "tests.e2e.test_serve",
+    "tests.chaos.test_surge_processes",
+    "tests.deploy.test_edge_autoscaling",  # with test_edge: one work unit (the edge stack)
+    "tests.chaos.test_backing_servers",
+    "tests.deploy.test_image",
+    "tests.dashboard.test_browser",
+    "tests.capacity.test_loadtest",
+    "tests.dashboard.test_browser_live",
     "tests.e2e.test_production",
+    "tests.chaos.test_clickhouse",
+    "tests.domains.test_commands",
     "tests.transfer.test_commands",
 )
 
