@@ -11,7 +11,6 @@ parent dies gets SIGTERM (`surge.platform.shutdown.end_with_parent`, in the chil
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import sys
@@ -59,7 +58,6 @@ class ChildProcess:
         self.directory = Path(tempfile.mkdtemp(prefix=f"surge-{name}-"))
         self.socket = self.directory / f"{name}.sock"
         self.process: asyncio.subprocess.Process | None = None
-        self._stopping = False
         self._supervisor = SupervisedLoop(
             f"{name}-process", self._run_once, backoff_s=RESTART_BACKOFF_S
         )
@@ -92,7 +90,7 @@ class ChildProcess:
         self.socket.unlink(missing_ok=True)
         argv: Sequence[str] = (sys.executable, "-m", self.module, "--uds", str(self.socket))
         self.process = process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, start_new_session=True, env=dict(os.environ)
+            *argv, stdin=asyncio.subprocess.PIPE, start_new_session=True
         )
         assert process.stdin is not None
         process.stdin.write(self.stdin)
@@ -123,11 +121,10 @@ class ChildProcess:
         assert self.process is not None
         code = await self.process.wait()
         forget_process_metrics(self.process.pid)
-        if not self._stopping:  # counted in surge_loop_restarts{loop="<name>-process"}
+        if not self._supervisor.stopping:  # counted in surge_loop_restarts{loop="<name>-process"}
             raise ChildProcessExited(f"{self.name} process exited {code} (restarting it)")
 
     async def stop(self) -> None:
-        self._stopping = True
         await self._supervisor.stop(timeout_s=1.0)  # first: it would start another child
         if self.process is not None:
             await self._end(self.process)
