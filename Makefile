@@ -6,25 +6,32 @@ VENV_STAMP := .venv/.synced
 
 .PHONY: run test suite lint fmt types migrate bench bench-quick bench-peer deps clean
 
-# Bytecode compiled once at install: where PYTHONDONTWRITEBYTECODE is set (this machine kind and
-# many CI images), every Python process would otherwise compile each module it imports, ~2 s of
-# CPU per `surge` command (1.0 s instead of 2.9 s for `surge export`), and the suite starts
-# hundreds of them.
+# Bytecode compiled once at install, for what serves and measures (run, migrate, the benches):
+# where PYTHONDONTWRITEBYTECODE is set (this machine kind and many CI images), every Python
+# process would otherwise compile each module it imports, ~2 s of CPU per `surge` command (1.0 s
+# instead of 2.9 s for `surge export`). Not for `make test`: the suite writes bytecode itself
+# (PYTHONDONTWRITEBYTECODE= below), for just what it imports, and compiling all of site-packages
+# first was 17 s of a fresh clone's CI run.
 # Not the test-only engine (chdb, with pandas and pyarrow): `make deps` on a fresh clone took 35 s
 # without them, 48 s with them (a busy machine); the tests that import it compile what they use.
+BYTECODE_STAMP := .venv/.compiled
+
 $(VENV_STAMP): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen
+	@touch $@
+
+$(BYTECODE_STAMP): $(VENV_STAMP)
 	$(UV) run --frozen python -m compileall -q -j 0 -x '/(chdb|chdb_core|pandas|pyarrow)/' \
 		$$($(UV) run --frozen python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null
 	@touch $@
 
-deps: $(VENV_STAMP)
+deps: $(BYTECODE_STAMP)
 
-run: $(VENV_STAMP) ## serve api + redirect + analytics on http://127.0.0.1:8000 (SQLite)
+run: $(BYTECODE_STAMP) ## serve api + redirect + analytics on http://127.0.0.1:8000 (SQLite)
 	$(UV) run --frozen surge serve
 
-migrate: $(VENV_STAMP)
+migrate: $(BYTECODE_STAMP)
 	$(UV) run --frozen surge migrate
 
 lint: $(VENV_STAMP)
@@ -59,7 +66,7 @@ suite: $(VENV_STAMP)
 # a bench left no fresh results. About 17-18 minutes on 2 cores; docs/performance.md has the method.
 # The first run on a machine also seeds analytics' kept 10M-click database (surge_bench_10m,
 # ~5 GB): ~9-20 minutes once, reused by every later run.
-bench: $(VENV_STAMP) ## every benchmark, then one table of figures, targets, met (bench/results/summary.json)
+bench: $(BYTECODE_STAMP) ## every benchmark, then one table of figures, targets, met (bench/results/summary.json)
 	-$(UV) run --frozen python bench/redirect.py
 	-$(UV) run --frozen python bench/servers.py
 	-$(UV) run --frozen python bench/hot_path.py
@@ -73,13 +80,13 @@ bench: $(VENV_STAMP) ## every benchmark, then one table of figures, targets, met
 	-$(UV) run --frozen python bench/exports.py
 	$(UV) run --frozen python bench/summary.py --max-age 30
 
-bench-quick: $(VENV_STAMP) ## the redirect ratio alone (Surge, production's shape / bare ASGI 302 on uvicorn), about 3 minutes
+bench-quick: $(BYTECODE_STAMP) ## the redirect ratio alone (Surge, production's shape / bare ASGI 302 on uvicorn), about 3 minutes
 	$(UV) run --frozen python bench/redirect.py
 	$(UV) run --frozen python bench/summary.py --only redirect --max-age 5
 
 # Not part of `make bench`: it needs Kutt's checkout outside the repository
 # (bench/peers/kutt-setup.sh), and Kutt's rate follows its disk's fsync latency, not the code.
-bench-peer: $(VENV_STAMP) ## Surge side by side with Kutt, both on their embedded defaults, about 3 minutes
+bench-peer: $(BYTECODE_STAMP) ## Surge side by side with Kutt, both on their embedded defaults, about 3 minutes
 	$(UV) run --frozen python bench/peer.py
 	$(UV) run --frozen python bench/summary.py --only peer --max-age 10
 

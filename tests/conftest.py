@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -46,6 +47,7 @@ from tests.clickhouse import (  # noqa: F401 (fixtures, one registration for eve
     sqlite_sessions,
 )
 from tests.clock import CALENDAR, pinned_now
+from tests.deploy import image_warmup
 from tests.helpers import PUBLIC_URL, engine_on, make_settings, wait_for
 from tests.leftovers import processes_left, run_id
 from tests.services import (
@@ -177,6 +179,15 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id()  # before any worker or test process starts, so that they all carry it
 
 
+_image_warm_up: list[subprocess.Popen[bytes] | None] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist starts its workers: they inherit the image's tag
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        _image_warm_up.append(image_warmup.start(session.config.args))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     """After everything else (xdist's workers included) has finished: fail the run if a process
@@ -184,6 +195,8 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     result = yield
     if hasattr(session.config, "workerinput"):
         return result  # an xdist worker: the controller checks once for the whole run
+    for warm_up in _image_warm_up:
+        image_warmup.stop(warm_up)
     processes = processes_left(spared={os.getpid()})
     databases = _in_thread(databases_left)
     if processes or databases:
@@ -238,7 +251,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # of them at the end while the other has finished.
 LONGEST_MODULES = (
     "tests.e2e.test_fuzz_api",
-    "tests.deploy.test_container",  # with test_pods: one work unit (the image)
+    # With test_pods: one work unit (the image), not driving processes itself, so after those
+    # that do, minutes into the run, when the images are made (tests/deploy/image_warmup.py).
+    "tests.deploy.test_container",
     "tests.e2e.test_serve",
     "tests.chaos.test_surge_processes",
     "tests.deploy.test_edge_autoscaling",  # with test_edge: one work unit (the edge stack)

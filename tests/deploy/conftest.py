@@ -13,12 +13,15 @@ import pytest
 from tests.deploy.container_images import (
     Image,
     build_image,
+    build_lock,
     ensure_base_images,
+    exists,
     image_size_mb,
     podman,
     removed_at_exit,
 )
 from tests.deploy.edge_stack import Stack, surge_stack
+from tests.deploy.image_warmup import image_tag, made_by_warm_up
 from tests.deploy.programs import output
 
 
@@ -46,14 +49,17 @@ def key(stack: Stack) -> dict[str, str]:
 def image() -> Iterator[Image]:
     """The real Dockerfile built with podman (tests/deploy/container_images.py), once for the
     image and pod tests (one xdist work unit: tests/conftest.py)."""
-    run = uuid.uuid4().hex[:8]
-    tag, label = f"localhost/surge-test:{run}", f"org.surge.test.run={run}"
+    tag, label = image_tag(), f"org.surge.test.run={uuid.uuid4().hex[:8]}"
     with removed_at_exit(label):
         started = time.monotonic()
-        made = ensure_base_images()
-        build_image(tag)
+        with build_lock():  # built by the run's warm-up if it could (tests/deploy/image_warmup.py)
+            made = made_by_warm_up() + ensure_base_images()
+            ours = not exists(tag)  # the warm-up's is removed at the end of the run
+            if ours:
+                build_image(tag)
         built = Image(tag, label, made, time.monotonic() - started, image_size_mb(tag))
         try:
             yield built
         finally:
-            podman("image", "rm", "--force", tag, check=False)
+            if ours:
+                podman("image", "rm", "--force", tag, check=False)

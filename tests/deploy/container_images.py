@@ -12,6 +12,7 @@ They stay in podman's store under those names: made once per machine (~30 s), fo
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from tests.deploy.programs import DOCKERFILE, ROOT, require
 
 STANDIN_LABEL = "org.surge.test.standin"
+DATASTORES = "localhost/surge-test-datastores:bookworm"  # PostgreSQL and Redis, Debian's
 # Machines like this one: crun refuses the hybrid cgroup layout, and root cannot raise its
 # ulimits to podman's defaults (nofile=1048576). Private to the tests: CONTAINERS_CONF.
 CONTAINERS_CONF = """\
@@ -51,7 +53,7 @@ def base_images() -> tuple[str, str, str]:
     return f"python:{python[1]}", f"ghcr.io/astral-sh/uv:{uv[1]}", uv[1]
 
 
-def _config_dir() -> Path:
+def config_dir() -> Path:
     directory = Path(tempfile.gettempdir()) / "surge-tests-podman"
     directory.mkdir(exist_ok=True)
     for name, text in (("containers.conf", CONTAINERS_CONF), ("uv.toml", UV_TOML)):
@@ -60,7 +62,7 @@ def _config_dir() -> Path:
 
 
 def podman_env() -> dict[str, str]:
-    return {**os.environ, "CONTAINERS_CONF": str(_config_dir() / "containers.conf")}
+    return {**os.environ, "CONTAINERS_CONF": str(config_dir() / "containers.conf")}
 
 
 def podman(
@@ -155,6 +157,27 @@ def _make_uv_image(tag: str, version: str) -> None:
            "-", tag, stdin=layer.getvalue(), timeout_s=120)  # fmt: skip
 
 
+@contextmanager
+def build_lock() -> Iterator[None]:
+    """One maker of images at a time, across processes (the background warm-up, the xdist
+    workers: tests/deploy/image_warmup.py)."""
+    with (config_dir() / "build.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_datastores_image() -> list[str]:
+    """PostgreSQL and Redis from Debian's packages (the pod tests' datastores), made unless
+    podman's store has it; returns it if made."""
+    if exists(DATASTORES):
+        return []
+    debian_image(DATASTORES, "bookworm", "postgresql,redis-server")
+    return [DATASTORES]
+
+
 def ensure_base_images() -> list[str]:
     """The Dockerfile's base images, made unless podman's store has them; returns those made."""
     python, uv, uv_version = base_images()
@@ -172,7 +195,7 @@ def build_image(tag: str) -> None:
     """The repository's Dockerfile, unchanged, as `tag`. Docker format keeps its HEALTHCHECK
     (OCI's has none); the build's network is the host's; its RUN steps see the host's CA bundle
     and a uv configuration trusting it (bind mounts: nothing of them lands in the image)."""
-    config = _config_dir()
+    config = config_dir()
     trust = []
     if HOST_CA_BUNDLE.is_file():
         trust = ["--volume", f"{HOST_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro",

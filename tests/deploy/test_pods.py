@@ -31,11 +31,16 @@ import httpx
 import pytest
 import yaml
 
-from tests.deploy.container_images import Image, debian_image, exists, podman
+from tests.deploy.container_images import (
+    DATASTORES,
+    Image,
+    build_lock,
+    ensure_datastores_image,
+    podman,
+)
 from tests.deploy.programs import K8S, require
 from tests.e2e.processes import free_port
 
-DATASTORES = "localhost/surge-test-datastores:bookworm"  # PostgreSQL and Redis, Debian's
 PLAYED = {"ConfigMap", "Deployment", "Job"}
 NOT_PLAYED = {
     "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Ingress", "CronJob",
@@ -118,8 +123,8 @@ def exited(container: str) -> bool:
 
 @pytest.fixture(scope="module")
 def topology(image: Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    if not exists(DATASTORES):
-        debian_image(DATASTORES, "bookworm", "postgresql,redis-server")
+    with build_lock():  # made by the run's warm-up (tests/deploy/image_warmup.py) if it could
+        ensure_datastores_image()
     secrets = tmp_path_factory.mktemp("secrets")
     secrets.chmod(0o755)
     for key, value in SECRETS.items():
