@@ -60,6 +60,7 @@ from tests.services import (
     throwaway_redis_prefix,
     truncate_all,
 )
+from tests.shared_tls import share_tls_contexts
 
 T = TypeVar("T")
 BACKENDS = ["embedded", "production"]
@@ -70,6 +71,9 @@ BACKENDS = ["embedded", "production"]
 # once (tests/accounts/test_users.py); the `surge` processes the tests start keep it.
 SERVED_PASSWORD_HASHER = passwords._hasher
 passwords._hasher = PasswordHasher.from_parameters(argon2_profiles.CHEAPEST)
+# One TLS context for all the clients the tests make, not a CA bundle loaded per client
+# (tests/shared_tls.py: 75 s of CPU in two e2e and chaos modules alone).
+share_tls_contexts()
 
 
 async def stream_drained(consumer: ClickStreamConsumer) -> bool:
