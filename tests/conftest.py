@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from surge.analytics.consumer import ClickStreamConsumer
 from surge.analytics.service import ClickService
 from surge.apps import build_services
 from surge.links.service import LinkService
-from surge.platform import passwords
+from surge.platform import fastapi_app, passwords
 from surge.platform.config import Settings
 from surge.platform.db import SessionMaker, create_engine, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
@@ -71,6 +72,9 @@ BACKENDS = ["embedded", "production"]
 # once (tests/accounts/test_users.py); the `surge` processes the tests start keep it.
 SERVED_PASSWORD_HASHER = passwords._hasher
 passwords._hasher = PasswordHasher.from_parameters(argon2_profiles.CHEAPEST)
+# Routes built by the requests that use them, not all of them at each in-process start (the served
+# processes the e2e tests start warm them; tests/platform/test_fastapi_app.py tests the warm-up).
+fastapi_app.WARM_ROUTES_ON_START = False
 # One TLS context for all the clients the tests make, not a CA bundle loaded per client
 # (tests/shared_tls.py: 75 s of CPU in two e2e and chaos modules alone).
 share_tls_contexts()
@@ -379,9 +383,31 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any
         yield values
 
 
+@pytest.fixture(scope="session")
+def embedded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded database migrated once for the run (per xdist worker): a test's starts as a
+    copy of it, ~1 ms, where migrating a new one took 120-250 ms (35 of them were 9 s of
+    tests/api/links/test_routes.py). Tests of the migrations themselves start from nothing."""
+    path = tmp_path_factory.mktemp("embedded-template") / "surge.db"
+
+    async def migrate() -> None:
+        async with engine_on(f"sqlite+aiosqlite:///{path}") as engine:
+            await upgrade_to_head(engine)
+
+    _in_thread(migrate)
+    return path
+
+
+def embedded_settings(directory: Path, template: Path, backend: dict[str, Any]) -> Settings:
+    """`make_settings` on `backend`; on the embedded one, with a copy of the migrated template."""
+    if "database_url" not in backend:
+        shutil.copyfile(template, directory / "surge.db")
+    return make_settings(directory, **backend)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, backend: dict[str, Any]) -> Settings:
-    return make_settings(tmp_path, **backend)
+def settings(tmp_path: Path, backend: dict[str, Any], embedded_template: Path) -> Settings:
+    return embedded_settings(tmp_path, embedded_template, backend)
 
 
 @pytest.fixture
@@ -421,9 +447,11 @@ async def module_backend(request: pytest.FixtureRequest) -> AsyncIterator[dict[s
 
 @pytest.fixture(scope="module")
 def module_settings(
-    tmp_path_factory: pytest.TempPathFactory, module_backend: dict[str, Any]
+    tmp_path_factory: pytest.TempPathFactory,
+    module_backend: dict[str, Any],
+    embedded_template: Path,
 ) -> Settings:
-    return make_settings(tmp_path_factory.mktemp("surge"), **module_backend)
+    return embedded_settings(tmp_path_factory.mktemp("surge"), embedded_template, module_backend)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

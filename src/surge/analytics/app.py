@@ -36,7 +36,7 @@ from surge.platform.fastapi_app import (
     data_service_stopping,
     open_data_service,
     service_app,
-    warm_routes,
+    warm_on_start,
 )
 from surge.platform.logging import get_logger
 from surge.platform.loops import SupervisedLoop
@@ -106,7 +106,7 @@ class AnalyticsService:
 
     async def start(self) -> None:
         settings = self.settings
-        warm_routes(self.app.router)  # before readiness: what the first requests would build
+        warm_on_start(self.app.router)  # before readiness: what the first requests would build
         await asyncio.to_thread(parse_agent, WARM_USER_AGENT)
         self.data = data = await open_data_service(
             settings, self.tally, self.breakers, migrate=self.migrate

@@ -41,7 +41,7 @@ from surge.platform.fastapi_app import (
     data_service_stopping,
     open_data_service,
     service_app,
-    warm_routes,
+    warm_on_start,
 )
 from surge.platform.http import internal_client
 from surge.platform.metrics import RequestTally
@@ -134,7 +134,7 @@ class ApiService:
 
     async def start(self) -> None:
         settings = self.settings
-        warm_routes(self.app.router)  # before readiness: what the first requests would build
+        warm_on_start(self.app.router)  # before readiness: what the first requests would build
         self.data = data = await open_data_service(
             settings, self.tally, self.breakers, migrate=self.migrate, read_replicas=True
         )
