@@ -50,7 +50,11 @@ def build_services(
     service: ServiceName, settings: Settings, *, side_loop: bool = True
 ) -> tuple[ASGIApp, list[Service]]:
     """`side_loop`: the all-in-one's analytics on a loop of its own (what `surge serve` runs);
-    False keeps all three on the caller's loop, where tests reach into each service."""
+    False keeps all three on the caller's loop, where tests reach into each service.
+
+    With analytics in a child process (the default), the child is spawned here, to import while
+    this process builds; it waits for the lifespan's start, and ends by itself if the app is
+    dropped unstarted (it reads EOF for its settings)."""
     migrate = settings.migrates_on_start
     if service == "redirect":
         from surge.redirect.app import RedirectService
@@ -62,14 +66,12 @@ def build_services(
 
         analytics = AnalyticsService(settings, migrate=migrate)
         return analytics.app, [analytics]
-    from surge.services.api import ApiService
-
     if service == "api":
+        from surge.services.api import ApiService
+
         api = ApiService(settings, migrate=migrate)
         return api.app, [api]
     from surge.data.live import new_live_hub
-    from surge.platform.side_loop import ThreadedService
-    from surge.redirect.app import RedirectService
 
     # All in one server: the same REST client code, over in-process ASGI transports, and the
     # live feed through one hub (through Redis when there is one: other workers read it too).
@@ -84,13 +86,20 @@ def build_services(
         from surge.analytics.process import AnalyticsProcess
 
         analytics_any = child = AnalyticsProcess(settings, hub)
+        # Before the imports below (a second or so): the child's own imports overlap them, on
+        # the other core. It waits for its settings until the server starts (`start`).
+        child.spawn()
         analytics_transport = child.transport
     else:
         from surge.analytics.app import AnalyticsService
+        from surge.platform.side_loop import ThreadedService
 
         analytics_here = AnalyticsService(settings, migrate=migrate, live_hub=hub)
         analytics_any = ThreadedService(analytics_here) if side_loop else analytics_here
         analytics_transport = partial(httpx.ASGITransport, app=analytics_any.app)
+    from surge.redirect.app import RedirectService
+    from surge.services.api import ApiService
+
     # One database for both: analytics, started first, migrates it for the api too.
     api = ApiService(
         settings,

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from surge.cli import main
-from tests.e2e.processes import free_port, surge_cli, surge_env
+from tests.e2e.processes import free_port, run_python, surge_cli, surge_env
 
 # `surge` commands run in processes of their own, on the real clock.
 pytestmark = pytest.mark.real_clock
@@ -198,14 +196,7 @@ def test_serving_never_loads_the_capacity_libraries(tmp_path: Path) -> None:
         "build_app('all', Settings())\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env=surge_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(surge_env(tmp_path), "-c", script)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

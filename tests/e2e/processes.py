@@ -46,8 +46,16 @@ def surge_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def surge_cli(
     env: dict[str, str], *args: str, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    return run_python(env, "-m", "surge.cli", *args, input=input)
+
+
+def run_python(
+    env: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """This interpreter run with `args` to its end (and its output's: any child it left holding
+    it too), its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "surge.cli", *args],
+        [sys.executable, *args],
         env=env,
         input=input,
         capture_output=True,

@@ -1,7 +1,7 @@
 """The all-in-one with analytics in a child process (SURGE_ALL_IN_ONE_ANALYTICS=process, the
 default): the
-flow through it, the child killed and brought back with no click lost, and nothing left running
-after a SIGTERM."""
+flow through it, the child killed and brought back with no click lost, nothing left running
+after a SIGTERM, and none left by an app built but never served."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tests.e2e.processes import (
     click_concurrently,
     create_key,
     free_port,
+    run_python,
     serve,
     surge_env,
     wait_for_total,
@@ -66,3 +67,28 @@ def test_analytics_in_a_child_process(tmp_path: Path) -> None:
         everyone = descendants(server.process.pid)
         assert server.stop(), server.output()
         assert not [pid for pid in everyone if alive(pid)], server.output()
+
+
+@pytest.mark.e2e
+def test_a_child_spawned_for_an_app_never_served_ends_with_its_parent(tmp_path: Path) -> None:
+    """The child is spawned as the app is built (surge.apps.build_services), to import
+    meanwhile, and waits for its settings from the server's start: a process that exits without
+    serving leaves no child behind, no traceback, and no socket directory."""
+    script = (
+        "from surge.analytics.process import AnalyticsProcess\n"
+        "from surge.data.live import new_live_hub\n"
+        "from surge.platform.config import Settings\n"
+        "analytics = AnalyticsProcess(Settings(), new_live_hub())\n"
+        "analytics.spawn()\n"
+        "print(analytics.child.process.pid, analytics.child.directory)\n"
+    )
+    built = run_python(surge_env(tmp_path), "-c", script)  # until the child closed its output
+    assert built.returncode == 0, built.stderr
+    pid, directory = built.stdout.split()
+    deadline = time.monotonic() + 10
+    while alive(int(pid)):
+        assert time.monotonic() < deadline, f"the child {pid} outlived its parent"
+        time.sleep(0.02)
+    assert "Traceback" not in built.stderr, built.stderr
+    assert not Path(directory).exists()
+    assert not (tmp_path / "surge.db").exists()  # it read no settings: it migrated nothing

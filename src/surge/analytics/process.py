@@ -3,8 +3,9 @@ default; docs/adr/0016-analytics-in-a-child-process.md): ingest and stats then r
 redirects on another core, not under their GIL.
 
 `AnalyticsProcess` is the parent's side: the child (`python -m surge.analytics.process --uds
-PATH`, this module's `main`), reached over a Unix socket by the api and the redirect through the
-same internal clients as across the network; and, without Redis, the live feed relayed from the
+PATH`, this module's `main`), spawned as the app is built and started (given its settings, waited
+for) with the server; reached over a Unix socket by the api and the redirect through the same
+internal clients as across the network; and, without Redis, the live feed relayed from the
 child's hub into the api's. With Redis the api reads the live stream itself.
 """
 
@@ -59,6 +60,10 @@ class AnalyticsProcess:
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return self.child.transport()
+
+    def spawn(self) -> None:
+        """The child's interpreter, early: it imports while the parent builds (see `start`)."""
+        self.child.spawn()
 
     async def start(self) -> None:
         await self.child.start()
@@ -123,22 +128,32 @@ class LiveStream:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The child: analytics on `--uds` with the settings read from stdin (JSON), stopped by
-    SIGTERM (from its parent, or when it dies)."""
+    SIGTERM (from its parent, or when it dies).
+
+    Spawned while the parent builds its app (`ChildProcess.spawn`): it imports what it runs
+    first, on a core of its own, then waits for its settings. Stdin ending without them is a
+    parent that will not serve (it dropped the app unstarted, or died): the child then ends,
+    quietly, having touched nothing."""
     import sys
+
+    from surge.platform.shutdown import end_with_parent
+
+    end_with_parent()  # first: a parent killed during the imports below takes the child along
+    parser = argparse.ArgumentParser(prog="python -m surge.analytics.process")
+    parser.add_argument("--uds", required=True, help="the Unix socket to serve on")
+    args = parser.parse_args(argv)
 
     import uvicorn
 
     from surge.analytics.app import AnalyticsService
     from surge.platform.logging import configure_logging
     from surge.platform.service import Lifespan
-    from surge.platform.shutdown import end_with_parent
     from surge.platform.tracing import configure_from_environment as configure_tracing
 
-    parser = argparse.ArgumentParser(prog="python -m surge.analytics.process")
-    parser.add_argument("--uds", required=True, help="the Unix socket to serve on")
-    args = parser.parse_args(argv)
-    end_with_parent()
-    settings = Settings.model_validate_json(sys.stdin.buffer.read())
+    given = sys.stdin.buffer.read()
+    if not given:
+        return  # not started by its parent (a ValidationError's traceback would say nothing)
+    settings = Settings.model_validate_json(given)
     configure_logging(settings.log_level)
     configure_tracing("analytics")
     hub = new_live_hub()

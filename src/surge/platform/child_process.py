@@ -1,8 +1,12 @@
 """A service run in a process of its own, on a Unix socket, supervised by the process that serves
 the rest: the all-in-one's analytics (docs/adr/0016-analytics-in-a-child-process.md).
 
-The child is started with the service, restarted (after a backoff) if it dies while the parent
-serves on, and stopped after the parent's other services: SIGTERM, a bounded wait, then SIGKILL.
+The child's interpreter is spawned early (`spawn`, when the service is built), so it imports on
+another core while the parent builds the rest; it then waits for its settings on stdin, given by
+`start`, which also waits until it is ready. A child spawned but never started reads EOF when the
+parent closes the pipe or exits, and ends. The child is restarted (after a backoff) if it dies
+while the parent serves on, and stopped after the parent's other services: SIGTERM, a bounded
+wait, then SIGKILL.
 It runs in a session of its own, so a terminal's Ctrl-C reaches only the parent, which stops its
 redirects first (their last clicks flushed to the child) and the child after. A child whose
 parent dies gets SIGTERM (`surge.platform.shutdown.end_with_parent`, in the child).
@@ -11,11 +15,14 @@ parent dies gets SIGTERM (`surge.platform.shutdown.end_with_parent`, in the chil
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +36,7 @@ from surge.platform.problems import DEPENDENCY_UNAVAILABLE, PROBLEM_CONTENT_TYPE
 
 log = get_logger(__name__)
 READY_POLL_S = 0.05
+EXIT_POLL_S = 0.1  # where no pidfd tells a child's exit (not Linux): how often to look
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -57,7 +65,13 @@ class ChildProcess:
         self.stop_timeout_s = stop_timeout_s
         self.directory = Path(tempfile.mkdtemp(prefix=f"surge-{name}-"))
         self.socket = self.directory / f"{name}.sock"
-        self.process: asyncio.subprocess.Process | None = None
+        # Removed by `stop`, or when dropped or at exit if never started (an app built, not served).
+        self._remove_directory = weakref.finalize(
+            self, shutil.rmtree, self.directory, ignore_errors=True
+        )
+        # A plain Popen, not asyncio's: the first child is spawned while the app is built, before
+        # any event loop runs (granian builds it first); restarts take the same path.
+        self.process: subprocess.Popen[bytes] | None = None
         self._supervisor = SupervisedLoop(
             f"{name}-process", self._run_once, backoff_s=RESTART_BACKOFF_S
         )
@@ -80,25 +94,36 @@ class ChildProcess:
             )
         return self._client
 
+    def spawn(self) -> None:
+        """The child's interpreter, now: it imports what it runs (a second or so, on another core
+        while this process builds the rest), then waits for its settings, which `start` gives."""
+        self.socket.unlink(missing_ok=True)
+        argv: Sequence[str] = (sys.executable, "-m", self.module, "--uds", str(self.socket))
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, start_new_session=True)
+
     async def start(self) -> None:
         """The child started and ready, or an exception saying why not (the server then does
         not start: a first start that fails is a configuration to fix, not to retry)."""
-        await self._spawn()
+        if self.process is None:
+            self.spawn()
+        await self._started()
         self._supervisor.start()
 
-    async def _spawn(self) -> None:
-        self.socket.unlink(missing_ok=True)
-        argv: Sequence[str] = (sys.executable, "-m", self.module, "--uds", str(self.socket))
-        self.process = process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, start_new_session=True
-        )
+    async def _started(self) -> None:
+        """The spawned child given its settings, then waited for until it is ready."""
+        process = self.process
+        assert process is not None
         assert process.stdin is not None
-        process.stdin.write(self.stdin)
-        await process.stdin.drain()
-        process.stdin.close()
+        try:
+            # A few KB, into an empty pipe (64 KiB on Linux, 16 KiB or more on macOS): the
+            # write does not block the loop even while the child is still importing.
+            process.stdin.write(self.stdin)
+            process.stdin.close()
+        except BrokenPipeError:  # it exited already: said below, with its status
+            pass
         deadline = time.monotonic() + self.ready_timeout_s
         while not await self._answers_ready():
-            if process.returncode is not None:
+            if process.poll() is not None:
                 raise ChildProcessExited(f"{self.name} process exited {process.returncode}")
             if time.monotonic() > deadline:
                 await self._end(process)
@@ -117,9 +142,10 @@ class ChildProcess:
         """A supervised round: wait for the child; if it ends while the parent serves on,
         start another (the redirect keeps the clicks meanwhile: buffer, then spool)."""
         if self.process is None or self.process.returncode is not None:
-            await self._spawn()
+            self.spawn()
+            await self._started()
         assert self.process is not None
-        code = await self.process.wait()
+        code = await exited(self.process)
         forget_process_metrics(self.process.pid)
         if not self._supervisor.stopping:  # counted in surge_loop_restarts{loop="<name>-process"}
             raise ChildProcessExited(f"{self.name} process exited {code} (restarting it)")
@@ -130,19 +156,53 @@ class ChildProcess:
             await self._end(self.process)
         if self._client is not None:
             await self._client.aclose()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self._remove_directory()
 
-    async def _end(self, process: asyncio.subprocess.Process) -> None:
-        if process.returncode is not None:
+    async def _end(self, process: subprocess.Popen[bytes]) -> None:
+        if process.stdin is not None:
+            process.stdin.close()  # a child never started reads EOF (it then ends by itself)
+        if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), self.stop_timeout_s)
+            await asyncio.wait_for(exited(process), self.stop_timeout_s)
         except TimeoutError:
             log.warning("child_process_killed", service=self.name, pid=process.pid)
             process.kill()
-            await process.wait()
+            await exited(process)
         forget_process_metrics(process.pid)
+
+
+async def exited(process: subprocess.Popen[bytes]) -> int:
+    """The child's exit status, once it has exited (and been reaped), awaited on the loop.
+
+    On Linux a pidfd becomes readable when the child exits: no thread, no polling, and the wait
+    is cancelled like any other (a thread blocked in `Popen.wait` could not be, and would hold
+    the interpreter's exit until the child ended). Elsewhere (macOS), `poll()` every
+    EXIT_POLL_S; a restart or a stop notices a tenth of a second later."""
+    if process.poll() is not None:
+        return process.returncode
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # no pidfd here (or the child is gone): poll
+        while process.poll() is None:
+            await asyncio.sleep(EXIT_POLL_S)
+        return process.returncode
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def on_readable() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(pidfd, on_readable)
+    try:
+        if process.poll() is None:  # not exited between the look above and the pidfd
+            await readable
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    return process.wait()  # exited: reaps it at once
 
 
 def forget_process_metrics(pid: int) -> None:
