@@ -18,6 +18,7 @@ import asyncio
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,13 @@ class ChildProcess:
         return self._app
 
     def transport(self) -> httpx.AsyncHTTPTransport:
-        """A transport to the child (made before the child runs: it connects on first use)."""
-        return httpx.AsyncHTTPTransport(uds=str(self.socket))
+        """A transport to the child (made before the child runs: it connects on first use).
+        Plain HTTP on a Unix socket: its TLS context trusts nothing (a handshake could only
+        fail), instead of httpx's default, the CA bundle loaded anew for each transport: 20-37 ms
+        of CPU, three at every start."""
+        return httpx.AsyncHTTPTransport(
+            uds=str(self.socket), verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        )
 
     @property
     def client(self) -> httpx.AsyncClient:
