@@ -1,5 +1,6 @@
 """Awaiting a child's exit on the loop (`surge.platform.child_process.exited`): what restarts a
-dead analytics child and bounds its stop, with a pidfd on Linux and by polling elsewhere."""
+dead analytics child and bounds its stop, with a pidfd on Linux and by polling elsewhere; and
+what a dead child leaves in /metrics."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
-from surge.platform.child_process import exited
+from surge.platform.child_process import exited, forget_process_metrics
 
 
 def child(seconds: float) -> subprocess.Popen[bytes]:
@@ -44,3 +48,40 @@ async def test_a_wait_is_cancelled_and_leaves_the_child_to_its_stop(waits_by: st
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_dead_childs_live_gauges_stop_counting_and_its_counters_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/metrics sums the worker and its child (PROMETHEUS_MULTIPROC_DIR): once the child is gone
+    (`forget_process_metrics`, on its exit), its loops no longer count as running, while what
+    it counted (clicks recorded) still does."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    code = (
+        "from surge.platform.metrics import CLICKS_RECORDED, LOOP_RUNNING\n"
+        "LOOP_RUNNING.labels('click-consumer').inc()\n"
+        "CLICKS_RECORDED.inc(7)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+
+    def summed() -> dict[str, float]:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
+        names = {"surge_loop_running", "surge_clicks_recorded_total"}
+        return {
+            sample.name: sample.value
+            for metric in registry.collect()
+            for sample in metric.samples
+            if sample.name in names
+        }
+
+    assert summed() == {"surge_loop_running": 1.0, "surge_clicks_recorded_total": 7.0}
+    forget_process_metrics(_pid_of(tmp_path))
+    assert summed() == {"surge_clicks_recorded_total": 7.0}
+
+
+def _pid_of(directory: Path) -> int:
+    """The pid of the one process that wrote live gauges into `directory`."""
+    (found,) = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("gauge_live*_*.db")}
+    return found
