@@ -10,15 +10,23 @@
   2M clicks) and after the roll-up job (its time said): a link seeded up to now (today's hours
   sealed but the last, read raw with its visitors united with the day's set), one whose days
   are all sealed, and an hour's share of clicks in the last hour alone (all raw).
+
+`--engine chdb` runs the stats (`--stats-only` only) on ClickHouse 26.x in-process instead
+(chdb, a dev dependency; its data in the bench's temporary directory): what the same store code
+costs on a current engine. There is no HTTP there: its figures are the engine plus Surge's
+Python (ClickService -> ClickHouseClicks -> tools/chdb_clickhouse.py's adapter); add the
+round trip of a trivial statement to an HTTP server, which the server engine's run prints
+(`select_1_http_ms`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
+import importlib.util
 import multiprocessing
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -31,15 +39,17 @@ from parts.processes import HOST, free_ports, start_server, wait_ready, with_ser
 from parts.runner import run_bench
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository, for tools/
+from parts.clickhouse_stats import select_1_ms, stats_at_scale
+from tools.chdb_clickhouse import ChdbClickHouse, chdb_session_in
 from tools.clickhouse_server import find_program, server_argv
 
-from surge.analytics.clickhouse_repository import DAY_US, ClickHouseClicks, to_us
+from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.clickhouse_schema import ensure_schema
 from surge.analytics.enrich import EVERYTHING, enrich
 from surge.analytics.geoip import nowhere
 from surge.analytics.service import ClickService
 from surge.data.events import ClickEvent
-from surge.platform.clickhouse import ClickHouseError, HttpClickHouse
+from surge.platform.clickhouse import HttpClickHouse
 
 AGENTS = [
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
@@ -162,164 +172,64 @@ async def bytes_per_click(url: str) -> float:
     return round(int(size) / max(1, int(count)), 1)
 
 
-SEEDED = 424242  # over 90 days up to now: today's sealed hours, and the last hour raw
-SEALED = 424243  # over the 90 days before today: every day rolled up
-LAST_HOUR = 424244  # an hour's share of the clicks, in the last hour: raw, none sealed
-SEED_CHUNK = 10_000_000
-
-
-async def seed(ch: HttpClickHouse, link_id: int, clicks: int, first: int, span: int) -> None:
-    """`clicks` clicks of the link spread evenly over [first, first + span) µs, INSERT ...
-    SELECT on the server in chunks (realistic spreads of referrers, countries, bots, 50,000
-    visitors), at millisecond steps: n times the span in µs would overflow 64 bits at 10M."""
-    for offset in range(0, clicks, SEED_CHUNK):
-        await ch.execute(
-            f"INSERT INTO {ch.database}.clicks (link_id, at_us, id, day, referrer_host, country, "
-            "device, browser, os, is_bot, visitor_id) "
-            f"SELECT {link_id}, {first} + intDiv(n * {span // 1000}, {clicks}) * 1000 AS at, "
-            f"concat('seed-{link_id}-', toString(n)), toDate(toDateTime(intDiv(at, 1000000))), "
-            "['t.co', 'news.ycombinator.com', NULL][n % 3 + 1], "
-            "['DE', 'US', 'BR', NULL][n % 4 + 1], 'desktop', 'Chrome', 'Linux', "
-            f"n % 10 = 0, concat('v', toString(n % 50000)) "
-            f"FROM (SELECT number + {offset} AS n FROM numbers({min(SEED_CHUNK, clicks - offset)}))"
-        )
-
-
-async def timed_ms(
-    service: ClickService, link_id: int, now: datetime, interval: str, n: int
-) -> dict[str, float]:
-    """p50 and p95 of `n` calls of the link's 90-day stats by `interval`, in ms."""
-    took = []
-    for _ in range(n):
-        started = time.perf_counter()
-        await service.link_stats_json(link_id, now - timedelta(days=90), now, interval)  # type: ignore[arg-type]
-        took.append((time.perf_counter() - started) * 1000)
-    took.sort()
-    return {
-        "p50_ms": round(statistics.median(took), 1),
-        "p95_ms": round(took[max(0, int(len(took) * 0.95) - 1)], 1),
-    }
-
-
-async def server_cpu(
-    ch: HttpClickHouse, service: ClickService, link_id: int, now: datetime, interval: str
-) -> list[dict[str, float]] | None:
-    """Each statement of one stats request run 5 times more with the query log on: the median
-    of its CPU time on the server (what the machine's other load inflates less than wall
-    time), its rows read and memory. None where the server's query log differs (18.16's)."""
-    recorded: list[str] = []
-    rows = ch.rows
-
-    async def recording(sql: str) -> list[list[Any]]:
-        recorded.append(sql)
-        return await rows(sql)
-
-    ch.rows = recording  # type: ignore[method-assign]
-    try:
-        await service.link_stats_json(link_id, now - timedelta(days=90), now, interval)  # type: ignore[arg-type]
-    finally:
-        ch.rows = rows  # type: ignore[method-assign]
-    tag = uuid.uuid4().hex[:8]
-    logged = {"log_queries": "1", "log_profile_events": "1"}
-    for statement, sql in enumerate(recorded):
-        for run in range(5):
-            await ch.client.post(
-                "",
-                params={**logged, "query_id": f"{tag}-{statement}-{run}"},
-                content=f"{sql} FORMAT Null".encode(),
-            )
-    cpu = "ProfileEvents.Values[indexOf(ProfileEvents.Names, 'OSCPUVirtualTimeMicroseconds')]"
-    query = (
-        f"SELECT toUInt32(splitByChar('-', query_id)[2]) AS statement, median({cpu}) / 1000, "
-        "any(read_rows), max(memory_usage) / 1e6 FROM system.query_log WHERE type = 2 "
-        f"AND query_id LIKE '{tag}-%' GROUP BY statement ORDER BY statement"
-    )
-    deadline = time.monotonic() + 30  # the server writes its query log every 7.5 s
-    found: list[list[Any]] = []
-    while len(found) < len(recorded):
-        if time.monotonic() > deadline:
-            return None
-        await asyncio.sleep(1)
-        try:  # system.query_log is made at the first write
-            found = await ch.rows(query)
-        except ClickHouseError as exc:
-            if "query_log" not in str(exc):
-                raise
-    return [
-        {"cpu_ms": round(float(ms), 1), "rows_read": int(read), "memory_mb": round(float(mb), 1)}
-        for _, ms, read, mb in found
-    ]
-
-
-async def stats_at_scale(
-    url: str, clicks: int, queries: int, now: datetime | None = None
-) -> dict[str, Any]:
-    """Stats of links seeded with `clicks` over 90 days: at query time only (when cheap
-    enough to time), then with the sealed days and hours rolled up (the job's time said)."""
-    ch = HttpClickHouse(url, timeout_s=3600)
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
-    today = to_us(now) // DAY_US * DAY_US
-    found: dict[str, Any] = {"clicks": clicks, "now": now.isoformat()}
-    try:
-        started = time.perf_counter()
-        await seed(ch, SEALED, clicks, today - 90 * DAY_US, 90 * DAY_US)
-        seed_s = time.perf_counter() - started
-        found["seed_s"] = round(seed_s, 1)
-        found["seed_clicks_per_s"] = round(clicks / seed_s)
-        await seed(ch, SEEDED, clicks, to_us(now) - 90 * DAY_US, 90 * DAY_US)
-        await seed(ch, LAST_HOUR, max(1, clicks // 2160), to_us(now) - 3600 * 10**6, 3600 * 10**6)
-        service = ClickService(None, clickhouse=ClickHouseClicks(ch))  # type: ignore[arg-type]
-        if clicks <= 2_000_000:  # a 1M-click link takes seconds a request
-            found["raw_only_hour"] = await timed_ms(service, SEEDED, now, "hour", queries)
-        started = time.perf_counter()
-        days = await ClickHouseClicks(ch).rollups.roll_up(now)
-        rollup_s = time.perf_counter() - started
-        found["rollup_job_s"] = round(rollup_s, 1)
-        found["rollup_days"] = len(days)
-        found["rollup_clicks_per_s"] = round(2 * clicks / rollup_s)
-        for link_id in (SEALED, SEEDED):  # rollups alone; days, hours and the raw tail
-            counted = await service.click_count(link_id)
-            if counted != clicks:
-                raise BenchError(f"link {link_id} counts {counted} clicks of {clicks}")
-        ((today_clicks, tail),) = await ch.rows(
-            f"SELECT countIf(at_us >= {today}), countIf(at_us >= (SELECT max(through_us) "
-            f"FROM {ch.database}.hour_rollup_progress)) FROM {ch.database}.clicks "
-            f"WHERE link_id = {SEEDED} AND day >= toDate({today // DAY_US})"
-        )
-        found["today_clicks"], found["raw_tail_clicks"] = int(today_clicks), int(tail)
-        for name, link_id in (
-            ("today_hours", SEEDED),
-            ("all_sealed", SEALED),
-            ("hour_tail", LAST_HOUR),
-        ):
-            for interval in ("hour", "day"):
-                found[f"{name}_{interval}"] = await timed_ms(
-                    service, link_id, now, interval, queries
-                )
-                found[f"{name}_{interval}_server"] = await server_cpu(
-                    ch, service, link_id, now, interval
-                )
-    finally:
-        await ch.aclose()
-    return found
-
-
 async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     schema = HttpClickHouse(url)
     try:
         await ensure_schema(schema)
         payload: dict[str, Any] = {"server": (await schema.rows("SELECT version()"))[0][0]}
+        payload["select_1_http_ms"] = await select_1_ms(schema)
     finally:
         await schema.aclose()
     if not args.stats_only:
         for batch in args.batches:
             payload[f"ingest_batch_{batch}"] = await ingest_rates(url, args.ingest_clicks, batch)
         payload["bytes_per_click"] = await bytes_per_click(url)
-    payload["stats"] = await stats_at_scale(url, args.clicks, args.queries, args.now)
+    ch = HttpClickHouse(url, timeout_s=3600)
+    try:
+        payload["stats"] = await stats_at_scale(ch, args.clicks, args.queries, args.now)
+    finally:
+        await ch.aclose()
+    return payload
+
+
+CHDB_NOTE = (
+    "chdb: ClickHouse in-process; the figures are the engine plus Surge's Python (ClickService "
+    "-> ClickHouseClicks -> the adapter), without an HTTP round trip to a server: add the "
+    "server engine's select_1_http_ms for a figure comparable with a server's"
+)
+
+
+async def measure_chdb(session: Any, args: argparse.Namespace, budget: Budget) -> dict[str, Any]:
+    ch = ChdbClickHouse(session, "bench")
+    await ensure_schema(ch)
+    payload: dict[str, Any] = {
+        "engine": "chdb",
+        "server": (await ch.rows("SELECT version()"))[0][0],
+        "chdb_package": importlib.metadata.version("chdb"),
+        "note": CHDB_NOTE,
+        "select_1_chdb_ms": await select_1_ms(ch),
+    }
+    payload["stats"] = await stats_at_scale(ch, args.clicks, args.queries, args.now, budget)
+    return payload
+
+
+def bench_chdb(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The stats on chdb, its data in the bench's temporary directory (removed after)."""
+    if not args.stats_only:
+        raise BenchError("--engine chdb measures the stats only: pass --stats-only")
+    if importlib.util.find_spec("chdb") is None:
+        raise BenchError("chdb is not installed (uv sync installs the dev dependencies)")
+    budget = Budget(args.budget_s)  # checked between steps: chdb cannot be stopped mid-statement
+    with chdb_session_in(tmp / "chdb") as session:
+        payload = asyncio.run(measure_chdb(session, args, budget))
+    for key, value in payload.items():
+        print(f"{key}: {value}")
     return payload
 
 
 def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    if args.engine == "chdb":
+        return bench_chdb(tmp, args)
     program = find_program()
     if program is None:
         raise BenchError("clickhouse-server is not installed (apt-get install clickhouse-server)")
@@ -347,8 +257,17 @@ def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["server", "chdb"],
+        default="server",
+        help="clickhouse-server over HTTP (Debian's 18.16 here), or chdb in-process "
+        "(ClickHouse 26.x, --stats-only: no HTTP round trip in its figures)",
+    )
     parser.add_argument("--ingest-clicks", type=int, default=50_000)
     parser.add_argument("--batches", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--consumers", type=int, nargs="+", default=[1, 2, 4])
@@ -362,8 +281,13 @@ def main() -> int:
         help="the instant the stats figures take as now (e.g. 2026-12-08T23:50:00+00:00, late "
         "in a UTC day: most of today's clicks in sealed hours); the clock's by default",
     )
-    args = parser.parse_args()
-    return run_bench("clickhouse", lambda tmp: bench(tmp, args))
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    args = parse()
+    name = "clickhouse" if args.engine == "server" else "clickhouse-chdb"  # results apart
+    return run_bench(name, lambda tmp: bench(tmp, args))
 
 
 if __name__ == "__main__":

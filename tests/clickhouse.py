@@ -16,19 +16,19 @@ import subprocess
 import tempfile
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
+from tools.chdb_clickhouse import ChdbClickHouse, chdb_session_in
 from tools.clickhouse_server import SEARCH, server_argv
 
 from surge.analytics.clickhouse_repository import ClickHouseClicks
 from surge.analytics.clickhouse_schema import ensure_schema
 from surge.analytics.service import ClickService
-from surge.platform.clickhouse import ClickHouse, ClickHouseError, HttpClickHouse, json_each_row
+from surge.platform.clickhouse import ClickHouse, HttpClickHouse
 from surge.platform.db import SessionMaker, create_sessionmaker
 from surge.platform.migrations import upgrade_to_head
 from tests.chaos.faults import ServerProcess, require_program, unavailable, wait_until
@@ -95,45 +95,17 @@ def clickhouse_server() -> Iterator[str]:
         yield server.url
 
 
-class ChdbClickHouse:
-    """The ClickHouse protocol of surge.platform.clickhouse over chdb's one in-process session
-    (chdb allows one at a time, so the tests share it, a database each)."""
-
-    def __init__(self, session: Any, database: str) -> None:
-        self.session = session
-        self.database = database
-
-    def _query(self, sql: str, output: str = "JSONCompact") -> bytes:
-        try:
-            return bytes(self.session.query(sql, output).bytes())
-        except Exception as exc:  # chdb raises its own error type for a refused statement
-            raise ClickHouseError(str(exc)) from exc
-
-    async def rows(self, sql: str) -> list[list[Any]]:
-        found: list[list[Any]] = orjson.loads(self._query(sql))["data"]
-        return found
-
-    async def execute(self, sql: str) -> None:
-        self._query(sql, "TabSeparated")
-
-    async def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            body = json_each_row(rows).decode()
-            self._query(f"INSERT INTO {table} FORMAT JSONEachRow\n{body}", "TabSeparated")
-
-
 @contextmanager
 def chdb_session() -> Iterator[Any]:
     try:
-        from chdb.session import Session
+        import chdb.session  # noqa: F401 (present or the tests skip, saying so)
     except ImportError:
         unavailable("chdb is not installed (uv sync installs it with the dev dependencies)")
-    with tempfile.TemporaryDirectory(prefix="surge-chdb-") as directory:
-        session = Session(directory)
-        try:
-            yield session
-        finally:
-            session.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="surge-chdb-") as directory,
+        chdb_session_in(Path(directory)) as session,
+    ):
+        yield session
 
 
 # --- fixtures (registered in tests/conftest.py, so every test directory has them) -------------
