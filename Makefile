@@ -49,7 +49,8 @@ types: $(VENV_STAMP)
 # once, in the order tests/conftest.py sorts them (the longest first; xdist's default reorder by
 # tests per module put the two-test fuzz module last, a minute alone at the end); the slowest
 # tests listed at the end, so a regression in time shows where it starts. (Three workers on 2
-# cores: 9:49 against 10:12, and a chaos latency bound missed: not worth it.)
+# cores, when the suite used 926 s of CPU: 9:49 against 10:12, and a chaos latency bound missed.
+# Now 617 s of CPU: `.ci/run` on a clean clone and a fresh machine took 7:30 with two.)
 TEST_WORKERS ?= 2
 # Bytecode written for the suite where the environment says not to (an empty value is "unset"):
 # pytest's rewritten test modules and Surge's own are then compiled once, not in every worker

@@ -262,16 +262,17 @@ LONGEST_MODULES = (
     # With test_pods: one work unit (the image), not driving processes itself, so after those
     # that do, minutes into the run, when the images are made (tests/deploy/image_warmup.py).
     "tests.deploy.test_container",
-    "tests.e2e.test_serve",
     "tests.chaos.test_surge_processes",
-    "tests.deploy.test_edge_autoscaling",  # with test_edge: one work unit (the edge stack)
+    "tests.e2e.test_serve",
     "tests.chaos.test_backing_servers",
-    "tests.deploy.test_image",
-    "tests.dashboard.test_browser",
+    "tests.deploy.test_edge_autoscaling",  # with test_edge: one work unit (the edge stack)
     "tests.capacity.test_loadtest",
+    "tests.dashboard.test_browser",
     "tests.dashboard.test_browser_live",
-    "tests.e2e.test_production",
     "tests.chaos.test_clickhouse",
+    "tests.e2e.test_production",
+    "tests.deploy.test_image",
+    "tests.capacity.test_commands",
     "tests.domains.test_commands",
     "tests.transfer.test_commands",
 )
