@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -84,8 +85,12 @@ def stop(warm_up: subprocess.Popen[bytes] | None) -> None:
     elsewhere), and its image removed if no fixture did."""
     if warm_up is None:
         return
-    if warm_up.poll() is None:
-        os.killpg(warm_up.pid, 9)
+    if warm_up.poll() is None:  # TERM first: mmdebstrap then removes its half-made root
+        os.killpg(warm_up.pid, signal.SIGTERM)
+        try:
+            warm_up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(warm_up.pid, signal.SIGKILL)
     warm_up.wait()
     podman("image", "rm", "--force", image_tag(), check=False)
     for suffix in ("json", "log"):
