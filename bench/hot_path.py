@@ -64,7 +64,11 @@ FIVE_RULES = [
 
 
 class DropSink:
-    async def send(self, batch: bytes, links: Sequence[str] = ()) -> None:
+    """A click sink (surge.redirect.clicks.ClickSink) that drops every batch. Its signature is
+    the protocol's: with one argument short, every flush failed and its clicks went to the
+    spool on disk, which the figures then included (found 2026-12-08)."""
+
+    async def send(self, batch: bytes, links: Sequence[str] = (), shard: int | None = None) -> None:
         return None
 
 

@@ -135,6 +135,29 @@ def test_a_tally_publishes_what_the_library_would_have_recorded() -> None:
     assert row == [0.0] * len(row)  # published once, not again
 
 
+@pytest.mark.parametrize(
+    "durations",
+    [[0.000003, 0.0004, 0.0005], [0.0001, 0.0005, 0.0007, 0.003, 0.05, 0.2, 12.0, 10.0, 0.0001]],
+    ids=["all-in-the-first-bucket", "spread"],
+)
+def test_samples_publish_what_the_library_would_have_recorded(durations: list[float]) -> None:
+    """The cached redirect's samples (appended, bucketed at publish) come out as observations
+    would: each bucket's bound inclusive, past the last one +Inf."""
+    direct = Histogram("direct_seconds", "d", ["route"], buckets=LATENCY_BUCKETS, registry=None)
+    tally = RequestTally("probe-samples")
+    samples = tally.samples("/s", "GET", 302)
+    for seconds in durations:
+        direct.labels("/s").observe(seconds)
+        samples.append(seconds)
+    tally.publish()
+
+    published = HTTP_DURATION.labels("probe-samples", "/s", "GET")
+    assert [b.get() for b in published._buckets] == [b.get() for b in direct.labels("/s")._buckets]
+    assert published._sum.get() == pytest.approx(sum(durations))
+    assert samples == []
+    HTTP_DURATION.remove("probe-samples", "/s", "GET")
+
+
 def test_statement_fingerprints_ignore_parameter_lists_and_stay_bounded() -> None:
     one = fingerprint("SELECT links.id FROM links WHERE links.slug IN ($1, $2)")
     three = fingerprint("SELECT links.id\n  FROM links WHERE links.slug IN ($1, $2, $3)")

@@ -6,7 +6,6 @@ module routes by hand: a handful of exact paths, and everything else is a slug.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
 from random import random
 from typing import TYPE_CHECKING
@@ -29,7 +28,6 @@ from surge.platform.http import idempotent_retries, internal_client
 from surge.platform.logging import get_logger
 from surge.platform.metrics import (
     CACHE_LOOKUPS,
-    LATENCY_BUCKETS,
     UNMATCHED_ROUTE,
     RequestTally,
     add_publisher,
@@ -74,7 +72,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 REDIRECT_STATUSES = (301, 302, 307, 308)
-FIRST_BUCKET = LATENCY_BUCKETS[0]
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
 MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
 
@@ -119,9 +116,10 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRe
         self.breakers = Breakers.from_settings(settings)
         self.api_breaker: Breaker | None = None
         self.metrics_on = settings.metrics_enabled
-        # The tally's rows of redirects by status (301, 302, 307, 308).
-        self.get_rows = {s: self.tally.row(SLUG_ROUTE, "GET", s) for s in REDIRECT_STATUSES}
-        self.head_rows = {s: self.tally.row(SLUG_ROUTE, "HEAD", s) for s in REDIRECT_STATUSES}
+        # The tally's samples of redirects by status (301, 302, 307, 308).
+        tally = self.tally
+        self.get_samples = {s: tally.samples(SLUG_ROUTE, "GET", s) for s in REDIRECT_STATUSES}
+        self.head_samples = {s: tally.samples(SLUG_ROUTE, "HEAD", s) for s in REDIRECT_STATUSES}
         self.log_sample = settings.redirect_log_sample
         self.cache: LocalCache[str, Target] = LocalCache(
             settings.cache_size,
@@ -355,12 +353,10 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRe
                 assert self.clicks is not None
                 self.clicks.add(click)
         if self.metrics_on:
-            # Inline, with the route's rows looked up by status: every 0.1 µs here is 1.5%.
-            elapsed = self.clock() - now
-            row = (self.get_rows if method == "GET" else self.head_rows)[target.status]
-            # Most cached redirects fall in the first bucket: one comparison instead of a search.
-            row[0 if elapsed <= FIRST_BUCKET else bisect_left(LATENCY_BUCKETS, elapsed)] += 1
-            row[-1] += elapsed
+            # Inline, one append (bucketed at publish, RequestTally.samples): every 0.1 µs
+            # here is 1.5%.
+            samples = (self.get_samples if method == "GET" else self.head_samples)[target.status]
+            samples.append(self.clock() - now)
         if self.log_sample and random() < self.log_sample:
             log.info("redirect", slug=slug, method=method, status=target.status)
 
