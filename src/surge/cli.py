@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +147,7 @@ async def _require_current_schema(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, service: str, host: str, port: int | None, workers: int = 1) -> None:
-    from surge.apps import SERVE_SERVICE_VARIABLE, build_app
+    from surge.apps import SERVE_SERVICE_VARIABLE
 
     if not 1 <= workers <= 64:
         raise CliError("--workers must be 1 to 64")
@@ -154,10 +155,33 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
         # Each worker is a fresh interpreter that builds its own app from the environment.
         os.environ[SERVE_SERVICE_VARIABLE] = service
     analytics_child = service == "all" and settings.all_in_one_analytics == "process"
+    metrics_dir = None
     if (workers > 1 or analytics_child) and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Set before anything imports prometheus_client, so /metrics sums every process: the
         # workers, and the all-in-one's analytics child (surge.analytics.process).
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-metrics-")
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="surge-metrics-"
+        )
+
+    def remove_metrics_dir() -> None:  # made for this server: gone with it
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    try:
+        _run_server(settings, service, host, port, workers, remove_metrics_dir)
+    finally:
+        remove_metrics_dir()
+
+
+def _run_server(
+    settings: Settings,
+    service: str,
+    host: str,
+    port: int | None,
+    workers: int,
+    on_stopped: Callable[[], None],
+) -> None:
+    from surge.apps import build_app
     from surge.platform.logging import configure_logging, get_logger
     from surge.platform.tracing import configure_from_environment as configure_tracing
 
@@ -194,6 +218,7 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
     # of requests running (surge.platform.uvicorn_server says why).
     app = build_app(service, settings)  # type: ignore[arg-type]
     server = GreedyAcceptServer(bounded_config(app, settings.server_concurrency, **config))
+    server.on_stopped = [on_stopped]  # uvicorn ends the process with the signal that stopped it
     server.run()
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why

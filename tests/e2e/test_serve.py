@@ -58,11 +58,23 @@ SERVERS = pytest.mark.parametrize("server_name", ["uvicorn", "granian"])
 @SERVERS
 def test_all_in_one_process(tmp_path: Path, server_name: str) -> None:
     port = free_port()
-    env = surge_env(tmp_path, SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}", SURGE_SERVER=server_name)
+    temporary = tmp_path / "tmp"  # the server's own: its metrics and its child's socket
+    temporary.mkdir()
+    env = surge_env(
+        tmp_path,
+        SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SURGE_SERVER=server_name,
+        TMPDIR=str(temporary),
+    )
     key = create_key(env)
     with serve(tmp_path, "all", port, env) as server:
         exercise(server.url, server.url, key)
+        assert sorted(p.name.split("-")[1] for p in temporary.iterdir()) == [
+            "analytics",
+            "metrics",
+        ]
         assert server.stop()
+    assert list(temporary.iterdir()) == []  # nothing left in /tmp by a stopped server
 
 
 @pytest.mark.e2e

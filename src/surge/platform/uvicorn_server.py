@@ -25,6 +25,8 @@ import asyncio
 import os
 import socket
 from collections import deque
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
@@ -83,6 +85,18 @@ class GreedyAcceptServer(uvicorn.Server):
 
     _listeners: list[socket.socket]
     _connecting: set[asyncio.Task[object]]
+    # Run once the server has stopped, before uvicorn re-raises the signal that stopped it
+    # (which ends the process there: no `finally` of the caller runs after `run`).
+    on_stopped: list[Callable[[], None]]
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                for callback in getattr(self, "on_stopped", ()):
+                    callback()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
