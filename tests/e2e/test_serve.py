@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,10 +58,14 @@ SERVERS = pytest.mark.parametrize("server_name", ["uvicorn", "granian"])
 
 @pytest.mark.e2e
 @SERVERS
-def test_all_in_one_process(tmp_path: Path, server_name: str) -> None:
+def test_all_in_one_process(
+    tmp_path: Path, server_name: str, request: pytest.FixtureRequest
+) -> None:
     port = free_port()
-    temporary = tmp_path / "tmp"  # the server's own: its metrics and its child's socket
-    temporary.mkdir()
+    # The server's own TMPDIR (its metrics, its child's socket), short: a Unix socket's path
+    # must fit in 108 bytes, which one under pytest's tmp_path on an xdist worker does not.
+    temporary = Path(tempfile.mkdtemp(prefix="surge-e2e-"))
+    request.addfinalizer(lambda: shutil.rmtree(temporary, ignore_errors=True))
     env = surge_env(
         tmp_path,
         SURGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
