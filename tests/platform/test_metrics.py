@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from surge import __version__
 from surge.platform.db_metrics import MAX_FINGERPRINTS, StatementTimer, fingerprint
 from surge.platform.metrics import HTTP_DURATION, LATENCY_BUCKETS, RequestTally
+from surge.redirect import app as redirect_app
 from tests.conftest import Surge
 from tests.helpers import wait_for
 
@@ -100,6 +101,26 @@ async def test_counters_hold_exactly_what_the_requests_did(surge: Surge) -> None
         if name == "surge_db_statement_duration_seconds_count" and ("service", "api") in labels
     }
     assert any(re.fullmatch(r"insert links [0-9a-f]{8}", s) for s in statements), statements
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_redirect_samples_are_folded_without_a_scrape(surge: Surge) -> None:
+    """A redirect only appends its duration; where nothing scrapes /metrics, the redirect
+    itself folds them every second (FOLD_EVERY_S), so they are held no longer than that."""
+    headers = await surge.new_key()
+    created = await surge.client.post(
+        "/api/v1/links", json={"url": "https://example.com/f"}, headers=headers
+    )
+    slug = created.json()["slug"]
+    for _ in range(3):
+        assert (await surge.client.get(f"/{slug}")).status_code == 302
+    samples = surge.redirect.get_samples[302]
+    row = surge.redirect.tally.row("/{slug}", "GET", 302)
+
+    async def folded() -> bool:
+        return not samples and sum(row[:-1]) == 3
+
+    await wait_for(folded, timeout_s=3 * redirect_app.FOLD_EVERY_S, what="samples folded")
 
 
 @pytest.mark.parametrize("backend", ["production"], indirect=True)

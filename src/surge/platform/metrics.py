@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -191,13 +191,12 @@ WEBHOOK_ENDPOINTS_DISABLED = Gauge(
 
 
 def service_started(service: str, commit: str, tally: RequestTally) -> None:
-    """Set the deploy marker; the service's tally is published with every exposition and every
-    second (with several worker processes a scrape reaches only one of them; and a tally's
-    samples wait for a publish, so one a second bounds them whether or not anyone scrapes)."""
+    """Set the deploy marker; the service's tally is published with every exposition (and,
+    with several worker processes, every second: a scrape reaches only one of them)."""
     global _publishing
     BUILD_INFO.labels(service, __version__, commit).set(1)
     add_publisher(tally.publish)
-    if _publishing is None:
+    if multiprocess() and _publishing is None:
         _publishing = asyncio.create_task(_publish_every_second(), name="metrics-publisher")
 
 
@@ -317,11 +316,11 @@ class RequestTally:
         return row
 
     def samples(self, route: str, method: str, status: int) -> list[float]:
-        """A list to append a request's seconds to, folded into the row at every publish (at
-        least every second): the cached redirect's way. An append is ~1,100 instructions
-        cheaper than bucketing and summing on the spot (callgrind, bench/hot_path.py), which
-        kept the metrics over 5% of a cached redirect; folding is a sum and a max (a sort when
-        one took over the first bucket), in C."""
+        """A list to append a request's seconds to, the cached redirect's way: an append is
+        ~1,100 instructions cheaper than bucketing and summing on the spot (callgrind,
+        bench/hot_path.py), which kept the metrics over 5% of a cached redirect. The samples
+        reach the row at every publish; their owner also calls `fold` on its own loop at least
+        every second, so that they stay bounded where nothing scrapes."""
         key = (route, method, status)
         self.row(route, method, status)  # exposed (at zero) from the start, as rows are
         return self._samples.setdefault(key, [])
@@ -333,19 +332,15 @@ class RequestTally:
             if not taken:
                 continue
             seconds = samples[:taken]
-            del samples[:taken]  # an append meanwhile (another thread's loop) stays for next time
+            del samples[:taken]  # one appended meanwhile (a publish from another thread) stays
             row = self._rows[key]
-            row[-1] += sum(seconds)
-            if max(seconds) <= LATENCY_BUCKETS[0]:  # the usual second of cached redirects
-                row[0] += taken
-                continue
-            seconds.sort()  # then a bucket's count is two bisections apart: all in C
-            below = 0
-            for bucket, bound in enumerate(LATENCY_BUCKETS):
-                upto = bisect_right(seconds, bound)
-                row[bucket] += upto - below
-                below = upto
-            row[len(LATENCY_BUCKETS)] += taken - below  # +Inf
+            # Past the first bucket: few (a loop stall, a GC pause), bucketed one by one. The
+            # rest in C: 15 ns a sample with one slow in 30,000, 163 ns through `observe`.
+            slow = [one for one in seconds if one > LATENCY_BUCKETS[0]]
+            row[0] += taken - len(slow)
+            row[-1] += sum(seconds) - sum(slow)
+            for one in slow:
+                observe(row, one)
 
     def rows(self) -> list[tuple[tuple[str, str, int], list[float]]]:
         self.fold()

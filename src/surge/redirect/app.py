@@ -26,6 +26,7 @@ from surge.platform.clock import unix_time
 from surge.platform.config import Settings
 from surge.platform.http import idempotent_retries, internal_client
 from surge.platform.logging import get_logger
+from surge.platform.loops import SupervisedLoop
 from surge.platform.metrics import (
     CACHE_LOOKUPS,
     UNMATCHED_ROUTE,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 REDIRECT_STATUSES = (301, 302, 307, 308)
+FOLD_EVERY_S = 1.0  # the hot path's samples held at most this long (RequestTally.samples)
 LOCAL_HIT, LOCAL_NEGATIVE, LOCAL_MISS = ("local", "hit"), ("local", "negative"), ("local", "miss")
 MAX_DEFAULT_HOSTS = 1024  # raw Host values known to name the default domain, kept in a dict
 
@@ -120,6 +122,7 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRe
         tally = self.tally
         self.get_samples = {s: tally.samples(SLUG_ROUTE, "GET", s) for s in REDIRECT_STATUSES}
         self.head_samples = {s: tally.samples(SLUG_ROUTE, "HEAD", s) for s in REDIRECT_STATUSES}
+        self.folding = SupervisedLoop("redirect-metrics-fold", self._fold)
         self.log_sample = settings.redirect_log_sample
         self.cache: LocalCache[str, Target] = LocalCache(
             settings.cache_size,
@@ -218,13 +221,20 @@ class RedirectService(OtherPaths, ProtectedLinks, Robots, OrphanVisits, NativeRe
         self.password_ip_limit = limits.limit("link_password_ip", s.rate_limit_link_password_per_ip)
         self.password_limit = limits.limit("link_password", s.rate_limit_link_password)
         service_started(self.name, s.build_commit, self.tally)
+        if self.metrics_on:
+            self.folding.start()
         add_publisher(self.clicks.publish_metrics)
         admission.configure(s)
         admission.watch_lag()
 
+    async def _fold(self) -> None:
+        await self.folding.sleep(FOLD_EVERY_S)
+        self.tally.fold()
+
     async def stop(self) -> None:
         await admission.stop_watching()
-        service_stopped(self.tally)
+        await self.folding.stop()
+        service_stopped(self.tally)  # publishes what is left
         if self.clicks is not None:
             remove_publisher(self.clicks.publish_metrics)
         if self.invalidations is not None:
