@@ -169,7 +169,7 @@ def _serve(settings: Settings, service: str, host: str, port: int | None, worker
 
     try:
         _run_server(settings, service, host, port, workers, remove_metrics_dir)
-    finally:
+    finally:  # granian, uvicorn's workers; uvicorn alone removes it first, through on_stopped
         remove_metrics_dir()
 
 
@@ -218,7 +218,7 @@ def _run_server(
     # of requests running (surge.platform.uvicorn_server says why).
     app = build_app(service, settings)  # type: ignore[arg-type]
     server = GreedyAcceptServer(bounded_config(app, settings.server_concurrency, **config))
-    server.on_stopped = [on_stopped]  # uvicorn ends the process with the signal that stopped it
+    server.on_stopped = (on_stopped,)  # uvicorn ends the process with the signal that stopped it
     server.run()
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why

@@ -21,7 +21,7 @@ from tests.deploy.container_images import (
     removed_at_exit,
 )
 from tests.deploy.edge_stack import Stack, surge_stack
-from tests.deploy.image_warmup import image_tag, made_by_warm_up
+from tests.deploy.image_warmup import image_tag
 from tests.deploy.programs import output
 
 
@@ -53,7 +53,7 @@ def image() -> Iterator[Image]:
     with removed_at_exit(label):
         started = time.monotonic()
         with build_lock():  # built by the run's warm-up if it could (tests/deploy/image_warmup.py)
-            made = made_by_warm_up() + ensure_base_images()
+            made = ensure_base_images()  # by this fixture (the warm-up's are in its log)
             ours = not exists(tag)  # the warm-up's is removed at the end of the run
             if ours:
                 build_image(tag)

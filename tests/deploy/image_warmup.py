@@ -14,7 +14,6 @@ before. Makers of images take `build_lock`, so the fixture never builds beside t
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -43,16 +42,9 @@ def image_tag() -> str:
     return os.environ.get(IMAGE_VARIABLE) or f"localhost/surge-test:{uuid.uuid4().hex[:8]}"
 
 
-def _report(suffix: str) -> Path:
-    return config_dir() / f"warm-{os.environ.get(IMAGE_VARIABLE, '').rsplit(':', 1)[-1]}.{suffix}"
-
-
-def made_by_warm_up() -> list[str]:
-    """The base images the warm-up had to make (for the image test's report)."""
-    report = _report("json")
-    if IMAGE_VARIABLE not in os.environ or not report.is_file():
-        return []
-    return list(json.loads(report.read_text()))
+def _log() -> Path:
+    """The warm-up's output (what it made, or why it failed), kept until the run ends."""
+    return config_dir() / f"warm-{image_tag().rsplit(':', 1)[-1]}.log"
 
 
 def _needed(args: list[str]) -> bool:
@@ -70,7 +62,7 @@ def start(args: list[str]) -> subprocess.Popen[bytes] | None:
     if not _needed(args) or not all(map(shutil.which, ("podman", "mmdebstrap"))):
         return None
     os.environ[IMAGE_VARIABLE] = image_tag()
-    with _report("log").open("wb") as log:
+    with _log().open("wb") as log:
         return subprocess.Popen(
             ["nice", "-n", "10", sys.executable, "-m", "tests.deploy.image_warmup"],
             cwd=ROOT,
@@ -81,8 +73,8 @@ def start(args: list[str]) -> subprocess.Popen[bytes] | None:
 
 
 def stop(warm_up: subprocess.Popen[bytes] | None) -> None:
-    """At the end of the run: the warm-up ended (killed if still at work, say after a failure
-    elsewhere), and its image removed if no fixture did."""
+    """At the end of the run: the warm-up ended (stopped if still at work, say after a failure
+    elsewhere) and its image removed (the `image` fixture leaves the warm-up's in place)."""
     if warm_up is None:
         return
     if warm_up.poll() is None:  # TERM first: mmdebstrap then removes its half-made root
@@ -93,15 +85,14 @@ def stop(warm_up: subprocess.Popen[bytes] | None) -> None:
             os.killpg(warm_up.pid, signal.SIGKILL)
     warm_up.wait()
     podman("image", "rm", "--force", image_tag(), check=False)
-    for suffix in ("json", "log"):
-        _report(suffix).unlink(missing_ok=True)
+    _log().unlink(missing_ok=True)
 
 
 def main() -> None:
     tag = image_tag()
     with build_lock():
         made = ensure_base_images() + ensure_datastores_image()
-        _report("json").write_text(json.dumps(made))
+        print(f"made: {made or 'nothing'}", flush=True)
         if not exists(tag):
             build_image(tag)
 

@@ -25,7 +25,7 @@ import asyncio
 import os
 import socket
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,7 +87,7 @@ class GreedyAcceptServer(uvicorn.Server):
     _connecting: set[asyncio.Task[object]]
     # Run once the server has stopped, before uvicorn re-raises the signal that stopped it
     # (which ends the process there: no `finally` of the caller runs after `run`).
-    on_stopped: list[Callable[[], None]]
+    on_stopped: Sequence[Callable[[], None]] = ()
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -95,7 +95,7 @@ class GreedyAcceptServer(uvicorn.Server):
             try:
                 yield
             finally:
-                for callback in getattr(self, "on_stopped", ()):
+                for callback in self.on_stopped:
                     callback()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
