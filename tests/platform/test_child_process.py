@@ -9,13 +9,19 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from surge.platform.child_process import exited, forget_process_metrics
+from surge.platform.child_process import (
+    MAX_SOCKET_PATH,
+    exited,
+    forget_process_metrics,
+    socket_directory,
+)
 
 
 def child(seconds: float) -> subprocess.Popen[bytes]:
@@ -85,3 +91,24 @@ def _pid_of(directory: Path) -> int:
     """The pid of the one process that wrote live gauges into `directory`."""
     (found,) = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("gauge_live*_*.db")}
     return found
+
+
+def test_the_socket_goes_where_its_path_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In TMPDIR when a socket's path fits there (AF_UNIX: 104-108 bytes), in /tmp when not:
+    a long TMPDIR made the child exit at once and the server fail to start."""
+    short = Path(tempfile.mkdtemp(prefix="surge-t-", dir="/tmp"))  # tmp_path may be too long
+    made = []
+    try:
+        for tmpdir in (short, tmp_path / ("x" * 100)):
+            tmpdir.mkdir(exist_ok=True)
+            monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+            made.append(socket_directory("analytics"))
+        assert made[0].parent == short
+        assert made[1].parent == Path("/tmp")
+        assert all(len(bytes(d / "analytics.sock")) <= MAX_SOCKET_PATH for d in made)
+    finally:
+        for directory in made:
+            directory.rmdir()
+        short.rmdir()

@@ -41,6 +41,20 @@ EXIT_POLL_S = 0.1  # where no pidfd tells a child's exit (not Linux): how often 
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 
+# A Unix socket's path must fit in sun_path: 108 bytes on Linux, 104 on macOS.
+MAX_SOCKET_PATH = 104
+
+
+def socket_directory(name: str) -> Path:
+    """A new private directory for the child's socket: in TMPDIR, or in /tmp where TMPDIR is
+    too long a path for the socket to be bound in it (the child would exit at once)."""
+    directory = Path(tempfile.mkdtemp(prefix=f"surge-{name}-"))
+    if len(bytes(directory / f"{name}.sock")) > MAX_SOCKET_PATH:
+        directory.rmdir()
+        directory = Path(tempfile.mkdtemp(prefix=f"surge-{name}-", dir="/tmp"))
+    return directory
+
+
 class ChildProcessExited(RuntimeError):
     pass
 
@@ -64,7 +78,7 @@ class ChildProcess:
         self.module = module
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
-        self.directory = Path(tempfile.mkdtemp(prefix=f"surge-{name}-"))
+        self.directory = socket_directory(name)
         self.socket = self.directory / f"{name}.sock"
         # Removed by `stop`, or when dropped or at exit if never started (an app built, not served).
         self._remove_directory = weakref.finalize(
